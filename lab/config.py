@@ -1,0 +1,213 @@
+"""RunConfig: one frozen dataclass that fully describes a training run.
+
+Every field is typed, has a default, and carries its unit in a comment. A config
+is validated in one place (`RunConfig.__post_init__`), so the app, the command
+line and the job runner all refuse the same bad settings with the same message.
+Change a config with `dataclasses.replace(config, epochs=5)`; that re-validates.
+
+Presets are named recipes: `config_for_preset("vgg16-finetune", epochs=3)`
+returns a RunConfig with that preset's architecture and optimiser settings and
+your overrides on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# CIFAR-10's classes, in label order (label 0 is "airplane").
+CLASS_NAMES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+# The lab report's binary task: vehicles (label 1) against animals (label 0).
+VEHICLE_CLASSES: tuple[str, ...] = ("airplane", "automobile", "ship", "truck")
+
+# Architectures the model registry can build (see lab/models.py).
+SCRATCH_BACKBONES = ("seed-cnn", "fast-cnn", "vit-tiny")
+PRETRAINED_BACKBONES = ("vgg16", "resnet50", "mobilenetv2", "efficientnetb0")
+BACKBONES = SCRATCH_BACKBONES + PRETRAINED_BACKBONES
+
+HEADS = ("linear", "dense256")  # linear: GAP + Dense; dense256: GAP + Dense256 relu + Dropout + Dense
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "plateau", "onecycle")
+INPUT_SIZES = (32, 64, 96, 128, 160, 224)  # pixels per side after upscaling inside the model
+WEIGHT_CHOICES = ("imagenet", "none")  # or a path to a local weights file
+PRECISIONS = ("auto", "float32", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to reproduce one training run."""
+
+    # What to learn.
+    task: str = "cifar10"  # "cifar10" | "binary" (vehicles vs animals) | "pair:CLASS_A,CLASS_B"
+    model: str = "seed-cnn"  # the preset this run started from, or "custom"
+
+    # The network.
+    backbone: str = "seed-cnn"  # one of BACKBONES
+    head: str = "linear"  # one of HEADS; only used by pretrained backbones
+    freeze_depth: int | None = 0  # backbone layers kept frozen, from the input up; None = all
+    input_size: int = 32  # pixels per side the backbone sees (images are upscaled inside the model)
+    weights: str = "none"  # "imagenet" | "none" | path to a local weights file
+    dropout: float = 0.5  # fraction of units dropped in the dense256 head
+
+    # How to learn.
+    epochs: int = 10  # passes over the training split
+    batch_size: int = 64  # images per gradient step
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    learning_rate: float = 1e-3  # peak learning rate
+    weight_decay: float = 0.0  # decoupled weight decay (adamw) or L2 factor (sgd); 0 = off
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES
+    label_smoothing: float = 0.0  # 0 = plain cross-entropy
+    augment: bool = False  # random horizontal flip + translation (crop) during training
+    tta: bool = False  # average predictions over the image and its mirror at test time
+
+    # Which data.
+    subset: int | None = None  # training images drawn (stratified) before the split; None = all
+    val_fraction: float = 0.1  # share of the training images held out for validation
+    seed: int = 0  # seeds the subset, the split, shuffling, augmentation and initialisation
+
+    # Hardware.
+    precision: str = "auto"  # "auto" = mixed_float16 on a GPU, float32 on a CPU
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build a config from a stored dict, ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def is_pretrained(self) -> bool:
+        return self.backbone in PRETRAINED_BACKBONES
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The task's class names, in label order."""
+        return task_class_names(self.task)
+
+
+def task_class_names(task: str) -> tuple[str, ...]:
+    """Class names of a task, in label order; raises ValueError for an unknown task."""
+    if task == "cifar10":
+        return CLASS_NAMES
+    if task == "binary":
+        return ("animal", "vehicle")
+    if task.startswith("pair:"):
+        names = [name.strip().lower() for name in task[len("pair:") :].split(",")]
+        unknown = [name for name in names if name not in CLASS_NAMES]
+        if len(names) != 2 or unknown or names[0] == names[1]:
+            raise ValueError(
+                f"task {task!r}: a pair task names two different CIFAR-10 classes, "
+                f"for example 'pair:cat,dog'. Known classes: {', '.join(CLASS_NAMES)}."
+            )
+        return (names[0], names[1])
+    raise ValueError(
+        f"task {task!r} is unknown: use 'cifar10', 'binary' (vehicles vs animals) "
+        "or 'pair:CLASS_A,CLASS_B' (for example 'pair:cat,dog')."
+    )
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def validate(config: RunConfig) -> None:
+    """Refuse settings that cannot work, naming the setting and its valid range."""
+    task_class_names(config.task)
+    _check(config.backbone in BACKBONES, f"backbone {config.backbone!r} is unknown; choose one of: {', '.join(BACKBONES)}.")
+    _check(config.model == "custom" or config.model in PRESETS, f"model {config.model!r} is unknown; choose a preset ({', '.join(PRESETS)}) or 'custom'.")
+    _check(config.head in HEADS, f"head {config.head!r} is unknown; choose one of: {', '.join(HEADS)}.")
+    _check(
+        config.freeze_depth is None or (isinstance(config.freeze_depth, int) and config.freeze_depth >= 0),
+        f"freeze_depth must be a whole number >= 0 (0 = every layer learns) or 'all'; got {config.freeze_depth!r}.",
+    )
+    _check(config.input_size in INPUT_SIZES, f"input_size must be one of {INPUT_SIZES} pixels; got {config.input_size!r}.")
+    if config.backbone == "vit-tiny":
+        _check(config.input_size % 4 == 0, "input_size must be a multiple of the ViT patch size (4).")
+    _check(
+        config.weights in WEIGHT_CHOICES or config.weights.endswith((".h5", ".keras")),
+        f"weights must be 'imagenet', 'none' or a path to a .h5 / .weights.h5 file; got {config.weights!r}.",
+    )
+    _check(
+        config.weights == "none" or config.is_pretrained,
+        f"weights {config.weights!r} only apply to pretrained backbones ({', '.join(PRETRAINED_BACKBONES)}); "
+        f"{config.backbone} is trained from scratch, so use weights 'none'.",
+    )
+    _check(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1); got {config.dropout!r}.")
+    _check(isinstance(config.epochs, int) and 1 <= config.epochs <= 1000, f"epochs must be a whole number from 1 to 1000; got {config.epochs!r}.")
+    _check(isinstance(config.batch_size, int) and 1 <= config.batch_size <= 4096, f"batch_size must be from 1 to 4096 images; got {config.batch_size!r}.")
+    _check(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r} is unknown; choose one of: {', '.join(OPTIMIZERS)}.")
+    _check(0.0 < config.learning_rate <= 10.0, f"learning_rate must be > 0 and <= 10; got {config.learning_rate!r}.")
+    _check(0.0 <= config.weight_decay < 1.0, f"weight_decay must be in [0, 1); got {config.weight_decay!r}.")
+    _check(config.lr_schedule in LR_SCHEDULES, f"lr_schedule {config.lr_schedule!r} is unknown; choose one of: {', '.join(LR_SCHEDULES)}.")
+    _check(0.0 <= config.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5); got {config.label_smoothing!r}.")
+    _check(0.0 < config.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5 (exclusive); got {config.val_fraction!r}.")
+    num_classes = len(task_class_names(config.task))
+    if config.subset is not None:
+        _check(isinstance(config.subset, int), f"subset must be a whole number of images; got {config.subset!r}.")
+        smallest = max(10 * num_classes, 20)
+        _check(config.subset >= smallest, f"subset must be at least {smallest} images for task {config.task!r} (a few per class); got {config.subset}.")
+        train_images = int(config.subset * (1 - config.val_fraction))
+        _check(
+            config.batch_size <= train_images,
+            f"batch_size ({config.batch_size}) is larger than the {train_images} training images the subset leaves; lower batch_size or raise subset.",
+        )
+    _check(isinstance(config.seed, int) and config.seed >= 0, f"seed must be a whole number >= 0; got {config.seed!r}.")
+    _check(config.precision in PRECISIONS, f"precision {config.precision!r} is unknown; choose one of: {', '.join(PRECISIONS)}.")
+
+
+# Named recipes. The first five and "seed-cnn" on the binary task reproduce the lab
+# report; "fast-cnn" and "quick-demo" go beyond it. Each entry holds only the fields
+# that differ from RunConfig's defaults, plus a one-line description for the UI.
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed-cnn": {
+        "description": "The report's small CNN from scratch: 3 conv + 2 dense layers (356,810 parameters).",
+        "fields": {"backbone": "seed-cnn", "freeze_depth": 0, "weights": "none"},
+    },
+    "vgg16-frozen": {
+        "description": "VGG16 pre-trained on ImageNet, base frozen, new GAP + Dense head.",
+        "fields": {"backbone": "vgg16", "freeze_depth": None, "weights": "imagenet"},
+    },
+    "resnet50-frozen": {
+        "description": "ResNet50 pre-trained on ImageNet, base frozen, new GAP + Dense head.",
+        "fields": {"backbone": "resnet50", "freeze_depth": None, "weights": "imagenet"},
+    },
+    "mobilenetv2-frozen": {
+        "description": "MobileNetV2 pre-trained on ImageNet, base frozen, new GAP + Dense head.",
+        "fields": {"backbone": "mobilenetv2", "freeze_depth": None, "weights": "imagenet"},
+    },
+    "vgg16-finetune": {
+        "description": "VGG16 fine-tuned: blocks 4-5 learn, Dense 256 + dropout head, learning rate 1e-4.",
+        # VGG16's first 11 layers (input + blocks 1-3) stay frozen; blocks 4 and 5 learn.
+        "fields": {"backbone": "vgg16", "freeze_depth": 11, "weights": "imagenet", "head": "dense256", "dropout": 0.5, "learning_rate": 1e-4},
+    },
+    "quick-demo": {
+        "description": "A classroom demo on a 5,000-image subset that finishes in about a minute on a laptop CPU.",
+        "fields": {"backbone": "seed-cnn", "subset": 5000, "epochs": 3, "batch_size": 64},
+    },
+}
+
+
+def config_for_preset(name: str, **overrides: Any) -> RunConfig:
+    """A RunConfig for preset `name`, with `overrides` applied on top."""
+    if name not in PRESETS:
+        raise ValueError(f"model {name!r} is unknown; choose a preset: {', '.join(PRESETS)}.")
+    fields = {"model": name, **PRESETS[name]["fields"], **overrides}
+    return RunConfig(**fields)
