@@ -1,0 +1,7 @@
+"""Let `python -m lab ...` run the command line."""
+
+import sys
+
+from lab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,127 @@
+"""`python -m lab ...`: everything the app does, headless.
+
+    python -m lab models --json
+    python -m lab train --model seed-cnn --task cifar10 --epochs 2 --subset 10000 --data-dir DIR --json
+    python -m lab evaluate RUN_ID --data-dir DIR --json
+    python -m lab runs --json
+    python -m lab export RUN_ID PATH
+    python -m lab study --epochs 10 --weights none --data-dir DIR
+
+Errors a user can fix (a bad setting, no data, no weights) print one readable line
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRESETS, RunConfig, config_for_preset  # noqa: E402
+
+# The keys every metrics JSON carries, in the report's order.
+RESULT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params", "train_seconds", "n_test")
+
+
+def _freeze_depth(text: str) -> int | str:
+    """'all' keeps the whole backbone frozen; a number freezes that many layers from the input up."""
+    if text.lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"freeze depth must be 'all' or a whole number, not {text!r}") from None
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Command-line options that map one-to-one onto RunConfig fields."""
+    parser.add_argument("--model", default="seed-cnn", help=f"a preset ({', '.join(PRESETS)}) or 'custom'")
+    parser.add_argument("--task", help="cifar10 | binary | pair:CLASS_A,CLASS_B")
+    parser.add_argument("--backbone", choices=BACKBONES)
+    parser.add_argument("--head", choices=HEADS)
+    parser.add_argument("--freeze-depth", type=_freeze_depth, help="backbone layers kept frozen from the input up; 'all' or a number")
+    parser.add_argument("--input-size", type=int, help="pixels per side the backbone sees (32, 64, 96, 128, 160, 224)")
+    parser.add_argument("--weights", help="imagenet | none | path to a .h5 / .weights.h5 file")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--subset", type=int, help="training images drawn (stratified) before the validation split")
+    parser.add_argument("--val-fraction", type=float)
+    parser.add_argument("--seed", type=int)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the options describe: the preset's fields with the given options on top."""
+    option_fields = (
+        "task backbone head freeze_depth input_size weights epochs batch_size optimizer learning_rate "
+        "lr_schedule label_smoothing augment tta subset val_fraction seed"
+    ).split()
+    overrides = {name: getattr(args, name) for name in option_fields if getattr(args, name) is not None}
+    if overrides.get("freeze_depth") == "all":
+        overrides["freeze_depth"] = None  # RunConfig spells "the whole backbone" as None
+    if args.model == "custom":
+        return RunConfig(model="custom", **overrides)
+    return config_for_preset(args.model, **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="CIFAR-10 Lab, headless.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list the model presets and their parameter counts")
+    models.add_argument("--json", action="store_true")
+
+    train = commands.add_parser("train", help="train one model and store the run")
+    _add_config_options(train)
+    train.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    evaluate = commands.add_parser("evaluate", help="re-evaluate a stored model on the test batch")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--json", action="store_true")
+
+    runs = commands.add_parser("runs", help="list stored runs")
+    runs.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="write a stored run (config, history, metrics, model) to a zip file")
+    export.add_argument("run_id")
+    export.add_argument("path")
+
+    study = commands.add_parser("study", help="run the lab report's whole study and print its table beside the report's")
+    study.add_argument("--epochs", type=int, default=10)
+    study.add_argument("--subset", type=int)
+    study.add_argument("--weights", default="imagenet", help="imagenet | none")
+    study.add_argument("--data-dir")
+    study.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    from lab import commands  # imported here so `--help` answers without loading TensorFlow
+
+    try:
+        return commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one readable line for every error a user can meet
+        if os.environ.get("LAB_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))

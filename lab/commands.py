@@ -1,0 +1,196 @@
+"""The work behind each `python -m lab` command (argument parsing lives in lab/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lab.cli import RESULT_KEYS, config_from_args, print_json
+from lab.config import PRESETS, RunConfig, config_for_preset
+from lab.store import Store
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handlers = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs, "export": cmd_export, "study": cmd_study}
+    return handlers[args.command](args)
+
+
+class TerminalProgress:
+    """Prints training events on stderr: a live bar on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream = stream
+        self.width = width
+        self.live = stream.isatty()
+        self.epochs = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "train_begin":
+            self.epochs = event["epochs"]
+            self._line(f"training on {event['n_train']} images, validating on {event['n_val']}, {self.epochs} epochs")
+        elif kind == "batch_end" and self.live:
+            done = event["step"] / event["steps"]
+            bar = "=" * int(done * self.width)
+            eta = event["epoch_seconds"] / done - event["epoch_seconds"]
+            text = f"epoch {event['epoch']}/{self.epochs} [{bar:<{self.width}}] {event['step']}/{event['steps']} loss {event['loss']:.3f} acc {event['accuracy']:.3f} eta {eta:.0f}s"
+            self.stream.write("\r" + text)
+            self.stream.flush()
+        elif kind == "epoch_end":
+            if self.live:
+                self.stream.write("\r")
+            self._line(
+                f"epoch {event['epoch']}/{self.epochs}: loss {event['loss']:.3f} acc {event['accuracy']:.3f} "
+                f"val_loss {event['val_loss']:.3f} val_acc {event['val_accuracy']:.3f} ({event['seconds']:.1f}s)"
+            )
+        elif kind == "evaluation":
+            self._line(f"test accuracy {event['accuracy']:.4f} on {event['n_test']} images (macro F1 {event['f1_macro']:.4f})")
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text.ljust(110) + "\n" if self.live else text + "\n")
+        self.stream.flush()
+
+
+def summarise(run_id: str | None, config: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object `train` and `evaluate` print."""
+    summary = {"run_id": run_id, "model": config.model, "backbone": config.backbone, "task": config.task, "epochs": config.epochs}
+    summary.update({key: metrics.get(key) for key in RESULT_KEYS})
+    summary["non_trainable_params"] = metrics.get("non_trainable_params")
+    summary["inference_ms_per_image"] = metrics.get("inference_ms_per_image")
+    return summary
+
+
+def cmd_models(args) -> int:
+    from lab.models import build_model, count_params
+
+    rows = []
+    for name, preset in PRESETS.items():
+        tasks = ("cifar10", "binary") if name == "seed-cnn" else ("cifar10",)
+        for task in tasks:
+            config = config_for_preset(name, task=task, weights="none")
+            counts = count_params(build_model(config, len(config.class_names)))
+            rows.append({"name": name, "task": task, "backbone": config.backbone, **counts, "description": preset["description"]})
+    if args.json:
+        print_json(rows)
+    else:
+        print(f"{'preset':<20}{'task':<10}{'total':>14}{'trainable':>14}  description")
+        for row in rows:
+            print(f"{row['name']:<20}{row['task']:<10}{row['total_params']:>14,}{row['trainable_params']:>14,}  {row['description']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from lab.training import run
+
+    config = config_from_args(args)
+    result = run(config, TerminalProgress(), data_dir=args.data_dir, store=Store())
+    summary = summarise(result.run_id, config, result.metrics)
+    summary["status"] = result.status
+    if args.json:
+        print_json(summary)
+    else:
+        _print_table([summary])
+    return 0 if result.status == "completed" else 1
+
+
+def cmd_evaluate(args) -> int:
+    from lab.evaluation import evaluate_model
+    from lab.training import task_data_for
+
+    store = Store()
+    run = store.get_run(args.run_id)
+    if run is None:
+        raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
+    config = RunConfig.from_dict(run["config"])
+    task = task_data_for(config, args.data_dir)
+    model = store.load_model(args.run_id)
+    evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
+    metrics = {**(run.get("metrics") or {}), **evaluation.metrics}
+    summary = summarise(args.run_id, config, metrics)
+    if args.json:
+        print_json(summary)
+    else:
+        _print_table([summary])
+    return 0
+
+
+def cmd_runs(args) -> int:
+    runs = Store().list_runs()
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("no runs yet: train one with `python -m lab train --model quick-demo`")
+    for run in runs:
+        accuracy = (run.get("metrics") or {}).get("accuracy")
+        shown = f"{accuracy:.4f}" if accuracy is not None else "-"
+        print(f"{run['run_id']:<44}{run['status']:<11}{run['model']:<20}{run['task']:<16}{shown}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    path = Store().export_run(args.run_id, args.path)
+    print(f"exported {args.run_id} to {path}")
+    return 0
+
+
+# The lab report's study: five configurations on CIFAR-10 plus the binary task.
+STUDY = (("seed-cnn", "cifar10"), ("vgg16-frozen", "cifar10"), ("resnet50-frozen", "cifar10"), ("mobilenetv2-frozen", "cifar10"), ("vgg16-finetune", "cifar10"), ("seed-cnn", "binary"))
+
+
+def study_configs(epochs: int, subset: int | None, weights: str) -> list[RunConfig]:
+    configs = []
+    for name, task in STUDY:
+        overrides: dict[str, Any] = {"task": task, "epochs": epochs, "subset": subset}
+        if PRESETS[name]["fields"].get("weights", "none") != "none":
+            overrides["weights"] = weights
+        configs.append(config_for_preset(name, **overrides))
+    return configs
+
+
+def cmd_study(args) -> int:
+    from lab.data import load_cifar10
+    from lab.training import run
+
+    configs = study_configs(args.epochs, args.subset, args.weights)
+    data = load_cifar10(args.data_dir)  # loaded once for all six runs
+    store = Store()
+    ours = []
+    for number, config in enumerate(configs, start=1):
+        print(f"[{number}/{len(configs)}] {config.model} on {config.task}", file=sys.stderr)
+        result = run(config, TerminalProgress(), data=data, store=store)
+        ours.append(summarise(result.run_id, config, result.metrics))
+    reference = {(row["model"], row["task"]): row for row in store.reference_rows()}
+    rows = []
+    for row in ours:
+        report = reference.get((row["model"], row["task"]), {})
+        rows.append({**row, "report_accuracy": report.get("accuracy"), "report_total_params": report.get("total_params")})
+    if args.json:
+        print_json(rows)
+    else:
+        _print_table(rows, with_report=True)
+    return 0
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def _print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
+    """The report's columns: model, accuracy %, macro precision, recall, F1, parameters, training time."""
+    header = f"{'model':<20}{'task':<10}{'acc %':>8}{'prec':>8}{'recall':>8}{'F1':>8}{'params':>14}{'time s':>9}"
+    print(header + (f"{'report acc %':>14}" if with_report else ""))
+    for row in rows:
+        accuracy = None if row.get("accuracy") is None else 100 * row["accuracy"]
+        line = (
+            f"{row['model']:<20}{row['task']:<10}{_fmt(accuracy, '.2f'):>8}{_fmt(row.get('precision_macro'), '.4f'):>8}"
+            f"{_fmt(row.get('recall_macro'), '.4f'):>8}{_fmt(row.get('f1_macro'), '.4f'):>8}{_fmt(row.get('total_params'), ','):>14}"
+            f"{_fmt(row.get('train_seconds'), '.1f'):>9}"
+        )
+        if with_report:
+            report = row.get("report_accuracy")
+            line += f"{_fmt(None if report is None else 100 * report, '.2f'):>14}"
+        print(line)
+    if rows and rows[0].get("run_id"):
+        print("run ids: " + ", ".join(str(row["run_id"]) for row in rows))

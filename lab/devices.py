@@ -1,0 +1,99 @@
+"""Which hardware a run uses, and the speed-ups that only make sense on a GPU.
+
+Each decision is a small pure function of the device list (and the config), so
+tests can hand in a fake list of GPUs and check the decision without a GPU:
+
+- mixed precision (float16 maths, float32 weights) only on a GPU: on a CPU it is slower;
+- XLA compilation only on a GPU: on a CPU its compile time rarely pays back in a short run;
+- `MirroredStrategy` over all local GPUs when there is more than one;
+- `MultiWorkerMirroredStrategy` when `TF_CONFIG` describes a cluster of machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lab.config import RunConfig
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs TensorFlow can see (an empty list on a CPU-only machine)."""
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        names.append(details.get("device_name", gpu.name))
+    return names
+
+
+def choose_precision(config: RunConfig, gpus: Sequence[str]) -> str:
+    """The Keras dtype policy for a run: mixed_float16 on a GPU when precision is "auto"."""
+    if config.precision != "auto":
+        return config.precision
+    return "mixed_float16" if gpus else "float32"
+
+
+def use_xla(gpus: Sequence[str]) -> bool:
+    """Compile the training step with XLA only on a GPU, where fused kernels pay off."""
+    return bool(gpus)
+
+
+def cluster_workers(tf_config: str | None = None) -> int:
+    """How many machines TF_CONFIG describes (1 when it is unset or names no cluster)."""
+    raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
+    if not raw:
+        return 1
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}); unset it to train on one machine.") from error
+    return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def choose_strategy_name(gpus: Sequence[str], workers: int) -> str:
+    """Which tf.distribute strategy fits the hardware: "multi_worker", "mirrored" or "default"."""
+    if workers > 1:
+        return "multi_worker"
+    if len(gpus) > 1:
+        return "mirrored"
+    return "default"
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """Build the strategy `choose_strategy_name` picked."""
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def apply_precision(policy: str) -> None:
+    """Set the global Keras dtype policy (models built afterwards use it)."""
+    keras.mixed_precision.set_dtype_policy(policy)
+
+
+def describe_environment(precision: str = "float32", strategy: str = "default", xla: bool = False) -> dict[str, Any]:
+    """Versions and hardware, stored with every run so any result can be explained later."""
+    gpus = gpu_names()
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "device": ", ".join(gpus) if gpus else "CPU",
+        "gpus": gpus,
+        "precision": precision,
+        "strategy": strategy,
+        "xla": xla,
+    }

@@ -1,0 +1,212 @@
+"""Train one model from a RunConfig: `run(config, on_event) -> RunResult`.
+
+The whole chain lives here: data -> task split -> model -> `model.fit` -> test
+evaluation -> results store. Progress leaves this module only as plain-dict
+events (`{"kind": "epoch_end", "epoch": 3, "val_accuracy": 0.71, ...}`) handed to
+`on_event`; the command line prints them, the job runner writes them to the store
+for the app to poll, and tests collect them in a list.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from lab import devices
+from lab.config import RunConfig
+from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
+from lab.evaluation import evaluate_model
+from lab.models import build_model, count_params, loss_for, metrics_for
+from lab.schedules import make_optimizer, schedule_callbacks
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    """What a finished (or cancelled) run produced."""
+
+    run_id: str | None
+    status: str  # "completed" | "cancelled"
+    config: RunConfig
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    model: keras.Model | None = None
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Turns Keras' training hooks into plain-dict events, and stops when asked to.
+
+    `batch_end` events are throttled to one every `batch_interval` seconds (plus the
+    last batch of each epoch) so a fast model does not flood the store with writes.
+    """
+
+    def __init__(self, on_event: EventHandler, should_stop: Callable[[], bool] | None, steps_per_epoch: int, batch_interval: float = 0.5):
+        super().__init__()
+        self.on_event = on_event
+        self.should_stop = should_stop or (lambda: False)
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_interval = batch_interval
+        self.cancelled = False
+        self._epoch = 0
+        self._epoch_started = 0.0
+        self._last_batch_event = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1  # events count epochs from 1, as people do
+        self._epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = batch + 1
+        now = time.perf_counter()
+        if now - self._last_batch_event >= self.batch_interval or step == self.steps_per_epoch:
+            self._last_batch_event = now
+            logs = logs or {}
+            self.on_event(
+                {
+                    "kind": "batch_end",
+                    "epoch": self._epoch,
+                    "step": step,
+                    "steps": self.steps_per_epoch,
+                    "loss": _float(logs.get("loss")),
+                    "accuracy": _float(logs.get("accuracy")),
+                    "epoch_seconds": now - self._epoch_started,
+                }
+            )
+        if self.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        event = {"kind": "epoch_end", "epoch": epoch + 1, "seconds": time.perf_counter() - self._epoch_started}
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            event[name] = _float(logs.get(name))
+        event["learning_rate"] = _current_learning_rate(self.model.optimizer)
+        self.on_event(event)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _current_learning_rate(optimizer) -> float:
+    # In Keras 3 `optimizer.learning_rate` already evaluates a schedule at the current step.
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def compile_model(model: keras.Model, config: RunConfig, num_classes: int, steps_per_epoch: int, *, jit_compile: bool = False) -> None:
+    """Attach the optimiser, loss and accuracy metric a config asks for."""
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=loss_for(num_classes, config.label_smoothing),
+        metrics=metrics_for(num_classes),
+        jit_compile=jit_compile,
+    )
+
+
+def run(
+    config: RunConfig,
+    on_event: EventHandler | None = None,
+    *,
+    data: Cifar10 | None = None,
+    data_dir: str | None = None,
+    store=None,
+    should_stop: Callable[[], bool] | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Train, evaluate and (when given a store) save one run.
+
+    With a `store`, the run is recorded there: a new row is created unless `run_id`
+    names one the job runner already claimed. Failures mark the row failed and re-raise.
+    """
+    emit = on_event or (lambda event: None)
+    if store is not None and run_id is None:
+        run_id = store.create_run(config, status="running")
+    try:
+        result = _train_and_evaluate(config, emit, data if data is not None else load_cifar10(data_dir), should_stop, store, run_id)
+    except BaseException as error:
+        if store is not None:
+            store.set_status(run_id, "failed", _one_line(error))
+        raise
+    return result
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
+def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunResult:
+    task = prepare_task(data, config)
+    gpus = devices.gpu_names()
+    precision = devices.choose_precision(config, gpus)
+    strategy_name = devices.choose_strategy_name(gpus, devices.cluster_workers())
+    xla = devices.use_xla(gpus)
+    devices.apply_precision(precision)
+    keras.utils.set_random_seed(config.seed)
+
+    steps_per_epoch = math.ceil(len(task.x_train) / config.batch_size)
+    with devices.make_strategy(strategy_name).scope():
+        model = build_model(config, task.num_classes)
+        compile_model(model, config, task.num_classes, steps_per_epoch, jit_compile=xla)
+
+    train_data = make_dataset(task.x_train, task.y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+    val_data = make_dataset(task.x_val, task.y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
+    events = EventCallback(emit, should_stop, steps_per_epoch)
+    emit({"kind": "train_begin", "epochs": config.epochs, "steps_per_epoch": steps_per_epoch, "n_train": len(task.x_train), "n_val": len(task.x_val)})
+
+    started = time.perf_counter()
+    fit = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, callbacks=[events, *schedule_callbacks(config)])
+    train_seconds = time.perf_counter() - started
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+
+    if events.cancelled:
+        emit({"kind": "train_end", "status": "cancelled", "train_seconds": train_seconds})
+        if store is not None:
+            store.set_status(run_id, "cancelled", f"cancelled after {len(history.get('loss', []))} of {config.epochs} epochs")
+        return RunResult(run_id, "cancelled", config, history=history, train_seconds=train_seconds, model=model)
+
+    emit({"kind": "train_end", "status": "completed", "train_seconds": train_seconds})
+    evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
+    metrics = {
+        **evaluation.metrics,
+        **count_params(model),
+        "train_seconds": train_seconds,
+        "epochs_completed": len(history.get("loss", [])),
+        "class_names": list(task.class_names),
+    }
+    emit({"kind": "evaluation", **{k: metrics[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "n_test")}})
+
+    if store is not None:
+        environment = devices.describe_environment(precision, strategy_name, xla)
+        store.complete_run(
+            run_id,
+            metrics=metrics,
+            history=history,
+            model=model,
+            environment=environment,
+            fingerprint=task.fingerprint,
+            train_seconds=train_seconds,
+            extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
+        )
+    return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def task_data_for(config: RunConfig, data_dir: str | None = None) -> TaskData:
+    """The task's train/val/test split for a config (used to re-evaluate stored runs)."""
+    return prepare_task(load_cifar10(data_dir), config)

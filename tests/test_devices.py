@@ -1,0 +1,44 @@
+"""GPU decisions, tested with fake device lists (this machine has no GPU)."""
+
+import json
+
+import pytest
+
+from lab import devices
+from lab.config import RunConfig
+
+
+def test_mixed_precision_only_on_a_gpu():
+    assert devices.choose_precision(RunConfig(), gpus=[]) == "float32"
+    assert devices.choose_precision(RunConfig(), gpus=["NVIDIA H200"]) == "mixed_float16"
+
+
+def test_an_explicit_precision_wins():
+    assert devices.choose_precision(RunConfig(precision="float32"), gpus=["NVIDIA H200"]) == "float32"
+
+
+def test_xla_only_on_a_gpu():
+    assert devices.use_xla([]) is False
+    assert devices.use_xla(["GPU 0"]) is True
+
+
+@pytest.mark.parametrize(
+    ("gpus", "workers", "expected"),
+    [([], 1, "default"), (["a"], 1, "default"), (["a", "b"], 1, "mirrored"), (["a"], 2, "multi_worker"), ([], 3, "multi_worker")],
+)
+def test_strategy_choice(gpus, workers, expected):
+    assert devices.choose_strategy_name(gpus, workers) == expected
+
+
+def test_cluster_size_from_tf_config():
+    tf_config = {"cluster": {"chief": ["host0:2222"], "worker": ["host1:2222", "host2:2222"]}, "task": {"type": "chief", "index": 0}}
+    assert devices.cluster_workers(json.dumps(tf_config)) == 3
+    assert devices.cluster_workers("") == 1
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        devices.cluster_workers("{not json")
+
+
+def test_this_machine_reports_its_environment():
+    environment = devices.describe_environment()
+    assert environment["device"] == ("CPU" if not environment["gpus"] else ", ".join(environment["gpus"]))
+    assert environment["keras"].startswith("3.")

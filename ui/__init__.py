@@ -1,0 +1,4 @@
+"""Streamlit helpers shared by the pages: cached access to the library, the sidebar.
+
+This is the only place besides `pages/` and `streamlit_app.py` that imports streamlit.
+"""

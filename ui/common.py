@@ -1,0 +1,45 @@
+"""Cached access to the data set and the results store, shared by every page.
+
+`st.cache_resource` keeps one copy of the (read-only) data set arrays and of each
+loaded model per server process, so thirty students do not load CIFAR-10 thirty
+times. Never mutate what these functions return.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from lab import data as lab_data
+from lab.store import Store
+
+
+def data_dir_setting() -> str | None:
+    """The folder or archive the app loads CIFAR-10 from (the CIFAR10_DIR setting), if set."""
+    return os.environ.get("CIFAR10_DIR") or None
+
+
+@st.cache_resource(show_spinner="Loading CIFAR-10 ...")
+def _load_dataset(data_dir: str | None) -> lab_data.Cifar10:
+    return lab_data.load_cifar10(data_dir)
+
+
+def get_dataset() -> lab_data.Cifar10 | None:
+    """The CIFAR-10 arrays, or None (after showing what to do) when no copy is available."""
+    try:
+        return _load_dataset(data_dir_setting())
+    except lab_data.DataUnavailableError as error:
+        st.warning(f"No CIFAR-10 data: {error}", icon=":material/dataset:")
+        return None
+
+
+def get_store() -> Store:
+    """The results store (LAB_HOME). Cheap to create: each call opens short SQLite connections."""
+    return Store()
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
+def load_model(run_id: str):
+    """A stored model, loaded once per server process (safe_mode on, id validated by the store)."""
+    return get_store().load_model(run_id)
