@@ -62,9 +62,24 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the options describe: the preset's fields with the given options on top."""
     option_fields = (
-        "task backbone head freeze_depth input_size weights epochs batch_size optimizer learning_rate "
-        "lr_schedule label_smoothing augment tta subset val_fraction seed"
-    ).split()
+        "task",
+        "backbone",
+        "head",
+        "freeze_depth",
+        "input_size",
+        "weights",
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "learning_rate",
+        "lr_schedule",
+        "label_smoothing",
+        "augment",
+        "tta",
+        "subset",
+        "val_fraction",
+        "seed",
+    )
     overrides = {name: getattr(args, name) for name in option_fields if getattr(args, name) is not None}
     if overrides.get("freeze_depth") == "all":
         overrides["freeze_depth"] = None  # RunConfig spells "the whole backbone" as None

@@ -12,7 +12,14 @@ from lab.store import Store
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    handlers = {"models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs, "export": cmd_export, "study": cmd_study}
+    handlers = {
+        "models": cmd_models,
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "runs": cmd_runs,
+        "export": cmd_export,
+        "study": cmd_study,
+    }
     return handlers[args.command](args)
 
 
@@ -136,7 +143,14 @@ def cmd_export(args) -> int:
 
 
 # The lab report's study: five configurations on CIFAR-10 plus the binary task.
-STUDY = (("seed-cnn", "cifar10"), ("vgg16-frozen", "cifar10"), ("resnet50-frozen", "cifar10"), ("mobilenetv2-frozen", "cifar10"), ("vgg16-finetune", "cifar10"), ("seed-cnn", "binary"))
+STUDY = (
+    ("seed-cnn", "cifar10"),
+    ("vgg16-frozen", "cifar10"),
+    ("resnet50-frozen", "cifar10"),
+    ("mobilenetv2-frozen", "cifar10"),
+    ("vgg16-finetune", "cifar10"),
+    ("seed-cnn", "binary"),
+)
 
 
 def study_configs(epochs: int, subset: int | None, weights: str) -> list[RunConfig]:

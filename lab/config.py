@@ -118,8 +118,7 @@ def task_class_names(task: str) -> tuple[str, ...]:
             )
         return (names[0], names[1])
     raise ValueError(
-        f"task {task!r} is unknown: use 'cifar10', 'binary' (vehicles vs animals) "
-        "or 'pair:CLASS_A,CLASS_B' (for example 'pair:cat,dog')."
+        f"task {task!r} is unknown: use 'cifar10', 'binary' (vehicles vs animals) or 'pair:CLASS_A,CLASS_B' (for example 'pair:cat,dog')."
     )
 
 
@@ -132,7 +131,10 @@ def validate(config: RunConfig) -> None:
     """Refuse settings that cannot work, naming the setting and its valid range."""
     task_class_names(config.task)
     _check(config.backbone in BACKBONES, f"backbone {config.backbone!r} is unknown; choose one of: {', '.join(BACKBONES)}.")
-    _check(config.model == "custom" or config.model in PRESETS, f"model {config.model!r} is unknown; choose a preset ({', '.join(PRESETS)}) or 'custom'.")
+    _check(
+        config.model == "custom" or config.model in PRESETS,
+        f"model {config.model!r} is unknown; choose a preset ({', '.join(PRESETS)}) or 'custom'.",
+    )
     _check(config.head in HEADS, f"head {config.head!r} is unknown; choose one of: {', '.join(HEADS)}.")
     _check(
         config.freeze_depth is None or (isinstance(config.freeze_depth, int) and config.freeze_depth >= 0),
@@ -151,8 +153,14 @@ def validate(config: RunConfig) -> None:
         f"{config.backbone} is trained from scratch, so use weights 'none'.",
     )
     _check(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1); got {config.dropout!r}.")
-    _check(isinstance(config.epochs, int) and 1 <= config.epochs <= 1000, f"epochs must be a whole number from 1 to 1000; got {config.epochs!r}.")
-    _check(isinstance(config.batch_size, int) and 1 <= config.batch_size <= 4096, f"batch_size must be from 1 to 4096 images; got {config.batch_size!r}.")
+    _check(
+        isinstance(config.epochs, int) and 1 <= config.epochs <= 1000,
+        f"epochs must be a whole number from 1 to 1000; got {config.epochs!r}.",
+    )
+    _check(
+        isinstance(config.batch_size, int) and 1 <= config.batch_size <= 4096,
+        f"batch_size must be from 1 to 4096 images; got {config.batch_size!r}.",
+    )
     _check(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r} is unknown; choose one of: {', '.join(OPTIMIZERS)}.")
     _check(0.0 < config.learning_rate <= 10.0, f"learning_rate must be > 0 and <= 10; got {config.learning_rate!r}.")
     _check(0.0 <= config.weight_decay < 1.0, f"weight_decay must be in [0, 1); got {config.weight_decay!r}.")
@@ -163,7 +171,10 @@ def validate(config: RunConfig) -> None:
     if config.subset is not None:
         _check(isinstance(config.subset, int), f"subset must be a whole number of images; got {config.subset!r}.")
         smallest = max(10 * num_classes, 20)
-        _check(config.subset >= smallest, f"subset must be at least {smallest} images for task {config.task!r} (a few per class); got {config.subset}.")
+        _check(
+            config.subset >= smallest,
+            f"subset must be at least {smallest} images for task {config.task!r} (a few per class); got {config.subset}.",
+        )
         train_images = int(config.subset * (1 - config.val_fraction))
         _check(
             config.batch_size <= train_images,
@@ -196,7 +207,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "vgg16-finetune": {
         "description": "VGG16 fine-tuned: blocks 4-5 learn, Dense 256 + dropout head, learning rate 1e-4.",
         # VGG16's first 11 layers (input + blocks 1-3) stay frozen; blocks 4 and 5 learn.
-        "fields": {"backbone": "vgg16", "freeze_depth": 11, "weights": "imagenet", "head": "dense256", "dropout": 0.5, "learning_rate": 1e-4},
+        "fields": {
+            "backbone": "vgg16",
+            "freeze_depth": 11,
+            "weights": "imagenet",
+            "head": "dense256",
+            "dropout": 0.5,
+            "learning_rate": 1e-4,
+        },
     },
     "quick-demo": {
         "description": "A classroom demo on a 5,000-image subset that finishes in about a minute on a laptop CPU.",

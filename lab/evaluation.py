@@ -32,7 +32,9 @@ class Evaluation:
     predictions: np.ndarray  # (N,) int: the most probable class of each image
 
 
-def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: Sequence[str], *, batch_size: int = 256, tta: bool = False) -> Evaluation:
+def evaluate_model(
+    model, x_test: np.ndarray, y_test: np.ndarray, class_names: Sequence[str], *, batch_size: int = 256, tta: bool = False
+) -> Evaluation:
     """Predict every test image with `model` and measure how often it is right.
 
     `x_test` holds raw uint8 images: the model normalises inside, so no float32
@@ -103,7 +105,9 @@ def metrics_from_predictions(y_true: Sequence[int], y_pred: Sequence[int], class
     y_true = np.asarray(y_true).astype(np.int64).reshape(-1)
     y_pred = np.asarray(y_pred).astype(np.int64).reshape(-1)
     labels = list(range(len(class_names)))
-    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
     matrix = sk_metrics.confusion_matrix(y_true, y_pred, labels=labels)
     per_class = [
         {

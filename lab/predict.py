@@ -18,11 +18,14 @@ of a CIFAR-10 image, and `top_k` reads the model's k most probable classes.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lab.config import CLASS_NAMES, task_class_names
 from lab.evaluation import as_class_probabilities
 
 # Formats Pillow may try. Anything else (SVG, PDF, TIFF, PSD, ...) is refused
@@ -30,6 +33,8 @@ from lab.evaluation import as_class_probabilities
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif")  # for st.file_uploader(type=...)
 MAX_BYTES = 10 * 1024 * 1024  # bytes: a phone photo is 2-8 MB
+MAX_FILES = 12  # images classified per request; more are left out with a note
+PREVIEW_SIDE = 256  # pixels: the longest side of the preview shown next to the model's view
 MAX_PIXELS = 50_000_000  # pixels (width x height): a 50-megapixel photo decodes to 150 MB of RGB
 # JPEGs can be decoded at 1/2, 1/4 or 1/8 scale for free; we ask for at least this many
 # pixels per side, plenty for a 32 x 32 model input and a sharp preview.
@@ -126,7 +131,7 @@ def _wide_gray_to_rgb(image: Image.Image) -> Image.Image:
     elif image.mode == "F" and values.max(initial=0) <= 1.0:
         values = values * 255.0
     gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return Image.fromarray(np.stack([gray] * 3, axis=-1), mode="RGB")
+    return Image.fromarray(np.stack([gray] * 3, axis=-1))
 
 
 def to_model_input(image: Image.Image, size: int = CIFAR_SIZE, *, crop: bool = False) -> np.ndarray:
@@ -175,7 +180,9 @@ def top_k(model, images_uint8: np.ndarray, class_names: Sequence[str], k: int = 
     """
     probs = probabilities(model, images_uint8)
     if probs.shape[1] != len(class_names):
-        raise ValueError(f"the model gives {probs.shape[1]} probabilities but {len(class_names)} class names were passed; use the run's own class names.")
+        raise ValueError(
+            f"the model gives {probs.shape[1]} probabilities but {len(class_names)} class names were passed; use the run's own class names."
+        )
     k = max(1, min(int(k), len(class_names)))
     answers = []
     for row in probs:
@@ -194,6 +201,53 @@ def predict_image(model, data: bytes, class_names: Sequence[str], k: int = 5, *,
     size = _model_input_size(model)
     image = to_model_input(picture, size, crop=crop)
     return {"image": image, "top": top_k(model, image, class_names, k)[0], "original_size": picture.size}
+
+
+def predict_files(model, files: Sequence[tuple[str, bytes]], class_names: Sequence[str], k: int = 5, *, crop: bool = False) -> list[dict]:
+    """Classify several uploads in one model call; a bad file gets an error, the others still get answers.
+
+    Each result is {"name", "image", "top", "original_size", "preview"} or {"name", "error"}
+    (the ImageRejected message). At most MAX_FILES files are read.
+    """
+    size = _model_input_size(model)
+    results, inputs = [], []
+    for name, data in list(files)[:MAX_FILES]:
+        try:
+            picture = decode_image(data, name=name)
+        except ImageRejected as error:
+            results.append({"name": name, "error": str(error)})
+            continue
+        preview = picture.copy()
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+        result = {"name": name, "image": to_model_input(picture, size, crop=crop), "original_size": picture.size, "preview": preview}
+        results.append(result)
+        inputs.append(result)
+    if inputs:
+        answers = top_k(model, np.stack([result["image"] for result in inputs]), class_names, k)
+        for result, answer in zip(inputs, answers, strict=True):
+            result["top"] = answer
+    return results
+
+
+def read_model_card(folder: str | Path) -> dict:
+    """What a model folder says about its model: class names, test accuracy, task and name.
+
+    Reads metrics.json and config.json when present (a stored run's folder, or a
+    shipped default model); missing facts fall back to CIFAR-10's ten classes.
+    """
+    folder = Path(folder)
+    facts = {}
+    for name in ("config.json", "metrics.json"):
+        try:
+            facts.update(json.loads((folder / name).read_text(encoding="utf-8")))
+        except (OSError, ValueError, AttributeError):
+            continue
+    task = facts.get("task", "cifar10")
+    try:
+        class_names = tuple(facts.get("class_names") or task_class_names(task))
+    except ValueError:
+        class_names = CLASS_NAMES
+    return {"class_names": class_names, "accuracy": facts.get("accuracy"), "task": task, "model": facts.get("model", folder.name)}
 
 
 def _model_input_size(model) -> int:

@@ -23,6 +23,7 @@ from lab import devices
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
 from lab.evaluation import evaluate_model
+from lab.feature_cache import cache_decision, cached_features, split_at_features
 from lab.models import build_model, count_params, loss_for, metrics_for
 from lab.schedules import make_optimizer, schedule_callbacks
 
@@ -155,17 +156,45 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
     keras.utils.set_random_seed(config.seed)
 
     steps_per_epoch = math.ceil(len(task.x_train) / config.batch_size)
+    use_cache, cache_reason = cache_decision(config)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
-        compile_model(model, config, task.num_classes, steps_per_epoch, jit_compile=xla)
+        # With cached features only the head trains: compile that, not the whole model.
+        trainee, extractor = model, None
+        if use_cache:
+            extractor, trainee = split_at_features(model)
+        compile_model(trainee, config, task.num_classes, steps_per_epoch, jit_compile=xla)
 
-    train_data = make_dataset(task.x_train, task.y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
-    val_data = make_dataset(task.x_val, task.y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
+    emit(
+        {
+            "kind": "train_begin",
+            "epochs": config.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "n_train": len(task.x_train),
+            "n_val": len(task.x_val),
+            "feature_cache": use_cache,
+            "feature_cache_reason": cache_reason,
+        }
+    )
     events = EventCallback(emit, should_stop, steps_per_epoch)
-    emit({"kind": "train_begin", "epochs": config.epochs, "steps_per_epoch": steps_per_epoch, "n_train": len(task.x_train), "n_val": len(task.x_val)})
-
+    callbacks = [events, *schedule_callbacks(config)]
     started = time.perf_counter()
-    fit = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, callbacks=[events, *schedule_callbacks(config)])
+    if use_cache:
+        features = _features(extractor, config, task, emit)
+        fit = trainee.fit(
+            features["train"],
+            task.y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=True,
+            validation_data=(features["val"], task.y_val),
+            callbacks=callbacks,
+        )
+    else:
+        train_data = make_dataset(task.x_train, task.y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+        val_data = make_dataset(task.x_val, task.y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
+        fit = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
 
@@ -176,13 +205,19 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
         return RunResult(run_id, "cancelled", config, history=history, train_seconds=train_seconds, model=model)
 
     emit({"kind": "train_end", "status": "completed", "train_seconds": train_seconds})
-    evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
+    if use_cache:
+        evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names)
+        # Time the whole model, as a user of the saved model will meet it, not the head alone.
+        evaluation.metrics["inference_ms_per_image"] = _inference_ms(model, task.x_test[:256])
+    else:
+        evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
     metrics = {
         **evaluation.metrics,
         **count_params(model),
         "train_seconds": train_seconds,
         "epochs_completed": len(history.get("loss", [])),
         "class_names": list(task.class_names),
+        "feature_cache": use_cache,
     }
     emit({"kind": "evaluation", **{k: metrics[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "n_test")}})
 
@@ -199,6 +234,31 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
             extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
         )
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
+
+
+def _features(extractor, config: RunConfig, task: TaskData, emit: EventHandler) -> dict[str, np.ndarray]:
+    """The frozen backbone's pooled outputs for each split, from the cache or computed once."""
+    features = {}
+    for split, images in (("train", task.x_train), ("val", task.x_val), ("test", task.x_test)):
+        started = time.perf_counter()
+        features[split], from_cache = cached_features(extractor, config, images)
+        emit(
+            {
+                "kind": "feature_cache",
+                "split": split,
+                "images": len(images),
+                "from_cache": from_cache,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    return features
+
+
+def _inference_ms(model: keras.Model, images: np.ndarray) -> float:
+    model.predict(images[:1], verbose=0)  # the first call builds the prediction function
+    started = time.perf_counter()
+    model.predict(images, batch_size=256, verbose=0)
+    return (time.perf_counter() - started) / max(1, len(images)) * 1000
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

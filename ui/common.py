@@ -8,6 +8,7 @@ times. Never mutate what these functions return.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -43,3 +44,27 @@ def get_store() -> Store:
 def load_model(run_id: str):
     """A stored model, loaded once per server process (safe_mode on, id validated by the store)."""
     return get_store().load_model(run_id)
+
+
+@st.cache_resource(show_spinner=False)
+def device_summary() -> dict:
+    """What this server trains on, and with which versions. Imports TensorFlow once per process."""
+    import keras  # TensorFlow loads here, not when the app starts
+    import tensorflow as tf
+
+    from lab import devices
+
+    gpus = devices.gpu_names()
+    return {"device": ", ".join(gpus) if gpus else "CPU", "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+# A model the project may ship, so the Predict page works before anyone has trained one.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=1)
+def load_default_model():
+    """The model shipped in assets/default_model/model.keras, loaded with Keras safe mode on."""
+    from lab.store_files import load_keras_model
+
+    return load_keras_model(DEFAULT_MODEL_DIR / "model.keras")

@@ -1,0 +1,83 @@
+"""Side-by-side benchmark plumbing: run each contender in its own process, collect a table.
+
+Each contender runs in a fresh Python process so its peak memory (`ru_maxrss`) is its own
+and neither warms the other's caches. A contender is a function in a bench module that
+returns a dict of figures; `measure()` adds wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "docs" / "BENCHMARKS.md"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_contender(module: str, function: str, **kwargs) -> dict:
+    """Run `module.function(**kwargs)` in a child process and return its figures as a dict."""
+    code = (
+        "import json, sys, time\n"
+        f"from bench.harness import peak_rss_mb\nfrom {module} import {function} as contender\n"
+        "started = time.perf_counter()\n"
+        f"figures = contender(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
+        "figures['wall_seconds'] = time.perf_counter() - started\n"
+        "figures['peak_rss_mb'] = peak_rss_mb()\n"
+        "print('BENCH-RESULT ' + json.dumps(figures))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    for line in completed.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[len("BENCH-RESULT ") :])
+    raise RuntimeError(f"{module}.{function} failed:\n{completed.stderr[-3000:]}")
+
+
+def machine_line() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU, Python {platform.python_version()}"
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """rows -> a Markdown table; columns are (key, header, format spec)."""
+    lines = ["| " + " | ".join(header for _, header, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for key, _, spec in columns:
+            value = row.get(key)
+            cells.append("-" if value is None else format(value, spec) if spec else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str, command: str) -> None:
+    """Replace (or append) the section `name` of docs/BENCHMARKS.md, stamped with date and machine."""
+    today = datetime.date.today().isoformat()
+    section = f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nMeasured {today} on {machine_line()}.\n\n{body}\n<!-- /bench:{name} -->"
+    text = (
+        BENCHMARKS_MD.read_text()
+        if BENCHMARKS_MD.exists()
+        else "# Benchmarks\n\nEvery figure below sits beside the command that produced it.\n"
+    )
+    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+    BENCHMARKS_MD.write_text(text)
+
+
+def stopwatch():
+    """A tiny timer: `elapsed = stopwatch(); ...; seconds = elapsed()`."""
+    started = time.perf_counter()
+    return lambda: time.perf_counter() - started

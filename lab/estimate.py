@@ -1,0 +1,100 @@
+"""How long will a run take? An estimate before it starts, from past runs or from one timed step.
+
+Two sources, best first:
+
+1. past runs in the store that trained the same network the same way (backbone,
+   head, input size, freeze depth, batch size, augmentation) on the same kind of
+   device: their measured seconds per training image per epoch, times this run's
+   images and epochs. This includes everything `model.fit` does (validation too);
+2. a measurement: build the model with random weights, compile it as training
+   does, time a few training steps on one random batch, and multiply by this run's
+   steps (plus validation, which costs about a third of a training step per batch).
+
+Neither counts the 5-15 s a job spends starting: importing TensorFlow, loading the
+data and building the model; `STARTUP_SECONDS` is shown beside the estimate.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lab.config import CLASS_NAMES, RunConfig
+
+STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model build and tracing (2-core CPU)
+IMAGES_PER_CLASS = 5000  # CIFAR-10 training images per class
+VALIDATION_COST = 1 / 3  # a validation batch (forward pass only) against a training batch (forward + backward)
+# What must match for a past run's speed to predict this one's.
+SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "precision")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float  # training and validation, from the first step to the last
+    source: str  # how it was obtained, in a sentence
+
+
+def split_sizes(config: RunConfig) -> tuple[int, int]:
+    """Training and validation images a run will see, assuming the full CIFAR-10 training set."""
+    classes_in_task = len(CLASS_NAMES) if config.task == "binary" else len(config.class_names)
+    pool = IMAGES_PER_CLASS * classes_in_task
+    if config.subset is not None:
+        pool = min(pool, config.subset)
+    n_val = max(1, round(pool * config.val_fraction))
+    return pool - n_val, n_val
+
+
+def from_past_runs(runs: list[dict[str, Any]], config: RunConfig, device: str | None = None) -> Estimate | None:
+    """Scale the pace of finished runs of the same network (newest five) to this config."""
+    paces = []
+    for run in runs:
+        past, metrics, fingerprint = run.get("config") or {}, run.get("metrics") or {}, run.get("fingerprint") or {}
+        if run.get("status") != "completed" or any(past.get(name) != getattr(config, name) for name in SPEED_FIELDS):
+            continue
+        if device is not None and (run.get("environment") or {}).get("device") != device:
+            continue
+        epochs_done, n_train = metrics.get("epochs_completed"), fingerprint.get("n_train")
+        if run.get("train_seconds") and epochs_done and n_train:
+            paces.append(run["train_seconds"] / (epochs_done * n_train))
+        if len(paces) == 5:
+            break
+    if not paces:
+        return None
+    n_train, _ = split_sizes(config)
+    count = f"{len(paces)} past run{'s' if len(paces) > 1 else ''}"
+    return Estimate(statistics.median(paces) * n_train * config.epochs, f"from {count} of this network on this device")
+
+
+def from_step_time(step_seconds: float, config: RunConfig) -> Estimate:
+    """Training steps plus validation batches, at a measured time per training step."""
+    n_train, n_val = split_sizes(config)
+    per_epoch = math.ceil(n_train / config.batch_size) + VALIDATION_COST * math.ceil(n_val / config.batch_size)
+    source = f"from one training step measured on this server ({step_seconds * 1000:.0f} ms per batch of {config.batch_size})"
+    return Estimate(step_seconds * per_epoch * config.epochs, source)
+
+
+def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
+    """Median seconds of one training step of `config`'s network on a random batch (random weights)."""
+    import dataclasses
+
+    from lab.models import build_model
+    from lab.training import compile_model
+
+    num_classes = len(config.class_names)
+    model = build_model(dataclasses.replace(config, weights="none"), num_classes)  # weights do not change the speed
+    compile_model(model, config, num_classes, steps_per_epoch=100)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(config.batch_size, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, num_classes, size=(config.batch_size,))
+    model.train_on_batch(images, labels)  # the first step traces the graph: not timed
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        model.train_on_batch(images, labels)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)

@@ -1,0 +1,360 @@
+"""The results store: every run's status, progress events, metrics and saved model.
+
+`Store(root)` keeps two things under one folder (LAB_HOME, else ./runs):
+- `lab.sqlite3`: a `runs` table (one row per run: status, config, metrics) and an
+  `events` table (the progress a training job reports: epoch_end, batch_end, ...);
+- `runs/<run_id>/`: a completed run's files (see lab/store_files.py).
+
+A run moves through these statuses, and only along these arrows:
+
+    queued -> running -> completed
+       |         |----> failed
+       |         '----> cancelled
+       '-> cancelled | failed
+
+`completed` is set last, after the run's folder is safely on disk, so a
+completed row always has its files. The store is safe to share between threads
+and processes: every call opens its own short-lived SQLite connection.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from lab import store_files
+from lab.config import RunConfig
+from lab.store_sqlite import (
+    DATABASE_NAME,
+    INTERRUPTED_MESSAGE,
+    STATUSES,
+    TRANSITIONS,
+    RunNotFoundError,
+    StoreError,
+    check_transition,
+    from_json,
+    initialise,
+    new_run_id,
+    process_is_alive,
+    reading,
+    run_from_row,
+    to_json,
+    utc_now,
+    validate_run_id,
+    writing,
+)
+
+__all__ = [
+    "INTERRUPTED_MESSAGE",
+    "STATUSES",
+    "TRANSITIONS",
+    "RunNotFoundError",
+    "Store",
+    "StoreError",
+    "check_transition",
+    "validate_run_id",
+]
+
+
+class Store:
+    """Runs, their progress events and their files, under one root folder."""
+
+    def __init__(self, root: str | Path | None = None):
+        chosen = root if root is not None else os.environ.get("LAB_HOME") or Path.cwd() / "runs"
+        # Absolute, so a later change of working directory cannot move the store.
+        self.root = Path(chosen).expanduser().absolute()
+        self.database = self.root / DATABASE_NAME
+        self.runs_folder = self.root / "runs"
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- connections ---------------------------------------------------------
+
+    def _prepare(self) -> Path:
+        """Create the folder and the schema on first use, so `Store()` itself is free."""
+        with self._ready_lock:
+            if not self._ready:
+                store_files.ensure_writable_folder(self.root)
+                try:
+                    initialise(self.database)
+                except sqlite3.OperationalError as error:
+                    raise StoreError(store_files.unwritable_message(self.root, error)) from error
+                self._ready = True
+        return self.database
+
+    def _read(self):
+        return reading(self._prepare())
+
+    def _write(self):
+        return writing(self._prepare())
+
+    @staticmethod
+    def _status_of(connection: sqlite3.Connection, run_id: str) -> str:
+        row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
+        return row["status"]
+
+    # -- creating runs and moving them along ---------------------------------
+
+    def create_run(self, config: RunConfig, *, status: str = "queued") -> str:
+        """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b"."""
+        if isinstance(config, dict):
+            config = RunConfig.from_dict(config)  # validates a stored or hand-written dict
+        if status not in ("queued", "running"):
+            raise ValueError(f"a new run starts as 'queued' or 'running', not {status!r}.")
+        now = utc_now()
+        running = status == "running"
+        for _ in range(20):  # a clash of the random suffix is rare; just draw again
+            run_id = new_run_id(config.model)
+            try:
+                with self._write() as connection:
+                    connection.execute(
+                        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
+                         os.getpid() if running else None, now if running else None),
+                    )  # fmt: skip
+                return run_id
+            except sqlite3.IntegrityError:
+                continue
+        raise StoreError("could not find an unused run id; is the system clock working?")
+
+    def claim_next_queued(self, worker_pid: int) -> str | None:
+        """Atomically take the oldest queued run for a worker: it becomes running. None if none waits."""
+        with self._write() as connection:
+            row = connection.execute("SELECT run_id FROM runs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1").fetchone()
+            if row is None:
+                return None
+            now = utc_now()
+            connection.execute(
+                "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ?",
+                (worker_pid, now, now, row["run_id"]),
+            )
+            return row["run_id"]
+
+    def set_status(self, run_id: str, status: str, message: str = "") -> None:
+        """Move a run to `status` (ValueError if the move is not allowed), with an optional message."""
+        with self._write() as connection:
+            check_transition(run_id, self._status_of(connection, run_id), status)
+            now = utc_now()
+            connection.execute(
+                "UPDATE runs SET status = ?, message = ?, updated_at = ?,"
+                " started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END,"
+                " worker_pid = CASE WHEN ? = 'running' THEN COALESCE(worker_pid, ?) ELSE worker_pid END,"
+                " finished_at = CASE WHEN ? IN ('completed', 'failed', 'cancelled') THEN ? ELSE finished_at END"
+                " WHERE run_id = ?",
+                (status, message, now, status, now, status, os.getpid(), status, now, run_id),
+            )
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Cancel a queued run at once, or ask a running one to stop after its current batch.
+
+        Returns False when the run had already finished, so there was nothing to cancel.
+        """
+        with self._write() as connection:
+            status = self._status_of(connection, run_id)
+            now = utc_now()
+            if status == "queued":
+                connection.execute(
+                    "UPDATE runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (now, now, run_id),
+                )
+                return True
+            if status == "running":
+                connection.execute("UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE run_id = ?", (now, run_id))
+                return True
+            return False
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Should this run stop? A cancelled or deleted run also answers True."""
+        with self._read() as connection:
+            row = connection.execute("SELECT status, cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return row is None or bool(row["cancel_requested"]) or row["status"] == "cancelled"
+
+    def mark_interrupted_runs(self, is_alive: Callable[[int], bool] = process_is_alive) -> list[str]:
+        """Fail every running run whose worker process is gone; return their ids.
+
+        Call this when the app or the job worker starts: a run whose process was
+        killed (for example for running out of memory) would otherwise show as
+        running forever. A run with no recorded process counts as gone.
+        """
+        with self._write() as connection:
+            rows = connection.execute("SELECT run_id, worker_pid FROM runs WHERE status = 'running'").fetchall()
+            gone = [row["run_id"] for row in rows if row["worker_pid"] is None or not is_alive(row["worker_pid"])]
+            now = utc_now()
+            for run_id in gone:
+                connection.execute(
+                    "UPDATE runs SET status = 'failed', message = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (INTERRUPTED_MESSAGE, now, now, run_id),
+                )
+        return gone
+
+    # -- progress events -----------------------------------------------------
+
+    def add_event(self, run_id: str, event: dict) -> int:
+        """Append a progress event (a dict with a "kind") to a run; return the event's id."""
+        kind = event.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"an event needs a 'kind' such as 'epoch_end'; got {event!r}.")
+        try:
+            with self._write() as connection:
+                cursor = connection.execute(
+                    "INSERT INTO events (run_id, created_at, kind, payload_json) VALUES (?, ?, ?, ?)",
+                    (validate_run_id(run_id), utc_now(), kind, to_json(event)),
+                )
+                return cursor.lastrowid
+        except sqlite3.IntegrityError as error:  # the foreign key: no such run
+            raise RunNotFoundError(f"no run with id {run_id!r} in the store.") from error
+
+    def events(self, run_id: str, after_id: int = 0, kinds: Iterable[str] | None = None, limit: int | None = None) -> list[dict]:
+        """A run's events in the order they were added, only those after `after_id` (for polling)."""
+        query = "SELECT id, created_at, payload_json FROM events WHERE run_id = ? AND id > ?"
+        parameters: list = [validate_run_id(run_id), int(after_id)]
+        if kinds is not None:
+            kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+            query += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            parameters += kinds
+        query += " ORDER BY id"
+        if limit is not None:
+            query += " LIMIT ?"
+            parameters.append(int(limit))
+        with self._read() as connection:
+            rows = connection.execute(query, parameters).fetchall()
+        return [{**from_json(row["payload_json"]), "id": row["id"], "created_at": row["created_at"]} for row in rows]
+
+    def latest_event(self, run_id: str, kind: str) -> dict | None:
+        """The most recent event of one kind, or None."""
+        with self._read() as connection:
+            row = connection.execute(
+                "SELECT id, created_at, payload_json FROM events WHERE run_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                (validate_run_id(run_id), kind),
+            ).fetchone()
+        return None if row is None else {**from_json(row["payload_json"]), "id": row["id"], "created_at": row["created_at"]}
+
+    # -- finishing a run ------------------------------------------------------
+
+    def complete_run(
+        self,
+        run_id: str,
+        *,
+        metrics: dict,
+        history: dict,
+        model=None,
+        environment: dict,
+        fingerprint: dict,
+        train_seconds: float,
+        extra_files: dict[str, bytes] | None = None,
+    ) -> Path:
+        """Save a finished run's files, then mark it completed; return its folder.
+
+        The folder appears in one atomic rename and the status changes only after
+        that, in one transaction. If anything fails, the run stays as it was and
+        no folder (temporary or final) is left behind.
+        """
+        run = self._require_run(run_id)
+        check_transition(run_id, run["status"], "completed")  # refuse before the slow model save
+        files = store_files.run_files(run["config"], history, metrics, environment, fingerprint, extra_files)
+        folder = store_files.write_run_folder(self.runs_folder, run_id, files, model)
+        try:
+            with self._write() as connection:
+                check_transition(run_id, self._status_of(connection, run_id), "completed")
+                now = utc_now()
+                connection.execute(
+                    "UPDATE runs SET status = 'completed', message = '', metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
+                    " train_seconds = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (to_json(metrics), to_json(environment), to_json(fingerprint),
+                     float(train_seconds), now, now, run_id),
+                )  # fmt: skip
+        except BaseException:
+            store_files.remove_run_folder(self.runs_folder, run_id)
+            raise
+        return folder
+
+    # -- reading runs ----------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict | None:
+        """One run as a dict (config, metrics, environment, fingerprint parsed), or None."""
+        with self._read() as connection:
+            row = connection.execute("SELECT * FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return None if row is None else run_from_row(row)
+
+    def list_runs(self, status: str | Iterable[str] | None = None) -> list[dict]:
+        """All runs (or those with the given status or statuses), newest first."""
+        query, parameters = "SELECT * FROM runs", []
+        if status is not None:
+            parameters = [status] if isinstance(status, str) else list(status)
+            query += f" WHERE status IN ({', '.join('?' * len(parameters))})"
+        with self._read() as connection:
+            rows = connection.execute(query + " ORDER BY created_at DESC, rowid DESC", parameters).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def _require_run(self, run_id: str) -> dict:
+        run = self.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
+        return run
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run's files (it exists once the run is completed)."""
+        return self.runs_folder / validate_run_id(run_id)
+
+    def load_history(self, run_id: str) -> dict:
+        """A completed run's training history (loss and accuracy per epoch), or {} if it has none."""
+        path = self.run_dir(run_id) / store_files.HISTORY_FILE
+        return from_json(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def load_model(self, run_id: str):
+        """Load a completed run's model from the store's own folder, with Keras safe mode on."""
+        run = self._require_run(run_id)
+        if run["status"] != "completed":
+            raise StoreError(f"run {run_id} is {run['status']}; only a completed run has a saved model.")
+        path = self.run_dir(run_id) / store_files.MODEL_FILE
+        if not path.is_file():
+            raise StoreError(f"run {run_id} was saved without a model (no {path}).")
+        return store_files.load_keras_model(path)
+
+    # -- removing and exporting -------------------------------------------------
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run's row, events and folder; False if there was no such run.
+
+        A running run must be cancelled first, so its job never writes to a run that is gone.
+        """
+        with self._write() as connection:
+            row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+            if row is not None and row["status"] == "running":
+                raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
+            connection.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        store_files.remove_run_folder(self.runs_folder, run_id)
+        return row is not None
+
+    def export_run(self, run_id: str, path: str | Path) -> Path:
+        """Zip a completed run's folder (config, history, metrics, model) to `path`; return the zip's path."""
+        folder = self.run_dir(run_id)
+        if self._require_run(run_id)["status"] != "completed" or not folder.is_dir():
+            raise StoreError(f"run {run_id} has no saved files to export; only completed runs do.")
+        return store_files.zip_run_folder(folder, run_id, path)
+
+    def integrity_check(self) -> str:
+        """SQLite's own check of the database file: "ok" when it is healthy."""
+        with self._read() as connection:
+            return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+
+    # -- the results table --------------------------------------------------------
+
+    def reference_rows(self) -> list[dict]:
+        """The lab report's published results (assets/report_results.csv), marked reference=True."""
+        return store_files.load_reference_rows()
+
+    def results_table(self) -> list[dict]:
+        """One flat row per completed run, newest first, then the lab report's reference rows."""
+        runs = [store_files.results_row(run) for run in self.list_runs(status="completed")]
+        return runs + self.reference_rows()

@@ -1,0 +1,247 @@
+"""The database half of the results store: errors, run ids and statuses, JSON columns, the schema.
+
+Why SQLite: one file, no server, and safe when several processes use it at
+once, which is exactly the lab's situation: a training job writes progress
+events from its own process while the Streamlit app (many threads) reads them.
+
+Three settings make that work:
+- WAL journal mode: readers never wait for the writer, nor the writer for readers.
+- busy_timeout: a writer that finds another writer busy waits (up to 30 s)
+  instead of failing at once with "database is locked".
+- a fresh connection per operation and short transactions, so no connection is
+  shared between threads and no lock is held while Python does slow work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DATABASE_NAME = "lab.sqlite3"
+BUSY_TIMEOUT_SECONDS = 30.0
+
+# A run id becomes a folder name, so it must never be able to climb out of the
+# store: letters, digits, dot, dash and underscore only, starting with a letter or digit.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+
+
+class StoreError(RuntimeError):
+    """The results store cannot do what was asked (unwritable folder, missing model, ...)."""
+
+
+class RunNotFoundError(StoreError, LookupError):
+    """No run with this id exists in the store."""
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return `run_id` unchanged if it is safe to use as a folder name, else raise ValueError."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise ValueError(
+            f"run id {run_id!r} is not valid: use 1-81 letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit, without '..' or path separators."
+        )
+    return run_id
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC string; fixed width, so text order is time order."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("running", "cancelled", "failed"),
+    "running": ("completed", "failed", "cancelled"),
+    "completed": (),
+    "failed": (),
+    "cancelled": (),
+}
+INTERRUPTED_MESSAGE = "interrupted: the training process stopped unexpectedly (killed or out of memory)"
+
+
+def check_transition(run_id: str, current: str, new: str) -> None:
+    """Raise ValueError unless a run may move from status `current` to `new`."""
+    if new not in STATUSES:
+        raise ValueError(f"status {new!r} is unknown; use one of: {', '.join(STATUSES)}.")
+    if new not in TRANSITIONS[current]:
+        allowed = ", ".join(TRANSITIONS[current]) or "nothing (it is final)"
+        raise ValueError(f"run {run_id} is {current} and cannot become {new}; from {current} it can become: {allowed}.")
+
+
+def process_is_alive(pid: int) -> bool:
+    """True if a process with this id exists (signal 0 checks without touching it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        return True
+    return True
+
+
+def to_json(value: Any) -> str:
+    """JSON text for metrics, configs and events; numpy numbers and arrays become plain Python."""
+
+    def plain(item: Any) -> Any:
+        if hasattr(item, "tolist"):  # numpy arrays and numpy scalars
+            return item.tolist()
+        if isinstance(item, Path):
+            return str(item)
+        raise TypeError(f"a {type(item).__name__} cannot be stored as JSON")
+
+    return json.dumps(value, default=plain)
+
+
+def from_json(text: str | None) -> Any:
+    """Parse stored JSON text; a missing value reads as an empty dict."""
+    return json.loads(text) if text else {}
+
+
+def new_run_id(model: str) -> str:
+    """A readable, unique-enough id: local date and time, the model, 4 random hex digits."""
+    safe_model = "".join(character if character.isalnum() or character in "-_" else "-" for character in model)[:40]
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{safe_model}-{secrets.token_hex(2)}"
+
+
+def run_from_row(row: sqlite3.Row) -> dict:
+    """A `runs` row as a plain dict, its JSON columns parsed (config_json -> config, ...)."""
+    # A sqlite3.Row iterates over its values, so the column names come from .keys().
+    run = {key: row[key] for key in row.keys() if not key.endswith("_json")}  # noqa: SIM118
+    for name in ("config", "metrics", "environment", "fingerprint"):
+        run[name] = from_json(row[f"{name}_json"])
+    run["cancel_requested"] = bool(row["cancel_requested"])
+    run["reference"] = False
+    return run
+
+
+# Each migration is a list of statements that moves the schema up one version.
+# A database records the versions it has, so an old store is upgraded in place:
+# to change the schema, append a migration; never edit one that has shipped.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model TEXT NOT NULL,
+            task TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            metrics_json TEXT,
+            environment_json TEXT,
+            fingerprint_json TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            worker_pid INTEGER,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            train_seconds REAL,
+            started_at TEXT,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX runs_by_status ON runs(status, created_at)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_run ON events(run_id, id)",
+    ],
+]
+
+
+def connect(database: Path) -> sqlite3.Connection:
+    """Open a connection in autocommit mode; transactions are begun explicitly."""
+    connection = sqlite3.connect(database, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    connection.execute("PRAGMA foreign_keys = ON")
+    # In WAL mode, NORMAL skips the disk flush on every commit (a job writes many
+    # small progress events) yet can never corrupt the database: at worst, a power
+    # cut forgets the last few commits. An application crash loses nothing.
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+@contextmanager
+def reading(database: Path) -> Iterator[sqlite3.Connection]:
+    """A connection for reads; in WAL mode each statement sees a consistent snapshot."""
+    with closing(connect(database)) as connection:
+        yield connection
+
+
+@contextmanager
+def writing(database: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction, committed on success and rolled back on any error.
+
+    BEGIN IMMEDIATE takes the write lock up front, so a read-then-update (such as
+    "claim the oldest queued run") cannot interleave with another process doing
+    the same; the second one waits for the busy timeout instead.
+    """
+    with closing(connect(database)) as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def initialise(database: Path) -> None:
+    """Switch the database to WAL mode and bring its schema up to the newest version."""
+    if _is_current(database):
+        return  # the usual case: a quick read, so opening a Store never waits for a writer
+    _enable_wal(database)
+    with writing(database) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{database} has schema version {current}, but this version of the lab knows only up to "
+                f"{len(MIGRATIONS)}: update the lab, or set LAB_HOME to another folder."
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            for statement in MIGRATIONS[version - 1]:
+                connection.execute(statement)
+            connection.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, utc_now()))
+
+
+def _is_current(database: Path) -> bool:
+    """True when the database already exists in WAL mode with the newest schema."""
+    if not database.exists():
+        return False
+    with reading(database) as connection:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return False
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None:
+            return False
+        return connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def _enable_wal(database: Path) -> None:
+    """Turn on WAL mode (stored in the file, so this is a no-op after the first time).
+
+    Changing the journal mode needs the database to itself, and SQLite may
+    answer "locked" at once rather than wait when another process is starting
+    up at the same moment, so this retries for up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            with reading(database) as connection:
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

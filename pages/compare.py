@@ -1,0 +1,144 @@
+"""Compare: every stored run next to the lab report's results, and a close look at one run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lab.evaluation import mistakes, most_confused_pairs
+from lab.predict import upscale_nearest
+from lab.store import StoreError
+from ui import charts, results
+from ui.common import get_dataset, get_store
+
+st.title("Compare runs")
+store = get_store()
+try:
+    runs = store.list_runs()
+    table = results.results_frame(store.results_table())
+except StoreError as error:
+    st.error(f"The results store cannot be read: {error}")
+    st.stop()
+completed = {run["run_id"]: run for run in runs if run["status"] == "completed"}
+
+
+def label(run_id: str) -> str:
+    return results.run_label(completed[run_id])
+
+
+if not completed:
+    st.info("No finished runs yet. Train a model and it appears here, next to the lab report's results.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+
+# ---- the results table: stored runs and the lab report's rows
+left, right = st.columns(2)
+tasks = left.multiselect("Task", sorted(table["task"].dropna().unique()), placeholder="All tasks", key="compare_tasks")
+models = right.multiselect("Model", sorted(table["model"].dropna().unique()), placeholder="All models", key="compare_models")
+view = table[table["task"].isin(tasks or table["task"]) & table["model"].isin(models or table["model"])]
+st.dataframe(view[results.TABLE_COLUMNS], column_config=results.COLUMN_CONFIG, hide_index=True, placeholder="–", key="compare_table")
+st.download_button(
+    "Download CSV",
+    view[results.TABLE_COLUMNS].to_csv(index=False),
+    file_name="cifar10-lab-results.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    key="compare_csv",
+)
+
+# ---- re-run a row, and manage runs
+with st.expander("Train a row again", icon=":material/replay:"):
+    rows = view.to_dict("records")
+    if rows:
+        row = rows[
+            st.selectbox(
+                "Row",
+                range(len(rows)),
+                format_func=lambda i: f"{rows[i]['model']} · {rows[i]['task']} · {rows[i]['run_id']}",
+                key="compare_rerun_row",
+            )
+        ]
+        config = results.rerun_config(row, completed.get(row["run_id"]))
+        if st.button("Open its settings on the Train page", disabled=config is None, icon=":material/model_training:", key="compare_rerun"):
+            st.session_state["train_prefill"] = config
+            st.switch_page("pages/train.py")
+
+with st.expander(f"All runs ({len(runs)}), including unfinished ones", icon=":material/folder_open:"):
+    if runs:
+        listing = pd.DataFrame([{k: r.get(k) for k in ("run_id", "status", "model", "task", "created_at", "message")} for r in runs])
+        st.dataframe(listing, hide_index=True, key="compare_all_runs")
+        deletable = [r["run_id"] for r in runs if r["status"] != "running"]
+        if deletable:
+            doomed = st.selectbox("Run to delete", deletable, key="compare_delete_run")
+            sure = st.checkbox(f"Yes, delete {doomed} and its saved model", key="compare_delete_confirm")
+            if st.button("Delete", type="primary", disabled=not sure, icon=":material/delete:", key="compare_delete"):
+                store.delete_run(doomed)
+                st.session_state.pop("compare_delete_confirm", None)
+                st.toast(f"Deleted {doomed}.")
+                st.rerun()
+    else:
+        st.caption("No runs stored yet.")
+
+if view[["accuracy", "train_seconds"]].notna().all(axis=1).any():
+    st.subheader("Accuracy against training time")
+    st.altair_chart(charts.accuracy_vs_time_chart(view), width="stretch")
+    st.caption(
+        "Up and to the left is better: more accurate, sooner. Bigger points have more parameters. Rows without a training time are not drawn."
+    )
+
+# ---- learning curves and one run up close
+if completed:
+    ids = list(completed)
+    st.subheader("Learning curves")
+    chosen = st.multiselect("Runs", ids, default=ids[:3], format_func=label, key="compare_curves")
+    metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", required=True, key="compare_metric")
+    curves = [charts.history_frame(store.load_history(run_id), run=label(run_id)) for run_id in chosen]
+    curves = pd.concat(curves) if curves else pd.DataFrame()
+    if curves.empty:
+        st.caption("Choose runs with a stored history to see their curves.")
+    else:
+        st.altair_chart(charts.learning_curves_chart(curves, metric), width="stretch")
+        st.caption("Solid: training images; dashed: validation images. A growing gap between them means over-fitting.")
+
+    st.subheader("One run up close")
+    run = completed[st.selectbox("Run", ids, format_func=label, key="compare_run")]
+    metrics, names = run["metrics"], results.class_names_of(run)
+    columns = st.columns(4)
+    columns[0].metric("Test accuracy", f"{metrics.get('accuracy', 0):.1%}")
+    columns[1].metric("Macro F1", f"{metrics.get('f1_macro', 0):.3f}")
+    columns[2].metric("Parameters", f"{metrics.get('total_params', 0):,}")
+    columns[3].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
+    if metrics.get("confusion_matrix"):
+        matrix_column, table_column = st.columns([3, 2])
+        matrix_column.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names), width="content")
+        table_column.dataframe(pd.DataFrame(metrics["per_class"]).set_index("class").round(3), width="stretch")
+        pairs = most_confused_pairs(metrics["confusion_matrix"], names, k=3)
+        table_column.markdown(
+            "**Most confused:** " + "; ".join(f"{p['true']} → {p['predicted']} ({p['share']:.0%} of {p['true']})" for p in pairs)
+        )
+        st.altair_chart(charts.per_class_chart(metrics["per_class"]), width="stretch")
+
+    st.markdown("**Test images this run got wrong**, the most confident mistakes first")
+    data = get_dataset()
+    if data is not None:
+        x_test, y_test = results.test_split(data.source, run["task"], results.config_json(run))
+        probabilities = results.test_probabilities(data.source, run["run_id"])
+        if len(probabilities) != len(y_test):
+            st.warning(
+                f"This run was tested on {len(probabilities):,} images but the data set here has {len(y_test):,}: its mistakes cannot be shown."
+            )
+        else:
+            options = ["any", *names]
+            true_column, predicted_column = st.columns(2)
+            true_class = true_column.selectbox("True class", options, key="compare_true")
+            predicted_class = predicted_column.selectbox("Predicted class", options, key="compare_predicted")
+            wrong = mistakes(
+                y_test, probabilities, k=24,
+                true_class=None if true_class == "any" else names.index(true_class),
+                predicted_class=None if predicted_class == "any" else names.index(predicted_class),
+            )  # fmt: skip
+            predicted = probabilities.argmax(axis=1)
+            captions = [f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})" for i in wrong]
+            if len(wrong):
+                st.image(list(upscale_nearest(x_test[wrong], 4)), caption=captions, width=128)
+            else:
+                st.caption("No mistakes of this kind.")

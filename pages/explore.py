@@ -1,0 +1,117 @@
+"""Explore: look at CIFAR-10 before training on it: samples, class balance, averages, augmentation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lab import data_stats
+from lab.config import CLASS_NAMES, task_class_names
+from lab.data import augmentation_preview
+from lab.predict import upscale_nearest
+from ui.charts import class_balance_chart
+from ui.common import get_dataset
+
+SCALE = 3  # 32 px -> 96 px, every pixel a sharp 3x3 block
+TASKS = {"cifar10": "All ten classes", "binary": "Vehicles vs animals", "pair": "A pair of classes"}
+
+st.title("Explore CIFAR-10")
+data = get_dataset()
+if data is None:
+    st.info(
+        "This page shows CIFAR-10's pictures once the data set is on this machine: follow the steps above, "
+        "then reload the page. The Predict page works without it when a trained model is stored.",
+        icon=":material/info:",
+    )
+    st.stop()
+
+
+# Derived tables are cached by small arguments (a task name, a seed); the 150 MB arrays
+# come from the cached data set inside, so Streamlit never hashes them.
+# `source` (where the data came from) is part of each key, so another data set never reuses them.
+@st.cache_data(show_spinner="Averaging the training images ...")
+def _class_stats(source: str) -> data_stats.ClassStats:
+    dataset = get_dataset()
+    return data_stats.class_stats(dataset.x_train, dataset.y_train)
+
+
+@st.cache_data(max_entries=32)
+def _augmented(source: str, index: int, draws: int, seed: int):
+    return augmentation_preview(get_dataset().x_train[index], draws, seed)
+
+
+st.caption(f"{len(data.x_train):,} training and {len(data.x_test):,} test images, 32 x 32 pixels each, read from {data.source}.")
+kind = st.segmented_control("Task", list(TASKS), format_func=TASKS.get, default="cifar10", required=True, key="explore_task")
+task = kind
+if kind == "pair":
+    left, right = st.columns(2)
+    first = left.selectbox("First class", CLASS_NAMES, index=CLASS_NAMES.index("cat"), key="explore_pair_a")
+    second = right.selectbox("Second class", CLASS_NAMES, index=CLASS_NAMES.index("dog"), key="explore_pair_b")
+    if first == second:
+        st.warning("Pick two different classes.")
+        st.stop()
+    task = f"pair:{first},{second}"
+task_names = task_class_names(task)
+label_map = data_stats.task_classes_of(task)  # CIFAR-10 class -> task class
+
+samples, balance, averages, augmentation = st.tabs(
+    ["Samples", "Class balance", "Average images", "Augmentation"], key="explore_tab", on_change="rerun"
+)
+
+if samples.open:
+    with samples:
+        available = list(label_map)
+        chosen = st.multiselect("Classes", available, default=available, key=f"explore_classes_{task}")
+        per_class, seed_column = st.columns([3, 1], vertical_alignment="bottom")
+        count = per_class.slider("Pictures per class", 1, 16, 8, key="explore_per_class")
+        if seed_column.button("Reshuffle", icon=":material/shuffle:", key="explore_reshuffle"):
+            st.session_state["explore_seed"] = st.session_state.get("explore_seed", 0) + 1
+        seed = st.session_state.get("explore_seed", 0)
+        st.caption(f"Training images, enlarged {SCALE}x without smoothing so you see the real pixels. Shuffle {seed}.")
+        for name, indices in data_stats.sample_indices(data.y_train, chosen, count, seed).items():
+            heading = name if label_map[name] == name else f"{name} (task class: {label_map[name]})"
+            st.markdown(f"**{heading}**")
+            st.image(list(upscale_nearest(data.x_train[indices], SCALE)), caption=[f"#{i}" for i in indices])
+
+if balance.open:
+    with balance:
+        counts = pd.DataFrame(data_stats.class_balance(data.y_train, data.y_test, task))
+        st.altair_chart(class_balance_chart(counts), width="stretch")
+        table = counts.pivot(index="class", columns="split", values="images").reindex(task_names)[["train", "test"]]
+        st.dataframe(table, width="content")
+        if counts.groupby("split")["images"].nunique().max() > 1:
+            st.caption("The classes are not balanced: accuracy alone can flatter a model that favours the big class; look at macro F1 too.")
+        else:
+            st.caption(
+                f"Every class has the same number of images, so a model that guesses at random is right 1 time in {len(task_names)}."
+            )
+
+if averages.open:
+    with averages:
+        stats = _class_stats(data.source)
+        means = data_stats.task_mean_images(stats, task)
+        st.markdown("**The average picture of each class** (training images). Blurry shapes mean varied pictures; "
+                    "a clear colour (blue sky, green grass) is a clue the model can learn.")  # fmt: skip
+        st.image(list(upscale_nearest(means, SCALE)), caption=list(task_names))
+        st.markdown("**Pixel statistics per colour channel**, over the task's training images")
+        st.dataframe(pd.DataFrame(data_stats.pixel_statistics(stats, task)).set_index("channel").round(3), width="content")
+        st.caption(
+            "A model's first layer rescales pixels from 0-255 to a small range; the backbones' own preprocessing uses numbers like these."
+        )
+
+if augmentation.open:
+    with augmentation:
+        st.markdown("Training with **augmentation** shows the model a randomly mirrored and shifted copy of each image "
+                    "every epoch, so it learns the object rather than its exact position. This is the same code training runs.")  # fmt: skip
+        pick, number, draws_column, again = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+        name = pick.selectbox("Class", list(label_map), key="explore_aug_class")
+        options = data_stats.sample_indices(data.y_train, [name], 50, 0)[name]
+        which = number.number_input("Picture", 1, len(options), 1, key="explore_aug_pick")
+        draws = draws_column.slider("Random draws", 2, 12, 6, key="explore_aug_draws")
+        if again.button("New draws", icon=":material/casino:", key="explore_aug_again"):
+            st.session_state["explore_aug_seed"] = st.session_state.get("explore_aug_seed", 0) + 1
+        index = options[int(which) - 1]
+        with st.spinner("Augmenting ..."):
+            augmented = _augmented(data.source, index, draws, st.session_state.get("explore_aug_seed", 0))
+        st.image(list(upscale_nearest(data.x_train[[index]], SCALE)), caption=[f"original #{index}"])
+        st.image(list(upscale_nearest(augmented, SCALE)), caption=[f"draw {i + 1}" for i in range(draws)])

@@ -1,0 +1,98 @@
+"""Predict: show a trained model a picture of your own, and see what it thinks."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from lab.data import task_label_map
+from lab.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
+from lab.store import StoreError
+from ui import charts, results
+from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
+
+DEFAULT = "default"  # the select box's value for the shipped model (never a valid run id)
+SOURCES = {"upload": "Upload images", "camera": "Take a photo", "test": "A CIFAR-10 test image"}
+
+st.title("Predict")
+try:
+    runs = {run["run_id"]: run for run in get_store().list_runs(status="completed")}
+except StoreError as error:
+    st.error(f"The results store cannot be read: {error}")
+    runs = {}
+choices = {run_id: results.run_label(run) for run_id, run in runs.items()}
+if (DEFAULT_MODEL_DIR / "model.keras").is_file():
+    choices[DEFAULT] = "The model shipped with the lab"
+if not choices:
+    st.info("There is no trained model yet: train a first model, then come back to try it on your own pictures.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Train a first model", icon=":material/model_training:")
+    st.stop()
+
+choice = st.selectbox("Model", list(choices), format_func=choices.get, key="predict_run")
+if choice == DEFAULT:
+    card = read_model_card(DEFAULT_MODEL_DIR)
+else:
+    run = runs[choice]
+    card = {"class_names": results.class_names_of(run), "accuracy": run["metrics"].get("accuracy"), "task": run["task"]}
+names = list(card["class_names"])
+try:
+    model = load_default_model() if choice == DEFAULT else load_model(choice)
+except (StoreError, OSError, ValueError, ImportError) as error:
+    st.error(f"This model cannot be loaded ({type(error).__name__}: {error}). Choose another one, or train it again.")
+    st.stop()
+
+accuracy = f"right about {card['accuracy']:.0%} of the time" if card.get("accuracy") is not None else "of unknown accuracy"
+st.info(
+    f"This model is {accuracy} on CIFAR-10 test images, and it only knows these {len(names)} classes: "
+    f"{', '.join(names)}. Whatever you show it, it answers with one of them.",
+    icon=":material/lightbulb:",
+)
+
+source = st.segmented_control("Picture", list(SOURCES), format_func=SOURCES.get, default="upload", required=True, key="predict_source")
+crop = st.toggle(
+    "Crop to the centre square",
+    key="predict_crop",
+    help="Off: the whole picture is squeezed into 32 x 32 pixels. On: only its centre square is kept.",
+)
+outcomes, true_class = [], None
+if source == "upload":
+    uploads = st.file_uploader(
+        "Images (PNG, JPEG, WebP, BMP or GIF)", type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True,
+        max_upload_size=MAX_BYTES // 2**20, key="predict_upload",
+    )  # fmt: skip
+    if len(uploads or []) > MAX_FILES:
+        st.warning(f"Only the first {MAX_FILES} images are classified.")
+    outcomes = predict_files(model, [(upload.name, upload.getvalue()) for upload in uploads or []], names, k=5, crop=crop)
+elif source == "camera":
+    # The camera widget is drawn only once asked for, so the browser does not ask for the camera on page load.
+    photo = st.camera_input("Take a photo", key="predict_camera")
+    outcomes = predict_files(model, [("camera photo", photo.getvalue())] if photo else [], names, k=5, crop=crop)
+else:
+    data = get_dataset()
+    if data is None:
+        st.stop()
+    if st.button("Another picture", icon=":material/shuffle:", key="predict_another"):
+        st.session_state["predict_test_seed"] = st.session_state.get("predict_test_seed", 0) + 1
+    task_labels = task_label_map(card["task"])[data.y_test]
+    rng = np.random.default_rng(st.session_state.get("predict_test_seed", 0))
+    index = int(rng.choice(np.flatnonzero(task_labels >= 0)))
+    true_class = names[task_labels[index]]
+    image = data.x_test[index]
+    outcomes = [{"name": f"test image #{index}", "image": image, "top": top_k(model, image[np.newaxis], names, k=5)[0]}]
+
+for outcome in outcomes:
+    if "error" in outcome:
+        st.error(outcome["error"], icon=":material/broken_image:")
+        continue
+    with st.container(border=True):
+        original, seen, answer = st.columns([1, 1, 2])
+        if outcome.get("preview") is not None:
+            width, height = outcome["original_size"]
+            original.image(outcome["preview"], caption=f"{outcome['name']} ({width} x {height})")
+        seen.image(upscale_nearest(outcome["image"], 4), caption="What the model sees: 32 x 32 pixels", width=128)
+        best, confidence = outcome["top"][0]
+        answer.markdown(f"**{best}**, {confidence:.0%} sure")
+        answer.altair_chart(charts.top_k_chart(outcome["top"]), width="stretch")
+        if true_class is not None:
+            verdict = ":green[right]" if best == true_class else ":red[wrong]"
+            answer.markdown(f"True class: **{true_class}**: the model is {verdict}.")

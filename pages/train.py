@@ -1,0 +1,79 @@
+"""Train: choose a task, a network and how to train it, start a job, and watch it learn.
+
+The page only draws widgets. Training runs in a background job (lab/jobs.py), so
+it survives page changes and browser refreshes; this page reads its progress
+from the results store. Two tabs: the settings of a new run, and the current run
+(opened by Start, and on arrival while a job is active). Only the open tab is drawn,
+so nothing polls the store while the settings are on screen.
+"""
+
+import streamlit as st
+
+from lab import jobs
+from lab.config import RunConfig
+from ui import model_view, run_view, train_form
+from ui.common import data_dir_setting, get_store
+
+SETTINGS_TAB, RUN_TAB = "Settings", "Current run"
+
+
+def start() -> None:
+    """The Start button's callback. It runs before the page is drawn, so it can open the run tab,
+    and it reads the widgets' newest values (a number typed just before the click included)."""
+    try:
+        config = train_form.config_from_state(st.session_state)
+    except ValueError as error:
+        st.toast(str(error), icon=":material/error:")
+        return
+    run_view.remember(jobs.submit(config, store=get_store(), data_dir=data_dir_setting()))
+    st.session_state["train_tab"] = RUN_TAB
+    st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
+
+
+st.title("Train a model")
+store = get_store()
+jobs.recover(store, data_dir_setting())  # marks runs whose worker died; restarts queued work after a server restart
+train_form.init_state()
+run = run_view.current_run(store)
+if "train_tab" not in st.session_state:
+    st.session_state["train_tab"] = RUN_TAB if run and run["status"] in jobs.ACTIVE_STATUSES else SETTINGS_TAB
+settings_tab, run_tab = st.tabs([SETTINGS_TAB, RUN_TAB], key="train_tab", on_change="rerun")
+
+if settings_tab.open:
+    with settings_tab:
+        task_column, model_column, training_column = st.columns([1, 1.2, 1.2], gap="large")
+        with task_column:
+            st.subheader("Task and data")
+            train_form.task_inputs()
+        with model_column:
+            st.subheader("Network")
+            train_form.model_inputs(model_view.layer_count)
+        with training_column:
+            st.subheader("Training")
+            train_form.training_inputs()
+
+        config: RunConfig | None = None
+        try:
+            config = train_form.config_from_state(st.session_state)
+            model_view.show_layers(config)
+        except ValueError as error:  # a setting RunConfig or the model registry refuses, explained
+            st.error(str(error), icon=":material/error:")
+            config = None
+        if config is not None:
+            model_view.weights_hint(config)
+            model_view.show_estimate(config, store.list_runs(status="completed"))
+        st.button(
+            "Start training",
+            type="primary",
+            disabled=config is None,
+            icon=":material/play_arrow:",
+            key="trainbtn_start",
+            on_click=start,
+        )
+
+if run_tab.open:
+    with run_tab:
+        if run is None:
+            st.info("No run yet: choose settings and press **Start training**.", icon=":material/info:")
+        else:
+            run_view.show_run(run)

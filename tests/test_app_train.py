@@ -1,0 +1,160 @@
+"""Page tests (Streamlit AppTest): every page renders with and without data; the Train page runs a real job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lab import data as lab_data
+from lab import jobs
+from lab.config import RunConfig, config_for_preset
+from lab.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGES = ("pages/explore.py", "pages/train.py", "pages/compare.py", "pages/predict.py")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """AppTest runs the app in this process: make sure no page can reach for the Keras download."""
+
+    def refuse():
+        raise lab_data.DataUnavailableError("offline in tests: " + lab_data.HOW_TO_GET_IT)
+
+    monkeypatch.setattr(lab_data, "_download_with_keras", refuse)
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory) -> str:
+    rng = np.random.default_rng(1)
+    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
+    x_train = rng.integers(0, 256, size=(200, 32, 32, 3), dtype=np.uint8)
+    x_test = rng.integers(0, 256, size=(100, 32, 32, 3), dtype=np.uint8)
+    lab_data.write_cifar10_folder(folder, x_train, np.arange(200) % 10, x_test, np.arange(100) % 10)
+    return str(folder)
+
+
+@pytest.fixture
+def store(monkeypatch):
+    yield Store()  # conftest points LAB_HOME at a fresh folder
+    jobs_left = jobs.live_workers(Store())
+    assert not jobs_left, f"workers left running: {jobs_left}"
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([str(m.value) for m in at.markdown] + [str(m.value) for m in at.caption] + [str(e.value) for e in at.error])
+
+
+@pytest.mark.parametrize("data_dir", [None, "/no/such/cifar"])
+def test_every_page_renders_without_a_dataset(monkeypatch, store, data_dir):
+    if data_dir:
+        monkeypatch.setenv("CIFAR10_DIR", data_dir)
+    at = app()
+    sidebar = "\n".join(str(m.value) for m in at.sidebar.markdown)
+    assert "CIFAR-10" in sidebar and ("not found" in sidebar or "downloads on first use" in sidebar)
+    assert "0 runs" in sidebar
+    for page in PAGES:
+        open_page(at, page)
+
+
+def test_every_page_renders_with_a_tiny_dataset(monkeypatch, store, tiny_cifar):
+    monkeypatch.setenv("CIFAR10_DIR", tiny_cifar)
+    at = app()
+    assert "found" in "\n".join(str(m.value) for m in at.sidebar.markdown)
+    for page in PAGES:
+        open_page(at, page)
+
+
+def test_train_form_builds_the_config_and_explains_bad_settings(store):
+    at = open_page(app(), "pages/train.py")
+    assert at.selectbox(key="train_model").value == "quick-demo"
+    assert "356,810 parameters" in texts(at)  # the seed CNN's size, from the layer view
+    assert "About" in texts(at)  # the duration estimate (timed step, seed-cnn)
+    at.number_input(key="train_subset").set_value(120)
+    at.number_input(key="train_batch_size").set_value(256).run()
+    assert any("batch_size" in str(error.value) for error in at.error)
+    assert at.button(key="trainbtn_start").disabled
+
+
+def test_freeze_depth_updates_the_layer_view_at_once(store):
+    at = open_page(app(), "pages/train.py")
+    at.selectbox(key="train_model").set_value("vgg16-frozen").run()
+    assert at.selectbox(key="train_backbone").value == "vgg16"
+    assert "5,130 learn, 14,714,688 frozen" in texts(at)  # only the new head (512 x 10 + 10) learns
+    frozen_line = next(m.value for m in at.markdown if "parameters**" in str(m.value))
+    at.toggle(key="train_freeze_all").set_value(False).run()
+    at.slider(key="train_freeze_depth").set_value(11).run()
+    assert not at.exception
+    partly = next(m.value for m in at.markdown if "parameters**" in str(m.value))
+    assert partly != frozen_line
+    assert at.selectbox(key="train_model").value == "custom"  # the network changed: no longer the preset
+    assert any("ImageNet weights" in str(info.value) for info in at.info)  # not cached on this machine
+
+
+def test_prefill_from_compare_loads_a_run_s_settings(store):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["train_prefill"] = RunConfig(task="pair:cat,dog", epochs=7, learning_rate=3e-4, augment=True).to_dict()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception
+    assert at.radio(key="train_task").value == "pair"
+    assert (at.selectbox(key="train_class_a").value, at.selectbox(key="train_class_b").value) == ("cat", "dog")
+    assert at.number_input(key="train_epochs").value == 7
+    assert at.number_input(key="train_learning_rate").value == pytest.approx(3e-4)
+    assert at.toggle(key="train_augment").value is True
+
+
+def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, store, tiny_cifar):
+    monkeypatch.setenv("CIFAR10_DIR", tiny_cifar)
+    at = open_page(app(), "pages/train.py")
+    at.number_input(key="train_subset").set_value(200)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_batch_size").set_value(16)
+    at.button(key="trainbtn_start").click().run()
+    assert not at.exception
+    run_id = at.session_state["train_run_id"]
+    assert Store().get_run(run_id)["config"]["subset"] == 200
+
+    deadline = time.monotonic() + 120
+    while Store().get_run(run_id)["status"] in jobs.ACTIVE_STATUSES and time.monotonic() < deadline:
+        time.sleep(0.5)
+    run = Store().get_run(run_id)
+    assert run["status"] == "completed", run["message"]
+    assert run_id in {row["run_id"] for row in Store().results_table()}
+
+    at.run()  # the page now shows the finished run's results
+    assert not at.exception
+    assert [m.label for m in at.metric][:1] == ["Test accuracy"]
+    assert "completed" in "\n".join(str(s.value) for s in at.subheader)
+    open_page(at, "pages/compare.py")
+    deadline = time.monotonic() + 30
+    while jobs.live_workers(Store()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_refreshed_page_finds_the_running_job_in_the_store(store):
+    run_id = Store().create_run(config_for_preset("quick-demo"))  # queued; no worker will take it (no data)
+    Store().set_status(run_id, "running")  # as if a worker had claimed it
+    at = open_page(app(), "pages/train.py")  # a new session: nothing in session state
+    assert run_id in "\n".join(str(c.value) for c in at.caption)
+    assert at.button(key="trainbtn_cancel")
+    at.button(key="trainbtn_cancel").click().run()
+    assert Store().get_run(run_id)["cancel_requested"]

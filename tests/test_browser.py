@@ -1,0 +1,180 @@
+"""End to end in a real browser: `streamlit run` on a free port, headless Chromium driven by Playwright.
+
+Clicks through every page from the sidebar, trains a tiny model from the Train page,
+uploads a PNG on Predict, and saves a screenshot of each step to artifacts/screenshots/.
+Skipped when Chromium is not installed, except under CI, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.data import write_cifar10_folder
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser():
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "playwright is not installed (pip install -r requirements-dev.txt)"
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"browser tests must run in CI: {missing}")
+    if missing:
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """A running app with a private results store and a tiny synthetic CIFAR-10 folder."""
+    _require_browser()
+    workspace = tmp_path_factory.mktemp("browser")
+    rng = np.random.default_rng(2)
+    # Each class gets its own mean colour, so even a one-epoch model learns something visible.
+    y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
+    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
+    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
+    data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
+    port = _free_port()
+    env = {**os.environ, "LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = open(workspace / "streamlit.log", "wb")  # noqa: SIM115 - closed after the server stops
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{(workspace / 'streamlit.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 900})  # a fresh profile each time
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        page.wait_for_selector('[data-testid="stApp"]')
+        yield page
+        context.close()
+        browser.close()
+
+
+def settle(page, text: str, timeout: float = 60_000) -> None:
+    """Wait until `text` is on the page and the script has stopped running."""
+    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(500)  # let charts finish drawing before a screenshot
+
+
+def shot(page, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main area, so grow the window to fit it."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 6000))})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def open_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
+
+
+def assert_no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def test_click_through_train_and_predict(page, tmp_path):
+    settle(page, "Device")
+    assert_no_exception(page)
+    shot(page, "1-explore")
+
+    open_page(page, "Train")
+    settle(page, "Start training")
+    assert_no_exception(page)
+    shot(page, "2-train-form")
+    for label, value in (("Training images (0 = all)", "200"), ("Epochs", "1"), ("Batch size", "16")):
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        page.wait_for_timeout(700)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Cancel this run").or_(page.get_by_text("Test accuracy")).first.wait_for()
+    shot(page, "3-train-running")
+    settle(page, "Test accuracy", timeout=120_000)
+    assert_no_exception(page)
+    shot(page, "4-train-finished")
+
+    open_page(page, "Compare")
+    settle(page, "Compare runs")
+    assert_no_exception(page)
+    shot(page, "5-compare")
+
+    open_page(page, "Predict")
+    settle(page, "Upload images")
+    picture = tmp_path / "red-square.png"
+    from PIL import Image
+
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(picture)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture))
+    settle(page, "sure")
+    assert_no_exception(page)
+    shot(page, "6-predict")

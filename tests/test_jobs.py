@@ -1,0 +1,191 @@
+"""Background jobs: real worker processes running the real training.run on a tiny synthetic CIFAR-10 folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from lab import jobs
+from lab.config import config_for_preset
+from lab.data import write_cifar10_folder
+from lab.store import Store
+
+TIMEOUT = 120  # seconds a tiny job may take on a busy 2-core machine, TensorFlow's start included
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory) -> str:
+    """200 training and 100 test images of random pixels, 10 classes, in the official layout."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
+    x_train = rng.integers(0, 256, size=(200, 32, 32, 3), dtype=np.uint8)
+    x_test = rng.integers(0, 256, size=(100, 32, 32, 3), dtype=np.uint8)
+    write_cifar10_folder(folder, x_train, np.arange(200) % 10, x_test, np.arange(100) % 10)
+    return str(folder)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Store:
+    monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
+    store = Store(tmp_path / "lab_home")
+    yield store
+    for pid in jobs.live_workers(store):  # never leave a worker behind, even when a test fails
+        os.kill(pid, signal.SIGKILL)
+
+
+def tiny_config(**overrides):
+    fields = {"epochs": 1, "subset": 200, "batch_size": 16, **overrides}
+    return config_for_preset("seed-cnn", **fields)
+
+
+def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_finished(store: Store, run_id: str, timeout: float = TIMEOUT) -> dict:
+    run = wait_for(lambda: (r := store.get_run(run_id)) and r["status"] in FINISHED and r, timeout, f"run {run_id} to finish")
+    return run
+
+
+def worker_log(store: Store) -> str:
+    return "\n".join(path.read_text() for path in sorted((store.root / "logs").glob("*.log")))
+
+
+# ---------------------------------------------------------------- small pieces, no training
+
+
+def test_pid_alive_tells_running_dead_and_zombie_processes_apart():
+    assert jobs.pid_alive(os.getpid())
+    assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
+    child = subprocess.Popen(["sleep", "0"])
+    wait_for(lambda: open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[0] == "Z", 10, "a zombie")
+    assert not jobs.pid_alive(child.pid)  # exited but not reaped yet: a zombie counts as dead
+    child.wait()
+    assert not jobs.pid_alive(child.pid)
+
+
+def test_max_jobs_reads_the_setting(monkeypatch):
+    monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
+    assert jobs.max_jobs() == 1
+    monkeypatch.setenv("LAB_MAX_JOBS", "3")
+    assert jobs.max_jobs() == 3
+    monkeypatch.setenv("LAB_MAX_JOBS", "lots")
+    assert jobs.max_jobs() == 1
+
+
+def test_queue_position_follows_creation_order(store):
+    first, second = store.create_run(tiny_config()), store.create_run(tiny_config(seed=1))
+    assert [jobs.queue_position(run_id, store) for run_id in (first, second)] == [1, 2]
+    assert [run["run_id"] for run in jobs.active_runs(store)] == [first, second]
+    assert jobs.cancel(first, store)  # a queued run is cancelled at once
+    assert store.get_run(first)["status"] == "cancelled"
+    assert jobs.queue_position(first, store) is None and jobs.queue_position(second, store) == 1
+
+
+def test_simultaneous_clicks_start_at_most_max_jobs_workers(store, monkeypatch):
+    # A stand-in worker that only sleeps: this test is about the lock, not training.
+    monkeypatch.setattr(jobs, "worker_command", lambda store: ["sleep", "30"])
+    for seed in range(3):
+        store.create_run(tiny_config(seed=seed))
+    started = []
+    threads = [threading.Thread(target=lambda: started.append(jobs.ensure_workers(store))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(started) == 1
+    assert len(jobs.live_workers(store)) == 1
+    monkeypatch.setenv("LAB_MAX_JOBS", "2")
+    assert jobs.ensure_workers(store) == 1  # room for one more, and runs are still queued
+    assert len(jobs.live_workers(store)) == 2
+
+
+def test_ensure_workers_starts_nothing_without_queued_runs(store):
+    assert jobs.ensure_workers(store) == 0
+    assert jobs.live_workers(store) == []
+
+
+# ---------------------------------------------------------------- real workers, real training
+
+
+def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
+    first = jobs.submit(tiny_config(epochs=2), store=store, data_dir=tiny_cifar)
+    second = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.get_run(first)["status"] != "queued", what="the first run to start")
+    assert store.get_run(second)["status"] == "queued"
+    assert jobs.queue_position(second, store) == 1
+    assert len(jobs.live_workers(store)) == 1  # LAB_MAX_JOBS defaults to 1
+
+    for run_id in (first, second):
+        run = wait_finished(store, run_id)
+        assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
+        kinds = [event["kind"] for event in store.events(run_id)]
+        assert kinds[0] == "train_begin" and "batch_end" in kinds and "evaluation" in kinds
+        assert kinds.count("epoch_end") == run["config"]["epochs"]
+        assert kinds.index("train_end") > max(i for i, kind in enumerate(kinds) if kind == "epoch_end")
+        assert run["metrics"]["n_test"] == 100
+    assert {row["run_id"] for row in store.results_table() if not row["reference"]} == {first, second}
+    # The second run started only after the first one had finished.
+    assert store.get_run(second)["started_at"] >= store.get_run(first)["finished_at"]
+    wait_for(lambda: jobs.live_workers(store) == [], 30, "the worker to exit once the queue is empty")
+
+
+def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
+    run_id = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
+    asked = time.monotonic()
+    assert jobs.cancel(run_id, store)
+    run = wait_finished(store, run_id, timeout=30)
+    assert run["status"] == "cancelled"
+    assert time.monotonic() - asked < 5
+    assert len(store.events(run_id, kinds="epoch_end")) < 50
+    assert store.events(run_id, kinds="train_end")[-1]["status"] == "cancelled"
+
+
+def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
+    broken = jobs.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
+    run = wait_finished(store, broken)
+    assert run["status"] == "failed"
+    assert "DataUnavailableError" in run["message"] and "\n" not in run["message"]
+    fine = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    assert wait_finished(store, fine)["status"] == "completed"
+
+
+def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
+    killed = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(killed, "batch_end"), what="the first batch")
+    worker_pid = store.get_run(killed)["worker_pid"]
+    assert worker_pid in jobs.live_workers(store)
+    os.kill(worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
+    wait_for(lambda: not jobs.pid_alive(worker_pid), 10, "the worker to die")
+    assert store.get_run(killed)["status"] == "running"  # nobody has noticed yet
+
+    jobs.recover(store)
+    run = store.get_run(killed)
+    assert run["status"] == "failed" and run["message"].startswith("interrupted")
+    assert store.integrity_check() == "ok"
+    assert jobs.live_workers(store) == []  # the dead worker's pid file was cleared
+
+    after = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    assert wait_finished(store, after)["status"] == "completed"
+
+
+def test_recover_restarts_work_left_queued_by_a_server_restart(store, tiny_cifar):
+    run_id = store.create_run(tiny_config())  # queued, but no worker was ever started for it
+    assert jobs.live_workers(store) == []
+    jobs.recover(store, tiny_cifar)
+    assert len(jobs.live_workers(store)) == 1
+    assert wait_finished(store, run_id)["status"] == "completed"

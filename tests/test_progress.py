@@ -1,0 +1,105 @@
+"""Progress from job events, duration estimates, and the Train page's freeze-depth view of a network."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lab import estimate
+from lab.config import RunConfig, config_for_preset
+from lab.models import build_model, count_params, describe_layers
+from lab.progress import format_seconds, summarize
+from ui.model_view import frozen_rows
+
+BEGIN = {"kind": "train_begin", "epochs": 2, "steps_per_epoch": 10}
+EPOCH_1 = {"kind": "epoch_end", "epoch": 1, "seconds": 10.0, "loss": 2.0, "accuracy": 0.3, "val_loss": 1.9, "val_accuracy": 0.35}
+
+
+def test_progress_in_the_middle_of_the_second_epoch():
+    batch = {"kind": "batch_end", "epoch": 2, "step": 5, "steps": 10, "epoch_seconds": 5.0}
+    progress = summarize("running", 2, [BEGIN, EPOCH_1], batch)
+    assert progress.phase == "training"
+    assert (progress.epoch, progress.step, progress.steps_per_epoch) == (2, 5, 10)
+    assert progress.fraction == pytest.approx(15 / 20)
+    assert progress.elapsed_seconds == pytest.approx(15.0)
+    assert progress.eta_seconds == pytest.approx(5.0)  # 15 s for 75%: 5 s for the last 25%
+    assert progress.epoch_events == [EPOCH_1]
+
+
+def test_progress_ignores_a_batch_event_older_than_the_last_epoch():
+    stale = {"kind": "batch_end", "epoch": 1, "step": 10, "steps": 10, "epoch_seconds": 9.0}
+    progress = summarize("running", 2, [BEGIN, EPOCH_1], stale)
+    assert (progress.epoch, progress.step, progress.fraction, progress.elapsed_seconds) == (1, 10, 0.5, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "events", "phase"),
+    [
+        ("queued", [], "waiting"),
+        ("running", [], "starting"),
+        ("running", [BEGIN], "training"),
+        ("running", [BEGIN, EPOCH_1, {"kind": "train_end", "status": "completed"}], "evaluating"),
+        ("running", [BEGIN, EPOCH_1, {"kind": "train_end"}, {"kind": "evaluation", "accuracy": 0.4}], "saving"),
+        ("completed", [BEGIN, EPOCH_1], "finished"),
+    ],
+)
+def test_progress_phase(status, events, phase):
+    progress = summarize(status, 2, events)
+    assert progress.phase == phase
+    assert progress.eta_seconds is None  # no batch yet, or not training: no guess
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (None, 0.2, 4.4, 59.6, 200, 3725)] == ["?", "under 1 s", "4 s", "1 min 00 s", "3 min 20 s", "1 h 02 min"]
+
+
+def test_split_sizes_follow_the_task_and_the_subset():
+    assert estimate.split_sizes(config_for_preset("quick-demo")) == (4500, 500)
+    assert estimate.split_sizes(RunConfig(task="pair:cat,dog")) == (9000, 1000)
+    assert estimate.split_sizes(RunConfig(task="binary", val_fraction=0.2)) == (40000, 10000)
+
+
+def past_run(config: RunConfig, train_seconds: float, epochs: int, n_train: int, device: str = "CPU") -> dict:
+    return {
+        "status": "completed",
+        "config": config.to_dict(),
+        "metrics": {"epochs_completed": epochs},
+        "fingerprint": {"n_train": n_train},
+        "train_seconds": train_seconds,
+        "environment": {"device": device},
+    }
+
+
+def test_estimate_from_past_runs_scales_by_images_and_epochs():
+    config = config_for_preset("quick-demo", epochs=6)  # 4,500 training images
+    same = past_run(config_for_preset("quick-demo", epochs=3, subset=1000), train_seconds=2.0, epochs=2, n_train=900)
+    other_network = past_run(RunConfig(model="custom", backbone="fast-cnn"), train_seconds=1.0, epochs=1, n_train=10)
+    other_device = past_run(config, train_seconds=1.0, epochs=1, n_train=4500, device="NVIDIA H100")
+    guess = estimate.from_past_runs([other_network, other_device, same], config, device="CPU")
+    assert guess.seconds == pytest.approx(2.0 / (2 * 900) * 4500 * 6)
+    assert "1 past run" in guess.source
+    assert estimate.from_past_runs([other_network], config) is None
+
+
+def test_estimate_from_step_time_counts_training_and_validation_batches():
+    config = config_for_preset("quick-demo")  # 4,500 + 500 images, batch 64, 3 epochs
+    guess = estimate.from_step_time(0.1, config)
+    assert guess.seconds == pytest.approx(0.1 * (math.ceil(4500 / 64) + math.ceil(500 / 64) / 3) * 3)
+
+
+def test_measure_step_seconds_times_a_real_training_step():
+    seconds = estimate.measure_step_seconds(config_for_preset("seed-cnn", batch_size=8), steps=2)
+    assert 0 < seconds < 5
+
+
+@pytest.mark.parametrize(("backbone", "depths"), [("vgg16", (0, 5, 12, None)), ("mobilenetv2", (0, 30, None))])
+def test_frozen_rows_match_a_network_built_with_that_freeze_depth(backbone, depths):
+    """The Train page builds a network once and re-marks frozen layers per slider position: same numbers as a rebuild."""
+    unfrozen = describe_layers(build_model(RunConfig(model="custom", backbone=backbone, freeze_depth=0, head="dense256"), 10))
+    for depth in depths:
+        built = build_model(RunConfig(model="custom", backbone=backbone, freeze_depth=depth, head="dense256"), 10)
+        rows = frozen_rows(unfrozen, depth)
+        assert [row["trainable"] for row in rows] == [row["trainable"] for row in describe_layers(built)]
+        assert sum(row["trainable_params"] for row in rows) == count_params(built)["trainable_params"]
+        assert sum(row["params"] for row in rows) == count_params(built)["total_params"]

@@ -1,0 +1,434 @@
+"""The results store: status rules, events, atomic completion, files, reference rows, concurrency."""
+
+import json
+import multiprocessing
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lab.config import RunConfig, config_for_preset
+from lab.store import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
+
+RESULT_KEYS = {
+    "run_id",
+    "reference",
+    "model",
+    "task",
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "total_params",
+    "trainable_params",
+    "train_seconds",
+    "epochs",
+    "device",
+    "data",
+    "created_at",
+    "status",
+    "source",
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "store")
+
+
+def _finish_kwargs(**overrides):
+    """Keyword arguments of a small, valid complete_run call."""
+    values = {
+        "metrics": {"accuracy": 0.5, "precision_macro": 0.4, "recall_macro": 0.45, "f1_macro": 0.42, "n_test": 100, "total_params": 123},
+        "history": {"loss": [2.0, 1.5], "val_accuracy": [0.3, 0.5]},
+        "environment": {"device": "CPU", "keras": "3"},
+        "fingerprint": {"source": "synthetic"},
+        "train_seconds": 12.5,
+    }
+    return {**values, **overrides}
+
+
+def _tiny_model():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([keras.Input((32, 32, 3)), layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(3, activation="softmax")])
+
+
+# -- where the store lives ---------------------------------------------------------
+
+
+def test_root_comes_from_lab_home_and_is_created_lazily(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
+    store = Store()
+    assert store.root == tmp_path / "home"
+    assert not store.root.exists()  # creating a Store touches nothing
+    store.list_runs()
+    assert (tmp_path / "home" / "lab.sqlite3").is_file()
+
+
+def test_root_defaults_to_runs_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_HOME")
+    monkeypatch.chdir(tmp_path)
+    assert Store().root == tmp_path / "runs"
+
+
+def test_unwritable_root_raises_a_helpful_store_error(tmp_path, monkeypatch):
+    # A folder inside a regular file cannot be created, even by root (chmod would not stop root).
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LAB_HOME", str(blocker / "lab"))
+    with pytest.raises(StoreError, match="LAB_HOME") as caught:
+        Store().list_runs()
+    assert str(blocker / "lab") in str(caught.value)
+
+
+def test_database_uses_wal_and_has_a_schema_version(store):
+    import sqlite3
+
+    store.list_runs()
+    with sqlite3.connect(store.database) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert store.integrity_check() == "ok"
+
+
+# -- run ids ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "a\\b", "..", "x..y", ".hidden", "-x", "a b", "x" * 82, None])
+def test_validate_run_id_rejects_unsafe_ids(bad):
+    with pytest.raises(ValueError, match="not valid"):
+        validate_run_id(bad)
+
+
+def test_created_run_ids_are_readable_and_valid(store):
+    run_id = store.create_run(config_for_preset("seed-cnn"))
+    assert validate_run_id(run_id) == run_id
+    date, time_of_day, *model, suffix = run_id.split("-")
+    assert len(date) == 8 and len(time_of_day) == 6 and "-".join(model) == "seed-cnn" and len(suffix) == 4
+
+
+def test_store_methods_refuse_unsafe_ids(store):
+    for call in (store.get_run, store.run_dir, store.load_model, store.delete_run):
+        with pytest.raises(ValueError):
+            call("../escape")
+
+
+# -- statuses ---------------------------------------------------------------------------
+
+
+def test_create_and_read_back_a_run(store):
+    config = RunConfig(epochs=3, subset=1000)
+    run_id = store.create_run(config)
+    run = store.get_run(run_id)
+    assert run["status"] == "queued" and run["reference"] is False
+    assert RunConfig.from_dict(run["config"]) == config
+    assert run["model"] == "seed-cnn" and run["task"] == "cifar10"
+    assert run["metrics"] == {} and run["cancel_requested"] is False
+    assert store.get_run("20000101-000000-nothing-0000") is None
+
+
+def test_claim_takes_the_oldest_queued_run_atomically(store):
+    first, second = store.create_run(RunConfig()), store.create_run(RunConfig())
+    assert store.claim_next_queued(worker_pid=4242) == first
+    claimed = store.get_run(first)
+    assert claimed["status"] == "running" and claimed["worker_pid"] == 4242 and claimed["started_at"]
+    assert store.claim_next_queued(worker_pid=4242) == second
+    assert store.claim_next_queued(worker_pid=4242) is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [["running", "completed"], ["running", "failed"], ["running", "cancelled"], ["cancelled"], ["failed"]],
+)
+def test_allowed_transitions(store, path):
+    run_id = store.create_run(RunConfig())
+    for status in path:
+        store.set_status(run_id, status, message=f"now {status}")
+    run = store.get_run(run_id)
+    assert run["status"] == path[-1] and run["message"] == f"now {path[-1]}" and run["finished_at"]
+
+
+@pytest.mark.parametrize(
+    "path, refused",
+    [
+        ([], "completed"),
+        (["running", "completed"], "running"),
+        (["running", "completed"], "failed"),
+        (["cancelled"], "running"),
+        (["running"], "queued"),
+    ],
+)
+def test_invalid_transitions_raise(store, path, refused):
+    run_id = store.create_run(RunConfig())
+    for status in path:
+        store.set_status(run_id, status)
+    with pytest.raises(ValueError, match="cannot become"):
+        store.set_status(run_id, refused)
+    assert store.get_run(run_id)["status"] == (path[-1] if path else "queued")
+
+
+def test_unknown_status_and_unknown_run_raise(store):
+    run_id = store.create_run(RunConfig())
+    with pytest.raises(ValueError, match="unknown"):
+        store.set_status(run_id, "interrupted")
+    with pytest.raises(RunNotFoundError):
+        store.set_status("20000101-000000-ghost-0000", "running")
+
+
+def test_cancel_a_queued_run_at_once(store):
+    run_id = store.create_run(RunConfig())
+    assert store.request_cancel(run_id) is True
+    assert store.get_run(run_id)["status"] == "cancelled"
+    assert store.cancel_requested(run_id) is True
+    assert store.claim_next_queued(worker_pid=1) is None  # a cancelled run is never started
+
+
+def test_cancel_a_running_run_sets_a_flag_the_job_polls(store):
+    run_id = store.create_run(RunConfig())
+    store.claim_next_queued(worker_pid=os.getpid())
+    assert store.cancel_requested(run_id) is False
+    assert store.request_cancel(run_id) is True
+    run = store.get_run(run_id)
+    assert run["status"] == "running" and run["cancel_requested"] is True
+    assert store.cancel_requested(run_id) is True
+    store.set_status(run_id, "cancelled", "stopped after epoch 1")
+    assert store.request_cancel(run_id) is False  # nothing left to cancel
+
+
+def test_mark_interrupted_runs_fails_runs_whose_process_is_gone(store):
+    alive_run, dead_run, queued_run = (store.create_run(RunConfig()) for _ in range(3))
+    store.claim_next_queued(worker_pid=111)
+    store.claim_next_queued(worker_pid=222)
+
+    interrupted = store.mark_interrupted_runs(is_alive=lambda pid: pid == 111)
+
+    assert interrupted == [dead_run]
+    assert store.get_run(alive_run)["status"] == "running"
+    assert store.get_run(dead_run)["status"] == "failed"
+    assert store.get_run(dead_run)["message"] == INTERRUPTED_MESSAGE
+    assert store.get_run(queued_run)["status"] == "queued"
+
+
+def test_a_run_created_running_records_this_process(store):
+    run_id = store.create_run(RunConfig(), status="running")
+    assert store.get_run(run_id)["worker_pid"] == os.getpid()
+    assert store.mark_interrupted_runs() == []  # this process is alive
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+def test_events_come_back_in_order_and_filter_by_after_id(store):
+    run_id = store.create_run(RunConfig())
+    ids = [store.add_event(run_id, {"kind": "epoch_end", "epoch": epoch, "val_accuracy": 0.1 * epoch}) for epoch in range(1, 4)]
+    store.add_event(run_id, {"kind": "train_end", "status": "completed"})
+
+    events = store.events(run_id)
+    assert [event["kind"] for event in events] == ["epoch_end"] * 3 + ["train_end"]
+    assert [event["epoch"] for event in events[:3]] == [1, 2, 3]
+    assert [event["id"] for event in events[:3]] == ids
+    assert [event["epoch"] for event in store.events(run_id, after_id=ids[0])[:2]] == [2, 3]
+    assert store.events(run_id, after_id=events[-1]["id"]) == []
+    assert [event["kind"] for event in store.events(run_id, kinds=["train_end"])] == ["train_end"]
+    assert store.latest_event(run_id, "epoch_end")["epoch"] == 3
+    assert store.latest_event(run_id, "batch_end") is None
+
+
+def test_events_need_a_kind_and_an_existing_run(store):
+    run_id = store.create_run(RunConfig())
+    with pytest.raises(ValueError, match="kind"):
+        store.add_event(run_id, {"epoch": 1})
+    with pytest.raises(RunNotFoundError):
+        store.add_event("20000101-000000-ghost-0000", {"kind": "epoch_end"})
+
+
+def test_numpy_values_in_events_are_stored_as_plain_numbers(store):
+    import numpy as np
+
+    run_id = store.create_run(RunConfig())
+    store.add_event(run_id, {"kind": "epoch_end", "loss": np.float32(0.5), "shape": np.array([1, 2])})
+    event = store.events(run_id)[0]
+    assert event["loss"] == 0.5 and event["shape"] == [1, 2]
+
+
+# -- completing, loading, exporting, deleting ------------------------------------------------
+
+
+class _ExplodingModel:
+    """Stands in for a model whose save fails halfway (disk full, say) after writing a partial file."""
+
+    def save(self, path):
+        Path(path).write_bytes(b"half a model")
+        raise OSError("No space left on device")
+
+
+def test_complete_run_failure_leaves_no_folder_and_no_completed_row(store):
+    run_id = store.create_run(RunConfig(), status="running")
+    with pytest.raises(OSError, match="No space"):
+        store.complete_run(run_id, model=_ExplodingModel(), **_finish_kwargs())
+    assert store.get_run(run_id)["status"] == "running"
+    assert store.get_run(run_id)["metrics"] == {}
+    assert not store.run_dir(run_id).exists()
+    assert list(store.runs_folder.iterdir()) == []  # no temporary leftovers either
+
+
+def test_complete_run_refuses_a_run_that_is_not_running(store):
+    run_id = store.create_run(RunConfig())
+    with pytest.raises(ValueError, match="cannot become completed"):
+        store.complete_run(run_id, **_finish_kwargs())
+    assert not store.run_dir(run_id).exists()
+
+
+def test_completed_run_has_all_files_and_its_model_round_trips(store):
+    import numpy as np
+
+    model = _tiny_model()
+    run_id = store.create_run(RunConfig(epochs=2), status="running")
+    folder = store.complete_run(run_id, model=model, extra_files={"notes.txt": b"hello"}, **_finish_kwargs())
+
+    assert folder == store.run_dir(run_id)
+    names = {path.name for path in folder.iterdir()}
+    assert names == {"config.json", "history.json", "metrics.json", "environment.json", "fingerprint.json", "model.keras", "notes.txt"}
+    assert json.loads((folder / "config.json").read_text())["epochs"] == 2
+    assert store.load_history(run_id)["loss"] == [2.0, 1.5]
+    run = store.get_run(run_id)
+    assert run["status"] == "completed" and run["metrics"]["accuracy"] == 0.5 and run["train_seconds"] == 12.5
+    assert run["environment"]["device"] == "CPU" and run["fingerprint"]["source"] == "synthetic"
+
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    loaded = store.load_model(run_id)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
+
+
+def test_load_model_refuses_runs_that_are_not_completed(store):
+    run_id = store.create_run(RunConfig())
+    with pytest.raises(StoreError, match="only a completed run"):
+        store.load_model(run_id)
+    with pytest.raises(RunNotFoundError):
+        store.load_model("20000101-000000-ghost-0000")
+
+
+def test_export_zips_the_run_folder(store, tmp_path):
+    run_id = store.create_run(RunConfig(), status="running")
+    store.complete_run(run_id, **_finish_kwargs())
+    exports = tmp_path / "exports"
+    exports.mkdir()
+
+    into_folder = store.export_run(run_id, exports)
+    to_file = store.export_run(run_id, tmp_path / "mine.zip")
+
+    assert into_folder == exports / f"{run_id}.zip" and to_file == tmp_path / "mine.zip"
+    with zipfile.ZipFile(into_folder) as archive:
+        names = set(archive.namelist())
+        assert {f"{run_id}/{name}" for name in ("config.json", "history.json", "metrics.json")} <= names
+        assert json.loads(archive.read(f"{run_id}/metrics.json"))["accuracy"] == 0.5
+    queued = store.create_run(RunConfig())
+    with pytest.raises(StoreError, match="only completed runs"):
+        store.export_run(queued, exports)
+
+
+def test_delete_removes_row_events_and_folder(store):
+    run_id = store.create_run(RunConfig(), status="running")
+    store.add_event(run_id, {"kind": "epoch_end", "epoch": 1})
+    with pytest.raises(ValueError, match="still running"):
+        store.delete_run(run_id)
+    store.complete_run(run_id, **_finish_kwargs())
+
+    assert store.delete_run(run_id) is True
+    assert store.get_run(run_id) is None
+    assert store.events(run_id) == []
+    assert not store.run_dir(run_id).exists()
+    assert store.delete_run(run_id) is False
+
+
+# -- listing and the results table ----------------------------------------------------------
+
+
+def test_list_runs_is_newest_first_and_filters_by_status(store):
+    first, second, third = (store.create_run(RunConfig()) for _ in range(3))
+    store.set_status(second, "failed", "boom")
+    assert [run["run_id"] for run in store.list_runs()] == [third, second, first]
+    assert [run["run_id"] for run in store.list_runs(status="failed")] == [second]
+    assert [run["run_id"] for run in store.list_runs(status=["queued"])] == [third, first]
+
+
+def test_reference_rows_parse_the_lab_report_table(store):
+    rows = store.reference_rows()
+    assert len(rows) == 6
+    assert all(set(row) == RESULT_KEYS for row in rows)
+    assert all(row["reference"] is True and row["status"] == "reference" for row in rows)
+    by_key = {(row["model"], row["task"]): row for row in rows}
+    seed = by_key[("seed-cnn", "cifar10")]
+    assert seed["accuracy"] == pytest.approx(0.7191)
+    assert seed["total_params"] == 356810 and seed["trainable_params"] == 356810
+    assert seed["f1_macro"] is None and seed["train_seconds"] is None  # not given by the report
+    assert by_key[("seed-cnn", "binary")]["accuracy"] == pytest.approx(0.9598)
+    vgg = by_key[("vgg16-frozen", "cifar10")]
+    assert vgg["accuracy"] is None and vgg["total_params"] == 14719818 and vgg["trainable_params"] == 5130
+    assert by_key[("vgg16-finetune", "cifar10")]["trainable_params"] == 13113098
+    # A reference row's id is safe to look up: it simply is not a stored run.
+    assert store.get_run(seed["run_id"]) is None
+
+
+def test_results_table_mixes_completed_runs_and_reference_rows(store):
+    done = store.create_run(RunConfig(subset=1000), status="running")
+    store.complete_run(done, **_finish_kwargs())
+    store.create_run(RunConfig())  # queued: listed by list_runs, not in the results table
+
+    table = store.results_table()
+
+    assert len(table) == 1 + 6
+    assert all(set(row) == RESULT_KEYS for row in table)
+    mine = table[0]
+    assert mine["run_id"] == done and mine["reference"] is False and mine["status"] == "completed"
+    assert mine["accuracy"] == 0.5 and mine["total_params"] == 123 and mine["trainable_params"] is None
+    assert mine["epochs"] == 10 and mine["device"] == "CPU" and mine["train_seconds"] == 12.5
+    assert mine["data"] == "synthetic · subset 1000 · 100 test images"
+    # The epochs a run actually completed (training.run records them) win over the configured number.
+    early = store.create_run(RunConfig(epochs=10), status="running")
+    fingerprint = {"source": "folder /data", "n_train": 900, "n_test": 100}
+    store.complete_run(early, **_finish_kwargs(metrics={"accuracy": 0.3, "epochs_completed": 4}, fingerprint=fingerprint))
+    row = store.results_table()[0]
+    assert row["run_id"] == early and row["epochs"] == 4
+    assert row["data"] == "folder /data · 900 train images · 100 test images"
+    assert sum(row["reference"] for row in table) == 6
+
+
+# -- several processes at once ---------------------------------------------------------------
+
+
+def _write_runs_from_another_process(root: str, count: int) -> int:
+    """Run in a child process: create `count` runs, each with a few events. Returns how many it made."""
+    store = Store(root)
+    for _ in range(count):
+        run_id = store.create_run(RunConfig())
+        for epoch in range(3):
+            store.add_event(run_id, {"kind": "epoch_end", "epoch": epoch})
+        store.list_runs()  # readers and writers interleave, as the app and the jobs do
+    return count
+
+
+def test_concurrent_writer_processes_do_not_lose_or_lock(tmp_path):
+    root = str(tmp_path / "shared")
+    Store(root).list_runs()  # the schema exists before the writers start, as in the app
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        made = pool.starmap(_write_runs_from_another_process, [(root, 20)] * 4)
+
+    store = Store(root)
+    runs = store.list_runs()
+    assert sum(made) == 80 and len(runs) == 80
+    assert len({run["run_id"] for run in runs}) == 80
+    assert all(len(store.events(run["run_id"])) == 3 for run in runs)
+    assert store.integrity_check() == "ok"
+
+
+def test_concurrent_first_use_creates_the_schema_once(tmp_path):
+    root = str(tmp_path / "fresh")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        made = pool.starmap(_write_runs_from_another_process, [(root, 2)] * 4)
+    assert sum(made) == 8 and len(Store(root).list_runs()) == 8

@@ -1,0 +1,97 @@
+"""The training chain on synthetic data: events, learning, cancellation, the store, the feature cache."""
+
+import numpy as np
+import pytest
+
+from lab.config import RunConfig, config_for_preset
+from lab.feature_cache import cache_decision, split_at_features
+from lab.models import WeightsUnavailableError
+from lab.store import Store
+from lab.training import run
+from tests.synthetic import learnable_cifar10
+
+
+@pytest.fixture(scope="module")
+def data():
+    return learnable_cifar10()
+
+
+def test_events_arrive_in_order_and_the_model_learns(data):
+    events = []
+    result = run(RunConfig(epochs=2, batch_size=32, learning_rate=3e-3), events.append, data=data)
+    kinds = [event["kind"] for event in events]
+    assert kinds[0] == "train_begin" and kinds[-2:] == ["train_end", "evaluation"]
+    assert [event["epoch"] for event in events if event["kind"] == "epoch_end"] == [1, 2]
+    assert kinds.index("batch_end") < kinds.index("epoch_end")
+    assert events[0]["steps_per_epoch"] == 12  # 360 training images / 32, rounded up
+    epoch = next(event for event in events if event["kind"] == "epoch_end")
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate"} <= set(epoch)
+    assert result.status == "completed"
+    assert result.metrics["n_test"] == 100
+    assert result.metrics["accuracy"] > 0.5  # ten colours are easy; chance is 0.1
+    assert result.metrics["total_params"] == 356_810
+
+
+def test_a_cancel_request_stops_training_cleanly(data):
+    events = []
+    result = run(RunConfig(epochs=50, batch_size=16), events.append, data=data, should_stop=lambda: True)
+    assert result.status == "cancelled"
+    assert len(result.history["loss"]) <= 1
+    assert events[-1] == {"kind": "train_end", "status": "cancelled", "train_seconds": pytest.approx(result.train_seconds)}
+
+
+def test_a_stored_run_is_complete_with_its_model(data, tmp_path):
+    store = Store(tmp_path)
+    result = run(RunConfig(epochs=1, task="binary"), data=data, store=store)
+    row = store.get_run(result.run_id)
+    assert row["status"] == "completed"
+    assert row["metrics"]["total_params"] == 355_649  # one sigmoid unit
+    model = store.load_model(result.run_id)
+    probabilities = model.predict(data.x_test[:4], verbose=0)
+    assert probabilities.shape == (4, 1)
+    assert (store.run_dir(result.run_id) / "test_probabilities.npy").exists()
+
+
+def test_a_cancelled_stored_run_is_marked_cancelled(data, tmp_path):
+    store = Store(tmp_path)
+    result = run(RunConfig(epochs=5), data=data, store=store, should_stop=lambda: True)
+    assert store.get_run(result.run_id)["status"] == "cancelled"
+
+
+def test_a_failing_run_is_marked_failed(data, tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(WeightsUnavailableError):
+        run(config_for_preset("vgg16-frozen", weights="/no/such/file.weights.h5"), data=data, store=store)
+    (row,) = store.list_runs()
+    assert row["status"] == "failed" and "file" in row["message"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "usable"),
+    [({}, True), ({"augment": True}, False), ({"freeze_depth": 3}, False), ({"tta": True}, False)],
+)
+def test_cache_decision(overrides, usable):
+    decision, reason = cache_decision(config_for_preset("vgg16-frozen", weights="none", **overrides))
+    assert decision is usable and reason
+
+
+def test_scratch_models_never_use_the_cache():
+    assert cache_decision(RunConfig())[0] is False
+
+
+def test_the_cached_head_gives_the_same_predictions_as_the_whole_model(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    config = config_for_preset("mobilenetv2-frozen", weights="none", epochs=1, batch_size=32)
+    first_events, second_events = [], []
+    first = run(config, first_events.append, data=data)
+    second = run(config, second_events.append, data=data)
+    cache_events = [event for event in first_events if event["kind"] == "feature_cache"]
+    assert [event["from_cache"] for event in cache_events] == [False, False, False]
+    assert all(event["from_cache"] for event in second_events if event["kind"] == "feature_cache")
+    assert first.metrics["feature_cache"] is True
+    # The head trained on cached features lives inside the full model: both paths agree.
+    extractor, head = split_at_features(first.model)
+    via_head = head.predict(extractor.predict(data.x_test, verbose=0).astype(np.float16).astype(np.float32), verbose=0)
+    via_model = first.model.predict(data.x_test, verbose=0)
+    np.testing.assert_allclose(via_head, via_model, atol=2e-3)
+    assert second.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])

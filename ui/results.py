@@ -1,0 +1,106 @@
+"""The Compare and Predict pages' view of stored runs: table columns, labels, cached test predictions.
+
+Heavy things are cached by run id: the test split a run was evaluated on
+(`st.cache_resource`, read-only arrays shared by every session) and its test-set
+probabilities (`st.cache_data`, small). Probabilities come from the run folder's
+`test_probabilities.npy` when training saved it, else the model is loaded and
+evaluated once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
+from lab.data import prepare_task
+from lab.evaluation import evaluate_model
+from ui.common import get_dataset, get_store, load_model
+
+PROBABILITIES_FILE = "test_probabilities.npy"
+TABLE_COLUMNS = [
+    "model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds",
+    "task", "epochs", "device", "data", "created_at", "reference", "run_id",
+]  # fmt: skip
+COLUMN_CONFIG = {
+    "model": st.column_config.TextColumn("model", pinned=True),
+    "accuracy": st.column_config.NumberColumn("accuracy", format="percent", help="Share of test images classified correctly."),
+    "precision_macro": st.column_config.NumberColumn("precision", format="%.3f", help="Macro average: every class counts the same."),
+    "recall_macro": st.column_config.NumberColumn("recall", format="%.3f", help="Macro average: every class counts the same."),
+    "f1_macro": st.column_config.NumberColumn("F1", format="%.3f", help="Macro average of precision and recall's harmonic mean."),
+    "total_params": st.column_config.NumberColumn("parameters", format="localized"),
+    "train_seconds": st.column_config.NumberColumn("training time (s)", format="%.0f"),
+    "created_at": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
+    "reference": st.column_config.CheckboxColumn("lab report", help="A row published in the lab report, not run here."),
+    "run_id": st.column_config.TextColumn("run id"),
+}
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """The results table as a DataFrame with the displayed columns, in display order."""
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*TABLE_COLUMNS, *(rows[0] if rows else [])])))
+    frame["created_at"] = pd.to_datetime(frame["created_at"], errors="coerce", utc=True)
+    frame["reference"] = frame["reference"].fillna(False).astype(bool)
+    for column in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def run_label(run: dict) -> str:
+    """A one-line label for select boxes, such as "seed-cnn · cifar10 · 71.9% · 2025-01-01 09:30"."""
+    accuracy = (run.get("metrics") or {}).get("accuracy")
+    parts = [
+        run["model"],
+        run["task"],
+        f"{accuracy:.1%}" if accuracy is not None else run["status"],
+        str(run["created_at"])[:16].replace("T", " "),
+    ]
+    return " · ".join(parts)
+
+
+def class_names_of(run: dict) -> tuple[str, ...]:
+    """The run's class names, in label order (stored with its metrics; else derived from its task)."""
+    return tuple((run.get("metrics") or {}).get("class_names") or task_class_names(run["task"]))
+
+
+def rerun_config(row: dict, run: dict | None) -> dict | None:
+    """The config to train a results row again: a stored run's own, or the report row's preset."""
+    if run is not None:
+        return dict(run["config"])
+    if row.get("model") in PRESETS:
+        return config_for_preset(row["model"], task=row.get("task") or "cifar10").to_dict()
+    return None
+
+
+@st.cache_resource(show_spinner="Preparing the test images ...", max_entries=2)
+def test_split(source: str, task: str, config_json: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (x_test, y_test) a run was evaluated on, from `lab.data.prepare_task` (the single source of truth).
+
+    The test split never depends on the subset, so the smallest valid subset is asked
+    for: prepare_task then copies a few hundred training images instead of 45,000.
+    """
+    config = RunConfig.from_dict(json.loads(config_json))
+    smallest = max(10 * len(task_class_names(task)), 20)
+    task_data = prepare_task(get_dataset(), dataclasses.replace(config, subset=smallest, batch_size=1))
+    return task_data.x_test, task_data.y_test
+
+
+@st.cache_data(show_spinner="Predicting the test images ...", max_entries=8)
+def test_probabilities(source: str, run_id: str) -> np.ndarray:
+    """(N, num_classes) test-set probabilities of a run: saved by training, else computed once."""
+    saved = Path(get_store().run_dir(run_id)) / PROBABILITIES_FILE
+    if saved.is_file():
+        return np.load(saved, allow_pickle=False).astype(np.float32)
+    run = get_store().get_run(run_id)
+    x_test, y_test = test_split(source, run["task"], config_json(run))
+    return evaluate_model(load_model(run_id), x_test, y_test, class_names_of(run)).probabilities
+
+
+def config_json(run: dict) -> str:
+    """A run's config as canonical JSON text: a small, hashable cache key."""
+    return json.dumps(run["config"], sort_keys=True)

@@ -1,0 +1,146 @@
+"""The Train page's view of one run: live progress while it is queued or training, its results after.
+
+While the run is active, an `st.fragment` re-runs every 1.5 s and reads the store
+(a handful of small queries: the run's row, its milestone events, its latest batch).
+When the run finishes, the fragment reruns the whole page once, and the finished
+run is drawn by a fragment without a timer, so an idle page polls nothing.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lab import jobs
+from lab.progress import Progress, format_seconds, read_progress
+from lab.store import Store
+from ui import charts
+from ui.common import data_dir_setting, get_store
+
+RUN_KEY = "train_run_id"  # the run this session started last
+POLL_SECONDS = 1.5
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "completed": ":material/check_circle:"}
+STATUS_ICONS |= {"failed": ":material/error:", "cancelled": ":material/cancel:"}
+
+
+def current_run(store: Store) -> dict | None:
+    """The run to show: this session's latest, else the one in the URL, else the newest active run.
+
+    The store, not the browser, knows about jobs, so a refreshed page finds its job again.
+    """
+    for run_id in (st.session_state.get(RUN_KEY), st.query_params.get("run")):
+        if run_id:
+            try:
+                run = store.get_run(run_id)
+            except ValueError:  # a hand-edited URL: not a valid run id
+                run = None
+            if run is not None:
+                return run
+    active = jobs.active_runs(store)
+    return active[-1] if active else None
+
+
+def remember(run_id: str) -> None:
+    st.session_state[RUN_KEY] = run_id
+    st.query_params["run"] = run_id
+
+
+def show_run(run: dict) -> None:
+    live = run["status"] in jobs.ACTIVE_STATUSES
+    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run["run_id"], live)
+
+
+def _run_panel(run_id: str, live: bool) -> None:
+    store = get_store()
+    run = store.get_run(run_id)
+    if run is None:
+        st.info(f"Run {run_id} was deleted.")
+        return
+    active = run["status"] in jobs.ACTIVE_STATUSES
+    if live and not active:
+        st.rerun()  # it just finished: redraw the page once, without the timer
+    config = run["config"]
+    st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {run['task']}: {run['status']}")
+    st.caption(f"Run {run_id} · {config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
+    progress = read_progress(store, run)
+    if active:
+        _live(store, run, progress)
+    elif run["status"] == "completed":
+        _results(store, run)
+    else:
+        (st.error if run["status"] == "failed" else st.warning)(run["message"] or run["status"])
+        _curves(store, run_id, progress)
+
+
+def _live(store: Store, run: dict, progress: Progress) -> None:
+    run_id = run["run_id"]
+    if run["status"] == "queued":
+        jobs.recover(store, data_dir_setting())  # restarts a worker if the last one died meanwhile
+        position = jobs.queue_position(run_id, store)
+        st.info(f"Waiting for a free worker: number {position} in the queue." if position else "Starting ...", icon=":material/schedule:")
+    elif progress.phase == "starting":
+        st.progress(0.0, text="Loading the data and building the model ...")
+    elif progress.phase == "training":
+        text = f"Epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
+        text += f"{format_seconds(progress.elapsed_seconds)} so far · about {format_seconds(progress.eta_seconds)} left"
+        st.progress(progress.fraction, text=text)
+    else:
+        st.progress(
+            1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
+        )
+    if run.get("cancel_requested"):
+        st.warning("Stopping after the current batch ...", icon=":material/hourglass_top:")
+    elif st.button("Cancel this run", key="trainbtn_cancel", icon=":material/stop_circle:"):
+        jobs.cancel(run_id, store)
+        st.rerun(scope="fragment")
+    _curves(store, run_id, progress)
+
+
+def _curves(store: Store, run_id: str, progress: Progress) -> None:
+    """Loss and accuracy per epoch; during the first epoch, the loss batch by batch."""
+    if progress.epoch_events:
+        _curve_pair(charts.history_frame(progress.epoch_events))
+    elif progress.phase == "training":
+        batches = pd.DataFrame(store.events(run_id, kinds="batch_end"))
+        if not batches.empty and batches["loss"].notna().any():
+            chart = (
+                alt.Chart(batches)
+                .mark_line(point=True)
+                .encode(x=alt.X("step:Q", title="step (first epoch)"), y=alt.Y("loss:Q", title="training loss"))
+            )
+            st.altair_chart(chart.properties(height=220, title="Loss, batch by batch (per-epoch curves follow)"))
+
+
+def _curve_pair(frame: pd.DataFrame) -> None:
+    left, right = st.columns(2)
+    left.altair_chart(charts.learning_curves_chart(frame, "accuracy").properties(title="Accuracy"))
+    right.altair_chart(charts.learning_curves_chart(frame, "loss").properties(title="Loss"))
+
+
+def _results(store: Store, run: dict) -> None:
+    metrics = run["metrics"] or {}
+    columns = st.columns(6)
+    for column, (label, key) in zip(
+        columns,
+        [
+            ("Test accuracy", "accuracy"),
+            ("Precision (macro)", "precision_macro"),
+            ("Recall (macro)", "recall_macro"),
+            ("F1 (macro)", "f1_macro"),
+        ],
+        strict=False,
+    ):
+        value = metrics.get(key)
+        column.metric(label, "-" if value is None else f"{value:.1%}")
+    columns[4].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=f"{metrics.get('trainable_params', 0):,} trainable")
+    columns[5].metric("Training time", format_seconds(run.get("train_seconds")))
+    st.caption(f"Measured on {metrics.get('n_test', '?')} test images never used for training.")
+    history = store.load_history(run["run_id"])
+    if history:
+        _curve_pair(charts.history_frame(history))
+    if metrics.get("confusion_matrix"):
+        names = metrics.get("class_names") or [f"class {i}" for i in range(len(metrics["confusion_matrix"]))]
+        st.markdown("**Confusion matrix**: rows are the true classes; darker cells hold more of that row's images.")
+        st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names))
+    st.page_link("pages/compare.py", label="Open in Compare", icon=":material/leaderboard:")

@@ -1,0 +1,57 @@
+"""The sidebar every page shares: what the server trains on, where the data and the results live.
+
+Everything here is cheap on a rerun: the device probe is cached once per server process,
+the data-set status only looks at file names (it never loads the images), and the run
+counts are one small SQLite query.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab.data import describe_data_source
+from lab.store import StoreError
+from ui.common import data_dir_setting, device_summary, get_store
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        _device()
+        _dataset()
+        _results()
+
+
+def _device() -> None:
+    info = device_summary()
+    icon = ":material/memory:" if info["gpus"] else ":material/computer:"
+    st.markdown(f"{icon} **Device:** {info['device']}")
+    st.caption(f"TensorFlow {info['tensorflow']} · Keras {info['keras']}")
+
+
+def _dataset() -> None:
+    status = describe_data_source(data_dir_setting())
+    if status["found"]:
+        st.markdown(":material/check_circle: **CIFAR-10:** found")
+        st.caption(status["message"])
+    elif status["kind"] == "keras":
+        st.markdown(":material/cloud_download: **CIFAR-10:** downloads on first use")
+        with st.expander("Offline? How to get it"):
+            st.caption(status["message"])
+    else:
+        st.markdown(":material/error: **CIFAR-10:** not found")
+        with st.expander("How to get it", expanded=True):
+            st.caption(status["message"])
+
+
+def _results() -> None:
+    store = get_store()
+    try:
+        runs = store.list_runs()
+    except StoreError as error:
+        st.markdown(":material/error: **Results:** cannot be stored")
+        st.caption(str(error))
+        return
+    counts = {status: sum(run["status"] == status for run in runs) for status in ("running", "queued")}
+    busy = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    st.markdown(f":material/folder: **Results:** {len(runs)} run{'s' if len(runs) != 1 else ''}" + (f" ({busy})" if busy else ""))
+    st.caption(f"Stored in {store.root}")

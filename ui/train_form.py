@@ -1,0 +1,172 @@
+"""The Train page's settings form: widgets in, one validated RunConfig out.
+
+Every widget has a `train_...` key and keeps its value for the whole session
+(`persist_state="session"`), so visiting Compare and coming back does not reset it.
+Values flow one way: a preset or a prefilled config (Compare's "re-run" button puts
+one in `st.session_state["train_prefill"]`) is written into the widgets' keys with
+`apply_config`, and `config_from_state` reads them back into a RunConfig, whose own
+validation produces the error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lab.config import (
+    CLASS_NAMES,
+    HEADS,
+    INPUT_SIZES,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRECISIONS,
+    PRESETS,
+    PRETRAINED_BACKBONES,
+    SCRATCH_BACKBONES,
+    WEIGHT_CHOICES,
+    RunConfig,
+    config_for_preset,
+)
+
+PREFILL_KEY = "train_prefill"
+DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
+TASK_LABELS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "pair": "Two classes"}
+PERSIST = {"persist_state": "session"}
+
+
+def apply_config(config: RunConfig) -> None:
+    """Write a config's values into the form's widget keys (call before the widgets are drawn)."""
+    state = st.session_state
+    kind = "pair" if config.task.startswith("pair:") else config.task
+    state["train_task"] = kind
+    if kind == "pair":
+        state["train_class_a"], state["train_class_b"] = config.class_names
+    state["train_model"] = config.model
+    for name in ("backbone", "head", "input_size", "weights", "dropout", "epochs", "batch_size", "optimizer", "learning_rate"):
+        state[f"train_{name}"] = getattr(config, name)
+    for name in ("weight_decay", "lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision"):
+        state[f"train_{name}"] = getattr(config, name)
+    state["train_freeze_all"] = config.freeze_depth is None
+    state["train_freeze_depth"] = config.freeze_depth or 0
+    state["train_subset"] = config.subset or 0
+
+
+def init_state() -> None:
+    """First visit: the default preset. After Compare's "re-run": that run's config."""
+    prefill = st.session_state.pop(PREFILL_KEY, None)
+    if prefill is not None:
+        try:
+            apply_config(prefill if isinstance(prefill, RunConfig) else RunConfig.from_dict(dict(prefill)))
+            st.toast("Settings loaded from the chosen run.", icon=":material/replay:")
+        except (TypeError, ValueError) as error:
+            st.warning(f"Could not load those settings: {error}")
+    if "train_model" not in st.session_state:
+        apply_config(config_for_preset(DEFAULT_PRESET))
+    st.session_state.setdefault("train_class_a", "cat")
+    st.session_state.setdefault("train_class_b", "dog")
+
+
+def _load_preset() -> None:
+    """A new preset replaces the model and training settings; the task stays as chosen."""
+    name = st.session_state["train_model"]
+    if name != "custom":
+        task = task_from_state(st.session_state)
+        apply_config(config_for_preset(name, task=task))
+
+
+def _mark_custom() -> None:
+    """Changing the network itself makes the run a custom one (its row in Compare says so)."""
+    st.session_state["train_model"] = "custom"
+
+
+def task_from_state(state) -> str:
+    kind = state.get("train_task", "cifar10")
+    if kind == "pair":
+        return f"pair:{state.get('train_class_a', 'cat')},{state.get('train_class_b', 'dog')}"
+    return kind
+
+
+def config_from_state(state) -> RunConfig:
+    """The RunConfig the widgets describe; ValueError (a message for the student) when they do not fit."""
+    pretrained = state["train_backbone"] in PRETRAINED_BACKBONES
+    values: dict[str, Any] = {
+        "task": task_from_state(state),
+        "model": state["train_model"],
+        "freeze_depth": (None if state["train_freeze_all"] else int(state["train_freeze_depth"])) if pretrained else 0,
+        "weights": state["train_weights"] if pretrained else "none",
+        "subset": int(state["train_subset"]) or None,
+    }
+    for name in ("backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay"):
+        values[name] = state[f"train_{name}"]
+    for name in ("lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision"):
+        values[name] = state[f"train_{name}"]
+    return RunConfig(**values)
+
+
+def task_inputs() -> None:
+    st.radio("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key="train_task", horizontal=True, **PERSIST)
+    if st.session_state["train_task"] == "pair":
+        left, right = st.columns(2)
+        left.selectbox("First class", CLASS_NAMES, key="train_class_a", **PERSIST)
+        right.selectbox("Second class", CLASS_NAMES, key="train_class_b", **PERSIST)
+    subset_help = "Images drawn (stratified) from the 50,000 training images before the validation split; 0 = all."
+    st.number_input("Training images (0 = all)", min_value=0, max_value=50_000, step=1000, key="train_subset", help=subset_help, **PERSIST)
+    st.slider(
+        "Validation share",
+        0.05,
+        0.45,
+        step=0.05,
+        key="train_val_fraction",
+        help="Part of the training images held out to watch overfitting.",
+        **PERSIST,
+    )
+    st.number_input(
+        "Seed", min_value=0, max_value=2**31 - 1, key="train_seed", help="Same seed, same subset, split and initial weights.", **PERSIST
+    )
+
+
+def model_inputs(layer_count) -> None:
+    """Preset and network. `layer_count(backbone, input_size)` gives the freeze slider's range."""
+    names = [*PRESETS, "custom"]
+    st.selectbox("Preset", names, key="train_model", on_change=_load_preset, **PERSIST)
+    model = st.session_state["train_model"]
+    st.caption(PRESETS[model]["description"] if model in PRESETS else "Your own combination of backbone, head and freezing.")
+    left, right = st.columns(2)
+    left.selectbox("Backbone", [*SCRATCH_BACKBONES, *PRETRAINED_BACKBONES], key="train_backbone", on_change=_mark_custom, **PERSIST)
+    right.selectbox(
+        "Input size (pixels)",
+        INPUT_SIZES,
+        key="train_input_size",
+        on_change=_mark_custom,
+        help="Images are upscaled inside the model.",
+        **PERSIST,
+    )
+    pretrained = st.session_state["train_backbone"] in PRETRAINED_BACKBONES
+    scratch_note = "Only pretrained backbones use this." if not pretrained else None
+    weights = list(dict.fromkeys([*WEIGHT_CHOICES, st.session_state.get("train_weights", "none")]))
+    left.selectbox("Weights", weights, key="train_weights", on_change=_mark_custom, disabled=not pretrained, help=scratch_note, **PERSIST)
+    right.selectbox("Head", HEADS, key="train_head", on_change=_mark_custom, disabled=not pretrained, help=scratch_note, **PERSIST)
+    if st.session_state["train_head"] == "dense256" and pretrained:
+        st.slider("Dropout", 0.0, 0.9, step=0.05, key="train_dropout", on_change=_mark_custom, **PERSIST)
+    freeze_all = st.toggle("Freeze the whole backbone", key="train_freeze_all", on_change=_mark_custom, disabled=not pretrained, **PERSIST)
+    if pretrained and not freeze_all:
+        most = layer_count(st.session_state["train_backbone"], st.session_state["train_input_size"])
+        st.session_state["train_freeze_depth"] = min(int(st.session_state.get("train_freeze_depth", 0)), most)
+        help_text = "Backbone layers kept frozen, counted from the input; 0 = every layer learns."
+        st.slider("Freeze depth (layers)", 0, most, key="train_freeze_depth", on_change=_mark_custom, help=help_text, **PERSIST)
+
+
+def training_inputs() -> None:
+    left, right = st.columns(2)
+    left.number_input("Epochs", min_value=1, max_value=1000, key="train_epochs", **PERSIST)
+    right.number_input("Batch size", min_value=1, max_value=4096, key="train_batch_size", help="Images per gradient step.", **PERSIST)
+    left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", **PERSIST)
+    right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
+    left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", **PERSIST)
+    st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 4 pixels while training.", **PERSIST)
+    with st.expander("More options"):
+        st.number_input("Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", **PERSIST)
+        st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", **PERSIST)
+        st.toggle("Test-time augmentation (average with the mirror image)", key="train_tta", **PERSIST)
+        st.selectbox("Number format", PRECISIONS, key="train_precision", help="auto = mixed float16 on a GPU, float32 on a CPU.", **PERSIST)
