@@ -24,7 +24,8 @@ from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
 from lab.evaluation import evaluate_model
 from lab.feature_cache import cache_decision, cached_features, split_at_features
-from lab.models import build_model, count_params, loss_for, metrics_for
+from lab.models import backbone_layer_count, build_model, check_input_size, count_params, loss_for, metrics_for
+from lab.pretrained import resolve_weights
 from lab.schedules import make_optimizer, schedule_callbacks
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -130,6 +131,7 @@ def run(
     names one the job runner already claimed. Failures mark the row failed and re-raise.
     """
     emit = on_event or (lambda event: None)
+    preflight(config)
     if store is not None and run_id is None:
         run_id = store.create_run(config, status="running")
     try:
@@ -139,6 +141,23 @@ def run(
             store.set_status(run_id, "failed", _one_line(error))
         raise
     return result
+
+
+def preflight(config: RunConfig) -> None:
+    """Refuse a run that cannot start before any data is loaded or any row is stored.
+
+    RunConfig checks each setting alone; this checks the ones that depend on the
+    architecture: the input size it accepts, how many layers there are to freeze,
+    and whether the weights can be found (offline, this names the missing file).
+    """
+    check_input_size(config.backbone, config.input_size)
+    if config.freeze_depth is not None:
+        layer_count = backbone_layer_count(config.backbone, config.input_size)
+        if config.freeze_depth > layer_count:
+            raise ValueError(
+                f"freeze_depth must be from 0 to {layer_count} (the {config.backbone} backbone's layer count) or 'all'; got {config.freeze_depth}."
+            )
+    resolve_weights(config.backbone, config.weights, config.input_size)
 
 
 def _one_line(error: BaseException) -> str:

@@ -49,12 +49,13 @@ st.info(
 )
 
 source = st.segmented_control("Picture", list(SOURCES), format_func=SOURCES.get, default="upload", required=True, key="predict_source")
-crop = st.toggle(
+outcomes, true_class = [], None
+# Cropping applies to your own pictures; a CIFAR-10 test image is already 32 x 32.
+crop = source != "test" and st.toggle(
     "Crop to the centre square",
     key="predict_crop",
     help="Off: the whole picture is squeezed into 32 x 32 pixels. On: only its centre square is kept.",
 )
-outcomes, true_class = [], None
 if source == "upload":
     uploads = st.file_uploader(
         "Images (PNG, JPEG, WebP, BMP or GIF)", type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True,

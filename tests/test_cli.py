@@ -1,0 +1,123 @@
+"""`python -m lab ...` end to end, in a subprocess, as a user would type it."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lab.data import write_cifar10_folder
+from tests.synthetic import learnable_cifar10
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_COUNTS = {
+    ("seed-cnn", "cifar10"): (356_810, 356_810),
+    ("seed-cnn", "binary"): (355_649, 355_649),
+    ("vgg16-frozen", "cifar10"): (14_719_818, 5_130),
+    ("resnet50-frozen", "cifar10"): (23_608_202, 20_490),
+    ("mobilenetv2-frozen", "cifar10"): (2_270_794, 12_810),
+    ("vgg16-finetune", "cifar10"): (14_848_586, 13_113_098),
+}
+
+
+def lab(*args: str, lab_home: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LAB_HOME": str(lab_home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("CIFAR10_DIR", None)
+    completed = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    data = learnable_cifar10(n_train=300, n_test=100)
+    return write_cifar10_folder(
+        tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py", data.x_train, data.y_train, data.x_test, data.y_test
+    )
+
+
+def test_models_json_lists_every_preset_with_the_reports_counts(tmp_path):
+    rows = json.loads(lab("models", "--json", lab_home=tmp_path).stdout)
+    counts = {(row["name"], row["task"]): (row["total_params"], row["trainable_params"]) for row in rows}
+    for key, expected in REPORT_COUNTS.items():
+        assert counts[key] == expected, key
+    assert all(row["non_trainable_params"] == row["total_params"] - row["trainable_params"] for row in rows)
+
+
+def test_train_evaluate_runs_export(tmp_path, data_dir):
+    trained = json.loads(
+        lab(
+            "train",
+            "--model",
+            "seed-cnn",
+            "--task",
+            "cifar10",
+            "--epochs",
+            "1",
+            "--subset",
+            "300",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+            lab_home=tmp_path,
+        ).stdout
+    )
+    for key in (
+        "run_id",
+        "model",
+        "task",
+        "epochs",
+        "accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "total_params",
+        "trainable_params",
+        "train_seconds",
+        "n_test",
+    ):
+        assert key in trained, key
+    assert (trained["model"], trained["task"], trained["epochs"], trained["n_test"]) == ("seed-cnn", "cifar10", 1, 100)
+
+    evaluated = json.loads(lab("evaluate", trained["run_id"], "--data-dir", str(data_dir), "--json", lab_home=tmp_path).stdout)
+    assert evaluated["accuracy"] == pytest.approx(trained["accuracy"])
+    assert evaluated["f1_macro"] == pytest.approx(trained["f1_macro"])
+
+    runs = json.loads(lab("runs", "--json", lab_home=tmp_path).stdout)
+    assert [run["run_id"] for run in runs] == [trained["run_id"]]
+
+    archive = tmp_path / "run.zip"
+    lab("export", trained["run_id"], str(archive), lab_home=tmp_path)
+    names = zipfile.ZipFile(archive).namelist()
+    assert any(name.endswith("model.keras") for name in names) and any(name.endswith("config.json") for name in names)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--epochs", "-1"], "epochs"),
+        (["train", "--task", "pair:cat,unicorn"], "pair"),
+        (["train", "--model", "vgg16-frozen", "--freeze-depth", "99"], "freeze_depth"),
+        (["evaluate", "no-such-run"], "no-such-run"),
+        (["train", "--data-dir", "/nowhere/cifar"], "cifar-10-python.tar.gz"),
+    ],
+)
+def test_errors_are_one_readable_line(tmp_path, args, words):
+    completed = lab(*args, lab_home=tmp_path, check=False)
+    assert completed.returncode == 2
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0]
+    assert "Traceback" not in completed.stderr
+
+
+def test_offline_imagenet_weights_fail_before_training_with_the_file_named(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.keras/models cache in this home
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / ".keras"))
+    completed = lab("train", "--model", "vgg16-frozen", "--subset", "300", "--data-dir", str(data_dir), lab_home=tmp_path, check=False)
+    assert completed.returncode == 2
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in completed.stderr
+    assert ".keras/models" in completed.stderr and "none" in completed.stderr
