@@ -25,8 +25,8 @@ SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 8, "vit-tiny": 4}
 #   x1.0  (64/128/256/512 channels, 6.6 M parameters):  ~31 images/s, 24 min per 45k-image epoch
 #   x0.5  (32/64/128/256 channels,  1.6 M parameters): ~150 images/s,  5 min per epoch
 #   x0.25 (16/32/64/128 channels,   0.4 M parameters): ~370 images/s,  2 min per epoch
-# 0.5 keeps the design's depth and most of its accuracy at a CPU-friendly cost; on a
-# GPU, set the multiplier to 1.0 for the full network.
+# 0.5 keeps the design's depth at a CPU-friendly cost (how much accuracy each width
+# gives up is for bench/ to measure); on a GPU, set it to 1.0 for the full network.
 FAST_CNN_WIDTHS = {"stem": 64, "stage1": 128, "stage2": 256, "stage3": 512}
 FAST_CNN_WIDTH_MULTIPLIER = 0.5
 # Short runs need BatchNorm's moving averages to catch up quickly, so they forget

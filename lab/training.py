@@ -199,7 +199,7 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
     callbacks = [events, *schedule_callbacks(config)]
     started = time.perf_counter()
     if use_cache:
-        features = _features(extractor, config, task, emit)
+        features = _features(extractor, config, {"train": task.x_train, "val": task.x_val}, emit)
         fit = trainee.fit(
             features["train"],
             task.y_train,
@@ -225,6 +225,7 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
 
     emit({"kind": "train_end", "status": "completed", "train_seconds": train_seconds})
     if use_cache:
+        features.update(_features(extractor, config, {"test": task.x_test}, emit))
         evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names)
         # Time the whole model, as a user of the saved model will meet it, not the head alone.
         evaluation.metrics["inference_ms_per_image"] = _inference_ms(model, task.x_test[:256])
@@ -255,10 +256,10 @@ def _train_and_evaluate(config, emit, data, should_stop, store, run_id) -> RunRe
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
 
 
-def _features(extractor, config: RunConfig, task: TaskData, emit: EventHandler) -> dict[str, np.ndarray]:
+def _features(extractor, config: RunConfig, splits: dict[str, np.ndarray], emit: EventHandler) -> dict[str, np.ndarray]:
     """The frozen backbone's pooled outputs for each split, from the cache or computed once."""
     features = {}
-    for split, images in (("train", task.x_train), ("val", task.x_val), ("test", task.x_test)):
+    for split, images in splits.items():
         started = time.perf_counter()
         features[split], from_cache = cached_features(extractor, config, images)
         emit(

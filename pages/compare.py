@@ -103,29 +103,30 @@ if completed:
     run = completed[st.selectbox("Run", ids, format_func=label, key="compare_run")]
     metrics, names = run["metrics"], results.class_names_of(run)
     columns = st.columns(4)
-    columns[0].metric("Test accuracy", f"{metrics.get('accuracy', 0):.1%}")
-    columns[1].metric("Macro F1", f"{metrics.get('f1_macro', 0):.3f}")
-    columns[2].metric("Parameters", f"{metrics.get('total_params', 0):,}")
+    columns[0].metric("Test accuracy", f"{metrics.get('accuracy') or 0:.1%}")
+    columns[1].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}")
+    columns[2].metric("Parameters", f"{metrics.get('total_params') or 0:,}")
     columns[3].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
     if metrics.get("confusion_matrix"):
-        matrix_column, table_column = st.columns([3, 2])
-        matrix_column.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names), width="content")
-        table_column.dataframe(pd.DataFrame(metrics["per_class"]).set_index("class").round(3), width="stretch")
+        st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names), width="content")
+        st.caption(
+            "Each row is a true class, each column the model's answer; the diagonal counts right answers. Darker = a bigger share of the row."
+        )
         pairs = most_confused_pairs(metrics["confusion_matrix"], names, k=3)
-        table_column.markdown(
-            "**Most confused:** " + "; ".join(f"{p['true']} → {p['predicted']} ({p['share']:.0%} of {p['true']})" for p in pairs)
+        st.markdown(
+            "**Most confused:** " + "; ".join(f"{p['true']} → {p['predicted']} ({p['share']:.0%} of the {p['true']} images)" for p in pairs)
         )
         st.altair_chart(charts.per_class_chart(metrics["per_class"]), width="stretch")
+        with st.expander("Per-class numbers"):
+            st.dataframe(pd.DataFrame(metrics["per_class"]).set_index("class").round(3))
 
     st.markdown("**Test images this run got wrong**, the most confident mistakes first")
     data = get_dataset()
     if data is not None:
-        x_test, y_test = results.test_split(data.source, run["task"], results.config_json(run))
-        probabilities = results.test_probabilities(data.source, run["run_id"])
-        if len(probabilities) != len(y_test):
-            st.warning(
-                f"This run was tested on {len(probabilities):,} images but the data set here has {len(y_test):,}: its mistakes cannot be shown."
-            )
+        try:
+            x_test, y_test, probabilities = results.test_predictions(data.source, run)
+        except (StoreError, OSError, ValueError) as error:
+            st.warning(f"This run's mistakes cannot be shown: {error}")
         else:
             options = ["any", *names]
             true_column, predicted_column = st.columns(2)

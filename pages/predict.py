@@ -37,7 +37,7 @@ else:
 names = list(card["class_names"])
 try:
     model = load_default_model() if choice == DEFAULT else load_model(choice)
-except (StoreError, OSError, ValueError, ImportError) as error:
+except (StoreError, OSError, ValueError, TypeError, KeyError, ImportError) as error:
     st.error(f"This model cannot be loaded ({type(error).__name__}: {error}). Choose another one, or train it again.")
     st.stop()
 

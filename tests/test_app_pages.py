@@ -203,6 +203,12 @@ def test_compare_reads_saved_test_probabilities_and_filters_mistakes(tiny_data):
     assert at.image[-1].captions == ["cat → airplane (100%)"] * 5
 
 
+def test_compare_explains_when_the_local_test_split_differs(tiny_data):
+    store_completed_run(data=tiny_data, probabilities=np.full((40, 10), 0.1))  # tested on 40 images; 50 here
+    at = open_page("pages/compare.py")
+    assert any("tested on 40 images, but the data set here has 50" in warning.value for warning in at.warning)
+
+
 def test_compare_filters_the_table(no_data):
     store_completed_run()
     at = open_page("pages/compare.py")

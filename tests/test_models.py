@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from lab import models
+from lab.architectures import FAST_CNN_WIDTH_MULTIPLIER, fast_cnn_backbone
 from lab.config import RunConfig, config_for_preset
 from lab.models import (
     SparseCategoricalCrossentropyWithSmoothing,
@@ -160,6 +161,11 @@ def test_other_backbones_build_and_classify_a_uint8_batch(backbone):
     assert isinstance(model.get_layer("backbone"), keras.Model)
     # Only ImageNet-style weights need EfficientNet's extra input scaling (see the test further down).
     assert "efficientnet_imagenet_fix" not in [layer.name for layer in model.layers]
+
+
+def test_fast_cnn_width_follows_the_multiplier():
+    assert fast_cnn_backbone().get_layer("stage3_conv").filters == 512 * FAST_CNN_WIDTH_MULTIPLIER
+    assert fast_cnn_backbone(width_multiplier=1.0).get_layer("stage3_conv").filters == 512
 
 
 def test_upscaling_happens_inside_the_model():

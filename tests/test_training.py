@@ -58,12 +58,25 @@ def test_a_cancelled_stored_run_is_marked_cancelled(data, tmp_path):
     assert store.get_run(result.run_id)["status"] == "cancelled"
 
 
-def test_a_failing_run_is_marked_failed(data, tmp_path):
+def test_a_run_that_cannot_start_is_refused_before_anything_is_stored(data, tmp_path):
     store = Store(tmp_path)
-    with pytest.raises(WeightsUnavailableError):
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
         run(config_for_preset("vgg16-frozen", weights="/no/such/file.weights.h5"), data=data, store=store)
+    with pytest.raises(ValueError, match="freeze_depth must be from 0 to 6"):
+        run(RunConfig(freeze_depth=7), data=data, store=store)
+    assert store.list_runs() == []
+
+
+def test_a_run_that_fails_midway_is_marked_failed(data, tmp_path):
+    store = Store(tmp_path)
+
+    def broken_cancel_check():
+        raise RuntimeError("the cancel flag could not be read")
+
+    with pytest.raises(RuntimeError):
+        run(RunConfig(epochs=1), data=data, store=store, should_stop=broken_cancel_check)
     (row,) = store.list_runs()
-    assert row["status"] == "failed" and "file" in row["message"]
+    assert row["status"] == "failed" and "cancel flag" in row["message"]
 
 
 @pytest.mark.parametrize(

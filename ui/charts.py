@@ -71,11 +71,12 @@ def confusion_matrix_chart(matrix: Sequence[Sequence[int]], class_names: Sequenc
     value = "share" if normalize else "count"
     cell = max(40, min(90, 440 // max(len(class_names), 1)))  # pixels per cell: 44 for ten classes, 90 for two
     base = alt.Chart(frame).encode(
-        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
+        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
         y=alt.Y("true:N", sort=list(class_names), title="true class"),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), title="share of row" if normalize else "images"),
+        # No colour legend: every cell prints its count, and darker simply means "more".
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), legend=None),
         tooltip=["true:N", "predicted:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
     )
     # Dark text on light cells, light text on dark ones: readable on a projector.

@@ -104,3 +104,12 @@ def test_probabilities(source: str, run_id: str) -> np.ndarray:
 def config_json(run: dict) -> str:
     """A run's config as canonical JSON text: a small, hashable cache key."""
     return json.dumps(run["config"], sort_keys=True)
+
+
+def test_predictions(source: str, run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x_test, y_test, probabilities) of a run; ValueError when the local data set differs from the one it was tested on."""
+    x_test, y_test = test_split(source, run["task"], config_json(run))
+    probabilities = test_probabilities(source, run["run_id"])
+    if len(probabilities) != len(y_test):
+        raise ValueError(f"it was tested on {len(probabilities):,} images, but the data set here has {len(y_test):,} for its task.")
+    return x_test, y_test, probabilities
