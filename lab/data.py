@@ -188,18 +188,26 @@ def _read_archive(archive: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _to_images(row_batches: list[np.ndarray]) -> np.ndarray:
     """Pixel rows (channel-major: 1024 red, 1024 green, 1024 blue) -> images (N, 32, 32, 3).
 
-    The reshape and transpose are free views; the single np.concatenate copies every pixel once,
-    straight into a preallocated C-contiguous array (left to itself it would keep the views' layout).
+    Consumes `row_batches`: each batch is copied into its slice of one preallocated array and
+    then dropped. np.empty touches no memory until a slice is written, so the peak stays near
+    one copy of the images plus one batch, instead of two whole copies.
     """
     images = np.empty((sum(len(rows) for rows in row_batches), *IMAGE_SHAPE), dtype=np.uint8)
-    return np.concatenate([rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) for rows in row_batches], out=images)
+    start = 0
+    while row_batches:
+        rows = row_batches.pop(0)
+        # The reshape and transpose are free views; the assignment copies every pixel once.
+        images[start : start + len(rows)] = rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        start += len(rows)
+        del rows
+    return images
 
 
 def _assemble(batches: dict[str, tuple[np.ndarray, np.ndarray]], source: str) -> Cifar10:
-    train = [batches[name] for name in TRAIN_FILES]
-    rows_test, y_test = batches["test_batch"]
-    x_train = _to_images([rows for rows, _ in train])
-    y_train = np.concatenate([labels for _, labels in train])
+    """Build the dataset from the batches, emptying the dict as it goes (see _to_images)."""
+    y_train = np.concatenate([batches[name][1] for name in TRAIN_FILES])
+    rows_test, y_test = batches.pop("test_batch")
+    x_train = _to_images([batches.pop(name)[0] for name in TRAIN_FILES])
     return Cifar10(x_train, y_train, _to_images([rows_test]), y_test, source)
 
 
