@@ -90,7 +90,7 @@ def _check_pixels(image: Image.Image, max_pixels: int, name: str) -> None:
 
 def _too_many_pixels(name: str, max_pixels: int, width: int | None = None, height: int | None = None) -> str:
     size = f" ({width} x {height} pixels)" if width else ""
-    return f"{name} is too large to decode safely{size}; the limit is {max_pixels / 1e6:.0f} megapixels, so resize it first."
+    return f"{name} is too large to decode safely{size}; the limit is {max_pixels / 1e6:g} megapixels, so resize it first."
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:

@@ -175,12 +175,8 @@ def learning_curves_chart(curves: pd.DataFrame, metric: str = "accuracy") -> alt
                 "value:Q", scale=y_scale, title=METRIC_LABELS[metric], axis=alt.Axis(format="%") if metric == "accuracy" else alt.Axis()
             ),
             color=colour,
-            strokeDash=alt.StrokeDash(
-                "split:N",
-                sort=["train", "validation"],
-                title="split",
-                legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#555555", symbolStrokeWidth=2),
-            ),
+            # No dash legend (Streamlit's theme draws it without symbols): pages say "solid: train, dashed: validation".
+            strokeDash=alt.StrokeDash("split:N", sort=["train", "validation"], legend=None),
             detail="run:N",
             tooltip=["run:N", "epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f", title=metric)],
         )
