@@ -6,6 +6,7 @@ Each page lives in pages/ and only draws widgets; the work happens in the `lab` 
 
 import streamlit as st
 
+from ui.router import mark_router_ran, take_pending_page
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="CIFAR-10 Lab", page_icon=":material/science:", layout="wide")
@@ -18,5 +19,8 @@ page = st.navigation(
         st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:"),
     ]
 )
+mark_router_ran()
+if pending := take_pending_page():
+    st.switch_page(pending)  # a bookmarked page address that arrived before the router ran
 render_sidebar()
 page.run()

@@ -10,6 +10,9 @@ from lab.predict import upscale_nearest
 from lab.store import StoreError
 from ui import charts, results
 from ui.common import get_dataset, get_store
+from ui.router import ensure_router
+
+ensure_router("pages/compare.py")
 
 st.title("Compare runs")
 store = get_store()

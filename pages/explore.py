@@ -11,6 +11,9 @@ from lab.data import augmentation_preview
 from lab.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset
+from ui.router import ensure_router
+
+ensure_router("pages/explore.py")
 
 SCALE = 3  # 32 px -> 96 px, every pixel a sharp 3x3 block
 TASKS = {"cifar10": "All ten classes", "binary": "Vehicles vs animals", "pair": "A pair of classes"}

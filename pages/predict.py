@@ -10,6 +10,9 @@ from lab.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, 
 from lab.store import StoreError
 from ui import charts, results
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
+from ui.router import ensure_router
+
+ensure_router("pages/predict.py")
 
 DEFAULT = "default"  # the select box's value for the shipped model (never a valid run id)
 SOURCES = {"upload": "Upload images", "camera": "Take a photo", "test": "A CIFAR-10 test image"}

@@ -13,6 +13,9 @@ from lab import jobs
 from lab.config import RunConfig
 from ui import model_view, run_view, train_form
 from ui.common import data_dir_setting, get_store
+from ui.router import ensure_router
+
+ensure_router("pages/train.py")
 
 SETTINGS_TAB, RUN_TAB = "Settings", "Current run"
 
