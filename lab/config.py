@@ -72,6 +72,7 @@ class RunConfig:
     augment: bool = False  # random horizontal flip + translation (crop) during training
     tta: bool = False  # average predictions over the image and its mirror at test time
     ema: bool = False  # evaluate an exponential moving average of the weights (weight averaging)
+    keep_best: bool = True  # keep the weights of the epoch with the best validation accuracy, not the last
 
     # Which data.
     subset: int | None = None  # training images drawn (stratified) before the split; None = all
@@ -232,6 +233,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "augment": True,
             "tta": True,
             "ema": True,
+            "keep_best": False,  # the weight average already smooths the last epochs
         },
     },
     "fast-cnn-quick": {
@@ -249,6 +251,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "augment": True,
             "tta": True,
             "ema": True,
+            "keep_best": False,  # the weight average already smooths the last epochs
         },
     },
     "quick-demo": {

@@ -96,6 +96,31 @@ class EventCallback(keras.callbacks.Callback):
         self.on_event(event)
 
 
+class KeepBestWeights(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the best validation accuracy and restore them at the end.
+
+    A small network's validation accuracy wobbles from epoch to epoch once it starts to
+    overfit; keeping the best epoch (chosen on the validation split, never on the test
+    split) makes a run's result depend less on where training happened to stop.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.best_accuracy = -1.0
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = (logs or {}).get("val_accuracy")
+        if accuracy is not None and accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = float(accuracy), epoch + 1
+            self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 def _float(value) -> float | None:
     return None if value is None else float(value)
 
@@ -198,7 +223,8 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
         }
     )
     events = EventCallback(emit, should_stop, steps_per_epoch)
-    callbacks = [events, *schedule_callbacks(config)]
+    keep_best = KeepBestWeights() if config.keep_best else None
+    callbacks = [events, *schedule_callbacks(config), *([keep_best] if keep_best else [])]
     started = time.perf_counter()
     if use_cache:
         features = _features(extractor, config, {"train": task.x_train, "val": task.x_val}, emit)
@@ -240,6 +266,7 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
         "epochs_completed": len(history.get("loss", [])),
         "class_names": list(task.class_names),
         "feature_cache": use_cache,
+        "best_epoch": keep_best.best_epoch if keep_best else None,
     }
     emit({"kind": "evaluation", **{k: metrics[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "n_test")}})
 

@@ -108,3 +108,10 @@ def test_the_cached_head_gives_the_same_predictions_as_the_whole_model(data, tmp
     via_model = first.model.predict(data.x_test, verbose=0)
     np.testing.assert_allclose(via_head, via_model, atol=2e-3)
     assert second.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])
+
+
+def test_the_best_validation_epoch_is_kept(data):
+    result = run(RunConfig(epochs=3, batch_size=32, learning_rate=3e-3), data=data)
+    val_accuracy = result.history["val_accuracy"]
+    assert result.metrics["best_epoch"] == 1 + val_accuracy.index(max(val_accuracy))
+    assert run(RunConfig(epochs=1, keep_best=False), data=data).metrics["best_epoch"] is None
