@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id")
     export.add_argument("path")
 
+    default = commands.add_parser("default-model", help="train the Predict page's default model and ship it in assets/default_model/")
+    default.add_argument("--model", default="seed-cnn", help="the preset to train (fast-cnn on a GPU machine)")
+    default.add_argument("--epochs", type=int, default=10)
+    default.add_argument("--data-dir")
+    default.add_argument("--from-run", help="ship an already stored run instead of training a new one")
+
     study = commands.add_parser("study", help="run the lab report's whole study and print its table beside the report's")
     study.add_argument("--epochs", type=int, default=10)
     study.add_argument("--subset", type=int)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from lab.cli import RESULT_KEYS, config_from_args, print_json
@@ -19,6 +21,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "runs": cmd_runs,
         "export": cmd_export,
         "study": cmd_study,
+        "default-model": cmd_default_model,
     }
     return handlers[args.command](args)
 
@@ -139,6 +142,35 @@ def cmd_runs(args) -> int:
 def cmd_export(args) -> int:
     path = Store().export_run(args.run_id, args.path)
     print(f"exported {args.run_id} to {path}")
+    return 0
+
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
+DEFAULT_MODEL_FILES = ("model.keras", "config.json", "metrics.json", "history.json", "environment.json")
+DEFAULT_MODEL_LIMIT_MB = 8  # the repository keeps no file larger than this
+
+
+def cmd_default_model(args) -> int:
+    """Train (or take) a run and copy its model and its facts into assets/default_model/."""
+    store = Store()
+    run_id = args.from_run
+    if run_id is None:
+        from lab.training import run
+
+        result = run(config_for_preset(args.model, epochs=args.epochs), TerminalProgress(), data_dir=args.data_dir, store=store)
+        run_id = result.run_id
+    source = store.run_dir(run_id)
+    size_mb = (source / "model.keras").stat().st_size / 2**20
+    if size_mb > DEFAULT_MODEL_LIMIT_MB:
+        raise ValueError(
+            f"the model of {run_id} takes {size_mb:.1f} MB; a shipped default model must stay under {DEFAULT_MODEL_LIMIT_MB} MB."
+        )
+    DEFAULT_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    for name in DEFAULT_MODEL_FILES:
+        if (source / name).exists():
+            shutil.copyfile(source / name, DEFAULT_MODEL_DIR / name)
+    (DEFAULT_MODEL_DIR / "SOURCE.txt").write_text(f"Copied from run {run_id} by `python -m lab default-model`.\n")
+    print(f"shipped {run_id} ({size_mb:.1f} MB) to {DEFAULT_MODEL_DIR}")
     return 0
 
 

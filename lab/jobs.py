@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import gc
 import os
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -257,11 +259,20 @@ def work(store: Store, data_dir: str | None = None) -> int:
                 should_stop=cancel_checker(store, run_id),
             )
             print(f"[worker {os.getpid()}] run {run_id}: {result.status}", flush=True)
+            del result
         except Exception as error:  # noqa: BLE001 - one failed run must not stop the queue
-            print(f"[worker {os.getpid()}] run {run_id} failed: {error!r}", flush=True)
+            traceback.print_exc()  # the whole story goes to the worker's log; the store gets one line
             run = store.get_run(run_id)
             if run is not None and run["status"] == "running":  # training.run may have marked it already
                 store.set_status(run_id, "failed", one_line(error))
+        _free_memory()
+
+
+def _free_memory() -> None:
+    """Drop the last run's model and Keras' global state before the next run (safe here: one run per process)."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
 
 
 def _claim_or_leave(store: Store) -> str | None:

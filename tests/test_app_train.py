@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -158,3 +159,16 @@ def test_a_refreshed_page_finds_the_running_job_in_the_store(store):
     assert at.button(key="trainbtn_cancel")
     at.button(key="trainbtn_cancel").click().run()
     assert Store().get_run(run_id)["cancel_requested"]
+
+
+def test_a_running_job_shows_progress_eta_and_curves(store):
+    run_id = Store().create_run(config_for_preset("quick-demo", epochs=3))
+    Store().claim_next_queued(os.getpid())  # this test process plays the worker
+    Store().add_event(run_id, {"kind": "train_begin", "epochs": 3, "steps_per_epoch": 10, "n_train": 640, "n_val": 64})
+    Store().add_event(run_id, {"kind": "epoch_end", "epoch": 1, "seconds": 4.0, "loss": 2.1, "accuracy": 0.2, "val_loss": 2.0, "val_accuracy": 0.25})
+    Store().add_event(run_id, {"kind": "batch_end", "epoch": 2, "step": 5, "steps": 10, "loss": 1.9, "accuracy": 0.3, "epoch_seconds": 2.0})
+    at = open_page(app(), "pages/train.py")
+    bar = at.get("progress")[0].proto
+    assert bar.value == 50  # 15 of 30 steps
+    assert "Epoch 2/3" in bar.text and "6 s so far" in bar.text and "about 6 s left" in bar.text
+    assert len(at.get("vega_lite_chart")) == 2  # accuracy and loss per epoch

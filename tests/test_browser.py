@@ -121,7 +121,12 @@ def page(app_url, tmp_path_factory):
 def settle(page, text: str, timeout: float = 60_000) -> None:
     """Wait until `text` is on the page and the script has stopped running."""
     page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    # Nothing still running (the status widget) or still loading (skeletons, images without pixels).
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
+              && [...document.querySelectorAll('[data-testid="stMain"] img')].every(img => img.complete)""",
+        timeout=timeout,
+    )
     page.wait_for_timeout(500)  # let charts finish drawing before a screenshot
 
 
@@ -138,18 +143,21 @@ def open_page(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
 
 
-def assert_no_exception(page) -> None:
+def assert_healthy(page) -> None:
+    """No exception on the page, and the app's own frame around it (navigation and the shared sidebar)."""
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    assert page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()[-1].endswith("Predict")
+    assert page.get_by_text("Device:").count() == 1
 
 
 def test_click_through_train_and_predict(page, tmp_path):
     settle(page, "Device")
-    assert_no_exception(page)
+    assert_healthy(page)
     shot(page, "1-explore")
 
     open_page(page, "Train")
     settle(page, "Start training")
-    assert_no_exception(page)
+    assert_healthy(page)
     shot(page, "2-train-form")
     for label, value in (("Training images (0 = all)", "200"), ("Epochs", "1"), ("Batch size", "16")):
         field = page.get_by_label(label, exact=True)
@@ -160,12 +168,12 @@ def test_click_through_train_and_predict(page, tmp_path):
     page.get_by_text("Cancel this run").or_(page.get_by_text("Test accuracy")).first.wait_for()
     shot(page, "3-train-running")
     settle(page, "Test accuracy", timeout=120_000)
-    assert_no_exception(page)
+    assert_healthy(page)
     shot(page, "4-train-finished")
 
     open_page(page, "Compare")
     settle(page, "Compare runs")
-    assert_no_exception(page)
+    assert_healthy(page)
     shot(page, "5-compare")
 
     open_page(page, "Predict")
@@ -176,5 +184,5 @@ def test_click_through_train_and_predict(page, tmp_path):
     Image.new("RGB", (96, 64), (200, 30, 30)).save(picture)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture))
     settle(page, "sure")
-    assert_no_exception(page)
+    assert_healthy(page)
     shot(page, "6-predict")

@@ -38,7 +38,10 @@ def current_run(store: Store) -> dict | None:
             if run is not None:
                 return run
     active = jobs.active_runs(store)
-    return active[-1] if active else None
+    if not active:
+        return None
+    remember(active[-1]["run_id"])  # so this session still shows it once it has finished
+    return active[-1]
 
 
 def remember(run_id: str) -> None:

@@ -33,6 +33,11 @@ PREFILL_KEY = "train_prefill"
 DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
 TASK_LABELS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "pair": "Two classes"}
 PERSIST = {"persist_state": "session"}
+# RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
+PLAIN_FIELDS = (
+    "backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay",
+    "lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision",
+)  # fmt: skip
 
 
 def apply_config(config: RunConfig) -> None:
@@ -43,9 +48,7 @@ def apply_config(config: RunConfig) -> None:
     if kind == "pair":
         state["train_class_a"], state["train_class_b"] = config.class_names
     state["train_model"] = config.model
-    for name in ("backbone", "head", "input_size", "weights", "dropout", "epochs", "batch_size", "optimizer", "learning_rate"):
-        state[f"train_{name}"] = getattr(config, name)
-    for name in ("weight_decay", "lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision"):
+    for name in (*PLAIN_FIELDS, "weights"):
         state[f"train_{name}"] = getattr(config, name)
     state["train_freeze_all"] = config.freeze_depth is None
     state["train_freeze_depth"] = config.freeze_depth or 0
@@ -70,9 +73,12 @@ def init_state() -> None:
 def _load_preset() -> None:
     """A new preset replaces the model and training settings; the task stays as chosen."""
     name = st.session_state["train_model"]
-    if name != "custom":
-        task = task_from_state(st.session_state)
-        apply_config(config_for_preset(name, task=task))
+    if name == "custom":
+        return
+    try:
+        apply_config(config_for_preset(name, task=task_from_state(st.session_state)))
+    except ValueError:  # the task as chosen is not valid (the same class twice): start from the preset's own
+        apply_config(config_for_preset(name))
 
 
 def _mark_custom() -> None:
@@ -97,10 +103,9 @@ def config_from_state(state) -> RunConfig:
         "weights": state["train_weights"] if pretrained else "none",
         "subset": int(state["train_subset"]) or None,
     }
-    for name in ("backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay"):
-        values[name] = state[f"train_{name}"]
-    for name in ("lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision"):
-        values[name] = state[f"train_{name}"]
+    values.update({name: state[f"train_{name}"] for name in PLAIN_FIELDS})
+    if not pretrained:
+        values["head"] = "linear"  # from-scratch networks bring their own head; keep the stored config plain
     return RunConfig(**values)
 
 
