@@ -6,6 +6,8 @@
     python -m lab runs --json
     python -m lab export RUN_ID PATH
     python -m lab study --epochs 10 --weights none --data-dir DIR
+    python -m lab gradcam RUN_ID photo.jpg --out heatmap.png [--class cat]
+    python -m lab lr-find --model seed-cnn --data-dir DIR [--json]
 
 Errors a user can fix (a bad setting, no data, no weights) print one readable line
 and exit with status 2, never a traceback.
@@ -124,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--weights", default="imagenet", help="imagenet | none")
     study.add_argument("--data-dir")
     study.add_argument("--json", action="store_true")
+
+    gradcam = commands.add_parser("gradcam", help="show which part of a picture a stored model looked at (Grad-CAM heatmap)")
+    gradcam.add_argument("run_id")
+    gradcam.add_argument("image", help="a PNG, JPEG, WebP, BMP or GIF file")
+    gradcam.add_argument("--out", required=True, help="where to write the heatmap over the picture, as a PNG")
+    gradcam.add_argument("--class", dest="class_name", help="the class to explain (default: the model's top answer)")
+    gradcam.add_argument("--size", type=int, default=256, help="pixels per side of the written picture (default 256)")
+    gradcam.add_argument("--layer", help="the convolutional layer to explain (default: the last one with a grid)")
+    gradcam.add_argument("--json", action="store_true")
+
+    lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
+    _add_config_options(lr_find)
+    lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
+    lr_find.add_argument("--min-lr", type=float, default=1e-6)
+    lr_find.add_argument("--max-lr", type=float, default=1.0)
+    lr_find.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
+    lr_find.add_argument("--json", action="store_true", help="print the suggestion and the whole curve as JSON")
     return parser
 
 

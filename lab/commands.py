@@ -22,6 +22,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "export": cmd_export,
         "study": cmd_study,
         "default-model": cmd_default_model,
+        "gradcam": cmd_gradcam,
+        "lr-find": cmd_lr_find,
     }
     return handlers[args.command](args)
 
@@ -240,3 +242,77 @@ def _print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
         print(line)
     if rows and rows[0].get("run_id"):
         print("run ids: " + ", ".join(str(row["run_id"]) for row in rows))
+
+
+# Images a sweep uses when --subset is not given: enough for 100 batches of 64 to see ~3 passes.
+LR_FIND_SUBSET = 2000
+
+
+def cmd_gradcam(args) -> int:
+    from PIL import Image
+
+    from lab.gradcam import gradcam, overlay
+    from lab.predict import decode_image, to_model_input
+
+    store = Store()
+    run = store.get_run(args.run_id)
+    if run is None:
+        raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
+    class_names = list((run.get("metrics") or {}).get("class_names") or RunConfig.from_dict(run["config"]).class_names)
+    class_index = None
+    if args.class_name is not None:
+        if args.class_name.lower() not in class_names:
+            raise ValueError(f"class {args.class_name!r} is not one of this run's classes: {', '.join(class_names)}.")
+        class_index = class_names.index(args.class_name.lower())
+    if args.size < 1:
+        raise ValueError(f"--size must be at least 1 pixel; got {args.size}.")
+    path = Path(args.image)
+    picture = decode_image(path.read_bytes(), name=path.name)
+    image = to_model_input(picture)
+    model = store.load_model(args.run_id)
+    result = gradcam(model, image, class_index, layer_name=args.layer, size=args.size)
+    Image.fromarray(overlay(image, result.heatmap)).save(args.out, format="PNG")
+
+    top = int(result.probabilities.argmax())
+    summary = {
+        "top_class": class_names[top],
+        "top_probability": float(result.probabilities[top]),
+        "explained_class": class_names[result.class_index],
+        "explained_probability": result.probability,
+        "method": result.method,
+        "layer": result.layer,
+        "out": str(args.out),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"top class: {summary['top_class']} ({summary['top_probability']:.1%})")
+        print(f"heatmap for {summary['explained_class']} ({result.probability:.1%}) written to {args.out}")
+        print(result.note)
+    return 0
+
+
+def cmd_lr_find(args) -> int:
+    from lab.data import load_cifar10
+    from lab.lr_finder import lr_find
+
+    config = config_from_args(args)
+    curve = lr_find(
+        config,
+        load_cifar10(args.data_dir),
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        steps=args.steps,
+        subset=config.subset or LR_FIND_SUBSET,
+    )
+    if args.json:
+        print_json(curve)
+        return 0
+    print(f"{'learning rate':>14}{'loss':>9}")
+    every = max(1, len(curve["learning_rates"]) // 12)  # about a dozen rows: the curve's shape, not every point
+    for rate, loss in list(zip(curve["learning_rates"], curve["losses"], strict=True))[::every]:
+        print(f"{rate:>14.2e}{loss:>9.3f}")
+    if curve["stopped_early"]:
+        print(f"the loss exploded after {len(curve['losses'])} of {args.steps} batches, so the sweep stopped there")
+    print(f"suggested learning rate: {curve['suggestion']:.2e} ({curve['method']}, {curve['n_train']} training images)")
+    return 0

@@ -9,6 +9,9 @@ Two sources, best first:
 2. a measurement: build the model with random weights, compile it as training
    does, time a few training steps on one random batch, and multiply by this run's
    steps (plus validation, which costs about a third of a training step per batch).
+   A frozen backbone whose outputs training caches (lab/feature_cache.py) runs once
+   over the images and never again, so there the forward pass is timed instead, and
+   the head's epochs on cached features (milliseconds) are left out.
 
 Neither counts the 5-15 s a job spends starting: importing TensorFlow, loading the
 data and building the model; `STARTUP_SECONDS` is shown beside the estimate.
@@ -30,7 +33,7 @@ STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model
 IMAGES_PER_CLASS = 5000  # CIFAR-10 training images per class
 VALIDATION_COST = 1 / 3  # a validation batch (forward pass only) against a training batch (forward + backward)
 # What must match for a past run's speed to predict this one's.
-SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "precision")
+SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "tta", "precision")
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,32 @@ def from_past_runs(runs: list[dict[str, Any]], config: RunConfig, device: str | 
     return Estimate(statistics.median(paces) * n_train * config.epochs, f"from {count} of this network on this device")
 
 
+def uses_feature_cache(config: RunConfig) -> bool:
+    """Whether training computes the frozen backbone's outputs once and trains only the head on them."""
+    from lab.feature_cache import cache_decision
+
+    return cache_decision(config)[0]
+
+
 def from_step_time(step_seconds: float, config: RunConfig) -> Estimate:
-    """Training steps plus validation batches, at a measured time per training step."""
+    """The run's time at a measured time per batch: a training step, or a forward pass when features are cached."""
     n_train, n_val = split_sizes(config)
+    per_batch = f"{step_seconds * 1000:.0f} ms per batch of {config.batch_size}"
+    if uses_feature_cache(config):
+        # One forward pass over the training and validation images, then only the head trains.
+        seconds = step_seconds * math.ceil((n_train + n_val) / config.batch_size)
+        return Estimate(
+            seconds, f"from one forward pass timed on this server ({per_batch}): the frozen backbone runs once, then only the head trains"
+        )
     per_epoch = math.ceil(n_train / config.batch_size) + VALIDATION_COST * math.ceil(n_val / config.batch_size)
-    source = f"from one training step measured on this server ({step_seconds * 1000:.0f} ms per batch of {config.batch_size})"
-    return Estimate(step_seconds * per_epoch * config.epochs, source)
+    return Estimate(step_seconds * per_epoch * config.epochs, f"from one training step timed on this server ({per_batch})")
 
 
 def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
-    """Median seconds of one training step of `config`'s network on a random batch (random weights)."""
+    """Median seconds of one batch of `config`'s network on random images (random weights).
+
+    A training step, or just the forward pass when the run will use cached features.
+    """
     import dataclasses
 
     from lab.models import build_model
@@ -91,10 +110,15 @@ def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(config.batch_size, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, num_classes, size=(config.batch_size,))
-    model.train_on_batch(images, labels)  # the first step traces the graph: not timed
+    forward_only = uses_feature_cache(config)
+
+    def one_batch():
+        return model.predict_on_batch(images) if forward_only else model.train_on_batch(images, labels)
+
+    one_batch()  # the first call traces the graph: not timed
     times = []
     for _ in range(steps):
         started = time.perf_counter()
-        model.train_on_batch(images, labels)
+        one_batch()
         times.append(time.perf_counter() - started)
     return statistics.median(times)

@@ -24,8 +24,6 @@ takes a few milliseconds.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 import keras
@@ -33,14 +31,11 @@ import numpy as np
 from keras import layers, ops
 from PIL import Image
 
-from lab.layer_taps import LayerInfo, find_layer, output_features_model, output_layer, tap_model, walk_layers
+from lab.layer_taps import LayerInfo, cached_for, find_layer, output_features_model, output_layer, tap_model, walk_layers
 
 # A map smaller than this many cells per side cannot show *where*: 1x1 is one number.
 MIN_GRID = 2
 OVERLAY_ALPHA = 0.45  # how strongly the heatmap's colours cover the picture (0 = not at all, 1 = fully)
-
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {layer name: gradient function}
-_CACHE_LOCK = threading.Lock()  # Streamlit serves every browser tab from its own thread
 
 
 @dataclass(frozen=True)
@@ -153,12 +148,8 @@ def _note(model: keras.Model, info: LayerInfo | None) -> str:
 
 def _gradient_function(model: keras.Model, info: LayerInfo | None):
     """The compiled function for (model, layer), built on first use and then cached."""
-    key = "" if info is None else "/".join(info.path)
-    with _CACHE_LOCK:
-        per_model = _CACHE.setdefault(model, {})
-        if key not in per_model:
-            per_model[key] = _build_gradient_function(model, info)
-        return per_model[key]
+    key = "gradcam:" + ("saliency" if info is None else "/".join(info.path))
+    return cached_for(model, key, lambda: _build_gradient_function(model, info))
 
 
 def _build_gradient_function(model: keras.Model, info: LayerInfo | None):

@@ -75,7 +75,12 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | None = None) -> str:
-    """Queue a run and make sure a worker will train it; returns the run id at once."""
+    """Queue a run and make sure a worker will train it; returns the run id at once.
+
+    `data_dir` (else CIFAR10_DIR) is handed to the worker this call starts. A worker that is
+    already running keeps the data location it was started with, so every run queued in one
+    store should use the same one, as the app does (its CIFAR10_DIR setting).
+    """
     store = store or Store()
     run_id = store.create_run(config, status="queued")
     ensure_workers(store, data_dir)

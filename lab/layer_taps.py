@@ -20,7 +20,11 @@ it calls a two-output version of the backbone instead.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 from keras import layers
@@ -33,6 +37,9 @@ CONV_TYPES = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
 BLOCK_OUTPUT_TYPES = (layers.BatchNormalization, layers.Activation, layers.ReLU, layers.Add)
 # A Vision Transformer's blocks end in a residual sum and the encoder in a normalisation.
 TOKEN_TYPES = (layers.LayerNormalization, layers.Add)
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {key: what was built for it}
+_CACHE_LOCK = threading.Lock()  # Streamlit serves every browser tab from its own thread
 
 
 @dataclass(frozen=True)
@@ -146,3 +153,16 @@ def tap_model(model: keras.Model, path: tuple[str, ...], *, before_output: bool 
 def output_features_model(model: keras.Model) -> keras.Model:
     """images -> what the model's last layer receives (the features the class scores are computed from)."""
     return keras.Model(model.input, output_layer(model).input)
+
+
+def cached_for(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
+    """`build()`'s result for this model and key, built on first use and kept while the model lives.
+
+    Tap models and compiled gradient functions take a while to build (a `tf.function`
+    traces on its first call); pictures come one after another, so each is built once.
+    """
+    with _CACHE_LOCK:
+        per_model = _CACHE.setdefault(model, {})
+        if key not in per_model:
+            per_model[key] = build()
+        return per_model[key]

@@ -105,7 +105,7 @@ def lr_find(
     # The rate grows by the same factor each batch, so it is evenly spaced on a log scale.
     learning_rates = np.geomspace(min_lr, max_lr, steps)
     sweep = LearningRateSweep(learning_rates, on_event)
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[sweep])
+    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[sweep])
 
     tried = learning_rates[: len(sweep.smoothed)]
     suggestion, method = suggest_learning_rate(tried, np.asarray(sweep.smoothed))

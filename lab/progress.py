@@ -20,7 +20,7 @@ class Progress:
     """Where a run stands. `phase` is what the job is doing now, in words a student understands."""
 
     status: str  # the store's status: queued, running, completed, failed, cancelled
-    phase: str  # "waiting" | "starting" | "training" | "evaluating" | "saving" | "finished"
+    phase: str  # "waiting" | "starting" | "features" | "training" | "evaluating" | "saving" | "finished"
     epochs: int
     steps_per_epoch: int | None = None
     epoch: int = 0  # the epoch in progress (or the last one finished), counted from 1
@@ -47,7 +47,7 @@ def summarize(status: str, epochs: int, events: list[dict[str, Any]], latest_bat
     begin = (by_kind.get("train_begin") or [None])[-1]
     epoch_events = by_kind.get("epoch_end", [])
     evaluation = (by_kind.get("evaluation") or [None])[-1]
-    progress = Progress(status, _phase(status, begin, by_kind, evaluation), int(begin["epochs"]) if begin else epochs)
+    progress = Progress(status, _phase(status, begin, by_kind, evaluation, latest_batch), int(begin["epochs"]) if begin else epochs)
     progress.epoch_events, progress.evaluation = epoch_events, evaluation
     if begin is None:
         return progress
@@ -67,7 +67,7 @@ def summarize(status: str, epochs: int, events: list[dict[str, Any]], latest_bat
     return progress
 
 
-def _phase(status: str, begin, by_kind, evaluation) -> str:
+def _phase(status: str, begin, by_kind, evaluation, latest_batch) -> str:
     if status == "queued":
         return "waiting"
     if status != "running":
@@ -75,7 +75,8 @@ def _phase(status: str, begin, by_kind, evaluation) -> str:
     if begin is None:
         return "starting"  # loading the data and building the model
     if not by_kind.get("train_end"):
-        return "training"
+        # A frozen backbone's outputs are computed once before the first step (lab/feature_cache.py).
+        return "features" if begin.get("feature_cache") and latest_batch is None and not by_kind.get("epoch_end") else "training"
     return "evaluating" if evaluation is None else "saving"
 
 

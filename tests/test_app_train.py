@@ -165,7 +165,9 @@ def test_a_running_job_shows_progress_eta_and_curves(store):
     run_id = Store().create_run(config_for_preset("quick-demo", epochs=3))
     Store().claim_next_queued(os.getpid())  # this test process plays the worker
     Store().add_event(run_id, {"kind": "train_begin", "epochs": 3, "steps_per_epoch": 10, "n_train": 640, "n_val": 64})
-    Store().add_event(run_id, {"kind": "epoch_end", "epoch": 1, "seconds": 4.0, "loss": 2.1, "accuracy": 0.2, "val_loss": 2.0, "val_accuracy": 0.25})
+    Store().add_event(
+        run_id, {"kind": "epoch_end", "epoch": 1, "seconds": 4.0, "loss": 2.1, "accuracy": 0.2, "val_loss": 2.0, "val_accuracy": 0.25}
+    )
     Store().add_event(run_id, {"kind": "batch_end", "epoch": 2, "step": 5, "steps": 10, "loss": 1.9, "accuracy": 0.3, "epoch_seconds": 2.0})
     at = open_page(app(), "pages/train.py")
     bar = at.get("progress")[0].proto

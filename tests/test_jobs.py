@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ def test_pid_alive_tells_running_dead_and_zombie_processes_apart():
     assert jobs.pid_alive(os.getpid())
     assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
     child = subprocess.Popen(["sleep", "0"])
-    wait_for(lambda: open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[0] == "Z", 10, "a zombie")
+    wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z", 10, "a zombie")
     assert not jobs.pid_alive(child.pid)  # exited but not reaped yet: a zombie counts as dead
     child.wait()
     assert not jobs.pid_alive(child.pid)
@@ -160,6 +161,8 @@ def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, t
     run = wait_finished(store, broken)
     assert run["status"] == "failed"
     assert "DataUnavailableError" in run["message"] and "\n" not in run["message"]
+    # A worker keeps the data location it was started with; let this one leave before changing it.
+    wait_for(lambda: jobs.live_workers(store) == [], 30, "the worker to exit")
     fine = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
     assert wait_finished(store, fine)["status"] == "completed"
 

@@ -51,7 +51,14 @@ def test_progress_phase(status, events, phase):
 
 
 def test_format_seconds():
-    assert [format_seconds(s) for s in (None, 0.2, 4.4, 59.6, 200, 3725)] == ["?", "under 1 s", "4 s", "1 min 00 s", "3 min 20 s", "1 h 02 min"]
+    assert [format_seconds(s) for s in (None, 0.2, 4.4, 59.6, 200, 3725)] == [
+        "?",
+        "under 1 s",
+        "4 s",
+        "1 min 00 s",
+        "3 min 20 s",
+        "1 h 02 min",
+    ]
 
 
 def test_split_sizes_follow_the_task_and_the_subset():
