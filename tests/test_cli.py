@@ -121,3 +121,18 @@ def test_offline_imagenet_weights_fail_before_training_with_the_file_named(tmp_p
     assert completed.returncode == 2
     assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in completed.stderr
     assert ".keras/models" in completed.stderr and "none" in completed.stderr
+
+
+def test_study_runs_the_reports_six_configurations_beside_the_reports_numbers(tmp_path, data_dir):
+    rows = json.loads(
+        lab(
+            "study", "--epochs", "1", "--subset", "200", "--weights", "none", "--data-dir", str(data_dir), "--json", lab_home=tmp_path
+        ).stdout
+    )
+    by_key = {(row["model"], row["task"]): row for row in rows}
+    assert len(rows) == 6 and {key: (row["total_params"], row["trainable_params"]) for key, row in by_key.items()} == REPORT_COUNTS
+    assert by_key["seed-cnn", "cifar10"]["report_accuracy"] == pytest.approx(0.7191)
+    assert by_key["seed-cnn", "binary"]["report_accuracy"] == pytest.approx(0.9598)
+    assert all(0.0 <= row["accuracy"] <= 1.0 and row["n_test"] > 0 for row in rows)
+    table = lab("runs", lab_home=tmp_path).stdout
+    assert table.count("completed") == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -39,6 +40,7 @@ def test_progress_ignores_a_batch_event_older_than_the_last_epoch():
         ("queued", [], "waiting"),
         ("running", [], "starting"),
         ("running", [BEGIN], "training"),
+        ("running", [{**BEGIN, "feature_cache": True}], "features"),
         ("running", [BEGIN, EPOCH_1, {"kind": "train_end", "status": "completed"}], "evaluating"),
         ("running", [BEGIN, EPOCH_1, {"kind": "train_end"}, {"kind": "evaluation", "accuracy": 0.4}], "saving"),
         ("completed", [BEGIN, EPOCH_1], "finished"),
@@ -110,3 +112,14 @@ def test_frozen_rows_match_a_network_built_with_that_freeze_depth(backbone, dept
         assert [row["trainable"] for row in rows] == [row["trainable"] for row in describe_layers(built)]
         assert sum(row["trainable_params"] for row in rows) == count_params(built)["trainable_params"]
         assert sum(row["params"] for row in rows) == count_params(built)["total_params"]
+
+
+def test_a_cached_frozen_backbone_is_estimated_as_one_forward_pass():
+    frozen = config_for_preset("vgg16-frozen", weights="none", subset=5000, epochs=10)  # 4,500 + 500 images
+    assert estimate.uses_feature_cache(frozen)
+    guess = estimate.from_step_time(0.1, frozen)
+    assert guess.seconds == pytest.approx(0.1 * math.ceil(5000 / 64))  # once over the images, whatever the epochs
+    assert "forward pass" in guess.source
+    augmented = dataclasses.replace(frozen, augment=True)  # new images every epoch: nothing to cache
+    assert not estimate.uses_feature_cache(augmented)
+    assert estimate.from_step_time(0.1, augmented).seconds > 5 * guess.seconds  # ten epochs of full steps

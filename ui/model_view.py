@@ -96,7 +96,8 @@ def _step_seconds(speed_fields: tuple) -> float:
 
 def _speed_key(config: RunConfig) -> tuple:
     """The settings a step's duration depends on (not the epochs, the seed or the data size)."""
-    fields = (
+    # augment and tta also decide whether a frozen backbone's features are cached (lab/feature_cache.py).
+    fields = [
         "task",
         "backbone",
         "head",
@@ -106,8 +107,11 @@ def _speed_key(config: RunConfig) -> tuple:
         "batch_size",
         "optimizer",
         "label_smoothing",
+        "augment",
+        "tta",
+        "ema",
         "precision",
-    )
+    ]
     return tuple((name, getattr(config, name)) for name in fields) + (("model", "custom"), ("weights", "none"))
 
 

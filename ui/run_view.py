@@ -84,6 +84,8 @@ def _live(store: Store, run: dict, progress: Progress) -> None:
         st.info(f"Waiting for a free worker: number {position} in the queue." if position else "Starting ...", icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
+    elif progress.phase == "features":
+        st.progress(0.0, text="Running the frozen backbone once over every image (its outputs are cached; then only the head trains) ...")
     elif progress.phase == "training":
         text = f"Epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
         text += f"{format_seconds(progress.elapsed_seconds)} so far · about {format_seconds(progress.eta_seconds)} left"
@@ -138,7 +140,8 @@ def _results(store: Store, run: dict) -> None:
         column.metric(label, "-" if value is None else f"{value:.1%}")
     columns[4].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=f"{metrics.get('trainable_params', 0):,} trainable")
     columns[5].metric("Training time", format_seconds(run.get("train_seconds")))
-    st.caption(f"Measured on {metrics.get('n_test', '?')} test images never used for training.")
+    kept = f" The weights of epoch {metrics['best_epoch']} (best validation accuracy) were kept." if metrics.get("best_epoch") else ""
+    st.caption(f"Measured on {metrics.get('n_test', '?')} test images never used for training.{kept}")
     history = store.load_history(run["run_id"])
     if history:
         _curve_pair(charts.history_frame(history))

@@ -36,7 +36,7 @@ PERSIST = {"persist_state": "session"}
 # RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
 PLAIN_FIELDS = (
     "backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay",
-    "lr_schedule", "label_smoothing", "augment", "tta", "val_fraction", "seed", "precision",
+    "lr_schedule", "label_smoothing", "augment", "tta", "ema", "keep_best", "val_fraction", "seed", "precision",
 )  # fmt: skip
 
 
@@ -174,4 +174,6 @@ def training_inputs() -> None:
         st.number_input("Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", **PERSIST)
         st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", **PERSIST)
         st.toggle("Test-time augmentation (average with the mirror image)", key="train_tta", **PERSIST)
+        st.toggle("Weight averaging (test an average of the last steps' weights)", key="train_ema", **PERSIST)
+        st.toggle("Keep the best epoch's weights (by validation accuracy)", key="train_keep_best", **PERSIST)
         st.selectbox("Number format", PRECISIONS, key="train_precision", help="auto = mixed float16 on a GPU, float32 on a CPU.", **PERSIST)
