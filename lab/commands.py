@@ -315,4 +315,6 @@ def cmd_lr_find(args) -> int:
     if curve["stopped_early"]:
         print(f"the loss exploded after {len(curve['losses'])} of {args.steps} batches, so the sweep stopped there")
     print(f"suggested learning rate: {curve['suggestion']:.2e} ({curve['method']}, {curve['n_train']} training images)")
+    if curve["note"]:
+        print(curve["note"])
     return 0

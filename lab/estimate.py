@@ -32,6 +32,7 @@ from lab.config import CLASS_NAMES, RunConfig
 STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model build and tracing (2-core CPU)
 IMAGES_PER_CLASS = 5000  # CIFAR-10 training images per class
 VALIDATION_COST = 1 / 3  # a validation batch (forward pass only) against a training batch (forward + backward)
+FEATURE_BATCH = 256  # images per batch when a frozen backbone's features are computed (lab/feature_cache.py)
 # What must match for a past run's speed to predict this one's.
 SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "tta", "precision")
 
@@ -83,13 +84,12 @@ def uses_feature_cache(config: RunConfig) -> bool:
 def from_step_time(step_seconds: float, config: RunConfig) -> Estimate:
     """The run's time at a measured time per batch: a training step, or a forward pass when features are cached."""
     n_train, n_val = split_sizes(config)
-    per_batch = f"{step_seconds * 1000:.0f} ms per batch of {config.batch_size}"
     if uses_feature_cache(config):
         # One forward pass over the training and validation images, then only the head trains.
-        seconds = step_seconds * math.ceil((n_train + n_val) / config.batch_size)
-        return Estimate(
-            seconds, f"from one forward pass timed on this server ({per_batch}): the frozen backbone runs once, then only the head trains"
-        )
+        seconds = step_seconds * math.ceil((n_train + n_val) / FEATURE_BATCH)
+        source = f"from one forward pass timed on this server ({step_seconds * 1000:.0f} ms per batch of {FEATURE_BATCH})"
+        return Estimate(seconds, source + ": the frozen backbone runs once, then only the head trains")
+    per_batch = f"{step_seconds * 1000:.0f} ms per batch of {config.batch_size}"
     per_epoch = math.ceil(n_train / config.batch_size) + VALIDATION_COST * math.ceil(n_val / config.batch_size)
     return Estimate(step_seconds * per_epoch * config.epochs, f"from one training step timed on this server ({per_batch})")
 
@@ -107,10 +107,11 @@ def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
     num_classes = len(config.class_names)
     model = build_model(dataclasses.replace(config, weights="none"), num_classes)  # weights do not change the speed
     compile_model(model, config, num_classes, steps_per_epoch=100)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(config.batch_size, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, num_classes, size=(config.batch_size,))
     forward_only = uses_feature_cache(config)
+    batch_size = FEATURE_BATCH if forward_only else config.batch_size
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(batch_size, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, num_classes, size=(batch_size,))
 
     def one_batch():
         return model.predict_on_batch(images) if forward_only else model.train_on_batch(images, labels)

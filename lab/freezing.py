@@ -57,13 +57,19 @@ def freezing_facts(model: keras.Model, config: RunConfig) -> dict:
         "training_state_bytes_all": numbers_per_parameter * BYTES_PER_NUMBER * (counts["total_params"] - statistics),
         "batchnorm_statistics": statistics,
         "batchnorm_layers": sum(row["type"] == "BatchNormalization" for row in backbone),
-        "starts_pretrained": any(isinstance(layer, InferenceModeBackbone) for layer in model.layers),
+        # From the model when it holds loaded weights; from the config when it was built without them to save time.
+        "starts_pretrained": any(isinstance(layer, InferenceModeBackbone) for layer in model.layers)
+        or (config.is_pretrained and config.weights != "none"),
         "feature_cache": cache_decision(config)[0],
     }
 
 
 def freezing_summary(model: keras.Model, config: RunConfig) -> str:
-    """A few sentences on what learns, what stays fixed, and what that costs, one per line."""
+    """A few sentences on what learns, what stays fixed, and what that costs, one per line.
+
+    `model` may be built with weights "none" (quicker, and works offline): the counts
+    and costs do not depend on the weights' values; `config` says where they will come from.
+    """
     facts = freezing_facts(model, config)
     lines = [
         _counts(facts),
@@ -223,7 +229,5 @@ def training_step_macs(profile: list[tuple[int, bool]]) -> int:
 def _batchnorm_statistics(model: keras.Model) -> int:
     """How many numbers BatchNorm's running means and variances hold: fixed, but never frozen by choice."""
     return sum(
-        int(np.prod(weight.shape))
-        for weight in model.non_trainable_weights
-        if weight.path.endswith(("moving_mean", "moving_variance"))
+        int(np.prod(weight.shape)) for weight in model.non_trainable_weights if weight.path.endswith(("moving_mean", "moving_variance"))
     )

@@ -35,6 +35,11 @@ from lab.layer_taps import LayerInfo, cached_for, find_layer, output_features_mo
 
 # A map smaller than this many cells per side cannot show *where*: 1x1 is one number.
 MIN_GRID = 2
+# Said when no part of the map counts *for* the class (every weighted sum is negative).
+EMPTY_NOTE = (
+    "No part of the picture adds evidence for this class at this layer, so the heatmap is empty: "
+    "the model may recognise the class by what is missing. The other classes' heatmaps may say more."
+)
 OVERLAY_ALPHA = 0.45  # how strongly the heatmap's colours cover the picture (0 = not at all, 1 = fully)
 
 
@@ -90,17 +95,20 @@ def gradcam(
         small_map, method, grid = np.abs(gradients).max(axis=-1), "saliency", image.shape[1:3]
     else:
         small_map, method, grid = _weighted_maps(features, gradients, info), _method(info), info.grid
-    target_size = _target_size(size, image_uint8.shape[:2])
+    heatmap = _normalise(_resize(small_map, _target_size(size, image_uint8.shape[:2])))
+    note = _note(model, info)
+    if not heatmap.any():
+        note += f" {EMPTY_NOTE}"
     index = int(chosen)
     return GradCam(
-        heatmap=_normalise(_resize(small_map, target_size)),
+        heatmap=heatmap,
         class_index=index,
         probability=float(probabilities[index]),
         probabilities=probabilities,
         method=method,
         layer=None if info is None else info.name,
         grid=(int(grid[0]), int(grid[1])),
-        note=_note(model, info),
+        note=note,
     )
 
 

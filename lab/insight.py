@@ -52,7 +52,9 @@ def activation_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> n
     """
     info = find_layer(model, layer_name)
     if info.kind == "other" and len(info.output_shape) != 3:
-        raise ValueError(f"layer {layer_name!r} outputs {info.output_shape}, not a grid of feature maps; pick one of: {', '.join(conv_layers(model))}.")
+        raise ValueError(
+            f"layer {layer_name!r} outputs {info.output_shape}, not a grid of feature maps; pick one of: {', '.join(conv_layers(model))}."
+        )
     tapped = cached_for(model, "activations:" + "/".join(info.path), lambda: tap_model(model, info.path))
     batch = np.asarray(image, dtype=np.float32)[np.newaxis]  # the model normalises 0-255 pixels itself
     maps = np.asarray(keras.ops.convert_to_numpy(tapped(batch, training=False)[0]), dtype=np.float32)[0]

@@ -8,8 +8,10 @@ A good learning rate sits where the loss falls fastest, a little before the bott
 of the curve. The sweep is short (100 batches of a 2,000-image subset by default),
 so it costs seconds to a minute, not a training run.
 
-Each batch's loss is noisy, so the curve is smoothed with an exponential moving
-average before the slope is read off it.
+Each batch's loss is noisy, so the curve is smoothed before the slope is read off
+it. During the sweep an exponential moving average watches for the explosion; the
+curve returned is smoothed forwards and then backwards, because a moving average
+alone lags behind the loss and would point at too large a learning rate.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from lab.models import build_model
 
 SMOOTHING = 0.9  # weight of the past in the moving average of the loss (0 = no smoothing)
 DIVERGENCE_FACTOR = 4.0  # stop once the smoothed loss is this many times its lowest value so far
+# A sweep whose smoothed loss never falls by this share of its starting value has no descent worth reading.
+MIN_DROP = 0.02
 SKIP_START = 0.1  # share of the first batches ignored when reading the slope: the average is still settling there
 
 
@@ -61,7 +65,13 @@ class LearningRateSweep(keras.callbacks.Callback):
         smoothed = self._average / (1 - SMOOTHING ** (batch + 1))
         self.smoothed.append(smoothed)
         self.on_event(
-            {"kind": "lr_step", "step": batch + 1, "steps": len(self.learning_rates), "learning_rate": float(self.learning_rates[batch]), "loss": smoothed}
+            {
+                "kind": "lr_step",
+                "step": batch + 1,
+                "steps": len(self.learning_rates),
+                "learning_rate": float(self.learning_rates[batch]),
+                "loss": smoothed,
+            }
         )
         if not math.isfinite(smoothed) or smoothed > DIVERGENCE_FACTOR * min(self.smoothed):
             self.stopped_early = True
@@ -94,7 +104,9 @@ def lr_find(
         raise ValueError(f"steps must be at least 5 batches to draw a curve; got {steps}.")
     task = data if isinstance(data, TaskData) else prepare_task(data, dataclasses.replace(config, subset=subset))
     if len(task.x_train) < config.batch_size:
-        raise ValueError(f"the task has {len(task.x_train)} training images, fewer than one batch of {config.batch_size}; lower batch_size.")
+        raise ValueError(
+            f"the task has {len(task.x_train)} training images, fewer than one batch of {config.batch_size}; lower batch_size."
+        )
 
     model = _compiled_model(config, task.num_classes, min_lr, steps)
     # Every batch must have the same size (see LearningRateSweep), hence drop_remainder; repeat() lets the
@@ -107,15 +119,25 @@ def lr_find(
     sweep = LearningRateSweep(learning_rates, on_event)
     model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[sweep])
 
-    tried = learning_rates[: len(sweep.smoothed)]
-    suggestion, method = suggest_learning_rate(tried, np.asarray(sweep.smoothed))
+    raw_losses = np.asarray(sweep.raw_losses)
+    # Past the first batch whose loss is not even a number there is nothing to read.
+    finite = int(np.argmin(np.isfinite(raw_losses))) if not np.isfinite(raw_losses).all() else len(raw_losses)
+    if finite == 0:
+        raise ValueError("the loss was not a finite number even at the smallest learning rate; try a smaller min_lr.")
+    tried, raw_losses = learning_rates[:finite], raw_losses[:finite]
+    # Beyond the explosion threshold a loss only says "exploded"; capping it there keeps one
+    # wild batch from bending the backward average over the whole curve.
+    ceiling = DIVERGENCE_FACTOR * np.nanmin(sweep.smoothed[:finite])
+    smoothed = smooth_both_ways(np.minimum(raw_losses, ceiling))
+    suggestion, method = suggest_learning_rate(tried, smoothed)
     return {
         "learning_rates": [float(rate) for rate in tried],
-        "losses": [float(loss) for loss in sweep.smoothed],
-        "raw_losses": [float(loss) for loss in sweep.raw_losses],
+        "losses": [float(loss) for loss in smoothed],
+        "raw_losses": [float(loss) for loss in raw_losses],
         "suggestion": float(np.clip(suggestion, min_lr, max_lr)),
         "method": method,
         "stopped_early": sweep.stopped_early,
+        "note": _reliability_note(smoothed),
         "min_lr": float(min_lr),
         "max_lr": float(max_lr),
         "n_train": int(len(task.x_train)),
@@ -133,6 +155,36 @@ def _compiled_model(config: RunConfig, num_classes: int, first_lr: float, steps:
     sweep_config = dataclasses.replace(config, lr_schedule="constant", learning_rate=first_lr, ema=False)
     compile_model(model, sweep_config, num_classes, steps)
     return model
+
+
+def _reliability_note(smoothed: np.ndarray) -> str:
+    """A warning when the loss hardly fell during the sweep, so its steepest point is only noise; else ""."""
+    drop = (smoothed[0] - smoothed.min()) / max(abs(smoothed[0]), 1e-12)
+    if drop >= MIN_DROP:
+        return ""
+    return (
+        f"The loss fell by only {drop:.1%} during the sweep, so the suggestion is little more than a guess: "
+        "try more steps, a larger max_lr, or another optimizer."
+    )
+
+
+def moving_average(values: np.ndarray, smoothing: float = SMOOTHING) -> np.ndarray:
+    """Exponential moving average, divided by (1 - smoothing^k) so the first values are not pulled towards 0."""
+    averaged, running = np.empty(len(values)), 0.0
+    for step, value in enumerate(values):
+        running = smoothing * running + (1 - smoothing) * value
+        averaged[step] = running / (1 - smoothing ** (step + 1))
+    return averaged
+
+
+def smooth_both_ways(losses: np.ndarray, smoothing: float = SMOOTHING) -> np.ndarray:
+    """A moving average forwards, then another backwards over the result: smooth, and not shifted.
+
+    A forward average always trails the loss by about smoothing / (1 - smoothing) batches
+    (9 at 0.9), which at 100 batches over six decades moves the curve half a decade to the
+    right; running a second average backwards pulls it back by the same amount.
+    """
+    return moving_average(moving_average(losses, smoothing)[::-1], smoothing)[::-1]
 
 
 def suggest_learning_rate(learning_rates: np.ndarray, smoothed_losses: np.ndarray) -> tuple[float, str]:

@@ -11,6 +11,11 @@ What survives is normalised to plain 8-bit RGB: the EXIF orientation a phone
 wrote is applied, transparent pixels are laid on white, CMYK, 16-bit and
 grayscale pictures become RGB, and an animated GIF or WebP gives its first frame.
 
+Memory is bounded per upload: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when that
+still leaves plenty of pixels, and any big picture is shrunk (by an integer
+factor, averaging) right after decoding, before the conversions that would copy
+it at full size. So the peak is about one decoded copy: at most MAX_PIXELS x 4 bytes.
+
 `to_model_input` then squeezes the whole picture into 32 x 32 pixels, the size
 of a CIFAR-10 image, and `top_k` reads the model's k most probable classes.
 """
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,10 +42,19 @@ UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif")  # for st.file_
 MAX_BYTES = 10 * 1024 * 1024  # bytes: a phone photo is 2-8 MB
 MAX_FILES = 12  # images classified per request; more are left out with a note
 PREVIEW_SIDE = 256  # pixels: the longest side of the preview shown next to the model's view
-MAX_PIXELS = 50_000_000  # pixels (width x height): a 50-megapixel photo decodes to 150 MB of RGB
+# Pixels (width x height) decoded at full size: Pillow keeps 4 bytes per RGB or RGBA pixel,
+# so 25 megapixels (a 5,000 x 5,000 PNG, or an 8K screenshot's worth) is 100 MB per upload.
+MAX_PIXELS = 25_000_000
+# A JPEG is decoded at reduced scale, so its declared size may be larger: a 200-megapixel phone
+# photo decodes at 1/8 scale. Pillow itself refuses anything above about 179 megapixels.
+MAX_JPEG_PIXELS = 150_000_000
 # JPEGs can be decoded at 1/2, 1/4 or 1/8 scale for free; we ask for at least this many
 # pixels per side, plenty for a 32 x 32 model input and a sharp preview.
 JPEG_DRAFT_SIDE = 512  # pixels
+# After decoding, a picture whose shorter side is at least twice this is shrunk by an integer
+# factor (averaging blocks of pixels) before anything else copies it.
+WORK_SIDE = 512  # pixels
+MAX_NAME_CHARS = 60  # characters of a file name quoted in a refusal message
 CIFAR_SIZE = 32  # pixels per side of a CIFAR-10 image
 WHITE = (255, 255, 255)
 
@@ -53,7 +69,10 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
     """Decode uploaded bytes into an 8-bit RGB Pillow image, or raise ImageRejected.
 
     `name` starts the refusal messages ("cat.png is not an image we can read: ...").
+    A big picture comes back shrunk (its shorter side at least WORK_SIDE pixels);
+    `image.info["original_size"]` keeps its real (upright) width and height.
     """
+    name = display_name(name)
     if not data:
         raise ImageRejected(f"{name} is empty: choose a PNG, JPEG, WebP, BMP or GIF image.")
     if len(data) > max_bytes:
@@ -62,30 +81,72 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
         # First pass: the header only (Image.open is lazy), then verify() checks the
         # file's structure (PNG checksums, for example) without keeping pixels.
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as probe:
-            _check_pixels(probe, max_pixels, name)
+            _check_pixels(probe, _declared_limit(probe, max_pixels), max_pixels, name)
             probe.verify()
         # verify() leaves the image unusable, so open it again to decode the pixels.
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-        _check_pixels(image, max_pixels, name)
+        original_size = image.size
         if image.format == "JPEG":
             image.draft(image.mode, (JPEG_DRAFT_SIDE, JPEG_DRAFT_SIDE))
+        _check_pixels(image, max_pixels, max_pixels, name)  # the size that will really be decoded
         image.seek(0)  # the first frame of an animation
         image.load()
+        image = shrink_for_work(image)
+        before = image.size
         image = _apply_orientation(image)
-        return to_rgb(image)
+        if image.size != before:  # turned a quarter: width and height swap places
+            original_size = original_size[::-1]
+        image = to_rgb(image)
+        image.info["original_size"] = original_size
+        return image
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(_too_many_pixels(name, max_pixels)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, MemoryError) as error:
         raise ImageRejected(f"{name} {_UNREADABLE}") from error
+    except Exception as error:  # noqa: BLE001 - a decoder bug must still end in a sentence, never a traceback
+        raise ImageRejected(f"{name} {_UNREADABLE}") from error
 
 
-def _check_pixels(image: Image.Image, max_pixels: int, name: str) -> None:
+def display_name(name: str) -> str:
+    """A file name made safe to quote in one line of text: no control or direction-changing characters, not too long."""
+    text = "".join(" " if unicodedata.category(character)[0] in "CZ" else character for character in str(name or ""))
+    text = re.sub(r"\s+", " ", text).strip() or "This file"
+    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
+
+
+def _declared_limit(image: Image.Image, max_pixels: int) -> int:
+    """The largest declared size accepted: a JPEG decodes at up to 1/8 scale, so it may declare more."""
+    return max(max_pixels, MAX_JPEG_PIXELS) if image.format == "JPEG" else max_pixels
+
+
+def _check_pixels(image: Image.Image, limit: int, max_pixels: int, name: str) -> None:
     # The header declares the size before a single pixel is decoded: refuse there.
     width, height = image.size
-    if width * height > max_pixels:
+    if width * height > limit:
         raise ImageRejected(_too_many_pixels(name, max_pixels, width, height))
+    if width < 1 or height < 1:
+        raise ImageRejected(f"{name} {_UNREADABLE}")
+
+
+def shrink_for_work(image: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
+    """Shrink a freshly decoded picture by an integer factor while its shorter side stays >= work_side.
+
+    This runs before orientation and colour conversion, each of which would copy the
+    picture at full size. Averaging blocks of pixels (`reduce`) is what a good
+    downscale does anyway; palettes, packed bits and 16-bit gray cannot be averaged
+    as they are stored, so those pick one pixel per block instead.
+    """
+    factor = min(image.size) // work_side
+    if factor < 2:
+        return image
+    if image.mode == "1":
+        image = image.convert("L")  # also one byte per pixel, and averaging gives greys
+    if image.mode in ("P", "PA") or image.mode.startswith("I;16"):
+        size = (max(1, image.width // factor), max(1, image.height // factor))
+        return image.resize(size, Image.Resampling.NEAREST)
+    return image.reduce(factor)
 
 
 def _too_many_pixels(name: str, max_pixels: int, width: int | None = None, height: int | None = None) -> str:
@@ -103,11 +164,13 @@ def _apply_orientation(image: Image.Image) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB; transparent pixels become white."""
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha: undo it first
+        image = image.convert(image.mode.upper())
     if image.mode == "P" or ("transparency" in image.info and image.mode in ("L", "RGB")):
         # Palette images (and L / RGB with a transparent colour key) expand to RGBA so
         # that a transparent index shows as white rather than as its palette colour.
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, WHITE + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -125,7 +188,7 @@ def _wide_gray_to_rgb(image: Image.Image) -> Image.Image:
     Pillow's own conversion clips values above 255 (a 16-bit photo turns white), so
     16-bit data is scaled by 255 / 65535 instead; other wide data is scaled by its maximum.
     """
-    values = np.asarray(image, dtype=np.float64)
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     if image.mode.startswith("I;16") or (image.mode == "I" and values.max(initial=0) > 255):
         values = values / 257.0  # 65535 / 255
     elif image.mode == "F" and values.max(initial=0) <= 1.0:
@@ -200,7 +263,7 @@ def predict_image(model, data: bytes, class_names: Sequence[str], k: int = 5, *,
     picture = decode_image(data, name=name)
     size = _model_input_size(model)
     image = to_model_input(picture, size, crop=crop)
-    return {"image": image, "top": top_k(model, image, class_names, k)[0], "original_size": picture.size}
+    return {"image": image, "top": top_k(model, image, class_names, k)[0], "original_size": picture.info.get("original_size", picture.size)}
 
 
 def predict_files(model, files: Sequence[tuple[str, bytes]], class_names: Sequence[str], k: int = 5, *, crop: bool = False) -> list[dict]:
@@ -219,7 +282,8 @@ def predict_files(model, files: Sequence[tuple[str, bytes]], class_names: Sequen
             continue
         preview = picture.copy()
         preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
-        result = {"name": name, "image": to_model_input(picture, size, crop=crop), "original_size": picture.size, "preview": preview}
+        original_size = picture.info.get("original_size", picture.size)
+        result = {"name": name, "image": to_model_input(picture, size, crop=crop), "original_size": original_size, "preview": preview}
         results.append(result)
         inputs.append(result)
     if inputs:

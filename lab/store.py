@@ -19,6 +19,7 @@ and processes: every call opens its own short-lived SQLite connection.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -35,6 +36,7 @@ from lab.store_sqlite import (
     RunNotFoundError,
     StoreError,
     check_transition,
+    explain_sqlite_error,
     from_json,
     initialise,
     new_run_id,
@@ -88,11 +90,23 @@ class Store:
                 self._ready = True
         return self.database
 
+    @contextlib.contextmanager
     def _read(self):
-        return reading(self._prepare())
+        with self._errors_explained(), reading(self._prepare()) as connection:
+            yield connection
 
+    @contextlib.contextmanager
     def _write(self):
-        return writing(self._prepare())
+        with self._errors_explained(), writing(self._prepare()) as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _errors_explained(self):
+        """Turn SQLite's operational errors (disk full, read-only, still locked) into a StoreError that says what to do."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            raise StoreError(explain_sqlite_error(self.root, error)) from error
 
     @staticmethod
     def _status_of(connection: sqlite3.Connection, run_id: str) -> str:
@@ -194,6 +208,10 @@ class Store:
                     "UPDATE runs SET status = 'failed', message = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
                     (INTERRUPTED_MESSAGE, now, now, run_id),
                 )
+        for run_id in gone:
+            # A process killed while saving leaves a temporary folder (or, killed between the
+            # rename and the status update, a whole one): neither belongs to a completed run.
+            store_files.remove_run_folder(self.runs_folder, run_id)
         return gone
 
     # -- progress events -----------------------------------------------------
@@ -318,6 +336,9 @@ class Store:
         path = self.run_dir(run_id) / store_files.MODEL_FILE
         if not path.is_file():
             raise StoreError(f"run {run_id} was saved without a model (no {path}).")
+        if not path.resolve().is_relative_to(self.runs_folder.resolve()):
+            # A link planted in the run folder must not lead the loader elsewhere on the machine.
+            raise StoreError(f"run {run_id}'s model file points outside the results store ({path.resolve()}); it is not loaded.")
         return store_files.load_keras_model(path)
 
     # -- removing and exporting -------------------------------------------------

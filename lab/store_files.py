@@ -162,6 +162,9 @@ def load_keras_model(path: Path):
 
     lab.models is imported first because it registers the lab's own layers,
     which Keras must know by name to rebuild a model in a fresh process.
+    A file safe mode refuses (it holds Python code, such as a Lambda layer) or
+    that is damaged raises StoreError with one sentence saying so; Keras's own
+    message would suggest turning safe mode off, which the lab never does.
     """
     try:
         importlib.import_module("lab.models")
@@ -170,7 +173,22 @@ def load_keras_model(path: Path):
             raise
     import keras  # imported here so that reading the store never pays for TensorFlow
 
-    return keras.models.load_model(path, safe_mode=True)
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "arbitrary code" in str(error):
+            raise StoreError(
+                f"the model file {path} contains Python code (for example a Lambda layer), which the lab refuses to run; "
+                "models trained by the lab never do, so train this one again with the lab."
+            ) from error
+        raise StoreError(_damaged_model_message(path, error)) from error
+    except (OSError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as error:
+        raise StoreError(_damaged_model_message(path, error)) from error
+
+
+def _damaged_model_message(path: Path, error: BaseException) -> str:
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return f"the model file {path} cannot be read ({type(error).__name__}: {first_line}); it may be damaged, so train the model again."
 
 
 def results_row(run: dict) -> dict:

@@ -14,6 +14,7 @@ Three settings make that work:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,6 +51,18 @@ def validate_run_id(run_id: str) -> str:
             "starting with a letter or digit, without '..' or path separators."
         )
     return run_id
+
+
+def explain_sqlite_error(root: Path, error: sqlite3.OperationalError) -> str:
+    """One sentence for an SQLite operational error: what went wrong with the store, and what to do."""
+    text = str(error).lower()
+    if "disk is full" in text or "disk i/o" in text or "no space" in text:
+        return f"cannot write to the results store in {root}: the disk is full or failing ({error}). Free some space, or set LAB_HOME to a folder on another disk."
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return f"cannot write to the results store in {root} ({error}). Set LAB_HOME to a folder you can write to, for example LAB_HOME=~/cifar10-lab."
+    if "locked" in text or "busy" in text:
+        return f"the results store in {root} stayed busy for {BUSY_TIMEOUT_SECONDS:.0f} s (another process held it); try again."
+    return f"the results store in {root} failed: {error}."
 
 
 def utc_now() -> str:
@@ -192,7 +205,8 @@ def writing(database: Path) -> Iterator[sqlite3.Connection]:
         try:
             yield connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.OperationalError):  # SQLite may have rolled back already (disk full)
+                connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
 

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lab import devices
+from lab import devices, resources
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
 from lab.evaluation import evaluate_model
@@ -185,6 +185,7 @@ def preflight(config: RunConfig) -> None:
             raise ValueError(
                 f"freeze_depth must be from 0 to {layer_count} (the {config.backbone} backbone's layer count) or 'all'; got {config.freeze_depth}."
             )
+    resources.check_fits(config, on_gpu=bool(devices.gpu_names()))  # refuse now what the out-of-memory killer would end midway
     resolve_weights(config.backbone, config.weights, config.input_size)
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from lab import jobs
 from lab.config import RunConfig
+from lab.store import StoreError
 from ui import model_view, run_view, train_form
 from ui.common import data_dir_setting, get_store
 from ui.router import ensure_router
@@ -25,6 +26,7 @@ def start() -> None:
     and it reads the widgets' newest values (a number typed just before the click included)."""
     try:
         config = train_form.config_from_state(st.session_state)
+        model_view.check_memory(config, get_store())
     except ValueError as error:
         st.toast(str(error), icon=":material/error:")
         return
@@ -35,7 +37,11 @@ def start() -> None:
 
 st.title("Train a model")
 store = get_store()
-jobs.recover(store, data_dir_setting())  # marks runs whose worker died; restarts queued work after a server restart
+try:
+    jobs.recover(store, data_dir_setting())  # marks runs whose worker died; restarts queued work after a server restart
+except StoreError as error:  # LAB_HOME cannot be written (or the disk is full): nowhere to keep a run
+    st.error(f"Training is unavailable because runs cannot be stored: {error}", icon=":material/error:")
+    st.stop()
 train_form.init_state()
 run = run_view.current_run(store)
 if "train_tab" not in st.session_state:
@@ -58,6 +64,7 @@ if settings_tab.open:
         config: RunConfig | None = None
         try:
             config = train_form.config_from_state(st.session_state)
+            model_view.check_memory(config, store)  # before anything is built: VGG16 at 224 pixels may not fit
             model_view.show_layers(config)
         except ValueError as error:  # a setting RunConfig or the model registry refuses, explained
             st.error(str(error), icon=":material/error:")

@@ -125,10 +125,17 @@ def test_compare_without_runs_links_to_train_and_shows_the_report(no_data):
     assert at.download_button(key="compare_csv")
 
 
-def test_predict_without_models_says_train_a_first_model(no_data):
+def test_predict_without_models_says_train_a_first_model(no_data, tmp_path, monkeypatch):
+    monkeypatch.setattr("ui.common.DEFAULT_MODEL_DIR", tmp_path / "no_default_model")
     at = open_page("pages/predict.py")
     assert "train a first model" in at.info[0].value
     assert not at.get("file_uploader")
+
+
+def test_predict_offers_the_shipped_default_model_before_any_run(no_data):
+    at = open_page("pages/predict.py")
+    assert not at.exception
+    assert at.get("file_uploader")
 
 
 # ---------------------------------------------------------------- Explore

@@ -152,6 +152,8 @@ def assert_healthy(page) -> None:
 
 def test_click_through_train_and_predict(page, tmp_path):
     settle(page, "Device")
+    page.locator('[data-testid="stMain"] [data-testid="stImage"]').first.wait_for()  # Explore's sample grid
+    settle(page, "airplane")
     assert_healthy(page)
     shot(page, "1-explore")
 

@@ -118,7 +118,7 @@ def test_a_cached_frozen_backbone_is_estimated_as_one_forward_pass():
     frozen = config_for_preset("vgg16-frozen", weights="none", subset=5000, epochs=10)  # 4,500 + 500 images
     assert estimate.uses_feature_cache(frozen)
     guess = estimate.from_step_time(0.1, frozen)
-    assert guess.seconds == pytest.approx(0.1 * math.ceil(5000 / 64))  # once over the images, whatever the epochs
+    assert guess.seconds == pytest.approx(0.1 * math.ceil(5000 / estimate.FEATURE_BATCH))  # once over the images, whatever the epochs
     assert "forward pass" in guess.source
     augmented = dataclasses.replace(frozen, augment=True)  # new images every epoch: nothing to cache
     assert not estimate.uses_feature_cache(augmented)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab import estimate
+from lab import estimate, jobs, resources
 from lab.config import RunConfig
+from lab.store import Store
 from lab.progress import format_seconds
 from ui.common import device_summary
 
@@ -46,6 +47,16 @@ def frozen_rows(rows: list[dict], freeze_depth: int | None) -> list[dict]:
         frozen = row["part"] == "backbone" and (freeze_depth is None or row["index"] < freeze_depth)
         marked.append({**row, "trainable": row["trainable"] and not frozen, "trainable_params": 0 if frozen else row["trainable_params"]})
     return marked
+
+
+def check_memory(config: RunConfig, store: Store) -> None:
+    """ValueError (what to lower, in a sentence) when the run would not fit in this server's memory.
+
+    A queued run trains in a job worker, so the memory the live workers hold counts as
+    available: the current run frees it, or the same worker reuses it, before this one starts.
+    """
+    budget = resources.memory_budget_mb(jobs.live_workers(store))
+    resources.check_fits(config, available_mb=budget, on_gpu=bool(device_summary()["gpus"]))
 
 
 def show_layers(config: RunConfig) -> None:

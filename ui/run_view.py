@@ -79,7 +79,7 @@ def _run_panel(run_id: str, live: bool) -> None:
 def _live(store: Store, run: dict, progress: Progress) -> None:
     run_id = run["run_id"]
     if run["status"] == "queued":
-        jobs.recover(store, data_dir_setting())  # restarts a worker if the last one died meanwhile
+        jobs.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
         position = jobs.queue_position(run_id, store)
         st.info(f"Waiting for a free worker: number {position} in the queue." if position else "Starting ...", icon=":material/schedule:")
     elif progress.phase == "starting":

@@ -1,0 +1,264 @@
+"""Streamlit views for "seeing inside the model": each takes plain values and draws one panel.
+
+The work is done by lab/ (lab.insight, lab.gradcam, lab.lr_finder, lab.freezing);
+these functions only lay out widgets and pictures. `key` prefixes every widget key,
+so a view can appear twice on a page (for example once per uploaded picture).
+
+Where each view belongs:
+    Predict page:  gradcam_view, activations_view
+    Compare page:  per_class_view, confusion_cell_gallery, filters_view, compare_two_runs_view
+    Train page:    freezing_note, lr_finder_panel (runs the sweep) / lr_finder_view (draws a finished one)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lab import insight
+from lab.config import RunConfig
+from lab.evaluation import most_confused_pairs
+from lab.predict import upscale_nearest
+from ui import charts
+
+DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
+GALLERY_LIMIT = 24  # pictures per gallery: enough to see a pattern, few enough to load fast
+MAX_CHANNELS = 64  # feature maps drawn per layer; deep layers have hundreds
+
+
+# ---------------------------------------------------------------- Predict page
+
+
+def gradcam_view(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
+    """The picture beside its Grad-CAM heatmap, for the class the student picks (the model's answer by default)."""
+    top = "the model's answer"
+    choice = st.selectbox("Explain which class?", [top, *class_names], key=f"{key}_gradcam_class")
+    class_index = None if choice == top else list(class_names).index(choice)
+    result = insight.gradcam(model, image_uint8, class_index, size=DISPLAY_SIDE)
+    left, right = st.columns(2)
+    left.image(upscale_nearest(image_uint8, DISPLAY_SIDE // image_uint8.shape[0]), caption="what the model sees (32 x 32)")
+    right.image(
+        insight.overlay(image_uint8, result.heatmap),
+        caption=f"evidence for {class_names[result.class_index]} ({result.probability:.0%}): red = strongest",
+    )
+    st.caption(result.note)
+
+
+def activations_view(model, image_uint8: np.ndarray, key: str) -> None:
+    """What one convolutional layer computes for the picture: one small grey map per channel."""
+    names = insight.conv_layers(model)
+    if not names:
+        st.caption("This model has no convolutional layers to look into.")
+        return
+    layer = st.selectbox(
+        "Layer", names, index=0, key=f"{key}_activations_layer", help="Early layers see edges and colours; later ones, parts of objects."
+    )
+    maps = insight.activation_maps(model, image_uint8, layer)
+    grid = insight.activation_grid(maps, columns=8, max_channels=MAX_CHANNELS)
+    scale = max(1, 480 // grid.shape[1])  # about 480 pixels wide, in whole-pixel steps
+    st.image(_grey(grid, scale))
+    shown = min(maps.shape[-1], MAX_CHANNELS)
+    st.caption(
+        f"{layer}: {maps.shape[-1]} channels of {maps.shape[0]} x {maps.shape[1]} (first {shown} shown). "
+        "White = the channel fires strongly there; each map is scaled on its own."
+    )
+
+
+def _grey(values: np.ndarray, scale: int) -> np.ndarray:
+    pixels = np.rint(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+    return pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+# ---------------------------------------------------------------- Compare page
+
+
+def filters_view(model) -> None:
+    """The first convolution's filters, enlarged: what the network looks for in the raw pixels."""
+    try:
+        filters = insight.first_layer_filters(model)
+    except ValueError as error:
+        st.caption(str(error))
+        return
+    pictures = np.rint(filters * 255).astype(np.uint8)
+    scale = max(1, 48 // filters.shape[1])  # about 48 pixels per filter
+    st.image(list(upscale_nearest(pictures, scale)), width=48)
+    st.caption(
+        f"The {len(filters)} filters of the first convolution ({filters.shape[1]} x {filters.shape[2]} pixels each, enlarged). "
+        "After training they often look like edges and colour blobs; untrained, like noise."
+    )
+
+
+def per_class_view(metrics: dict) -> None:
+    """Precision, recall and F1 of every class, and the classes the model mixes up most."""
+    per_class = metrics.get("per_class") or []
+    if not per_class:
+        st.caption("This run has no per-class numbers.")
+        return
+    st.altair_chart(charts.per_class_chart(per_class), width="stretch")
+    table = pd.DataFrame(per_class).set_index("class")
+    fraction = {
+        name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f") for name in ("precision", "recall", "f1")
+    }
+    st.dataframe(table, column_config=fraction)
+    st.caption("Precision: of the images it called this class, the share that were. Recall: of this class's images, the share it found.")
+    names = metrics.get("class_names") or [row["class"] for row in per_class]
+    if metrics.get("confusion_matrix"):
+        pairs = most_confused_pairs(metrics["confusion_matrix"], names, k=5)
+        lines = [
+            f"- {p['true']} taken for {p['predicted']}: {p['count']} images ({p['share']:.0%} of the {p['true']} images)" for p in pairs
+        ]
+        st.markdown("**Most confused pairs**\n" + "\n".join(lines) if lines else "No mistakes at all.")
+
+
+def confusion_cell_gallery(
+    x_test: np.ndarray, y_test: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], key: str, model=None
+) -> None:
+    """The test images behind one cell of the confusion matrix; with a model, a Grad-CAM of any of them."""
+    names = list(class_names)
+    left, right = st.columns(2)
+    true_class = names.index(left.selectbox("True class", names, key=f"{key}_cell_true"))
+    predicted_class = names.index(right.selectbox("Predicted class", names, index=min(1, len(names) - 1), key=f"{key}_cell_predicted"))
+    found = insight.confusion_cell(y_test, probabilities, true_class, predicted_class)
+    kind = "right answers, surest first" if true_class == predicted_class else "mistakes, most confident first"
+    st.caption(f"{len(found)} {names[true_class]} images called {names[predicted_class]} ({kind}).")
+    shown = found[:GALLERY_LIMIT]
+    if not len(shown):
+        return
+    captions = [f"#{i}: {probabilities[i, predicted_class]:.0%}" for i in shown]
+    st.image(list(upscale_nearest(x_test[shown], 3)), caption=captions, width=96)
+    if model is not None:
+        index = st.selectbox("Explain one of them", shown.tolist(), format_func=lambda i: f"#{i}", key=f"{key}_cell_explain")
+        gradcam_view(model, x_test[index], names, key=f"{key}_cell_{index}")
+
+
+def compare_two_runs_view(
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    class_names: Sequence[str],
+    labels: tuple[str, str] = ("A", "B"),
+) -> None:
+    """Two runs on the same test images: how often they agree, class by class, and the images only one gets right."""
+    split = insight.disagreements(y_test, probs_a, probs_b)
+    columns = st.columns(4)
+    columns[0].metric("Both right", f"{split['both_right']:,}")
+    columns[1].metric("Both wrong", f"{split['both_wrong']:,}")
+    columns[2].metric(f"Only {labels[0]} right", f"{len(split['a_right_b_wrong']):,}")
+    columns[3].metric(f"Only {labels[1]} right", f"{len(split['b_right_a_wrong']):,}")
+    rows = insight.compare_per_class(y_test, probs_a, probs_b, class_names)
+    st.altair_chart(_per_class_comparison_chart(rows, labels), width="stretch")
+    names = list(class_names)
+    for tab, (field, right, wrong) in zip(
+        st.tabs([f"{labels[0]} right, {labels[1]} wrong", f"{labels[1]} right, {labels[0]} wrong"]),
+        (("a_right_b_wrong", labels[0], probs_b), ("b_right_a_wrong", labels[1], probs_a)),
+        strict=True,
+    ):
+        shown = split[field][:GALLERY_LIMIT]
+        if not len(shown):
+            tab.caption("None.")
+            continue
+        captions = [f"{names[y_test[i]]}; the other said {names[wrong[i].argmax()]} ({wrong[i].max():.0%})" for i in shown]
+        tab.image(list(upscale_nearest(x_test[shown], 3)), caption=captions, width=96)
+        tab.caption(f"Only {right} gets these right; the other run's most confident mistakes first.")
+
+
+def _per_class_comparison_chart(rows: list[dict], labels: tuple[str, str]) -> alt.Chart:
+    frame = pd.DataFrame(rows).rename(columns={"accuracy_a": labels[0], "accuracy_b": labels[1]})
+    frame = frame.melt(id_vars=["class"], value_vars=list(labels), var_name="run", value_name="accuracy")
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=None, title=None, axis=alt.Axis(labelAngle=-30)),
+            xOffset=alt.XOffset("run:N", sort=list(labels)),
+            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="accuracy"),
+            color=alt.Color("run:N", sort=list(labels), scale=alt.Scale(scheme=charts.CATEGORY_SCHEME), title=None),
+            tooltip=["class:N", "run:N", alt.Tooltip("accuracy:Q", format=".1%")],
+        )
+        .properties(height=260)
+    )
+
+
+# ---------------------------------------------------------------- Train page
+
+
+@st.cache_data(show_spinner="Building the network ...", max_entries=32)
+def _freezing_text(config_json: str, num_classes: int) -> str:
+    from lab.freezing import freezing_summary
+    from lab.models import build_model
+
+    config = RunConfig.from_dict(json.loads(config_json))
+    # Random weights build quickly and offline; the note's numbers do not depend on the weights' values.
+    model = build_model(dataclasses.replace(config, weights="none"), num_classes)
+    return freezing_summary(model, config)
+
+
+def freezing_note(config: RunConfig) -> None:
+    """What learns and what stays fixed under this config, and what that costs, in a few sentences."""
+    text = _freezing_text(json.dumps(config.to_dict(), sort_keys=True), len(config.class_names))
+    st.info("\n\n".join(text.splitlines()), icon=":material/ac_unit:")
+
+
+def lr_finder_view(curve: dict, key: str, on_use: Callable[[float], None] | None = None) -> None:
+    """A finished sweep: the smoothed loss against the learning rate (log scale) and the suggestion.
+
+    With `on_use`, a button hands the suggestion to it (for example to set the Train page's
+    learning-rate widget from an on_click callback, which Streamlit allows).
+    """
+    frame = pd.DataFrame({"learning rate": curve["learning_rates"], "loss": curve["losses"]})
+    line = (
+        alt.Chart(frame)
+        .mark_line()
+        .encode(
+            x=alt.X("learning rate:Q", scale=alt.Scale(type="log"), axis=alt.Axis(format=".0e")),
+            y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"learning rate": [curve["suggestion"]]}))
+        .mark_rule(color="#e45756", strokeDash=[4, 3])
+        .encode(x="learning rate:Q")
+    )
+    st.altair_chart((line + rule).properties(height=260), width="stretch")
+    st.markdown(f"**Suggested learning rate: {curve['suggestion']:.1e}** ({curve['method']}; dashed line).")
+    if curve.get("note"):
+        st.warning(curve["note"], icon=":material/warning:")
+    note = "The loss exploded, so the sweep stopped early. " if curve.get("stopped_early") else ""
+    st.caption(
+        note + "Too small a rate barely moves the loss; too large a rate makes it shoot up. The suggestion sits where it falls fastest."
+    )
+    if on_use is not None:
+        st.button("Use this learning rate", on_click=on_use, args=(curve["suggestion"],), icon=":material/check:", key=f"{key}_lr_use")
+
+
+def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float], None] | None = None) -> None:
+    """A button that runs the learning-rate sweep for `config` (a few seconds to a minute) and shows its curve.
+
+    The sweep runs in this script run, with a progress bar; only its curve (about
+    100 numbers) is kept, in session state, so a rerun redraws it without sweeping again.
+    """
+    state_key = f"{key}_lr_curve"
+    if st.button("Find a learning rate", icon=":material/query_stats:", key=f"{key}_lr_find"):
+        progress = st.progress(0.0, text="Sweeping the learning rate ...")
+
+        def show(event: dict) -> None:
+            progress.progress(event["step"] / event["steps"], text=f"learning rate {event['learning_rate']:.1e}: loss {event['loss']:.3f}")
+
+        st.session_state[state_key] = {"sweep": _sweep_settings(config), "curve": insight.lr_find(config, data, on_event=show)}
+        progress.empty()
+    saved = st.session_state.get(state_key)
+    # A curve stays valid while the settings it was swept with stay; choosing a learning rate does not change them.
+    if saved and saved["sweep"] == _sweep_settings(config):
+        lr_finder_view(saved["curve"], key, on_use)
+
+
+def _sweep_settings(config: RunConfig) -> dict:
+    ignored = ("learning_rate", "lr_schedule", "epochs", "ema", "tta")  # the sweep overrides or never uses these
+    return {name: value for name, value in config.to_dict().items() if name not in ignored}
