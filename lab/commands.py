@@ -31,10 +31,10 @@ def dispatch(args: argparse.Namespace) -> int:
 class TerminalProgress:
     """Prints training events on stderr: a live bar on a terminal, one line per epoch otherwise."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream = stream
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: sys.stderr may have been replaced
         self.width = width
-        self.live = stream.isatty()
+        self.live = self.stream.isatty()
         self.epochs = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -161,6 +161,9 @@ def cmd_default_model(args) -> int:
 
         result = run(config_for_preset(args.model, epochs=args.epochs), TerminalProgress(), data_dir=args.data_dir, store=store)
         run_id = result.run_id
+    stored = store.get_run(run_id)
+    if stored is None or stored["status"] != "completed":
+        raise ValueError(f"no completed run is called {run_id!r}, so there is no model to ship; `python -m lab runs` lists the runs.")
     source = store.run_dir(run_id)
     size_mb = (source / "model.keras").stat().st_size / 2**20
     if size_mb > DEFAULT_MODEL_LIMIT_MB:

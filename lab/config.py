@@ -187,16 +187,16 @@ def validate(config: RunConfig) -> None:
 
 
 # The fast from-scratch recipe (ideas from the CIFAR-10 speed records): a ResNet-9-style
-# network, SGD with Nesterov momentum and weight decay, a one-cycle schedule, label
+# network, AdamW with decoupled weight decay, a one-cycle schedule, label
 # smoothing, flip + translate augmentation, weight averaging and flip test-time augmentation.
 FAST_RECIPE: dict[str, Any] = {
     "backbone": "fast-cnn",
     "batch_size": 256,
-    "optimizer": "sgd",
-    "learning_rate": 0.1,
-    "weight_decay": 5e-4,
+    "optimizer": "adamw",
+    "learning_rate": 2e-3,
+    "weight_decay": 0.05,
     "lr_schedule": "onecycle",
-    "label_smoothing": 0.2,
+    "label_smoothing": 0.1,
     "augment": True,
     "tta": True,
     "ema": True,
@@ -242,7 +242,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "fast-cnn-quick": {
         "description": "The fast recipe cut down for a classroom: 4 epochs on a 10,000-image subset.",
-        "fields": {**FAST_RECIPE, "subset": 10000, "epochs": 4},
+        # A run this short is too brief for a weight average to settle, so it is left off.
+        "fields": {**FAST_RECIPE, "subset": 10000, "epochs": 4, "ema": False},
     },
     "quick-demo": {
         "description": "A classroom demo: 3 epochs on a 10,000-image subset, about 30 seconds on a laptop CPU (about 47% on 10 classes).",

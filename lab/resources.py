@@ -17,8 +17,9 @@ So `training.preflight` and the Train page estimate a run's peak first:
 backward pass needs them all. When the backbone only runs forward, about three of
 its largest layer outputs are alive at once. Checked against measured peaks (peak
 RSS of `python -m lab train`, 2-core CPU): seed-cnn, full set, batch 64: 1,300 MB
-measured, 1,250 estimated; fast-cnn, 2,000 images, batch 256: 1,575 measured, 1,690
-estimated. It refuses runs that clearly will not fit, such as VGG16 upscaled to 224
+measured, 1,242 estimated; fast-cnn, 2,000 images, batch 256: 1,575 measured, 1,640
+estimated; seed-cnn, the same: 1,038 and 1,101; vit-tiny at 64 pixels, 2,000 images,
+batch 64: 2,136 and 2,079. It refuses runs that clearly will not fit, such as VGG16 upscaled to 224
 pixels on a small machine, never the classroom presets.
 
 No TensorFlow here: the page and the command line can ask before anything is built.
@@ -40,6 +41,7 @@ IMAGE_BYTES = 32 * 32 * 3  # one uint8 CIFAR-10 image
 FLOAT_BYTES = 4
 GRADIENT_FACTOR = 1.0  # activations kept for the backward pass (their gradients are freed as it goes)
 FORWARD_FACTOR = 3.0  # a forward pass holds a layer's input, its output and a temporary
+ATTENTION_COPIES = 3  # attention scores, their softmax and its gradient, per head and block (not layer outputs)
 FEATURE_CACHE_BATCH = 256  # images per batch when lab/feature_cache.py computes features
 EVALUATION_BATCH = 256  # images per batch when lab/evaluation.py predicts the test split
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1}  # moment estimates kept per parameter
@@ -95,7 +97,7 @@ def estimate_parts_mb(
         training = config.batch_size * GRADIENT_FACTOR * facts.floats_per_pixel * pixels * FLOAT_BYTES / MB
         if config.backbone == "vit-tiny":  # attention scores: one tokens x tokens matrix per head and block
             tokens = (config.input_size // VIT_PATCH_SIZE) ** 2
-            training += config.batch_size * GRADIENT_FACTOR * VIT_HEADS * VIT_DEPTH * tokens**2 * FLOAT_BYTES / MB
+            training += config.batch_size * ATTENTION_COPIES * VIT_HEADS * VIT_DEPTH * tokens**2 * FLOAT_BYTES / MB
     # Testing comes after training, so only the larger of the two counts.
     if not on_gpu:
         parts["activations"] = max(training, EVALUATION_BATCH * forward_only)

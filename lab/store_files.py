@@ -73,8 +73,19 @@ def write_run_folder(runs_folder: Path, run_id: str, files: dict[str, bytes], mo
 
     Everything goes into `<run_id>.tmp-<random>` first and is flushed to disk,
     then one `os.replace` gives the folder its real name. If anything fails the
-    temporary folder is removed and the error propagates.
+    temporary folder is removed and the error propagates; a file-system error (the
+    disk is full, the folder read-only) becomes a StoreError that says what to do.
     """
+    try:
+        return _write_run_folder(runs_folder, run_id, files, model)
+    except OSError as error:
+        raise StoreError(
+            f"cannot save run {run_id}'s files in {runs_folder}: {error.strerror or error}. "
+            "Free some space on the disk (or make the folder writable), or set LAB_HOME to a folder elsewhere."
+        ) from error
+
+
+def _write_run_folder(runs_folder: Path, run_id: str, files: dict[str, bytes], model) -> Path:
     runs_folder.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f"{run_id}.tmp-", dir=runs_folder))
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lab import insight
 from lab.evaluation import mistakes, most_confused_pairs
-from lab.predict import upscale_nearest
 from lab.store import StoreError
-from ui import charts, results
-from ui.common import get_dataset, get_store
+from ui import charts, insight_views, results
+from ui.common import get_dataset, get_store, load_model
 from ui.router import ensure_router
 
 ensure_router("pages/compare.py")
@@ -19,9 +19,10 @@ store = get_store()
 try:
     runs = store.list_runs()
     table = results.results_frame(store.results_table())
-except StoreError as error:
-    st.error(f"The results store cannot be read: {error}")
-    st.stop()
+except StoreError as error:  # LAB_HOME unwritable or the disk full: the lab report's rows need no store
+    st.error(f"The results store cannot be read, so only the lab report's results are shown: {error}")
+    runs = []
+    table = results.results_frame(store.reference_rows())
 completed = {run["run_id"]: run for run in runs if run["status"] == "completed"}
 
 
@@ -111,9 +112,12 @@ if completed:
     columns[2].metric("Parameters", f"{metrics.get('total_params') or 0:,}")
     columns[3].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
     if metrics.get("confusion_matrix"):
-        st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names), width="content")
+        chart = charts.confusion_matrix_chart(metrics["confusion_matrix"], names, clickable=True)
+        clicked = st.altair_chart(chart, width="content", on_select="rerun", key="compare_matrix")
+        results.apply_clicked_cell(clicked, names)
         st.caption(
-            "Each row is a true class, each column the model's answer; the diagonal counts right answers. Darker = a bigger share of the row."
+            "Each row is a true class, each column the model's answer; the diagonal counts right answers. Darker = a bigger share of the row. "
+            "**Click a cell** to see its images below."
         )
         pairs = most_confused_pairs(metrics["confusion_matrix"], names, k=3)
         st.markdown(
@@ -135,14 +139,12 @@ if completed:
             true_column, predicted_column = st.columns(2)
             true_class = true_column.selectbox("True class", options, key="compare_true")
             predicted_class = predicted_column.selectbox("Predicted class", options, key="compare_predicted")
-            wrong = mistakes(
-                y_test, probabilities, k=24,
-                true_class=None if true_class == "any" else names.index(true_class),
-                predicted_class=None if predicted_class == "any" else names.index(predicted_class),
-            )  # fmt: skip
-            predicted = probabilities.argmax(axis=1)
-            captions = [f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})" for i in wrong]
-            if len(wrong):
-                st.image(list(upscale_nearest(x_test[wrong], 4)), caption=captions, width=128)
-            else:
-                st.caption("No mistakes of this kind.")
+            chosen = [None if name == "any" else names.index(name) for name in (true_class, predicted_class)]
+            if None in chosen:
+                shown = mistakes(y_test, probabilities, k=24, true_class=chosen[0], predicted_class=chosen[1])
+            else:  # one cell of the matrix, right answers included, most confident first
+                shown = insight.confusion_cell(y_test, probabilities, *chosen)[:24]
+            explain = st.toggle("Show where the model looked (Grad-CAM)", key="compare_gradcam")
+            insight_views.mistakes_gallery(
+                x_test, y_test, probabilities, shown, names, model=load_model(run["run_id"]) if explain else None
+            )

@@ -8,7 +8,7 @@ import streamlit as st
 from lab.data import task_label_map
 from lab.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
 from lab.store import StoreError
-from ui import charts, results
+from ui import charts, insight_views, results
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.router import ensure_router
 
@@ -84,7 +84,7 @@ else:
     image = data.x_test[index]
     outcomes = [{"name": f"test image #{index}", "image": image, "top": top_k(model, image[np.newaxis], names, k=5)[0]}]
 
-for outcome in outcomes:
+for number, outcome in enumerate(outcomes):
     if "error" in outcome:
         st.error(outcome["error"], icon=":material/broken_image:")
         continue
@@ -100,3 +100,6 @@ for outcome in outcomes:
         if true_class is not None:
             verdict = ":green[right]" if best == true_class else ":red[wrong]"
             answer.markdown(f"True class: **{true_class}**: the model is {verdict}.")
+        # Computed only when asked for: a heatmap per picture costs a little time each.
+        if st.toggle("Why? Show where the model looked and what its layers see", key=f"predict_explain_{number}"):
+            insight_views.explain_picture(model, outcome["image"], names, key=f"predict_{number}")

@@ -13,7 +13,7 @@ from lab import jobs
 from lab.config import RunConfig
 from lab.store import StoreError
 from ui import model_view, run_view, train_form
-from ui.common import data_dir_setting, get_store
+from ui.common import data_dir_setting, data_problem, get_store
 from ui.router import ensure_router
 
 ensure_router("pages/train.py")
@@ -72,10 +72,12 @@ if settings_tab.open:
         if config is not None:
             model_view.weights_hint(config)
             model_view.show_estimate(config, store.list_runs(status="completed"))
+        if missing_data := data_problem():  # a job would fail at once: say so now, not after the click
+            st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
         st.button(
             "Start training",
             type="primary",
-            disabled=config is None,
+            disabled=config is None or bool(missing_data),
             icon=":material/play_arrow:",
             key="trainbtn_start",
             on_click=start,

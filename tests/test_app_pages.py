@@ -318,3 +318,11 @@ def test_compare_rerun_of_a_report_row_uses_its_preset(no_data):
     at.button(key="compare_rerun").click().run()
     assert not at.exception
     assert at.session_state["train_model"] == "seed-cnn" and at.session_state["train_task"] == "binary"
+
+
+def test_predict_explains_a_picture_with_the_default_model(no_data):
+    at = open_page("pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value(("red.png", png_bytes(), "image/png")).run()
+    at.toggle(key="predict_explain_0").set_value(True).run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) >= 5  # picture, model input, picture + heatmap, and the feature-map grid

@@ -267,7 +267,7 @@ class _ExplodingModel:
 
 def test_complete_run_failure_leaves_no_folder_and_no_completed_row(store):
     run_id = store.create_run(RunConfig(), status="running")
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StoreError, match="No space left on device.*Free some space"):
         store.complete_run(run_id, model=_ExplodingModel(), **_finish_kwargs())
     assert store.get_run(run_id)["status"] == "running"
     assert store.get_run(run_id)["metrics"] == {}

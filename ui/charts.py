@@ -61,7 +61,12 @@ def top_k_chart(top: Sequence[tuple[str, float]]) -> alt.Chart:
     return (bars + labels).properties(height=alt.Step(30))
 
 
-def confusion_matrix_chart(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, normalize: bool = True) -> alt.Chart:
+CELL_SELECTION = "cell"  # the name under which a clicked confusion-matrix cell comes back
+
+
+def confusion_matrix_chart(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, normalize: bool = True, clickable: bool = False
+) -> alt.Chart:
     """Heatmap: rows are true classes, columns predicted ones; each cell shows its count.
 
     With `normalize`, colour is the share of the true class's images (each row sums
@@ -79,6 +84,9 @@ def confusion_matrix_chart(matrix: Sequence[Sequence[int]], class_names: Sequenc
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), legend=None),
         tooltip=["true:N", "predicted:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
     )
+    if clickable:
+        # A click selects one (true, predicted) cell; st.altair_chart(on_select="rerun") hands it to the page.
+        cells = cells.add_params(alt.selection_point(name=CELL_SELECTION, fields=["true", "predicted"], on="click"))
     # Dark text on light cells, light text on dark ones: readable on a projector.
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("count:Q"),

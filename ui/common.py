@@ -35,6 +35,15 @@ def get_dataset() -> lab_data.Cifar10 | None:
         return None
 
 
+def data_problem() -> str | None:
+    """Why a training job could not load CIFAR-10 here, or None (found, or Keras may still download it).
+
+    Only looks at file names, never loads the images, so every rerun can afford it.
+    """
+    status = lab_data.describe_data_source(data_dir_setting())
+    return None if status["found"] or status["kind"] == "keras" else status["message"]
+
+
 def get_store() -> Store:
     """The results store (LAB_HOME). Cheap to create: each call opens short SQLite connections."""
     return Store()

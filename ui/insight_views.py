@@ -35,6 +35,15 @@ MAX_CHANNELS = 64  # feature maps drawn per layer; deep layers have hundreds
 # ---------------------------------------------------------------- Predict page
 
 
+def explain_picture(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
+    """Grad-CAM and the feature maps for one picture, or a sentence when this model cannot be looked into."""
+    try:
+        gradcam_view(model, image_uint8, class_names, key)
+        activations_view(model, image_uint8, key)
+    except (ValueError, AttributeError) as error:
+        st.info(f"This model cannot be looked inside: {error}", icon=":material/visibility_off:")
+
+
 def gradcam_view(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
     """The picture beside its Grad-CAM heatmap, for the class the student picks (the model's answer by default)."""
     top = "the model's answer"
@@ -114,6 +123,28 @@ def per_class_view(metrics: dict) -> None:
             f"- {p['true']} taken for {p['predicted']}: {p['count']} images ({p['share']:.0%} of the {p['true']} images)" for p in pairs
         ]
         st.markdown("**Most confused pairs**\n" + "\n".join(lines) if lines else "No mistakes at all.")
+
+
+def mistakes_gallery(
+    x_test: np.ndarray, y_test: np.ndarray, probabilities: np.ndarray, indices: Sequence[int], class_names: Sequence[str], model=None
+) -> None:
+    """Test images with true and predicted class and confidence; with a model, each beside its Grad-CAM."""
+    names = list(class_names)
+    predicted = probabilities.argmax(axis=1)
+    pictures, captions = [], []
+    for i in indices:
+        caption = f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})"
+        pictures.append(upscale_nearest(x_test[i : i + 1], 4)[0])
+        captions.append(caption)
+        if model is not None:
+            # Where the model looked when it gave its (wrong) answer.
+            heat = insight.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
+            pictures.append(insight.overlay(x_test[i], heat.heatmap))
+            captions.append(f"where it looked for {names[predicted[i]]}")
+    if pictures:
+        st.image(pictures, caption=captions, width=128)
+    else:
+        st.caption("No images of this kind.")
 
 
 def confusion_cell_gallery(

@@ -13,8 +13,8 @@ import streamlit as st
 
 from lab import estimate, jobs, resources
 from lab.config import RunConfig
-from lab.store import Store
 from lab.progress import format_seconds
+from lab.store import Store
 from ui.common import device_summary
 
 # Networks cheap enough to time on every change of settings (about a second on a

@@ -20,6 +20,7 @@ import streamlit as st
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
 from lab.data import prepare_task
 from lab.evaluation import evaluate_model
+from ui import charts
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"
@@ -113,3 +114,14 @@ def test_predictions(source: str, run: dict) -> tuple[np.ndarray, np.ndarray, np
     if len(probabilities) != len(y_test):
         raise ValueError(f"it was tested on {len(probabilities):,} images, but the data set here has {len(y_test):,} for its task.")
     return x_test, y_test, probabilities
+
+
+def apply_clicked_cell(event, class_names) -> None:
+    """Copy a clicked confusion-matrix cell into the gallery's class pickers (once per new click)."""
+    selected = (event or {}).get("selection", {}).get(charts.CELL_SELECTION) or []
+    if not selected:
+        return
+    cell = (selected[0].get("true"), selected[0].get("predicted"))
+    if cell != st.session_state.get("compare_clicked_cell") and all(name in class_names for name in cell):
+        st.session_state["compare_clicked_cell"] = cell
+        st.session_state["compare_true"], st.session_state["compare_predicted"] = cell

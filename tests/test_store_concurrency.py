@@ -1,0 +1,130 @@
+"""A full classroom at the store: eight processes submit, claim, finish and read runs at the same moment.
+
+Four "students" queue runs and read the results table as the app does, two "workers"
+claim queued runs and finish them (progress events, then files and the completed
+status), and two "viewers" poll runs and their events the way the Train page does.
+Nothing trains: this is about the database. Afterwards every submitted run exists
+exactly once, no run was claimed twice, every acknowledged event is stored, and no
+process ever saw an error such as "database is locked".
+
+This module imports nothing heavy at the top: each spawned process imports it again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import time
+import traceback
+
+PROCESSES = 8
+RUNS_PER_STUDENT = 12
+EVENTS_PER_RUN = 5
+WORK_SECONDS = 6.0  # how long the workers and viewers keep going after the start signal
+
+
+def _wait_for(start_at: float) -> None:
+    time.sleep(max(0.0, start_at - time.time()))  # every process begins at the same wall-clock moment
+
+
+def _student(root: str, number: int, start_at: float) -> dict:
+    from lab.config import RunConfig
+    from lab.store import Store
+
+    store, created = Store(root), []
+    _wait_for(start_at)
+    for index in range(RUNS_PER_STUDENT):
+        created.append(store.create_run(RunConfig(seed=number * 100 + index, subset=1000, batch_size=32)))
+        store.results_table()
+        store.list_runs(status=("queued", "running"))
+    return {"created": created}
+
+
+def _worker(root: str, number: int, start_at: float) -> dict:
+    import os
+
+    from lab.store import Store
+
+    store, claimed, events = Store(root), [], 0
+    _wait_for(start_at)
+    deadline = time.monotonic() + WORK_SECONDS
+    while time.monotonic() < deadline:
+        run_id = store.claim_next_queued(os.getpid())
+        if run_id is None:
+            time.sleep(0.02)
+            continue
+        claimed.append(run_id)
+        for epoch in range(1, EVENTS_PER_RUN + 1):
+            store.add_event(run_id, {"kind": "epoch_end", "epoch": epoch, "worker": number})
+            events += 1
+        if len(claimed) % 3 == 0:
+            store.set_status(run_id, "failed", "a deliberately failed run")
+        else:
+            store.complete_run(
+                run_id, metrics={"accuracy": 0.5}, history={"loss": [1.0]}, environment={}, fingerprint={}, train_seconds=0.1
+            )
+    return {"claimed": claimed, "events": events}
+
+
+def _viewer(root: str, number: int, start_at: float) -> dict:
+    from lab.store import Store
+
+    store, reads, rng = Store(root), 0, random.Random(number)
+    _wait_for(start_at)
+    deadline = time.monotonic() + WORK_SECONDS
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if runs:
+            run = rng.choice(runs)
+            store.get_run(run["run_id"])
+            store.events(run["run_id"], after_id=0)
+            store.latest_event(run["run_id"], "epoch_end")
+        store.results_table()
+        reads += 1
+    return {"reads": reads}
+
+
+ROLES = {"student": _student, "worker": _worker, "viewer": _viewer}
+
+
+def _play(role: str, root: str, number: int, start_at: float) -> dict:
+    """Run one role; any exception comes back as text, so the test can show it."""
+    try:
+        return {"role": role, **ROLES[role](root, number, start_at)}
+    except Exception:  # noqa: BLE001 - reported and asserted on by the test
+        return {"role": role, "error": traceback.format_exc()}
+
+
+def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path):
+    from lab.store import Store
+
+    root = str(tmp_path / "classroom")
+    Store(root).list_runs()  # the app creates the schema before anyone clicks
+    roles = ["student"] * 4 + ["worker"] * 2 + ["viewer"] * 2
+    assert len(roles) == PROCESSES
+    start_at = time.time() + 4.0  # time enough for every spawned process to import the lab
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
+        outcomes = pool.starmap(_play, [(role, root, number, start_at) for number, role in enumerate(roles)])
+
+    errors = [outcome["error"] for outcome in outcomes if "error" in outcome]
+    assert not errors, "\n".join(errors)
+    created = [run_id for outcome in outcomes for run_id in outcome.get("created", [])]
+    claimed = [run_id for outcome in outcomes for run_id in outcome.get("claimed", [])]
+    store = Store(root)
+    runs = {run["run_id"]: run for run in store.list_runs()}
+
+    assert len(created) == 4 * RUNS_PER_STUDENT == len(set(created))
+    assert set(runs) == set(created)  # nothing lost, nothing extra
+    assert len(claimed) == len(set(claimed)), "a run was claimed by two workers"
+    assert claimed, "the workers claimed nothing"
+    for run_id, run in runs.items():
+        if run_id in claimed:
+            assert run["status"] in ("completed", "failed")
+            assert [event["epoch"] for event in store.events(run_id)] == list(range(1, EVENTS_PER_RUN + 1))
+        else:
+            assert run["status"] == "queued" and store.events(run_id) == []
+    completed = {run_id for run_id, run in runs.items() if run["status"] == "completed"}
+    assert {row["run_id"] for row in store.results_table() if not row["reference"]} == completed
+    assert sum(outcome.get("events", 0) for outcome in outcomes) == len(claimed) * EVENTS_PER_RUN
+    assert all(outcome["reads"] > 5 for outcome in outcomes if outcome["role"] == "viewer")
+    assert store.integrity_check() == "ok"
