@@ -12,8 +12,8 @@ import streamlit as st
 from lab import jobs
 from lab.config import RunConfig
 from lab.store import StoreError
-from ui import model_view, run_view, train_form
-from ui.common import data_dir_setting, data_problem, get_store
+from ui import insight_views, model_view, run_view, train_form
+from ui.common import data_dir_setting, data_problem, get_dataset, get_store
 from ui.router import ensure_router
 
 ensure_router("pages/train.py")
@@ -33,6 +33,11 @@ def start() -> None:
     run_view.remember(jobs.submit(config, store=get_store(), data_dir=data_dir_setting()))
     st.session_state["train_tab"] = RUN_TAB
     st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
+
+
+def use_learning_rate(learning_rate: float) -> None:
+    """The LR finder's "use it" button: put its suggestion into the form."""
+    st.session_state["train_learning_rate"] = float(learning_rate)
 
 
 st.title("Train a model")
@@ -72,6 +77,10 @@ if settings_tab.open:
         if config is not None:
             model_view.weights_hint(config)
             model_view.show_estimate(config, store.list_runs(status="completed"))
+            insight_views.freezing_note(config)
+            # The sweep needs the data set in this server, so it is loaded only when asked for.
+            if st.toggle("Find a learning rate: a short sweep on 2,000 images", key="train_lr_finder") and (data := get_dataset()):
+                insight_views.lr_finder_panel(config, data, key="train_lr", on_use=use_learning_rate)
         if missing_data := data_problem():  # a job would fail at once: say so now, not after the click
             st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
         st.button(

@@ -174,3 +174,16 @@ def test_a_running_job_shows_progress_eta_and_curves(store):
     assert bar.value == 50  # 15 of 30 steps
     assert "Epoch 2/3" in bar.text and "6 s so far" in bar.text and "about 6 s left" in bar.text
     assert len(at.get("vega_lite_chart")) == 2  # accuracy and loss per epoch
+
+
+def test_the_learning_rate_finder_suggests_a_rate_that_fills_the_form(monkeypatch, store, tiny_cifar):
+    monkeypatch.setenv("CIFAR10_DIR", tiny_cifar)
+    at = open_page(app(), "pages/train.py")
+    at.toggle(key="train_lr_finder").set_value(True).run()
+    at.button(key="train_lr_lr_find").click().run()
+    assert not at.exception
+    use = next(button for button in at.button if button.key and button.key.startswith("train_lr") and button.key != "train_lr_lr_find")
+    use.click().run()
+    assert not at.exception
+    suggested = at.number_input(key="train_learning_rate").value
+    assert 1e-6 <= suggested <= 1.0 and suggested != 0.001
