@@ -148,3 +148,8 @@ if completed:
             insight_views.mistakes_gallery(
                 x_test, y_test, probabilities, shown, names, model=load_model(run["run_id"]) if explain else None
             )
+        if st.toggle("Show the first layer's filters", key="compare_filters"):
+            insight_views.filters_view(load_model(run["run_id"]))
+
+    st.subheader("Two runs, image by image")
+    insight_views.two_runs_section(list(completed.values()), data, label, results.test_predictions)

@@ -326,3 +326,16 @@ def test_predict_explains_a_picture_with_the_default_model(no_data):
     at.toggle(key="predict_explain_0").set_value(True).run()
     assert not at.exception and not at.error
     assert len(at.get("image")) >= 5  # picture, model input, picture + heatmap, and the feature-map grid
+
+
+def test_compare_two_runs_image_by_image(tiny_data):
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        probabilities = rng.dirichlet(np.ones(10), size=50)
+        store_completed_run(data=tiny_data, probabilities=probabilities)
+    at = open_page("pages/compare.py")
+    assert not at.exception
+    labels = [metric.label for metric in at.metric]
+    assert "Both right" in labels and "Only A right" in labels and "Only B right" in labels
+    at.toggle(key="compare_filters").set_value(True).run()
+    assert not at.exception
