@@ -39,6 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACTIVE_STATUSES = ("queued", "running")
 CANCEL_POLL_SECONDS = 0.5  # the longest a worker goes between two looks at the cancel flag
 KEEP_LOGS = 20  # worker log files kept in <store root>/logs; older ones are deleted
+WORKER_NICENESS = 10  # scheduling priority a worker gives up (0 = the server's own, 19 = the lowest)
 
 # Workers this process started: polling them reaps the ones that exited (no zombies).
 _children: list[subprocess.Popen] = []
@@ -302,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.jobs", description="Train the queued runs of a results store, then exit.")
     parser.add_argument("--lab-home", help="the results store's folder (default: $LAB_HOME or ./runs)")
     args = parser.parse_args(argv)
+    with contextlib.suppress(OSError):  # training yields the CPU to the web server when both want it: pages stay quick
+        os.nice(WORKER_NICENESS)
     store = Store(args.lab_home)
     _register_worker(store, os.getpid())  # again, in case it was started by hand
     try:

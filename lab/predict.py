@@ -81,14 +81,14 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
         # First pass: the header only (Image.open is lazy), then verify() checks the
         # file's structure (PNG checksums, for example) without keeping pixels.
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as probe:
-            _check_pixels(probe, _declared_limit(probe, max_pixels), max_pixels, name)
+            _check_pixels(probe, _declared_limit(probe, max_pixels), name)
             probe.verify()
         # verify() leaves the image unusable, so open it again to decode the pixels.
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         original_size = image.size
         if image.format == "JPEG":
             image.draft(image.mode, (JPEG_DRAFT_SIDE, JPEG_DRAFT_SIDE))
-        _check_pixels(image, max_pixels, max_pixels, name)  # the size that will really be decoded
+        _check_pixels(image, max_pixels, name)  # the size that will really be decoded
         image.seek(0)  # the first frame of an animation
         image.load()
         image = shrink_for_work(image)
@@ -121,11 +121,11 @@ def _declared_limit(image: Image.Image, max_pixels: int) -> int:
     return max(max_pixels, MAX_JPEG_PIXELS) if image.format == "JPEG" else max_pixels
 
 
-def _check_pixels(image: Image.Image, limit: int, max_pixels: int, name: str) -> None:
+def _check_pixels(image: Image.Image, limit: int, name: str) -> None:
     # The header declares the size before a single pixel is decoded: refuse there.
     width, height = image.size
     if width * height > limit:
-        raise ImageRejected(_too_many_pixels(name, max_pixels, width, height))
+        raise ImageRejected(_too_many_pixels(name, limit, width, height))
     if width < 1 or height < 1:
         raise ImageRejected(f"{name} {_UNREADABLE}")
 

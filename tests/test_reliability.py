@@ -237,6 +237,14 @@ def test_after_a_restart_dead_runs_are_interrupted_and_the_queue_gets_a_worker(s
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_worker_gives_the_cpu_to_the_web_server_first(store, monkeypatch):
+    niceness = []
+    monkeypatch.setattr(os, "nice", lambda increment: niceness.append(increment))
+    assert jobs.main(["--lab-home", str(store.root)]) == 0  # nothing queued: it exits at once
+    assert niceness == [jobs.WORKER_NICENESS] and jobs.WORKER_NICENESS > 0
+    assert jobs.live_workers(store) == []
+
+
 # ---------------------------------------------------------------- a full disk
 
 
