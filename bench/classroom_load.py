@@ -370,8 +370,10 @@ def main() -> None:
         "(2,000 images, 1 epoch). Data: the `../shared` copy. The same 2 CPU cores run the server, the browsers and the jobs."
     )
     note += (
-        f" Load average (1 min) {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} at its end: anything above 2 "
-        "means other processes were competing for the same two cores. Job workers run at niceness 10 (lab/jobs.py)."
+        f" Load average (1 min): {load_before:.1f} before the run (other work on the machine), {os.getloadavg()[0]:.1f} at its "
+        "end (this benchmark's own browsers, server and jobs included). Real students bring their own browsers; here six "
+        "Chromium renderers compete with the server for the two cores, so the latencies are an upper bound. Job workers "
+        "run at niceness 10 (lab/jobs.py), so training yields the CPU to the server."
     )
     problems = solo["exceptions"] + solo["failed_loads"] + stats["exceptions"] + stats["failed_loads"]
     body = note + "\n\n" + table + "\n\n" + queue_line

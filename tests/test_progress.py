@@ -64,7 +64,7 @@ def test_format_seconds():
 
 
 def test_split_sizes_follow_the_task_and_the_subset():
-    assert estimate.split_sizes(config_for_preset("quick-demo")) == (4500, 500)
+    assert estimate.split_sizes(config_for_preset("quick-demo", subset=5000)) == (4500, 500)
     assert estimate.split_sizes(RunConfig(task="pair:cat,dog")) == (9000, 1000)
     assert estimate.split_sizes(RunConfig(task="binary", val_fraction=0.2)) == (40000, 10000)
 
@@ -81,7 +81,7 @@ def past_run(config: RunConfig, train_seconds: float, epochs: int, n_train: int,
 
 
 def test_estimate_from_past_runs_scales_by_images_and_epochs():
-    config = config_for_preset("quick-demo", epochs=6)  # 4,500 training images
+    config = config_for_preset("quick-demo", subset=5000, epochs=6)  # 4,500 training images
     same = past_run(config_for_preset("quick-demo", epochs=3, subset=1000), train_seconds=2.0, epochs=2, n_train=900)
     other_network = past_run(RunConfig(model="custom", backbone="fast-cnn"), train_seconds=1.0, epochs=1, n_train=10)
     other_device = past_run(config, train_seconds=1.0, epochs=1, n_train=4500, device="NVIDIA H100")
@@ -92,7 +92,7 @@ def test_estimate_from_past_runs_scales_by_images_and_epochs():
 
 
 def test_estimate_from_step_time_counts_training_and_validation_batches():
-    config = config_for_preset("quick-demo")  # 4,500 + 500 images, batch 64, 3 epochs
+    config = config_for_preset("quick-demo", subset=5000)  # 4,500 + 500 images, batch 64, 3 epochs
     guess = estimate.from_step_time(0.1, config)
     assert guess.seconds == pytest.approx(0.1 * (math.ceil(4500 / 64) + math.ceil(500 / 64) / 3) * 3)
 
