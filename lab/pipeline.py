@@ -1,0 +1,93 @@
+"""Feeding CIFAR-10 to Keras: a lean tf.data pipeline, and the augmentation training uses.
+
+Images stay uint8 (0-255) until they reach the model, which normalises them itself:
+the pipeline shuffles and batches image *indices* and copies each batch's pixels out
+of the NumPy array, so no float32 copy of the data set is ever made. Re-exported by
+lab.data, so `from lab.data import make_dataset` keeps working.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IMAGE_SHAPE = (32, 32, 3)  # height, width, RGB channels
+SHIFT_PIXELS = 4  # augmentation moves an image by up to this many pixels in each direction
+
+
+def _mirror(positions, size: int):
+    """Fold positions that fall outside 0..size-1 back inside, as a mirror at each edge would (-1 -> 1, 32 -> 30)."""
+    import tensorflow as tf
+
+    positions = tf.abs(positions)
+    return tf.where(positions >= size, 2 * (size - 1) - positions, positions)
+
+
+def augment_images(images, seed):
+    """Randomly mirror and shift a uint8 batch (N, 32, 32, 3); training and Explore's preview both call this.
+
+    Each image gets its own coin flip (mirror left-right or not) and its own shift of up to 4 pixels
+    each way. Both are just a choice of which source pixel each output pixel reads, so the batch is
+    built by one tf.gather, in uint8; pixels shifted in from outside the image are read from its
+    mirror image, as reflect-padding by 4 and cropping 32x32 would give, without padding anything.
+    `seed` is an int or a shape-(2,) integer tensor: stateless random ops give the same draws for the
+    same seed, whichever thread runs them. Returns a uint8 tf.Tensor of the input's shape.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, dtype=tf.uint8)
+    seed = tf.constant([seed, 0], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64)
+    flip_seed, shift_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    n, (height, width, channels) = tf.shape(images)[0], IMAGE_SHAPE
+    flips = tf.random.stateless_uniform([n, 1], seed=flip_seed, maxval=2, dtype=tf.int32) == 1
+    shifts = tf.random.stateless_uniform([n, 2], seed=shift_seed, minval=-SHIFT_PIXELS, maxval=SHIFT_PIXELS + 1, dtype=tf.int32)
+    rows = _mirror(shifts[:, :1] + tf.range(height), height)  # (N, 32): the source row of each output row
+    columns = tf.where(flips, tf.range(width - 1, -1, -1), tf.range(width))  # a mirrored image reads right to left
+    columns = _mirror(shifts[:, 1:] + columns, width)
+    # Number every source pixel 0..N*32*32-1 and read them all at once.
+    pixels = (tf.range(n)[:, None, None] * height + rows[:, :, None]) * width + columns[:, None, :]
+    return tf.gather(tf.reshape(images, [-1, channels]), pixels)
+
+
+def augmentation_preview(image: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n different random draws (n, 32, 32, 3) uint8 of the training augmentation of one uint8 image.
+
+    There are only 2 x 9 x 9 = 162 possible draws, so a few of n can repeat; drawing 4n and showing
+    distinct ones first makes a better picture (a blank image, which looks the same every way, repeats).
+    """
+    draws = augment_images(np.repeat(np.asarray(image, dtype=np.uint8)[np.newaxis], 4 * n, axis=0), seed).numpy()
+    _, first_seen = np.unique(draws.reshape(len(draws), -1), axis=0, return_index=True)
+    order = np.concatenate([np.sort(first_seen), np.setdiff1d(np.arange(len(draws)), first_seen)])
+    return draws[order[:n]]
+
+
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, augment: bool, seed: int = 0, drop_remainder: bool = False
+):
+    """A tf.data.Dataset of (uint8 images, int32 labels) batches: shuffle -> batch -> augment -> prefetch.
+
+    It shuffles and batches image *indices*, then copies each batch's images out of the NumPy array.
+    Handing the arrays to TensorFlow instead (from_tensor_slices) would copy the whole set into
+    TensorFlow's memory first, about twice its size (+330 MB for 45,000 images, measured), and a
+    shuffle buffer of images would hold another copy; 45,000 indices take 360 kB. Images stay uint8:
+    the model converts and normalises them itself.
+    """
+    import tensorflow as tf
+
+    images_uint8, labels = np.asarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int32)  # no copy when already so
+
+    def gather(indices):
+        images, batch_labels = tf.numpy_function(lambda i: (images_uint8[i], labels[i]), [indices], (tf.uint8, tf.int32), stateful=False)
+        return tf.ensure_shape(images, (None, *IMAGE_SHAPE)), tf.ensure_shape(batch_labels, (None,))
+
+    indices = tf.data.Dataset.range(len(x))
+    if shuffle:
+        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size, drop_remainder=drop_remainder).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        # One fresh (seeded) random pair per batch, new each epoch; augmentation then runs in parallel
+        # threads, and because each batch carries its own seed the result does not depend on timing.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        batches = tf.data.Dataset.zip(batches, seeds).map(
+            lambda batch, pair: (augment_images(batch[0], pair), batch[1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
+        )
+    return batches.prefetch(tf.data.AUTOTUNE)
