@@ -34,29 +34,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.harness import ROOT, markdown_table, write_section
+from bench.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, markdown_table, write_section
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 PAGES = (("Train", "Train a model"), ("Compare", "Compare runs"), ("Predict", "Predict"), ("Explore", "Explore CIFAR-10"))
 STEP_TIMEOUT_MS = 90_000  # a page may wait behind a busy CPU, not forever
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float | None:

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "BENCHMARKS.md"
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; the benchmarks never download a browser
+# Headless on a machine with no display, no GPU and no internet (see ../shared/GUIDE.md).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def peak_rss_mb() -> float:

@@ -13,30 +13,14 @@ TensorFlow's, shared with every other process that maps them and reclaimable), a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from bench.harness import ROOT, markdown_table, write_section
+from bench.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, markdown_table, write_section
 
 PAGES = ("explore", "train", "compare", "predict")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def memory_of(pid: int) -> dict:
@@ -54,7 +38,7 @@ def visit_pages(port: int) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for name in PAGES:
             page.goto(f"http://127.0.0.1:{port}/{name}")
