@@ -20,10 +20,11 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from lab.config import config_for_preset, task_class_names
-from lab.data import load_cifar10, prepare_task, write_cifar10_folder
+from lab.data import load_cifar10, prepare_task
 from lab.evaluation import evaluate_model, metrics_from_predictions
 from lab.predict import predict_image
 from lab.store import Store
+from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 HISTORY = {"loss": [2.0, 1.6], "accuracy": [0.2, 0.4], "val_loss": [1.9, 1.7], "val_accuracy": [0.25, 0.35]}
@@ -43,10 +44,7 @@ def no_data(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch):
     """A 200 + 50 image synthetic CIFAR-10 (labels cycle 0-9), in the official folder layout."""
-    rng = np.random.default_rng(0)
-    x_train = rng.integers(0, 256, size=(200, 32, 32, 3), dtype=np.uint8)
-    x_test = rng.integers(0, 256, size=(50, 32, 32, 3), dtype=np.uint8)
-    folder = write_cifar10_folder(tmp_path / "cifar", x_train, np.arange(200) % 10, x_test, np.arange(50) % 10)
+    folder = random_cifar10_folder(tmp_path / "cifar", 200, 50, seed=0)
     monkeypatch.setenv("CIFAR10_DIR", str(folder))
     return load_cifar10(folder)
 

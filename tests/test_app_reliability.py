@@ -12,15 +12,14 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lab import resources
 from lab.config import CLASS_NAMES, RunConfig
-from lab.data import write_cifar10_folder
 from lab.store import Store
+from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -40,10 +39,7 @@ def _no_data_and_offline(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch):
-    rng = np.random.default_rng(3)
-    x_train = rng.integers(0, 256, size=(100, 32, 32, 3), dtype=np.uint8)
-    x_test = rng.integers(0, 256, size=(20, 32, 32, 3), dtype=np.uint8)
-    folder = write_cifar10_folder(tmp_path / "cifar", x_train, np.arange(100) % 10, x_test, np.arange(20) % 10)
+    folder = random_cifar10_folder(tmp_path / "cifar", 100, 20, seed=3)
     monkeypatch.setenv("CIFAR10_DIR", str(folder))
 
 

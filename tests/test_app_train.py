@@ -6,7 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -14,6 +13,7 @@ from lab import data as lab_data
 from lab import jobs
 from lab.config import RunConfig, config_for_preset
 from lab.store import Store
+from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGES = ("pages/explore.py", "pages/train.py", "pages/compare.py", "pages/predict.py")
@@ -31,12 +31,7 @@ def _offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_cifar(tmp_path_factory) -> str:
-    rng = np.random.default_rng(1)
-    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
-    x_train = rng.integers(0, 256, size=(200, 32, 32, 3), dtype=np.uint8)
-    x_test = rng.integers(0, 256, size=(100, 32, 32, 3), dtype=np.uint8)
-    lab_data.write_cifar10_folder(folder, x_train, np.arange(200) % 10, x_test, np.arange(100) % 10)
-    return str(folder)
+    return str(random_cifar10_folder(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py", 200, 100, seed=1))
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lab import jobs
 from lab.config import config_for_preset
-from lab.data import write_cifar10_folder
 from lab.store import Store
+from tests.synthetic import random_cifar10_folder
 
 TIMEOUT = 120  # seconds a tiny job may take on a busy 2-core machine, TensorFlow's start included
 FINISHED = ("completed", "failed", "cancelled")
@@ -24,12 +23,7 @@ FINISHED = ("completed", "failed", "cancelled")
 @pytest.fixture(scope="module")
 def tiny_cifar(tmp_path_factory) -> str:
     """200 training and 100 test images of random pixels, 10 classes, in the official layout."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
-    x_train = rng.integers(0, 256, size=(200, 32, 32, 3), dtype=np.uint8)
-    x_test = rng.integers(0, 256, size=(100, 32, 32, 3), dtype=np.uint8)
-    write_cifar10_folder(folder, x_train, np.arange(200) % 10, x_test, np.arange(100) % 10)
-    return str(folder)
+    return str(random_cifar10_folder(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py", 200, 100, seed=0))
 
 
 @pytest.fixture
