@@ -11,27 +11,35 @@ The pre-trained backbones (VGG16, ResNet50, ...) live in lab/pretrained.py.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 # The smallest input (pixels per side) each from-scratch backbone can shrink to a
 # non-empty feature map. The seed CNN loses 2 pixels per 3x3 "valid" convolution
 # and halves the size at each pooling step (18 -> 16 -> 8 -> 6 -> 3 -> 1); the fast
-# CNN halves it three times; the ViT needs at least one 4x4 patch.
-SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 8, "vit-tiny": 4}
+# CNN loses 1 pixel to its 2x2 whitening layer, then halves three times (9 -> 8 -> 4 -> 2 -> 1);
+# the ViT needs at least one 4x4 patch.
+SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 
-# fast-cnn: the channel widths of the ResNet-9 design that trains CIFAR-10 to about
-# 94% in a few GPU minutes (stem, then three stages), scaled by a multiplier.
-# Training speed measured on this project's 2-core CPU (batch 64, float32):
-#   x1.0  (64/128/256/512 channels, 6.6 M parameters):  ~31 images/s, 24 min per 45k-image epoch
-#   x0.5  (32/64/128/256 channels,  1.6 M parameters): ~150 images/s,  5 min per epoch
-#   x0.25 (16/32/64/128 channels,   0.4 M parameters): ~370 images/s,  2 min per epoch
-# 0.5 keeps the design's depth at a CPU-friendly cost (how much accuracy each width
-# gives up is for bench/ to measure); on a GPU, set it to 1.0 for the full network.
-FAST_CNN_WIDTHS = {"stem": 64, "stage1": 128, "stage2": 256, "stage3": 512}
+# fast-cnn: the design of airbench94 (Keller Jordan, 2024), which holds the CIFAR-10 speed
+# record (94% in under 4 seconds on one A100): a fixed "whitening" first layer, then three
+# blocks of two 3x3 convolutions with max pooling, batch norm and GELU. Channel widths of
+# its three blocks, scaled by a multiplier; training speed on this project's 2-core CPU
+# (bfloat16, batch 1024, measured by bench/fast_cnn.py):
+#   x1.0  (64/256/256 channels, 1.97 M parameters): ~370 images/s, ~2 min per 45k-image epoch
+#   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,000 images/s, ~45 s per epoch
+# 0.5 fits a useful run into a few CPU minutes; on a GPU, use 1.0 (the record's network).
+FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
 FAST_CNN_WIDTH_MULTIPLIER = 0.5
-# Short runs need BatchNorm's moving averages to catch up quickly, so they forget
-# 10% of the old value per step instead of Keras's default 1%.
-FAST_CNN_BN_MOMENTUM = 0.9
+# Batch norm forgets 40% of its running statistics per step (Keras' default is 1%): a run of
+# a few hundred steps needs statistics that keep up with weights that change quickly.
+FAST_CNN_BN_MOMENTUM = 0.6
+# The whitening layer looks at 2x2 pixel patches: 2 x 2 x 3 colours = 12 numbers per patch.
+WHITENING_PATCH_SIZE = 2
+WHITENING_EPSILON = 5e-4  # added to each eigenvalue, so near-empty directions are not blown up
+# The classifier's inputs are divided by 9: a smaller output scale that the speed record found
+# to train faster (it slows the last layer's learning relative to the convolutions).
+FAST_CNN_HEAD_SCALE = 1 / 9
 
 # vit-tiny: 4x4-pixel patches (64 tokens for a 32x32 image), 128 numbers per token,
 # 4 encoder blocks with 4 attention heads and a 256-unit MLP.
@@ -91,42 +99,140 @@ def seed_cnn_backbone(input_size: int = 32) -> keras.Model:
     return keras.Model(images, features, name="backbone")
 
 
-def _conv_bn_relu(x, filters: int, name: str):
-    # The bias is left out because BatchNormalization's own shift (beta) replaces it.
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=FAST_CNN_BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+@keras.saving.register_keras_serializable(package="lab")
+class DiracInitializer(keras.initializers.Initializer):
+    """Start a 3x3 convolution as (nearly) the identity: each output channel copies one input channel.
+
+    The first min(inputs, outputs) filters hold a single 1 at their centre; the other filters
+    start random, as Keras' usual initialiser would make them. A deep network built from such
+    layers starts out passing its input straight through, so the first steps already learn
+    something useful instead of untangling random noise (a trick of the speed record).
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        height, width, inputs, outputs = shape
+        kernel = keras.initializers.HeUniform(seed=self.seed)(shape, dtype="float32")
+        identity = min(inputs, outputs)
+        centre = ops.one_hot(height // 2 * width + width // 2, height * width)  # 1 at the centre pixel
+        eye = ops.reshape(centre, (height, width, 1, 1)) * ops.eye(inputs, outputs)
+        keep_random = ops.concatenate([ops.zeros((identity,)), ops.ones((outputs - identity,))])
+        return ops.cast(kernel * keep_random + eye, dtype or "float32")
+
+    def get_config(self):
+        return {"seed": self.seed}
 
 
-def _fast_cnn_stage(x, filters: int, name: str, *, residual: bool):
-    """Conv-BN-ReLU, halve the size with max pooling, then (optionally) a two-conv residual block."""
-    x = _conv_bn_relu(x, filters, name)
-    x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    if residual:
-        shortcut = x
-        x = _conv_bn_relu(x, filters, f"{name}_res1")
-        x = _conv_bn_relu(x, filters, f"{name}_res2")
-        # Adding the input back lets the gradient skip the two convolutions, which
-        # is what makes deeper networks train quickly.
-        x = layers.Add(name=f"{name}_add")([shortcut, x])
+@keras.saving.register_keras_serializable(package="lab")
+class PatchWhitening(layers.Layer):
+    """A fixed first layer that decorrelates the pixels of every 2x2 patch ("whitening").
+
+    Neighbouring pixels of a photo are strongly correlated, so most of a raw patch's 12
+    numbers repeat each other. `adapt(images)` measures the patches' covariance on training
+    images and sets the kernel to its eigenvectors divided by the square roots of their
+    eigenvalues: each output channel is then one independent direction of variation at unit
+    scale, from coarse colour to fine edges. The kernel is never trained (only the bias is);
+    each direction appears twice, with both signs, so the GELU after it loses nothing.
+    """
+
+    def __init__(self, patch_size: int = WHITENING_PATCH_SIZE, epsilon: float = WHITENING_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = patch_size
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        patch_numbers = self.patch_size * self.patch_size * input_shape[-1]
+        self.filters = 2 * patch_numbers
+        # Until adapt() runs, the layer just passes the patch through (each number, both signs).
+        start = ops.reshape(
+            ops.concatenate([ops.eye(patch_numbers), -ops.eye(patch_numbers)], axis=1),
+            (self.patch_size, self.patch_size, input_shape[-1], self.filters),
+        )
+        self.kernel = self.add_weight(name="kernel", shape=start.shape, initializer=keras.initializers.Constant(start), trainable=False)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, images):
+        return ops.conv(images, ops.cast(self.kernel, images.dtype), padding="valid") + ops.cast(self.bias, images.dtype)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        shrink = self.patch_size - 1  # a "valid" 2x2 convolution loses one row and one column
+
+        def smaller(size):
+            return None if size is None else size - shrink
+
+        return (batch, smaller(height), smaller(width), self.filters)
+
+    def adapt(self, images: np.ndarray, chunk: int = 500) -> None:
+        """Set the kernel from float images (N, H, W, C), already scaled as the layer will see them."""
+        size = self.patch_size
+        total, sums, count = 0.0, 0.0, 0
+        for start in range(0, len(images), chunk):  # chunks keep the patch copies small (~25 MB)
+            batch = np.asarray(images[start : start + chunk], dtype=np.float64)
+            patches = np.lib.stride_tricks.sliding_window_view(batch, (size, size), axis=(1, 2))  # (N, H', W', C, size, size)
+            patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * batch.shape[-1])  # (row, column, colour) order
+            sums = sums + patches.sum(axis=0)
+            total = total + patches.T @ patches
+            count += len(patches)
+        mean = sums / count
+        covariance = total / count - np.outer(mean, mean)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        directions = eigenvectors / np.sqrt(np.maximum(eigenvalues, 0.0) + self.epsilon)
+        kernel = np.concatenate([directions, -directions], axis=1)
+        self.kernel.assign(kernel.reshape(size, size, -1, self.filters).astype("float32"))
+        # Centre every output channel: subtract what the average patch would give.
+        self.bias.assign((-(mean @ kernel)).astype("float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "patch_size": self.patch_size, "epsilon": self.epsilon}
+
+
+def _conv_block(x, filters: int, name: str):
+    """conv -> halve with max pooling -> batch norm -> GELU -> conv -> batch norm -> GELU."""
+    for step in (1, 2):
+        # The bias is left out because batch norm's own shift (beta) replaces it; its scale
+        # (gamma) is left out too: the next convolution can rescale just as well.
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=DiracInitializer(), name=f"{name}_conv{step}")(x)
+        if step == 1:
+            x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+        x = layers.BatchNormalization(momentum=FAST_CNN_BN_MOMENTUM, epsilon=1e-5, scale=False, name=f"{name}_bn{step}")(x)
+        x = layers.Activation("gelu", name=f"{name}_gelu{step}")(x)
     return x
 
 
 def fast_cnn_backbone(input_size: int = 32, width_multiplier: float | None = None) -> keras.Model:
-    """A ResNet-9 style CNN (David Page's DAWNBench design, the ancestor of airbench).
+    """The airbench94 network: whitening, then three conv blocks (32 -> 31 -> 15 -> 7 -> 3 pixels).
 
-    stem conv -> stage 1 (conv, pool, residual) -> stage 2 (conv, pool) -> stage 3
-    (conv, pool, residual). The head (global max pooling + Dense) is added by lab/models.py.
+    The head (global max pooling, the 1/9 scale and the classifier) is added by lab/models.py.
+    Call `adapt_whitening(model, images)` before training, so the first layer fits the data.
     """
     if width_multiplier is None:
         width_multiplier = FAST_CNN_WIDTH_MULTIPLIER  # read at call time, so changing the constant takes effect
-    widths = {part: max(8, round(width * width_multiplier)) for part, width in FAST_CNN_WIDTHS.items()}
+    widths = {block: max(8, round(width * width_multiplier)) for block, width in FAST_CNN_WIDTHS.items()}
     images = keras.Input(shape=(input_size, input_size, 3), name="backbone_input")
-    x = _conv_bn_relu(images, widths["stem"], "stem")
-    x = _fast_cnn_stage(x, widths["stage1"], "stage1", residual=True)
-    x = _fast_cnn_stage(x, widths["stage2"], "stage2", residual=False)
-    features = _fast_cnn_stage(x, widths["stage3"], "stage3", residual=True)
-    return keras.Model(images, features, name="backbone")
+    x = PatchWhitening(name="whitening")(images)
+    x = layers.Activation("gelu", name="whitening_gelu")(x)
+    for block, filters in widths.items():
+        x = _conv_block(x, filters, block)
+    return keras.Model(images, x, name="backbone")
+
+
+def adapt_whitening(model: keras.Model, images_uint8: np.ndarray, max_images: int = 5000) -> bool:
+    """Fit every PatchWhitening layer of `model` to training images; True when there was one.
+
+    The layer sits after the model's preprocessing (pixels / 255), so the images are scaled
+    the same way first. 5,000 images give a steady covariance (the speed record uses as many).
+    """
+    found = False
+    backbone = model.get_layer("backbone") if "backbone" in [layer.name for layer in model.layers] else model
+    for layer in backbone.layers:
+        if isinstance(layer, PatchWhitening):
+            sample = np.asarray(images_uint8[:max_images], dtype=np.float32) / 255.0
+            layer.adapt(sample)
+            found = True
+    return found
 
 
 def _transformer_block(tokens, name: str):

@@ -42,7 +42,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "plateau", "onecycle")
 INPUT_SIZES = (32, 64, 96, 128, 160, 224)  # pixels per side after upscaling inside the model
 WEIGHT_CHOICES = ("imagenet", "none")  # or a path to a local weights file
-PRECISIONS = ("auto", "float32", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class RunConfig:
     seed: int = 0  # seeds the subset, the split, shuffling, augmentation and initialisation
 
     # Hardware.
-    precision: str = "auto"  # "auto" = mixed_float16 on a GPU, float32 on a CPU
+    precision: str = "auto"  # "auto": mixed_float16 on a GPU; on a CPU see lab/devices.choose_precision
 
     def __post_init__(self) -> None:
         validate(self)
@@ -186,21 +186,27 @@ def validate(config: RunConfig) -> None:
     _check(config.precision in PRECISIONS, f"precision {config.precision!r} is unknown; choose one of: {', '.join(PRECISIONS)}.")
 
 
-# The fast from-scratch recipe (ideas from the CIFAR-10 speed records): a ResNet-9-style
-# network, AdamW with decoupled weight decay, a one-cycle schedule, label
-# smoothing, flip + translate augmentation, weight averaging and flip test-time augmentation.
+# The fast from-scratch recipe, after airbench94 (Keller Jordan, 2024; the CIFAR-10 speed record):
+# its network (lab/architectures.py), SGD with Nesterov momentum at a high learning rate with a
+# one-cycle schedule and strong weight decay, batch 1024, label smoothing 0.2, flip + 2-pixel
+# shift augmentation, lookahead weight averaging (lab/schedules.py) and test-time augmentation
+# over mirror images and 1-pixel shifts (lab/evaluation.py). Only 2% of the training images are
+# held out for validation: this recipe keeps its last weights, so validation only reports progress.
 FAST_RECIPE: dict[str, Any] = {
     "backbone": "fast-cnn",
-    "batch_size": 256,
-    "optimizer": "adamw",
-    "learning_rate": 2e-3,
-    "weight_decay": 0.05,
+    "batch_size": 1024,
+    "optimizer": "sgd",
+    # airbench94's 11.5 "per 1,024 examples" with momentum 0.85, restated for Keras' SGD
+    # (mean loss, momentum 0.9): the same step size once momentum has built up.
+    "learning_rate": 1.0,
+    "weight_decay": 0.013,  # per step at the peak learning rate, about airbench94's 0.0153 per 1,024 images
     "lr_schedule": "onecycle",
-    "label_smoothing": 0.1,
+    "label_smoothing": 0.2,
     "augment": True,
     "tta": True,
     "ema": True,
-    "keep_best": False,  # the weight average already smooths the last epochs
+    "keep_best": False,
+    "val_fraction": 0.02,
 }
 
 # Named recipes. The first five and "seed-cnn" on the binary task reproduce the lab
@@ -236,14 +242,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "fast-cnn": {
-        "description": "A ResNet-9-style network with batch norm and the CIFAR-10 speed-record tricks: "
-        "flip + translate augmentation, one-cycle schedule, label smoothing, weight averaging, flip TTA.",
+        "description": "The CIFAR-10 speed record's network and tricks (airbench94, half width on a CPU): "
+        "whitening layer, flip + shift augmentation, one-cycle schedule, label smoothing, weight averaging, test-time augmentation.",
         "fields": {**FAST_RECIPE, "epochs": 10},
     },
     "fast-cnn-quick": {
-        "description": "The fast recipe cut down for a classroom: 4 epochs on a 10,000-image subset.",
-        # A run this short is too brief for a weight average to settle, so it is left off.
-        "fields": {**FAST_RECIPE, "subset": 10000, "epochs": 4, "ema": False},
+        "description": "The fast recipe cut down for a classroom: 2 epochs, under 2 minutes on a laptop CPU.",
+        "fields": {**FAST_RECIPE, "epochs": 2},
     },
     "quick-demo": {
         "description": "A classroom demo: 3 epochs on a 10,000-image subset, about 30 seconds on a laptop CPU (about 47% on 10 classes).",

@@ -39,15 +39,15 @@ def evaluate_model(
 
     `x_test` holds raw uint8 images: the model normalises inside, so no float32
     copy of the test set is ever made. With `tta=True` (test-time augmentation)
-    each image is also predicted mirrored left-right and the two answers are
-    averaged, which usually buys a little accuracy for twice the inference time.
+    each image is also seen mirrored and shifted by a pixel, and the answers are
+    averaged (see `tta_probabilities`): usually a little more accuracy for six
+    times the inference time.
     """
     started = time.perf_counter()
-    probabilities = predict_probabilities(model, x_test, batch_size=batch_size)
     if tta:
-        # The mirror is a numpy view of the same uint8 pixels: still no float32 copy.
-        mirrored = predict_probabilities(model, x_test[:, :, ::-1, :], batch_size=batch_size)
-        probabilities = (probabilities + mirrored) / 2.0
+        probabilities = tta_probabilities(model, x_test, batch_size=batch_size)
+    else:
+        probabilities = predict_probabilities(model, x_test, batch_size=batch_size)
     prediction_seconds = time.perf_counter() - started
 
     predictions = probabilities.argmax(axis=1).astype(np.int64)
@@ -57,6 +57,27 @@ def evaluate_model(
     if len(x_test):
         metrics["inference_ms_single"] = single_image_latency_ms(model, x_test[:1])
     return Evaluation(metrics=metrics, probabilities=probabilities, predictions=predictions)
+
+
+def tta_probabilities(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Test-time augmentation as the CIFAR-10 speed record does it: six views of each image.
+
+    Half the weight goes to the image and its mirror; the other half to two copies shifted
+    one pixel diagonally (up-left and down-right, edges reflected), each also mirrored. The
+    views are uint8, like the images: mirroring is a view of the same memory, and each
+    shifted copy costs as much as the test set in uint8 (15 MB for 5,000 images).
+    """
+
+    def image_and_mirror(views: np.ndarray) -> np.ndarray:
+        return (
+            predict_probabilities(model, views, batch_size=batch_size)
+            + predict_probabilities(model, views[:, :, ::-1, :], batch_size=batch_size)
+        ) / 2
+
+    padded = np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+    height, width = images.shape[1:3]
+    shifted = [padded[:, :height, :width], padded[:, 2 : height + 2, 2 : width + 2]]
+    return 0.5 * image_and_mirror(images) + 0.25 * sum(image_and_mirror(np.ascontiguousarray(view)) for view in shifted)
 
 
 def predict_probabilities(model, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:

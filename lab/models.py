@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from lab.architectures import SCRATCH_MIN_INPUT_SIZE, build_scratch_backbone
+from lab.architectures import FAST_CNN_HEAD_SCALE, SCRATCH_MIN_INPUT_SIZE, build_scratch_backbone
 from lab.config import RunConfig
 from lab.pretrained import (
     APPLICATIONS,
@@ -118,6 +118,7 @@ def _head(features, config: RunConfig, output_units: int):
     elif config.backbone == "fast-cnn":
         # Max pooling asks "does this feature appear anywhere?", a good fit for small objects.
         x = layers.GlobalMaxPooling2D(name="global_max_pool")(features)
+        x = layers.Rescaling(FAST_CNN_HEAD_SCALE, name="head_scale")(x)
     elif config.backbone == "vit-tiny":
         x = layers.GlobalAveragePooling1D(name="token_average")(features)
     else:

@@ -61,7 +61,7 @@ class BackboneMemory:
 
 BACKBONES: dict[str, BackboneMemory] = {
     "seed-cnn": BackboneMemory(356_810, 53, 28.1, 128),
-    "fast-cnn": BackboneMemory(1_648_362, 603, 64.0, 256),
+    "fast-cnn": BackboneMemory(498_690, 198, 30.0, 128),
     "vit-tiny": BackboneMemory(545_930, 291, 16.0, 128),
     "vgg16": BackboneMemory(14_719_818, 304, 64.0, 512),
     "resnet50": BackboneMemory(23_608_202, 744, 20.2, 2048),

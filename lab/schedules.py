@@ -48,19 +48,61 @@ def learning_rate_for(config: RunConfig, steps_per_epoch: int):
 def make_optimizer(config: RunConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimiser named by the config, driven by its learning-rate schedule."""
     learning_rate = learning_rate_for(config, steps_per_epoch)
-    # Weight averaging: the optimiser keeps a moving average of the weights, and fit copies it
-    # into the model at the end of training; the average generalises a little better.
-    averaging = {"use_ema": config.ema, "ema_momentum": 0.99}
     if config.optimizer == "sgd":
         # Nesterov momentum is the usual partner of SGD on CIFAR-10.
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None, **averaging)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay, **averaging)
-    return keras.optimizers.Adam(learning_rate, **averaging)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(learning_rate)
 
 
-def schedule_callbacks(config: RunConfig) -> list[keras.callbacks.Callback]:
-    """Callbacks a schedule needs: reduce-on-plateau watches the validation loss each epoch."""
+class WeightAveraging(keras.callbacks.Callback):
+    """Weight averaging as the CIFAR-10 speed record does it ("lookahead").
+
+    Every `every` steps the callback updates a running average of all the weights,
+    `average = d * average + (1 - d) * weights`, and then puts the network back onto the
+    average. `d` grows from 0 to 0.95**5 along (step / total_steps)**3: early on the network
+    roams freely; near the end, when the learning rate is small, each update moves it only a
+    little towards where it just went, which smooths out the noise of the last steps. Batch
+    norm's running statistics are averaged too, so they always match the averaged weights.
+    At the end of training the network keeps the average.
+    """
+
+    def __init__(self, total_steps: int, every: int = 5, final_decay: float = 0.95**5):
+        super().__init__()
+        self.total_steps = max(1, int(total_steps))
+        self.every = every
+        self.final_decay = final_decay
+        self.step = 0
+        self.averages: list = []
+
+    def on_train_begin(self, logs=None):
+        # Every floating-point weight: kernels, biases and batch norm's moving statistics.
+        self.weights = [weight for weight in self.model.weights if "float" in str(weight.dtype)]
+        self.averages = [keras.ops.convert_to_numpy(weight.value) for weight in self.weights]
+        self.step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self._pull_towards_average(self.final_decay * min(1.0, self.step / self.total_steps) ** 3)
+
+    def on_train_end(self, logs=None):
+        if self.averages:
+            self._pull_towards_average(1.0)  # decay 1: the network becomes the average
+
+    def _pull_towards_average(self, decay: float) -> None:
+        for index, weight in enumerate(self.weights):
+            average = decay * self.averages[index] + (1.0 - decay) * keras.ops.convert_to_numpy(weight.value)
+            self.averages[index] = average
+            weight.assign(average)
+
+
+def schedule_callbacks(config: RunConfig, steps_per_epoch: int = 1) -> list[keras.callbacks.Callback]:
+    """Callbacks a run needs besides the optimiser: reduce-on-plateau and weight averaging."""
+    callbacks: list[keras.callbacks.Callback] = []
     if config.lr_schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6, verbose=0)]
-    return []
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6, verbose=0))
+    if config.ema:
+        callbacks.append(WeightAveraging(total_steps=config.epochs * steps_per_epoch))
+    return callbacks

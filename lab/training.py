@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from lab import devices, resources
+from lab.architectures import adapt_whitening
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
 from lab.evaluation import evaluate_model
@@ -206,6 +207,9 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
     use_cache, cache_reason = cache_decision(config)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
+        if config.weights == "none":
+            # A fast-cnn's first layer is fitted to the training pixels before any step is taken.
+            adapt_whitening(model, task.x_train)
         # With cached features only the head trains: compile that, not the whole model.
         trainee, extractor = model, None
         if use_cache:
@@ -225,7 +229,7 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
     )
     events = EventCallback(emit, should_stop, steps_per_epoch)
     keep_best = KeepBestWeights() if config.keep_best else None
-    callbacks = [events, *schedule_callbacks(config), *([keep_best] if keep_best else [])]
+    callbacks = [events, *schedule_callbacks(config, steps_per_epoch), *([keep_best] if keep_best else [])]
     started = time.perf_counter()
     if use_cache:
         features = _features(extractor, config, {"train": task.x_train, "val": task.x_val}, emit)

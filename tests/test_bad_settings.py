@@ -31,7 +31,7 @@ REFUSED = [
     ),
     (
         ["--model", "custom", "--backbone", "fast-cnn", "--freeze-depth", "500"],
-        "freeze_depth must be from 0 to 30 (the fast-cnn backbone's layer count)",
+        "freeze_depth must be from 0 to 24 (the fast-cnn backbone's layer count)",
     ),
     (["--input-size", "33"], "input_size must be one of (32, 64, 96, 128, 160, 224) pixels; got 33"),
     (["--input-size", "16"], "input_size must be one of (32, 64, 96, 128, 160, 224)"),

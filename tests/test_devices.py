@@ -9,8 +9,31 @@ from lab.config import RunConfig
 
 
 def test_mixed_precision_only_on_a_gpu():
-    assert devices.choose_precision(RunConfig(), gpus=[]) == "float32"
+    assert devices.choose_precision(RunConfig(), gpus=[], cpu_bfloat16=False) == "float32"
     assert devices.choose_precision(RunConfig(), gpus=["NVIDIA H200"]) == "mixed_float16"
+
+
+def test_bfloat16_for_the_fast_cnn_only_on_a_cpu_that_has_it():
+    fast = RunConfig(model="custom", backbone="fast-cnn")
+    assert devices.choose_precision(fast, gpus=[], cpu_bfloat16=True) == "mixed_bfloat16"
+    assert devices.choose_precision(fast, gpus=[], cpu_bfloat16=False) == "float32"
+    assert devices.choose_precision(fast, gpus=["NVIDIA H200"], cpu_bfloat16=True) == "mixed_float16"
+    # The report's CNN stays in float32 on any CPU.
+    assert devices.choose_precision(RunConfig(), gpus=[], cpu_bfloat16=True) == "float32"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True), ("fpu amx_bf16 amx_tile", True), ("fpu sse avx2 avx512f", False)],
+)
+def test_bfloat16_support_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
+    assert devices.cpu_has_bfloat16(str(cpuinfo)) is expected
+
+
+def test_no_cpuinfo_means_no_bfloat16(tmp_path):
+    assert devices.cpu_has_bfloat16(str(tmp_path / "missing")) is False
 
 
 def test_an_explicit_precision_wins():

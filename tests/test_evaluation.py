@@ -127,7 +127,7 @@ def test_evaluate_model_with_one_sigmoid_unit_gives_two_columns():
     assert len(evaluation.metrics["confusion_matrix"]) == 2
 
 
-def test_tta_averages_the_image_and_its_mirror():
+def test_tta_averages_the_image_its_mirror_and_two_shifted_copies():
     import keras
     from keras import layers
 
@@ -135,9 +135,17 @@ def test_tta_averages_the_image_and_its_mirror():
     model = keras.Sequential([keras.Input((32, 32, 3)), layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(3, activation="softmax")])
     images, labels = _random_images(12, seed=2), np.arange(12) % 3
 
-    plain = model.predict(images, verbose=0)
-    mirrored = model.predict(images[:, :, ::-1, :].copy(), verbose=0)
+    def with_mirror(views):
+        return (model.predict(views, verbose=0) + model.predict(views[:, :, ::-1, :].copy(), verbose=0)) / 2
+
+    # Shifted one pixel up-left and down-right, the edge filled by reflection, by hand:
+    padded = np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+    up_left, down_right = padded[:, :32, :32].copy(), padded[:, 2:, 2:].copy()
+    assert np.array_equal(up_left[:, 1:, 1:], images[:, :31, :31]) and np.array_equal(up_left[:, 0, 1:], images[:, 1, :31])
+    expected = 0.5 * with_mirror(images) + 0.25 * (with_mirror(up_left) + with_mirror(down_right))
+
     evaluation = evaluate_model(model, images, labels, CLASSES, tta=True)
 
-    np.testing.assert_allclose(evaluation.probabilities, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(evaluation.probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(evaluation.probabilities, with_mirror(images), atol=1e-4)  # the shifts did count
     assert evaluation.metrics["tta"] is True

@@ -164,8 +164,8 @@ def test_other_backbones_build_and_classify_a_uint8_batch(backbone):
 
 
 def test_fast_cnn_width_follows_the_multiplier():
-    assert fast_cnn_backbone().get_layer("stage3_conv").filters == 512 * FAST_CNN_WIDTH_MULTIPLIER
-    assert fast_cnn_backbone(width_multiplier=1.0).get_layer("stage3_conv").filters == 512
+    assert fast_cnn_backbone().get_layer("block3_conv2").filters == 256 * FAST_CNN_WIDTH_MULTIPLIER
+    assert fast_cnn_backbone(width_multiplier=1.0).get_layer("block3_conv2").filters == 256
 
 
 def test_upscaling_happens_inside_the_model():
@@ -288,9 +288,9 @@ def test_pretrained_batchnorm_stays_in_inference_mode_in_the_unfrozen_part(tmp_p
 def test_batchnorm_of_a_network_trained_from_scratch_updates_its_statistics():
     model = build_model(custom("fast-cnn"), 10)
     backbone = model.get_layer("backbone")
-    before = snapshot(backbone, "stem_bn", "moving_mean")
+    before = snapshot(backbone, "block1_bn1", "moving_mean")
     one_training_step(model)
-    assert not np.array_equal(before, snapshot(backbone, "stem_bn", "moving_mean"))
+    assert not np.array_equal(before, snapshot(backbone, "block1_bn1", "moving_mean"))
 
 
 # ---------------------------------------------------------------- weights files and offline use

@@ -115,3 +115,37 @@ def test_the_best_validation_epoch_is_kept(data):
     val_accuracy = result.history["val_accuracy"]
     assert result.metrics["best_epoch"] == 1 + val_accuracy.index(max(val_accuracy))
     assert run(RunConfig(epochs=1, keep_best=False), data=data).metrics["best_epoch"] is None
+
+
+def test_the_fast_recipe_fits_its_whitening_layer_and_learns(data):
+    from lab.architectures import PatchWhitening
+
+    config = config_for_preset("fast-cnn", epochs=3, batch_size=32, precision="float32")
+    result = run(config, data=data)
+    whitening = next(layer for layer in result.model.get_layer("backbone").layers if isinstance(layer, PatchWhitening))
+    kernel = np.asarray(whitening.kernel.value).reshape(12, 24)
+    # Fitted to the data, the kernel is no longer the pass-through it starts as ...
+    assert not np.allclose(kernel, np.concatenate([np.eye(12), -np.eye(12)], axis=1))
+    # ... and its first half is the negative of its second: each direction with both signs.
+    np.testing.assert_allclose(kernel[:, :12], -kernel[:, 12:])
+    assert result.metrics["tta"] is True
+    assert result.metrics["accuracy"] > 0.5  # ten colours are easy; chance is 0.1
+
+
+def test_weight_averaging_pulls_the_network_onto_the_running_average():
+    import keras
+
+    from lab.schedules import WeightAveraging
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    averaging = WeightAveraging(total_steps=10, every=1, final_decay=0.5)
+    averaging.set_model(model)
+    averaging.on_train_begin()  # the average starts at the weights: 0
+    kernel = model.layers[0].kernel
+    kernel.assign(np.full((2, 1), 4.0))  # as if one optimiser step moved the weights to 4
+    averaging.on_train_batch_end(0)  # step 1 of 10: decay = 0.5 * (1/10)**3 = 0.0005
+    expected = 0.0005 * 0.0 + 0.9995 * 4.0
+    np.testing.assert_allclose(np.asarray(kernel.value), expected, rtol=1e-6)  # the network now sits on the average
+    kernel.assign(np.full((2, 1), 10.0))
+    averaging.on_train_end()  # decay 1: back to the average, whatever the last step did
+    np.testing.assert_allclose(np.asarray(kernel.value), expected, rtol=1e-6)

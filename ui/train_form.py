@@ -169,11 +169,11 @@ def training_inputs() -> None:
     left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", **PERSIST)
     right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
     left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", **PERSIST)
-    st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 4 pixels while training.", **PERSIST)
+    st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 2 pixels while training.", **PERSIST)
     with st.expander("More options"):
         st.number_input("Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", **PERSIST)
         st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", **PERSIST)
-        st.toggle("Test-time augmentation (average with the mirror image)", key="train_tta", **PERSIST)
+        st.toggle("Test-time augmentation (average over the mirror image and 1-pixel shifts)", key="train_tta", **PERSIST)
         st.toggle("Weight averaging (test an average of the last steps' weights)", key="train_ema", **PERSIST)
         st.toggle("Keep the best epoch's weights (by validation accuracy)", key="train_keep_best", **PERSIST)
         st.selectbox("Number format", PRECISIONS, key="train_precision", help="auto = mixed float16 on a GPU, float32 on a CPU.", **PERSIST)
