@@ -104,7 +104,7 @@ class DiracInitializer(keras.initializers.Initializer):
     """Start a 3x3 convolution as (nearly) the identity: each output channel copies one input channel.
 
     The first min(inputs, outputs) filters hold a single 1 at their centre; the other filters
-    start random, as Keras' usual initialiser would make them. A deep network built from such
+    start random, uniform within +-1/sqrt(fan-in) as PyTorch's default (which the record used). A deep network built from such
     layers starts out passing its input straight through, so the first steps already learn
     something useful instead of untangling random noise (a trick of the speed record).
     """
@@ -114,7 +114,8 @@ class DiracInitializer(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         height, width, inputs, outputs = shape
-        kernel = keras.initializers.HeUniform(seed=self.seed)(shape, dtype="float32")
+        # VarianceScaling with scale 1/3 draws uniformly within +-sqrt(3 * scale / fan_in) = +-1/sqrt(fan_in).
+        kernel = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform", seed=self.seed)(shape, dtype="float32")
         identity = min(inputs, outputs)
         centre = ops.one_hot(height // 2 * width + width // 2, height * width)  # 1 at the centre pixel
         eye = ops.reshape(centre, (height, width, 1, 1)) * ops.eye(inputs, outputs)

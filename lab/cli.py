@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("path")
 
     default = commands.add_parser("default-model", help="train the Predict page's default model and ship it in assets/default_model/")
-    default.add_argument("--model", default="seed-cnn", help="the preset to train (fast-cnn on a GPU machine)")
-    default.add_argument("--epochs", type=int, default=10)
+    default.add_argument("--model", default="fast-cnn", help="the preset to train (the shipped model is fast-cnn)")
+    default.add_argument("--epochs", type=int, help="override the preset's epochs")
     default.add_argument("--data-dir")
     default.add_argument("--from-run", help="ship an already stored run instead of training a new one")
 

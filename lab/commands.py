@@ -159,7 +159,8 @@ def cmd_default_model(args) -> int:
     if run_id is None:
         from lab.training import run
 
-        result = run(config_for_preset(args.model, epochs=args.epochs), TerminalProgress(), data_dir=args.data_dir, store=store)
+        overrides = {"epochs": args.epochs} if args.epochs else {}
+        result = run(config_for_preset(args.model, **overrides), TerminalProgress(), data_dir=args.data_dir, store=store)
         run_id = result.run_id
     stored = store.get_run(run_id)
     if stored is None or stored["status"] != "completed":

@@ -77,24 +77,31 @@ class WeightAveraging(keras.callbacks.Callback):
         self.averages: list = []
 
     def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
         # Every floating-point weight: kernels, biases and batch norm's moving statistics.
         self.weights = [weight for weight in self.model.weights if "float" in str(weight.dtype)]
-        self.averages = [keras.ops.convert_to_numpy(weight.value) for weight in self.weights]
+        self.averages = [tf.Variable(weight.value, trainable=False) for weight in self.weights]
         self.step = 0
+        # One compiled graph updates every weight in place: no copies through NumPy, no Python loop per step.
+        self._pull = tf.function(self._pull_towards_average)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         if self.step % self.every == 0:
-            self._pull_towards_average(self.final_decay * min(1.0, self.step / self.total_steps) ** 3)
+            self._pull_with(self.final_decay * min(1.0, self.step / self.total_steps) ** 3)
 
     def on_train_end(self, logs=None):
         if self.averages:
-            self._pull_towards_average(1.0)  # decay 1: the network becomes the average
+            self._pull_with(1.0)  # decay 1: the network becomes the average
 
-    def _pull_towards_average(self, decay: float) -> None:
-        for index, weight in enumerate(self.weights):
-            average = decay * self.averages[index] + (1.0 - decay) * keras.ops.convert_to_numpy(weight.value)
-            self.averages[index] = average
+    def _pull_with(self, decay: float) -> None:
+        # A tensor, not a Python float: tf.function would trace a new graph for every new float.
+        self._pull(keras.ops.convert_to_tensor(decay, "float32"))
+
+    def _pull_towards_average(self, decay) -> None:
+        for average, weight in zip(self.averages, self.weights, strict=True):
+            average.assign(decay * average + (1.0 - decay) * weight.value)
             weight.assign(average)
 
 

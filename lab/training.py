@@ -160,6 +160,7 @@ def run(
     preflight(config)
     if store is not None and run_id is None:
         run_id = store.create_run(config, status="running")
+    policy = keras.mixed_precision.dtype_policy()  # a run may switch to mixed precision; put it back afterwards
     try:
         # Only the task's splits live on: when this function loads the data itself, the whole
         # data set is freed once the splits are cut from it (about 150 MB less at the peak).
@@ -169,6 +170,8 @@ def run(
         if store is not None:
             store.set_status(run_id, "failed", _one_line(error))
         raise
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
     return result
 
 
@@ -281,13 +284,31 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
             run_id,
             metrics=metrics,
             history=history,
-            model=model,
+            model=_float32_copy(model, config, task.num_classes) if precision != "float32" else model,
             environment=environment,
             fingerprint=task.fingerprint,
             train_seconds=train_seconds,
             extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
         )
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
+
+
+def _float32_copy(model: keras.Model, config: RunConfig, num_classes: int) -> keras.Model:
+    """The same network and weights, computing in float32: the copy a run saves.
+
+    A model saves the dtype policy it was trained under. One trained in float16 on a GPU (or
+    bfloat16 on a CPU that has it) would then compute in that precision wherever it is loaded,
+    and a CPU without such instructions emulates it slowly. Weights are float32 under every
+    policy, so they copy across unchanged.
+    """
+    policy = keras.mixed_precision.dtype_policy()
+    devices.apply_precision("float32")
+    try:
+        copy = build_model(config, num_classes)  # the same weights setting: the same layers
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _features(extractor, config: RunConfig, splits: dict[str, np.ndarray], emit: EventHandler) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ import streamlit as st
 from lab import data_stats
 from lab.config import CLASS_NAMES, task_class_names
 from lab.data import augmentation_preview
+from lab.data_cache import release_pages
 from lab.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset
@@ -35,7 +36,10 @@ if data is None:
 @st.cache_data(show_spinner="Averaging the training images ...")
 def _class_stats(source: str) -> data_stats.ClassStats:
     dataset = get_dataset()
-    return data_stats.class_stats(dataset.x_train, dataset.y_train)
+    stats = data_stats.class_stats(dataset.x_train, dataset.y_train)
+    # Averaging read every training picture; the server keeps only the averages, not the pixels.
+    release_pages(dataset.x_train)
+    return stats
 
 
 @st.cache_data(max_entries=32)

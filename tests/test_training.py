@@ -149,3 +149,17 @@ def test_weight_averaging_pulls_the_network_onto_the_running_average():
     kernel.assign(np.full((2, 1), 10.0))
     averaging.on_train_end()  # decay 1: back to the average, whatever the last step did
     np.testing.assert_allclose(np.asarray(kernel.value), expected, rtol=1e-6)
+
+
+def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path):
+    import keras
+
+    store = Store(tmp_path / "lab")
+    config = config_for_preset("fast-cnn", epochs=1, batch_size=64, precision="mixed_bfloat16", tta=False)
+    result = run(config, data=data, store=store)
+    assert result.model.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # the run put the global policy back
+    saved = store.load_model(result.run_id)
+    assert saved.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "float32"
+    images = data.x_test[:16]
+    np.testing.assert_allclose(saved.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=0.05)

@@ -2,7 +2,8 @@
 
 `st.cache_resource` keeps one copy of the (read-only) data set arrays and of each
 loaded model per server process, so thirty students do not load CIFAR-10 thirty
-times. Never mutate what these functions return.
+times; the arrays are memory-mapped, so only the pictures pages show take memory.
+Never mutate what these functions return.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab import data as lab_data
+from lab.data_cache import load_cifar10_mapped
 from lab.store import Store
 
 
@@ -23,7 +25,8 @@ def data_dir_setting() -> str | None:
 
 @st.cache_resource(show_spinner="Loading CIFAR-10 ...")
 def _load_dataset(data_dir: str | None) -> lab_data.Cifar10:
-    return lab_data.load_cifar10(data_dir)
+    # Memory-mapped (lab/data_cache.py): the server keeps in memory only the pictures it shows.
+    return load_cifar10_mapped(data_dir)
 
 
 def get_dataset() -> lab_data.Cifar10 | None:
