@@ -6,6 +6,7 @@ Each page lives in pages/ and only draws widgets; the work happens in the `lab` 
 
 import streamlit as st
 
+from ui.common import return_freed_memory
 from ui.router import mark_router_ran, take_pending_page
 from ui.sidebar import render_sidebar
 
@@ -24,3 +25,4 @@ if pending := take_pending_page():
     st.switch_page(pending)  # a bookmarked page address that arrived before the router ran
 render_sidebar()
 page.run()
+return_freed_memory()

@@ -44,7 +44,10 @@ def _class_stats(source: str) -> data_stats.ClassStats:
 
 @st.cache_data(max_entries=32)
 def _augmented(source: str, index: int, draws: int, seed: int):
-    return augmentation_preview(get_dataset().x_train[index], draws, seed)
+    images = get_dataset().x_train
+    preview = augmentation_preview(images[index], draws, seed)
+    release_pages(images)
+    return preview
 
 
 st.caption(f"{len(data.x_train):,} training and {len(data.x_test):,} test images, 32 x 32 pixels each, read from {data.source}.")
@@ -79,6 +82,8 @@ if samples.open:
             heading = name if label_map[name] == name else f"{name} (task class: {label_map[name]})"
             st.markdown(f"**{heading}**")
             st.image(list(upscale_nearest(data.x_train[indices], SCALE)), caption=[f"#{i}" for i in indices])
+        # The pictures are copied out; let the memory-mapped file's pages go (the OS reads whole megabytes around each one).
+        release_pages(data.x_train)
 
 if balance.open:
     with balance:
