@@ -76,7 +76,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['preset']} ({row['precision']}): run {row['run_id']}")
     note = (
-        "Full training set (49,000 train / 1,000 validation, stratified), seed 0, one run each in separate processes; "
+        "fast-cnn: full training set (49,000 train / 1,000 validation, stratified); fast-cnn-quick: a 40,000-image stratified "
+        "subset (39,200 / 800). Seed 0, one run each in separate processes, stored in LAB_HOME; "
         "'train s' is `fit` wall time (the whitening layer's fit and the test evaluation are outside it). "
         "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split)."
     )
