@@ -163,3 +163,11 @@ def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path)
     assert saved.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "float32"
     images = data.x_test[:16]
     np.testing.assert_allclose(saved.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=0.05)
+
+
+def test_small_batches_run_several_steps_per_call_unless_every_step_must_be_seen():
+    from lab.training import STEPS_PER_EXECUTION, steps_per_execution_for
+
+    assert steps_per_execution_for(RunConfig(batch_size=64)) == STEPS_PER_EXECUTION
+    assert steps_per_execution_for(RunConfig(batch_size=1024)) == 1  # a step takes long enough already
+    assert steps_per_execution_for(RunConfig(batch_size=64, ema=True)) == 1  # weight averaging counts every step
