@@ -28,11 +28,10 @@ def train_preset(preset: str, precision: str = "auto", epochs: int | None = None
     # Stored in LAB_HOME, so the fast-cnn run can become the default model:
     # `python -m lab default-model --from-run RUN_ID` (the run id is printed below the table).
     result = run(config_for_preset(preset, **overrides), store=Store())
-    environment_precision = "float32" if precision == "float32" else _chosen_precision(result.config)
     return {
         "preset": preset,
         "run_id": result.run_id,
-        "precision": environment_precision,
+        "precision": _chosen_precision(result.config),  # an explicit precision is returned as it is
         "epochs": result.config.epochs,
         "train_seconds": result.train_seconds,
         "accuracy": result.metrics["accuracy"],

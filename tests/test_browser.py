@@ -19,22 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.harness import CHROMIUM, CHROMIUM_ARGS  # the same headless settings as the benchmarks
 from lab.data import write_cifar10_folder
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _require_browser():
