@@ -89,8 +89,8 @@ def main() -> None:
         "One Streamlit server process, one browser session visiting Explore, Train, Compare and Predict in turn. "
         "Data: the `../shared` copy (50,000 + 5,000 images, 165 MB of uint8 pixels), opened memory-mapped from the decoded copy "
         "the first load saves under LAB_HOME (lab/data_cache.py): the peak is that first load, decoding the batches in memory; "
-        "afterwards the server holds only the pages it reads, and pages release them after copying pictures out. "
-        "Each page run ends with malloc_trim (ui/common.return_freed_memory). Before these two changes: 981 MB resident."
+        "afterwards the server holds only the pages it reads, and every page run ends by releasing them and calling "
+        "malloc_trim (ui/common.return_freed_memory). Before these two changes: 981 MB resident."
     )
     write_section(
         "Streamlit server memory",

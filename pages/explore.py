@@ -8,7 +8,6 @@ import streamlit as st
 from lab import data_stats
 from lab.config import CLASS_NAMES, task_class_names
 from lab.data import augmentation_preview
-from lab.data_cache import release_pages
 from lab.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset
@@ -36,18 +35,12 @@ if data is None:
 @st.cache_data(show_spinner="Averaging the training images ...")
 def _class_stats(source: str) -> data_stats.ClassStats:
     dataset = get_dataset()
-    stats = data_stats.class_stats(dataset.x_train, dataset.y_train)
-    # Averaging read every training picture; the server keeps only the averages, not the pixels.
-    release_pages(dataset.x_train)
-    return stats
+    return data_stats.class_stats(dataset.x_train, dataset.y_train)
 
 
 @st.cache_data(max_entries=32)
 def _augmented(source: str, index: int, draws: int, seed: int):
-    images = get_dataset().x_train
-    preview = augmentation_preview(images[index], draws, seed)
-    release_pages(images)
-    return preview
+    return augmentation_preview(get_dataset().x_train[index], draws, seed)
 
 
 st.caption(f"{len(data.x_train):,} training and {len(data.x_test):,} test images, 32 x 32 pixels each, read from {data.source}.")
@@ -82,8 +75,6 @@ if samples.open:
             heading = name if label_map[name] == name else f"{name} (task class: {label_map[name]})"
             st.markdown(f"**{heading}**")
             st.image(list(upscale_nearest(data.x_train[indices], SCALE)), caption=[f"#{i}" for i in indices])
-        # The pictures are copied out; let the memory-mapped file's pages go (the OS reads whole megabytes around each one).
-        release_pages(data.x_train)
 
 if balance.open:
     with balance:

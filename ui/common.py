@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab import data as lab_data
-from lab.data_cache import load_cifar10_mapped
+from lab.data_cache import load_cifar10_mapped, release_pages
 from lab.store import Store
 
 
@@ -26,7 +26,9 @@ def data_dir_setting() -> str | None:
 @st.cache_resource(show_spinner="Loading CIFAR-10 ...")
 def _load_dataset(data_dir: str | None) -> lab_data.Cifar10:
     # Memory-mapped (lab/data_cache.py): the server keeps in memory only the pictures it shows.
-    return load_cifar10_mapped(data_dir)
+    dataset = load_cifar10_mapped(data_dir)
+    _loaded_datasets[data_dir] = dataset  # remembered (the latest per folder), so return_freed_memory can release its pages
+    return dataset
 
 
 def get_dataset() -> lab_data.Cifar10 | None:
@@ -83,13 +85,19 @@ def load_default_model():
 
 
 def return_freed_memory() -> None:
-    """Hand memory Python and TensorFlow have freed back to the operating system (Linux/glibc only).
+    """After each page run: drop the data set's pages the run read, and return freed heap memory.
 
+    Pictures are copied out of the memory-mapped data set before they are shown, and the OS maps
+    whole megabytes around each one it reads (Explore's class averages read all 150 MB), so the
+    mapped pages are released here, once, for every page; they are read again when needed.
     glibc keeps freed blocks for reuse instead of returning them, so after building a network
     or decoding an image the server's resident memory stays at its high-water mark; on a 2.7 GB
     Community Cloud machine that is memory other students' sessions cannot use. `malloc_trim(0)`
     releases what is free. It takes a millisecond or two, once per page run.
     """
+    for dataset in _loaded_datasets.values():
+        for array in (dataset.x_train, dataset.x_test):
+            release_pages(array)
     if _libc is not None:
         _libc.malloc_trim(0)
 
@@ -106,3 +114,4 @@ def _load_libc():
 
 
 _libc = _load_libc()
+_loaded_datasets: dict[str | None, lab_data.Cifar10] = {}  # what _load_dataset has loaded in this server process
