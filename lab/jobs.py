@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lab import processes
 from lab.config import RunConfig
 from lab.store import Store
 
@@ -51,25 +52,6 @@ def max_jobs() -> int:
         return max(1, int(os.environ.get("LAB_MAX_JOBS", "1")))
     except ValueError:
         return 1
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether process `pid` exists and is not a zombie (a process that exited but was not reaped)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it just belongs to another user
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust os.kill
-    # The state letter follows the command name, which sits in parentheses and may contain spaces.
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
 
 
 # ---------------------------------------------------------------- the queue, seen from the app
@@ -112,7 +94,7 @@ def recover(store: Store, data_dir: str | None = None) -> None:
 
     Cheap enough to call on every render: one query, plus a process start only when needed.
     """
-    store.mark_interrupted_runs(is_alive=pid_alive)
+    store.mark_interrupted_runs()
     ensure_workers(store, data_dir)
 
 
@@ -141,24 +123,15 @@ def live_workers(store: Store) -> list[int]:
         pid = int(pid_file.stem) if pid_file.stem.isdigit() else 0
         recorded_start = pid_file.read_text().strip() if pid_file.exists() else ""
         # Comparing start times tells a live worker from an unrelated process that reused its pid.
-        if pid_alive(pid) and recorded_start == _start_time(pid):
+        if processes.is_alive(pid) and recorded_start == processes.start_ticks(pid):
             alive.append(pid)
         else:
             pid_file.unlink(missing_ok=True)
     return sorted(alive)
 
 
-def _start_time(pid: int) -> str:
-    """When process `pid` started (clock ticks since boot, from /proc), or "" where /proc is missing."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rpartition(")")[2].split()[19]  # field 22 of stat; the text after ")" starts at field 3
-
-
 def _register_worker(store: Store, pid: int) -> None:
-    (_workers_dir(store) / f"{pid}.pid").write_text(_start_time(pid))
+    (_workers_dir(store) / f"{pid}.pid").write_text(processes.start_ticks(pid))
 
 
 def _start_worker(store: Store, data_dir: str | None) -> int:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lab import store_files
+from lab import processes, store_files
 from lab.config import RunConfig
 from lab.store_sqlite import (
     DATABASE_NAME,
@@ -40,7 +40,6 @@ from lab.store_sqlite import (
     from_json,
     initialise,
     new_run_id,
-    process_is_alive,
     reading,
     run_from_row,
     to_json,
@@ -192,16 +191,19 @@ class Store:
             row = connection.execute("SELECT status, cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
         return row is None or bool(row["cancel_requested"]) or row["status"] == "cancelled"
 
-    def mark_interrupted_runs(self, is_alive: Callable[[int], bool] = process_is_alive) -> list[str]:
+    def mark_interrupted_runs(self, still_working: Callable[[int | None, str | None], bool] = processes.could_be_worker) -> list[str]:
         """Fail every running run whose worker process is gone; return their ids.
 
         Call this when the app or the job worker starts: a run whose process was
         killed (for example for running out of memory) would otherwise show as
-        running forever. A run with no recorded process counts as gone.
+        running forever. A run with no recorded process counts as gone, and so does
+        one whose pid now belongs to a process that started after the run did
+        (after a reboot, pids are handed out again). `still_working(pid, started_at)`
+        makes that decision; tests pass their own.
         """
         with self._write() as connection:
-            rows = connection.execute("SELECT run_id, worker_pid FROM runs WHERE status = 'running'").fetchall()
-            gone = [row["run_id"] for row in rows if row["worker_pid"] is None or not is_alive(row["worker_pid"])]
+            rows = connection.execute("SELECT run_id, worker_pid, started_at FROM runs WHERE status = 'running'").fetchall()
+            gone = [row["run_id"] for row in rows if row["worker_pid"] is None or not still_working(row["worker_pid"], row["started_at"])]
             now = utc_now()
             for run_id in gone:
                 connection.execute(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
 import sqlite3
@@ -88,17 +87,6 @@ def check_transition(run_id: str, current: str, new: str) -> None:
     if new not in TRANSITIONS[current]:
         allowed = ", ".join(TRANSITIONS[current]) or "nothing (it is final)"
         raise ValueError(f"run {run_id} is {current} and cannot become {new}; from {current} it can become: {allowed}.")
-
-
-def process_is_alive(pid: int) -> bool:
-    """True if a process with this id exists (signal 0 checks without touching it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, but belongs to another user
-        return True
-    return True
 
 
 def to_json(value: Any) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import jobs
+from lab import jobs, processes
 from lab.config import config_for_preset
 from lab.store import Store
 from tests.synthetic import random_cifar10_folder
@@ -63,13 +63,13 @@ def worker_log(store: Store) -> str:
 
 
 def test_pid_alive_tells_running_dead_and_zombie_processes_apart():
-    assert jobs.pid_alive(os.getpid())
-    assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
+    assert processes.is_alive(os.getpid())
+    assert not processes.is_alive(None) and not processes.is_alive(0)
     child = subprocess.Popen(["sleep", "0"])
     wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z", 10, "a zombie")
-    assert not jobs.pid_alive(child.pid)  # exited but not reaped yet: a zombie counts as dead
+    assert not processes.is_alive(child.pid)  # exited but not reaped yet: a zombie counts as dead
     child.wait()
-    assert not jobs.pid_alive(child.pid)
+    assert not processes.is_alive(child.pid)
 
 
 def test_max_jobs_reads_the_setting(monkeypatch):
@@ -167,7 +167,7 @@ def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
     worker_pid = store.get_run(killed)["worker_pid"]
     assert worker_pid in jobs.live_workers(store)
     os.kill(worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
-    wait_for(lambda: not jobs.pid_alive(worker_pid), 10, "the worker to die")
+    wait_for(lambda: not processes.is_alive(worker_pid), 10, "the worker to die")
     assert store.get_run(killed)["status"] == "running"  # nobody has noticed yet
 
     jobs.recover(store)

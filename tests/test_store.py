@@ -203,7 +203,7 @@ def test_mark_interrupted_runs_fails_runs_whose_process_is_gone(store):
     store.claim_next_queued(worker_pid=111)
     store.claim_next_queued(worker_pid=222)
 
-    interrupted = store.mark_interrupted_runs(is_alive=lambda pid: pid == 111)
+    interrupted = store.mark_interrupted_runs(still_working=lambda pid, started_at: pid == 111)
 
     assert interrupted == [dead_run]
     assert store.get_run(alive_run)["status"] == "running"

@@ -1,0 +1,69 @@
+"""Worker liveness: a pid that exists is not enough, it must still be the same process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lab import processes
+from lab.config import RunConfig
+from lab.store import INTERRUPTED_MESSAGE, Store
+
+linux_only = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="start times come from /proc")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+@linux_only
+def test_this_process_started_before_now_and_after_the_machine_booted():
+    started = processes.started_at(os.getpid())
+    assert started is not None
+    assert started <= datetime.now(UTC) + processes.START_TIME_TOLERANCE
+    assert started > datetime.now(UTC) - timedelta(days=3650)
+
+
+@linux_only
+def test_a_process_that_started_after_the_run_cannot_be_its_worker():
+    """The pid-reuse case: the pid is alive, but its process is younger than the run."""
+    a_day_ago = iso(datetime.now(UTC) - timedelta(days=1))
+    assert processes.could_be_worker(os.getpid(), iso(datetime.now(UTC)))
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert processes.is_alive(child.pid)
+        assert not processes.could_be_worker(child.pid, a_day_ago)
+    finally:
+        child.kill()
+        child.wait()
+    assert not processes.could_be_worker(child.pid, iso(datetime.now(UTC)))
+
+
+def test_unknown_start_times_trust_the_pid(monkeypatch):
+    monkeypatch.setattr(processes, "started_at", lambda pid: None)
+    assert processes.could_be_worker(os.getpid(), iso(datetime.now(UTC) - timedelta(days=1)))
+    assert processes.could_be_worker(os.getpid(), None)
+    assert not processes.could_be_worker(None, None)
+
+
+@linux_only
+def test_the_store_fails_a_running_run_whose_pid_was_handed_to_a_newer_process(tmp_path):
+    store = Store(tmp_path)
+    reused = store.create_run(RunConfig())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        store.claim_next_queued(worker_pid=child.pid)
+        with store._write() as connection:  # the run started yesterday; the child only now
+            connection.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", (iso(datetime.now(UTC) - timedelta(days=1)), reused))
+        mine = store.create_run(RunConfig(), status="running")  # this process, started before the run
+
+        assert store.mark_interrupted_runs() == [reused]
+    finally:
+        child.kill()
+        child.wait()
+    assert store.get_run(reused)["message"] == INTERRUPTED_MESSAGE
+    assert store.get_run(mine)["status"] == "running"
