@@ -28,6 +28,8 @@ from pathlib import Path
 
 from lab import processes, store_files
 from lab.config import RunConfig
+from lab.store_events import ProgressEvents
+from lab.store_saved import SavedRuns
 from lab.store_sqlite import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
@@ -37,7 +39,6 @@ from lab.store_sqlite import (
     StoreError,
     check_transition,
     explain_sqlite_error,
-    from_json,
     initialise,
     new_run_id,
     reading,
@@ -60,8 +61,13 @@ __all__ = [
 ]
 
 
-class Store:
-    """Runs, their progress events and their files, under one root folder."""
+class Store(ProgressEvents, SavedRuns):
+    """Runs, their progress events and their files, under one root folder.
+
+    This file holds what a run goes through (created, claimed, moved along, completed,
+    read back, deleted); the events a run reports are in lab/store_events.py, and reading
+    a completed run's files in lab/store_saved.py.
+    """
 
     def __init__(self, root: str | Path | None = None):
         chosen = root if root is not None else os.environ.get("LAB_HOME") or Path.cwd() / "runs"
@@ -216,48 +222,6 @@ class Store:
             store_files.remove_run_folder(self.runs_folder, run_id)
         return gone
 
-    # -- progress events -----------------------------------------------------
-
-    def add_event(self, run_id: str, event: dict) -> int:
-        """Append a progress event (a dict with a "kind") to a run; return the event's id."""
-        kind = event.get("kind")
-        if not isinstance(kind, str) or not kind:
-            raise ValueError(f"an event needs a 'kind' such as 'epoch_end'; got {event!r}.")
-        try:
-            with self._write() as connection:
-                cursor = connection.execute(
-                    "INSERT INTO events (run_id, created_at, kind, payload_json) VALUES (?, ?, ?, ?)",
-                    (validate_run_id(run_id), utc_now(), kind, to_json(event)),
-                )
-                return cursor.lastrowid
-        except sqlite3.IntegrityError as error:  # the foreign key: no such run
-            raise RunNotFoundError(f"no run with id {run_id!r} in the store.") from error
-
-    def events(self, run_id: str, after_id: int = 0, kinds: Iterable[str] | None = None, limit: int | None = None) -> list[dict]:
-        """A run's events in the order they were added, only those after `after_id` (for polling)."""
-        query = "SELECT id, created_at, payload_json FROM events WHERE run_id = ? AND id > ?"
-        parameters: list = [validate_run_id(run_id), int(after_id)]
-        if kinds is not None:
-            kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-            query += f" AND kind IN ({', '.join('?' * len(kinds))})"
-            parameters += kinds
-        query += " ORDER BY id"
-        if limit is not None:
-            query += " LIMIT ?"
-            parameters.append(int(limit))
-        with self._read() as connection:
-            rows = connection.execute(query, parameters).fetchall()
-        return [{**from_json(row["payload_json"]), "id": row["id"], "created_at": row["created_at"]} for row in rows]
-
-    def latest_event(self, run_id: str, kind: str) -> dict | None:
-        """The most recent event of one kind, or None."""
-        with self._read() as connection:
-            row = connection.execute(
-                "SELECT id, created_at, payload_json FROM events WHERE run_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-                (validate_run_id(run_id), kind),
-            ).fetchone()
-        return None if row is None else {**from_json(row["payload_json"]), "id": row["id"], "created_at": row["created_at"]}
-
     # -- finishing a run ------------------------------------------------------
 
     def complete_run(
@@ -321,28 +285,6 @@ class Store:
             raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
         return run
 
-    def run_dir(self, run_id: str) -> Path:
-        """The folder of a run's files (it exists once the run is completed)."""
-        return self.runs_folder / validate_run_id(run_id)
-
-    def load_history(self, run_id: str) -> dict:
-        """A completed run's training history (loss and accuracy per epoch), or {} if it has none."""
-        path = self.run_dir(run_id) / store_files.HISTORY_FILE
-        return from_json(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-    def load_model(self, run_id: str):
-        """Load a completed run's model from the store's own folder, with Keras safe mode on."""
-        run = self._require_run(run_id)
-        if run["status"] != "completed":
-            raise StoreError(f"run {run_id} is {run['status']}; only a completed run has a saved model.")
-        path = self.run_dir(run_id) / store_files.MODEL_FILE
-        if not path.is_file():
-            raise StoreError(f"run {run_id} was saved without a model (no {path}).")
-        if not path.resolve().is_relative_to(self.runs_folder.resolve()):
-            # A link planted in the run folder must not lead the loader elsewhere on the machine.
-            raise StoreError(f"run {run_id}'s model file points outside the results store ({path.resolve()}); it is not loaded.")
-        return store_files.load_keras_model(path)
-
     # -- removing and exporting -------------------------------------------------
 
     def delete_run(self, run_id: str) -> bool:
@@ -359,25 +301,7 @@ class Store:
         store_files.remove_run_folder(self.runs_folder, run_id)
         return row is not None
 
-    def export_run(self, run_id: str, path: str | Path) -> Path:
-        """Zip a completed run's folder (config, history, metrics, model) to `path`; return the zip's path."""
-        folder = self.run_dir(run_id)
-        if self._require_run(run_id)["status"] != "completed" or not folder.is_dir():
-            raise StoreError(f"run {run_id} has no saved files to export; only completed runs do.")
-        return store_files.zip_run_folder(folder, run_id, path)
-
     def integrity_check(self) -> str:
         """SQLite's own check of the database file: "ok" when it is healthy."""
         with self._read() as connection:
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
-
-    # -- the results table --------------------------------------------------------
-
-    def reference_rows(self) -> list[dict]:
-        """The lab report's published results (assets/report_results.csv), marked reference=True."""
-        return store_files.load_reference_rows()
-
-    def results_table(self) -> list[dict]:
-        """One flat row per completed run, newest first, then the lab report's reference rows."""
-        runs = [store_files.results_row(run) for run in self.list_runs(status="completed")]
-        return runs + self.reference_rows()
