@@ -14,6 +14,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from lab.config import DEFAULT_FAST_CNN_WIDTH
+
 # The smallest input (pixels per side) each from-scratch backbone can shrink to a
 # non-empty feature map. The seed CNN loses 2 pixels per 3x3 "valid" convolution
 # and halves the size at each pooling step (18 -> 16 -> 8 -> 6 -> 3 -> 1); the fast
@@ -30,7 +32,7 @@ SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 #   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,000 images/s, ~45 s per epoch
 # 0.5 fits a useful run into a few CPU minutes; on a GPU, use 1.0 (the record's network).
 FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
-FAST_CNN_WIDTH_MULTIPLIER = 0.5
+FAST_CNN_WIDTH_MULTIPLIER = DEFAULT_FAST_CNN_WIDTH  # RunConfig.width overrides it per run
 # Batch norm forgets 40% of its running statistics per step (Keras' default is 1%): a run of
 # a few hundred steps needs statistics that keep up with weights that change quickly.
 FAST_CNN_BN_MOMENTUM = 0.6
@@ -82,9 +84,14 @@ class PositionEmbedding(layers.Layer):
         return {**super().get_config(), "initializer_stddev": self.initializer_stddev}
 
 
-def build_scratch_backbone(name: str, input_size: int) -> keras.Model:
-    """The from-scratch backbone called `name`, for square images of `input_size` pixels."""
-    builders = {"seed-cnn": seed_cnn_backbone, "fast-cnn": fast_cnn_backbone, "vit-tiny": vit_tiny_backbone}
+def build_scratch_backbone(name: str, input_size: int, width: float | None = None) -> keras.Model:
+    """The from-scratch backbone called `name`, for square images of `input_size` pixels.
+
+    `width` scales fast-cnn's channels (None = FAST_CNN_WIDTH_MULTIPLIER); the others have one shape.
+    """
+    if name == "fast-cnn":
+        return fast_cnn_backbone(input_size, width)
+    builders = {"seed-cnn": seed_cnn_backbone, "vit-tiny": vit_tiny_backbone}
     return builders[name](input_size)
 
 

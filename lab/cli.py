@@ -23,7 +23,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
-from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRESETS, RunConfig, config_for_preset  # noqa: E402
+from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, RunConfig, config_for_preset  # noqa: E402
 
 # The keys every metrics JSON carries, in the report's order.
 RESULT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params", "train_seconds", "n_test")
@@ -48,14 +48,19 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freeze-depth", type=_freeze_depth, help="backbone layers kept frozen from the input up; 'all' or a number")
     parser.add_argument("--input-size", type=int, help="pixels per side the backbone sees (32, 64, 96, 128, 160, 224)")
     parser.add_argument("--weights", help="imagenet | none | path to a .h5 / .weights.h5 file")
+    parser.add_argument("--width", type=float, help="fast-cnn only: channels relative to airbench94 (default 0.5; 1.0 on a GPU)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="weight averaging")
+    parser.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None, help="keep the best epoch's weights")
+    parser.add_argument("--precision", choices=PRECISIONS)
     parser.add_argument("--subset", type=int, help="training images drawn (stratified) before the validation split")
     parser.add_argument("--val-fraction", type=float)
     parser.add_argument("--seed", type=int)
@@ -70,14 +75,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "freeze_depth",
         "input_size",
         "weights",
+        "width",
         "epochs",
         "batch_size",
         "optimizer",
         "learning_rate",
+        "weight_decay",
         "lr_schedule",
         "label_smoothing",
         "augment",
         "tta",
+        "ema",
+        "keep_best",
+        "precision",
         "subset",
         "val_fraction",
         "seed",

@@ -43,6 +43,10 @@ LR_SCHEDULES = ("constant", "cosine", "plateau", "onecycle")
 INPUT_SIZES = (32, 64, 96, 128, 160, 224)  # pixels per side after upscaling inside the model
 WEIGHT_CHOICES = ("imagenet", "none")  # or a path to a local weights file
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# fast-cnn's channels relative to airbench94's: half on a CPU (lab/architectures.py has the speeds),
+# 1.0 on a GPU. Allowed: 8 to 512 channels in its widest block.
+DEFAULT_FAST_CNN_WIDTH = 0.5
+MIN_WIDTH, MAX_WIDTH = 0.125, 2.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class RunConfig:
     input_size: int = 32  # pixels per side the backbone sees (images are upscaled inside the model)
     weights: str = "none"  # "imagenet" | "none" | path to a local weights file
     dropout: float = 0.5  # fraction of units dropped in the dense256 head
+    width: float | None = None  # fast-cnn only: channels relative to airbench94; None = DEFAULT_FAST_CNN_WIDTH (0.5)
 
     # How to learn.
     epochs: int = 10  # passes over the training split
@@ -155,6 +160,15 @@ def validate(config: RunConfig) -> None:
         f"{config.backbone} is trained from scratch, so use weights 'none'.",
     )
     _check(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1); got {config.dropout!r}.")
+    if config.width is not None:
+        _check(
+            config.backbone == "fast-cnn",
+            f"width only applies to the fast-cnn backbone (its channel count); {config.backbone} has a fixed shape, so leave width unset.",
+        )
+        _check(
+            isinstance(config.width, int | float) and MIN_WIDTH <= config.width <= MAX_WIDTH,
+            f"width must be from {MIN_WIDTH} to {MAX_WIDTH} (1.0 = airbench94's channels, 0.5 = half, the CPU default); got {config.width!r}.",
+        )
     _check(
         isinstance(config.epochs, int) and 1 <= config.epochs <= 1000,
         f"epochs must be a whole number from 1 to 1000; got {config.epochs!r}.",

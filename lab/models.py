@@ -57,7 +57,7 @@ def build_model(config: RunConfig, num_classes: int) -> keras.Model:
     # user hears about missing files straight away, not after a long build.
     weights_path = resolve_weights(config.backbone, config.weights, config.input_size)
     starts_pretrained = weights_path is not None
-    backbone = build_backbone(config.backbone, config.input_size, weights_path)
+    backbone = build_backbone(config.backbone, config.input_size, weights_path, width=config.width)
     apply_freeze_depth(backbone, config.freeze_depth)
 
     images = keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="image")
@@ -95,12 +95,15 @@ def check_input_size(backbone: str, input_size: int) -> None:
         raise ValueError(f"input_size must be a multiple of the ViT patch size (4); got {input_size}.")
 
 
-def build_backbone(backbone: str, input_size: int = 32, weights_path=None) -> keras.Model:
-    """The nested "backbone" model alone, with random weights unless a weights file is given."""
+def build_backbone(backbone: str, input_size: int = 32, weights_path=None, *, width: float | None = None) -> keras.Model:
+    """The nested "backbone" model alone, with random weights unless a weights file is given.
+
+    `width` scales the fast-cnn's channels (see RunConfig.width); other backbones ignore it.
+    """
     check_input_size(backbone, input_size)
     if backbone in APPLICATIONS:
         return build_pretrained_backbone(backbone, input_size, weights_path)
-    return build_scratch_backbone(backbone, input_size)
+    return build_scratch_backbone(backbone, input_size, width)
 
 
 def _preprocessing(backbone_name: str, backbone: keras.Model, pretrained: bool) -> list[layers.Layer]:

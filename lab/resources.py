@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import RunConfig
+from lab.config import DEFAULT_FAST_CNN_WIDTH, RunConfig
 
 TF_BASELINE_MB = 800  # RSS of a process that imported TensorFlow + Keras and built a small model (2-core CPU, TF 2.21)
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -47,6 +47,7 @@ EVALUATION_BATCH = 256  # images per batch when lab/evaluation.py predicts the t
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1}  # moment estimates kept per parameter
 VIT_PATCH_SIZE, VIT_HEADS, VIT_DEPTH = 4, 4, 4  # as in lab/architectures.py
 MB = 2**20
+MEASURED_FAST_CNN_WIDTH = DEFAULT_FAST_CNN_WIDTH  # the fast-cnn width BACKBONES["fast-cnn"] was measured at
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,27 @@ class BackboneMemory:
 
 BACKBONES: dict[str, BackboneMemory] = {
     "seed-cnn": BackboneMemory(356_810, 53, 28.1, 128),
-    "fast-cnn": BackboneMemory(498_690, 198, 30.0, 128),
+    "fast-cnn": BackboneMemory(498_690, 198, 30.0, 128),  # at width 0.5 (MEASURED_FAST_CNN_WIDTH)
     "vit-tiny": BackboneMemory(545_930, 291, 16.0, 128),
     "vgg16": BackboneMemory(14_719_818, 304, 64.0, 512),
     "resnet50": BackboneMemory(23_608_202, 744, 20.2, 2048),
     "mobilenetv2": BackboneMemory(2_270_794, 443, 27.1, 1280),
     "efficientnetb0": BackboneMemory(4_062_381, 551, 27.1, 1280),
 }
+
+
+def backbone_memory(config: RunConfig) -> BackboneMemory:
+    """The backbone's costs; a fast-cnn of another width scales from the measured half-width one.
+
+    Layer outputs grow with the channel count (the width), parameters with its square.
+    """
+    facts = BACKBONES[config.backbone]
+    if config.width is None or config.backbone != "fast-cnn":
+        return facts
+    scale = config.width / MEASURED_FAST_CNN_WIDTH
+    return BackboneMemory(
+        round(facts.params * scale**2), facts.floats_per_pixel * scale, facts.largest_per_pixel * scale, round(facts.feature_width * scale)
+    )
 
 
 def uses_feature_cache(config: RunConfig) -> bool:
@@ -79,7 +94,7 @@ def estimate_parts_mb(
     config: RunConfig, n_train: int = CIFAR10_TRAIN_IMAGES, n_test: int = CIFAR10_TEST_IMAGES, *, on_gpu: bool = False
 ) -> dict[str, float]:
     """The estimate's parts in MB of host memory (see the module docstring); `n_train` is the data set's training images."""
-    facts = BACKBONES[config.backbone]
+    facts = backbone_memory(config)
     pixels = config.input_size**2
     used_train = min(config.subset or n_train, n_train)
     parts = {"TensorFlow": float(TF_BASELINE_MB)}

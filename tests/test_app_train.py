@@ -105,6 +105,18 @@ def test_freeze_depth_updates_the_layer_view_at_once(store):
     assert any("ImageNet weights" in str(info.value) for info in at.info)  # not cached on this machine
 
 
+def test_the_fast_recipe_loads_into_the_form_with_its_width(store):
+    at = open_page(app(), "pages/train.py")
+    at.selectbox(key="train_model").set_value("fast-cnn").run()
+    assert not at.exception
+    assert at.slider(key="train_val_fraction").value == pytest.approx(0.02)  # the recipe's share, not clipped
+    assert at.select_slider(key="train_width").value == 0.5
+    at.select_slider(key="train_width").set_value(1.0).run()
+    assert not at.exception
+    assert at.selectbox(key="train_model").value == "custom"  # a wider network is no longer the preset
+    assert "1,9" in texts(at)  # the layer view counts the full-width network's ~1.97 M parameters
+
+
 def test_prefill_from_compare_loads_a_run_s_settings(store):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["train_prefill"] = RunConfig(task="pair:cat,dog", epochs=7, learning_rate=3e-4, augment=True).to_dict()

@@ -104,6 +104,7 @@ def test_train_evaluate_runs_export(tmp_path, data_dir):
         (["train", "--model", "vgg16-frozen", "--freeze-depth", "99"], "freeze_depth"),
         (["evaluate", "no-such-run"], "no-such-run"),
         (["train", "--data-dir", "/nowhere/cifar"], "cifar-10-python.tar.gz"),
+        (["train", "--width", "1.0"], "width"),  # seed-cnn has one shape
     ],
 )
 def test_errors_are_one_readable_line(tmp_path, args, words):
@@ -136,3 +137,24 @@ def test_study_runs_the_reports_six_configurations_beside_the_reports_numbers(tm
     assert all(0.0 <= row["accuracy"] <= 1.0 and row["n_test"] > 0 for row in rows)
     table = lab("runs", lab_home=tmp_path).stdout
     assert table.count("completed") == 6
+
+
+def test_every_training_option_maps_onto_its_run_config_field():
+    from lab.cli import build_parser, config_from_args
+
+    options = [
+        "train",
+        "--model",
+        "fast-cnn",
+        "--width",
+        "1.0",
+        "--weight-decay",
+        "0.01",
+        "--no-ema",
+        "--keep-best",
+        "--precision",
+        "float32",
+    ]
+    config = config_from_args(build_parser().parse_args(options))
+    assert (config.width, config.weight_decay, config.ema, config.keep_best, config.precision) == (1.0, 0.01, False, True, "float32")
+    assert config.optimizer == "sgd" and config.batch_size == 1024  # the rest is still the fast recipe

@@ -65,6 +65,9 @@ def test_round_trip_through_a_dict_ignores_unknown_keys():
         ({"weights": "imagenet"}, "weights"),  # seed-cnn has no ImageNet weights
         ({"backbone": "vgg16", "weights": "weights.txt"}, "weights"),
         ({"precision": "float8"}, "precision"),
+        ({"width": 1.0}, "width"),  # seed-cnn has one shape
+        ({"backbone": "fast-cnn", "width": 0.0}, "width"),
+        ({"backbone": "fast-cnn", "width": 3.0}, "width"),
     ],
 )
 def test_bad_settings_are_refused_with_the_setting_named(fields, named_setting):

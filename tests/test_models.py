@@ -168,6 +168,14 @@ def test_fast_cnn_width_follows_the_multiplier():
     assert fast_cnn_backbone(width_multiplier=1.0).get_layer("block3_conv2").filters == 256
 
 
+def test_a_run_s_width_builds_the_fast_cnn_it_names():
+    default = build_model(config_for_preset("fast-cnn"), 10)
+    full = build_model(config_for_preset("fast-cnn", width=1.0), 10)
+    assert default.count_params() == 498_690  # half width: the CPU default, what the shipped model uses
+    assert full.get_layer("backbone").get_layer("block1_conv1").filters == 64  # airbench94's own channels
+    assert full.count_params() > 3.9 * default.count_params()  # parameters grow with the width squared
+
+
 def test_upscaling_happens_inside_the_model():
     small = build_model(custom("seed-cnn"), 10)
     large = build_model(custom("seed-cnn", input_size=64), 10)

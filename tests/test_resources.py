@@ -141,3 +141,16 @@ def test_preflight_refuses_a_run_that_cannot_fit(monkeypatch):
         training.preflight(config_for_preset("quick-demo"))
     monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: float(CLOUD_MB))
     training.preflight(config_for_preset("quick-demo"))  # fits: no error
+
+
+def test_a_wider_fast_cnn_is_estimated_from_the_measured_one_and_matches_the_real_model():
+    from lab.models import build_backbone, build_model, count_params
+
+    config = RunConfig(model="custom", backbone="fast-cnn", width=1.0)
+    facts = resources.backbone_memory(config)
+    assert count_params(build_model(config, 10))["total_params"] == pytest.approx(facts.params, rel=0.02)
+    outputs = [math.prod(dim for dim in layer.output.shape[1:] if dim) for layer in build_backbone("fast-cnn", 32, width=1.0).layers]
+    # The whitening layer's outputs do not grow with the width, so scaling errs on the safe side.
+    assert sum(outputs) / 32**2 <= facts.floats_per_pixel <= 1.2 * sum(outputs) / 32**2
+    half = RunConfig(model="custom", backbone="fast-cnn")
+    assert resources.estimate_run_memory_mb(half) < resources.estimate_run_memory_mb(config)

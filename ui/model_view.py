@@ -32,11 +32,13 @@ def layer_count(backbone: str, input_size: int) -> int:
 
 
 @st.cache_data(show_spinner="Building the network ...", max_entries=16)
-def _layer_rows(backbone: str, head: str, input_size: int, dropout: float, num_classes: int) -> list[dict]:
+def _layer_rows(backbone: str, head: str, input_size: int, dropout: float, num_classes: int, width: float | None = None) -> list[dict]:
     """describe_layers of the network with every layer trainable (freezing is applied afterwards)."""
     from lab.models import build_model, describe_layers
 
-    config = RunConfig(model="custom", backbone=backbone, head=head, input_size=input_size, dropout=dropout, weights="none", freeze_depth=0)
+    config = RunConfig(
+        model="custom", backbone=backbone, head=head, input_size=input_size, dropout=dropout, width=width, weights="none", freeze_depth=0
+    )
     return describe_layers(build_model(config, num_classes))
 
 
@@ -62,7 +64,8 @@ def check_memory(config: RunConfig, store: Store) -> None:
 def show_layers(config: RunConfig) -> None:
     """The network's size in one line, and its layer table in an expander. ValueError if it cannot be built."""
     rows = frozen_rows(
-        _layer_rows(config.backbone, config.head, config.input_size, config.dropout, len(config.class_names)), config.freeze_depth
+        _layer_rows(config.backbone, config.head, config.input_size, config.dropout, len(config.class_names), config.width),
+        config.freeze_depth,
     )
     total, trainable = sum(row["params"] for row in rows), sum(row["trainable_params"] for row in rows)
     st.markdown(
@@ -113,6 +116,7 @@ def _speed_key(config: RunConfig) -> tuple:
         "backbone",
         "head",
         "input_size",
+        "width",
         "freeze_depth",
         "dropout",
         "batch_size",

@@ -16,6 +16,7 @@ import streamlit as st
 
 from lab.config import (
     CLASS_NAMES,
+    DEFAULT_FAST_CNN_WIDTH,
     HEADS,
     INPUT_SIZES,
     LR_SCHEDULES,
@@ -33,6 +34,7 @@ PREFILL_KEY = "train_prefill"
 DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
 TASK_LABELS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "pair": "Two classes"}
 PERSIST = {"persist_state": "session"}
+FAST_CNN_WIDTH_CHOICES = (0.25, 0.5, 0.75, 1.0)
 # RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
 PLAIN_FIELDS = (
     "backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay",
@@ -53,6 +55,7 @@ def apply_config(config: RunConfig) -> None:
     state["train_freeze_all"] = config.freeze_depth is None
     state["train_freeze_depth"] = config.freeze_depth or 0
     state["train_subset"] = config.subset or 0
+    state["train_width"] = config.width or DEFAULT_FAST_CNN_WIDTH
 
 
 def init_state() -> None:
@@ -106,6 +109,8 @@ def config_from_state(state) -> RunConfig:
     values.update({name: state[f"train_{name}"] for name in PLAIN_FIELDS})
     if not pretrained:
         values["head"] = "linear"  # from-scratch networks bring their own head; keep the stored config plain
+    if state["train_backbone"] == "fast-cnn" and state.get("train_width", DEFAULT_FAST_CNN_WIDTH) != DEFAULT_FAST_CNN_WIDTH:
+        values["width"] = float(state["train_width"])  # the default stays None, as in the presets
     return RunConfig(**values)
 
 
@@ -119,9 +124,9 @@ def task_inputs() -> None:
     st.number_input("Training images (0 = all)", min_value=0, max_value=50_000, step=1000, key="train_subset", help=subset_help, **PERSIST)
     st.slider(
         "Validation share",
-        0.05,
+        0.01,
         0.45,
-        step=0.05,
+        step=0.01,  # the fast recipe holds out 2%
         key="train_val_fraction",
         help="Part of the training images held out to watch overfitting.",
         **PERSIST,
@@ -154,6 +159,15 @@ def model_inputs(layer_count) -> None:
     right.selectbox("Head", HEADS, key="train_head", on_change=_mark_custom, disabled=not pretrained, help=scratch_note, **PERSIST)
     if st.session_state["train_head"] == "dense256" and pretrained:
         st.slider("Dropout", 0.0, 0.9, step=0.05, key="train_dropout", on_change=_mark_custom, **PERSIST)
+    if st.session_state["train_backbone"] == "fast-cnn":
+        st.select_slider(
+            "Width (channels, relative to the speed record's network)",
+            sorted({*FAST_CNN_WIDTH_CHOICES, st.session_state.get("train_width", DEFAULT_FAST_CNN_WIDTH)}),
+            key="train_width",
+            on_change=_mark_custom,
+            help="1.0 is airbench94 itself (best on a GPU); 0.5, the default, trains about 3x faster on a CPU.",
+            **PERSIST,
+        )
     freeze_all = st.toggle("Freeze the whole backbone", key="train_freeze_all", on_change=_mark_custom, disabled=not pretrained, **PERSIST)
     if pretrained and not freeze_all:
         most = layer_count(st.session_state["train_backbone"], st.session_state["train_input_size"])
