@@ -75,8 +75,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['preset']} ({row['precision']}): run {row['run_id']}")
     note = (
-        "fast-cnn: full training set (49,000 train / 1,000 validation, stratified); fast-cnn-quick: a 40,000-image stratified "
-        "subset (39,200 / 800). Seed 0, one run each in separate processes, stored in LAB_HOME; "
+        "Both on the full training set (49,000 train / 1,000 validation, stratified); fast-cnn at half width, "
+        "fast-cnn-quick at quarter width, batch 512. Seed 0, one run each in separate processes, stored in LAB_HOME; "
         "'train s' is `fit` wall time (the whitening layer's fit and the test evaluation are outside it). "
         "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split)."
     )

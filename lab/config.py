@@ -261,8 +261,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fields": {**FAST_RECIPE, "epochs": 10},
     },
     "fast-cnn-quick": {
-        "description": "The fast recipe cut down for a classroom: 2 epochs on 40,000 images, about 2 minutes on a 2-core CPU.",
-        "fields": {**FAST_RECIPE, "subset": 40000, "epochs": 2},
+        "description": "The fast recipe cut down for a classroom: a quarter-width network, 4 epochs, about 2 minutes on a 2-core CPU (about 81%).",
+        # A quarter of airbench94's channels trains ~2x faster per image than half width; in a
+        # 2-minute budget, 4 epochs of the full set at batch 512 (learning rate halved with the
+        # batch: the same step per image) beat 2 epochs at half width (81% against 74%).
+        "fields": {**FAST_RECIPE, "width": 0.25, "epochs": 4, "batch_size": 512, "learning_rate": FAST_RECIPE["learning_rate"] / 2},
     },
     "quick-demo": {
         "description": "A classroom demo: 3 epochs on a 10,000-image subset, about 30 seconds on a laptop CPU (about 47% on 10 classes).",
