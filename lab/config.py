@@ -44,7 +44,7 @@ INPUT_SIZES = (32, 64, 96, 128, 160, 224)  # pixels per side after upscaling ins
 WEIGHT_CHOICES = ("imagenet", "none")  # or a path to a local weights file
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # fast-cnn's channels relative to airbench94's: half on a CPU (lab/architectures.py has the speeds),
-# 1.0 on a GPU. Allowed: 8 to 512 channels in its widest block.
+# 1.0 on a GPU. Allowed: from an eighth to twice airbench94's channels (32 to 512 in its widest blocks).
 DEFAULT_FAST_CNN_WIDTH = 0.5
 MIN_WIDTH, MAX_WIDTH = 0.125, 2.0
 
