@@ -60,6 +60,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="weight averaging")
     parser.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None, help="keep the best epoch's weights")
+    parser.add_argument(
+        "--fine-labels", action=argparse.BooleanOptionalAction, default=None, help="binary task: also learn the 10 classes while training"
+    )
     parser.add_argument("--precision", choices=PRECISIONS)
     parser.add_argument("--subset", type=int, help="training images drawn (stratified) before the validation split")
     parser.add_argument("--val-fraction", type=float)
@@ -87,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "tta",
         "ema",
         "keep_best",
+        "fine_labels",
         "precision",
         "subset",
         "val_fraction",

@@ -78,6 +78,7 @@ class RunConfig:
     tta: bool = False  # average predictions over the image and its mirror at test time
     ema: bool = False  # evaluate an exponential moving average of the weights (weight averaging)
     keep_best: bool = True  # keep the weights of the epoch with the best validation accuracy, not the last
+    fine_labels: bool = False  # binary task only: also learn the 10 classes through a training-only output (lab/fine_labels.py)
 
     # Which data.
     subset: int | None = None  # training images drawn (stratified) before the split; None = all
@@ -182,6 +183,10 @@ def validate(config: RunConfig) -> None:
     _check(0.0 <= config.weight_decay < 1.0, f"weight_decay must be in [0, 1); got {config.weight_decay!r}.")
     _check(config.lr_schedule in LR_SCHEDULES, f"lr_schedule {config.lr_schedule!r} is unknown; choose one of: {', '.join(LR_SCHEDULES)}.")
     _check(0.0 <= config.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5); got {config.label_smoothing!r}.")
+    _check(
+        not config.fine_labels or config.task == "binary",
+        f"fine_labels only applies to the binary task, whose two labels group the 10 classes; task {config.task!r} has no finer labels.",
+    )
     _check(0.0 < config.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5 (exclusive); got {config.val_fraction!r}.")
     num_classes = len(task_class_names(config.task))
     if config.subset is not None:

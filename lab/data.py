@@ -68,6 +68,10 @@ class TaskData:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     fingerprint: dict
+    # The CIFAR-10 class (0-9) of each training and validation image, whatever the task's labels are:
+    # what RunConfig.fine_labels trains on.
+    y_train_fine: np.ndarray | None = None
+    y_val_fine: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -302,7 +306,13 @@ def prepare_task(data: Cifar10, config: RunConfig) -> TaskData:
     x_test, y_test = (data.x_test, test_labels) if keep.all() else (data.x_test[keep], test_labels[keep])
     splits = (data.x_train[train_idx], task_labels[train_idx], data.x_train[val_idx], task_labels[val_idx], x_test, y_test)
     class_names = task_class_names(config.task)
-    return TaskData(*splits, class_names, fingerprint(*splits, source=data.source, num_classes=len(class_names)))
+    return TaskData(
+        *splits,
+        class_names,
+        fingerprint(*splits, source=data.source, num_classes=len(class_names)),
+        y_train_fine=data.y_train[train_idx],
+        y_val_fine=data.y_train[val_idx],
+    )
 
 
 def fingerprint(x_train, y_train, x_val, y_val, x_test, y_test, *, source: str = "", num_classes: int | None = None) -> dict:

@@ -40,6 +40,8 @@ def cache_decision(config: RunConfig) -> tuple[bool, str]:
         )
     if config.tta:
         return False, "Test-time augmentation needs the backbone on mirrored test images, so the cache is off."
+    if config.fine_labels:
+        return False, "Fine labels train a second output beside the model's own, so the whole model trains and the cache is off."
     return (
         True,
         "The backbone is frozen and the images never change: its outputs are computed once, cached on disk, and only the head trains.",

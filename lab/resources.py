@@ -87,7 +87,7 @@ def backbone_memory(config: RunConfig) -> BackboneMemory:
 
 def uses_feature_cache(config: RunConfig) -> bool:
     """The rule of lab.feature_cache.cache_decision, without importing Keras."""
-    return config.is_pretrained and config.freeze_depth is None and not config.augment and not config.tta
+    return config.is_pretrained and config.freeze_depth is None and not (config.augment or config.tta or config.fine_labels)
 
 
 def estimate_parts_mb(

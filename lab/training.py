@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lab import devices, resources
+from lab import devices, fine_labels, resources
 from lab.architectures import adapt_whitening
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
@@ -157,11 +157,18 @@ def compile_model(
     jit_compile: bool = False,
     steps_per_execution: int = 1,
 ) -> None:
-    """Attach the optimiser, loss and accuracy metric a config asks for."""
+    """Attach the optimiser, loss and accuracy metric a config asks for.
+
+    With `config.fine_labels`, `model` must be the trainer `with_fine_label_head` builds.
+    """
+    if config.fine_labels:
+        loss, metrics = fine_labels.loss_and_metrics(config)
+    else:
+        loss, metrics = loss_for(num_classes, config.label_smoothing), metrics_for(num_classes)
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
-        loss=loss_for(num_classes, config.label_smoothing),
-        metrics=metrics_for(num_classes),
+        loss=loss,
+        metrics=metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -239,10 +246,13 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
         if config.weights == "none":
             # A fast-cnn's first layer is fitted to the training pixels before any step is taken.
             adapt_whitening(model, task.x_train)
-        # With cached features only the head trains: compile that, not the whole model.
+        # With cached features only the head trains: compile that, not the whole model. With fine
+        # labels the trainer has a second, training-only output beside the model's own.
         trainee, extractor = model, None
         if use_cache:
             extractor, trainee = split_at_features(model)
+        elif config.fine_labels:
+            trainee = fine_labels.with_fine_label_head(model)
         compile_model(
             trainee, config, task.num_classes, steps_per_epoch, jit_compile=xla, steps_per_execution=steps_per_execution_for(config)
         )
@@ -275,9 +285,11 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
             callbacks=callbacks,
         )
     else:
-        train_data = make_dataset(task.x_train, task.y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
-        val_data = make_dataset(task.x_val, task.y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
-        fit = model.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
+        # The fine-label loss reads each image's CIFAR-10 class and works out the task's label itself.
+        y_train, y_val = (task.y_train_fine, task.y_val_fine) if config.fine_labels else (task.y_train, task.y_val)
+        train_data = make_dataset(task.x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+        val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
+        fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
 

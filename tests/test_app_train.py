@@ -117,6 +117,20 @@ def test_the_fast_recipe_loads_into_the_form_with_its_width(store):
     assert "1,9" in texts(at)  # the layer view counts the full-width network's ~1.97 M parameters
 
 
+def test_the_fine_labels_switch_belongs_to_the_binary_task(store):
+    from ui.train_form import config_from_state
+
+    at = open_page(app(), "pages/train.py")
+    assert not [toggle for toggle in at.toggle if toggle.key == "train_fine_labels"]  # all 10 classes: nothing finer
+    at.radio(key="train_task").set_value("binary").run()
+    at.toggle(key="train_fine_labels").set_value(True).run()
+    assert not at.exception
+    assert config_from_state(at.session_state).fine_labels is True
+    at.radio(key="train_task").set_value("cifar10").run()
+    assert not at.exception and not at.error  # the switch no longer applies, so it is left out, not refused
+    assert config_from_state(at.session_state).fine_labels is False
+
+
 def test_prefill_from_compare_loads_a_run_s_settings(store):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["train_prefill"] = RunConfig(task="pair:cat,dog", epochs=7, learning_rate=3e-4, augment=True).to_dict()

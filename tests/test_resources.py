@@ -114,6 +114,7 @@ def test_the_feature_cache_rule_matches_lab_feature_cache():
         config_for_preset("vgg16-frozen", weights="none"),
         config_for_preset("vgg16-frozen", weights="none", augment=True),
         config_for_preset("vgg16-frozen", weights="none", tta=True),
+        config_for_preset("vgg16-frozen", weights="none", task="binary", fine_labels=True),
         config_for_preset("vgg16-finetune", weights="none"),
         RunConfig(),
     ]

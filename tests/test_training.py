@@ -81,7 +81,13 @@ def test_a_run_that_fails_midway_is_marked_failed(data, tmp_path):
 
 @pytest.mark.parametrize(
     ("overrides", "usable"),
-    [({}, True), ({"augment": True}, False), ({"freeze_depth": 3}, False), ({"tta": True}, False)],
+    [
+        ({}, True),
+        ({"augment": True}, False),
+        ({"freeze_depth": 3}, False),
+        ({"tta": True}, False),
+        ({"task": "binary", "fine_labels": True}, False),
+    ],
 )
 def test_cache_decision(overrides, usable):
     decision, reason = cache_decision(config_for_preset("vgg16-frozen", weights="none", **overrides))

@@ -56,6 +56,7 @@ def apply_config(config: RunConfig) -> None:
     state["train_freeze_depth"] = config.freeze_depth or 0
     state["train_subset"] = config.subset or 0
     state["train_width"] = config.width or DEFAULT_FAST_CNN_WIDTH
+    state["train_fine_labels"] = config.fine_labels
 
 
 def init_state() -> None:
@@ -111,6 +112,7 @@ def config_from_state(state) -> RunConfig:
         values["head"] = "linear"  # from-scratch networks bring their own head; keep the stored config plain
     if state["train_backbone"] == "fast-cnn" and state.get("train_width", DEFAULT_FAST_CNN_WIDTH) != DEFAULT_FAST_CNN_WIDTH:
         values["width"] = float(state["train_width"])  # the default stays None, as in the presets
+    values["fine_labels"] = values["task"] == "binary" and bool(state.get("train_fine_labels", False))
     return RunConfig(**values)
 
 
@@ -184,6 +186,14 @@ def training_inputs() -> None:
     right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
     left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", **PERSIST)
     st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 2 pixels while training.", **PERSIST)
+    if st.session_state["train_task"] == "binary":
+        st.toggle(
+            "Also learn the 10 classes (fine labels)",
+            key="train_fine_labels",
+            help="While training, a second output also names each image's CIFAR-10 class: a harder lesson that teaches "
+            "the network better features for vehicles vs animals. The saved model answers the binary question only.",
+            **PERSIST,
+        )
     with st.expander("More options"):
         st.number_input("Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", **PERSIST)
         st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", **PERSIST)
