@@ -321,5 +321,5 @@ def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float],
 
 
 def _sweep_settings(config: RunConfig) -> dict:
-    ignored = ("learning_rate", "lr_schedule", "epochs", "ema", "tta")  # the sweep overrides or never uses these
+    ignored = ("learning_rate", "lr_schedule", "epochs", "ema", "tta", "fine_labels")  # the sweep overrides or never uses these
     return {name: value for name, value in config.to_dict().items() if name not in ignored}

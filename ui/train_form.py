@@ -191,7 +191,8 @@ def training_inputs() -> None:
             "Also learn the 10 classes (fine labels)",
             key="train_fine_labels",
             help="While training, a second output also names each image's CIFAR-10 class: a harder lesson that teaches "
-            "the network better features for vehicles vs animals. The saved model answers the binary question only.",
+            "the network better features for vehicles vs animals. The loss curve then adds the 10-class loss; the saved "
+            "model answers the binary question only.",
             **PERSIST,
         )
     with st.expander("More options"):
