@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from lab.config_changes import changes_summary
 from lab.store_sqlite import StoreError, to_json
 
 MODEL_FILE = "model.keras"
@@ -31,6 +32,7 @@ RESULT_COLUMNS = (
     "reference",
     "model",
     "task",
+    "options",  # settings changed from the preset (lab/config_changes.py)
     "accuracy",
     "precision_macro",
     "recall_macro",
@@ -153,7 +155,7 @@ def _reference_row(cells: dict[str, str]) -> dict:
     row = dict.fromkeys(RESULT_COLUMNS)
     row.update({key: value for key, value in values.items() if key in row})
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{row['model']}-{row['task']}")
-    row.update(run_id=f"report-{slug}", reference=True, status="reference", data="CIFAR-10, as in the lab report")
+    row.update(run_id=f"report-{slug}", reference=True, status="reference", options="", data="CIFAR-10, as in the lab report")
     return row
 
 
@@ -219,6 +221,7 @@ def results_row(run: dict) -> dict:
         "reference": False,
         "model": run["model"],
         "task": run["task"],
+        "options": changes_summary(config),
         **{key: first(key) for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params")},
         "train_seconds": run["train_seconds"],
         "epochs": metrics.get("epochs_completed", config.get("epochs")),

@@ -107,7 +107,17 @@ def test_every_chart_builds_a_valid_vega_lite_spec():
     per_class = [{"class": "cat", "precision": 0.5, "recall": 0.4, "f1": 0.44, "support": 10}]
     curves = pd.concat([charts.history_frame({"accuracy": [0.1, 0.2], "val_accuracy": [0.1, 0.15]}, run=name) for name in "ab"])
     results = pd.DataFrame(
-        [{"model": "m", "task": "cifar10", "accuracy": 0.7, "train_seconds": 30.0, "total_params": 1000, "reference": False}]
+        [
+            {
+                "model": "m",
+                "task": "cifar10",
+                "options": "augment",
+                "accuracy": 0.7,
+                "train_seconds": 30.0,
+                "total_params": 1000,
+                "reference": False,
+            }
+        ]
     )
     built = [
         charts.class_balance_chart(pd.DataFrame([{"class": "cat", "split": "train", "images": 5}])),

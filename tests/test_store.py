@@ -16,6 +16,7 @@ RESULT_KEYS = {
     "reference",
     "model",
     "task",
+    "options",
     "accuracy",
     "precision_macro",
     "recall_macro",
@@ -387,12 +388,14 @@ def test_results_table_mixes_completed_runs_and_reference_rows(store):
     assert mine["accuracy"] == 0.5 and mine["total_params"] == 123 and mine["trainable_params"] is None
     assert mine["epochs"] == 10 and mine["device"] == "CPU" and mine["train_seconds"] == 12.5
     assert mine["data"] == "synthetic · subset 1000 · 100 test images"
+    assert mine["options"] == ""  # the preset as it is (the subset shows under data)
     # The epochs a run actually completed (training.run records them) win over the configured number.
-    early = store.create_run(RunConfig(epochs=10), status="running")
+    early = store.create_run(RunConfig(epochs=10, augment=True, batch_size=32), status="running")
     fingerprint = {"source": "folder /data", "n_train": 900, "n_test": 100}
     store.complete_run(early, **_finish_kwargs(metrics={"accuracy": 0.3, "epochs_completed": 4}, fingerprint=fingerprint))
     row = store.results_table()[0]
     assert row["run_id"] == early and row["epochs"] == 4
+    assert row["options"] == "batch 32, augment"  # what differs from the seed-cnn preset
     assert row["data"] == "folder /data · 900 train images · 100 test images"
     assert sum(row["reference"] for row in table) == 6
 

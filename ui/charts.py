@@ -198,7 +198,7 @@ def learning_curves_chart(curves: pd.DataFrame, metric: str = "accuracy") -> alt
 def accuracy_vs_time_chart(results: pd.DataFrame) -> alt.Chart:
     """Accuracy against training time, point size = parameter count; report rows as hollow diamonds.
 
-    `results` needs columns model, task, accuracy, train_seconds, total_params, reference.
+    `results` needs columns model, task, options, accuracy, train_seconds, total_params, reference.
     Rows without an accuracy or a training time cannot be placed and are left out.
     """
     frame = results.dropna(subset=["accuracy", "train_seconds"]).copy()
@@ -218,6 +218,7 @@ def accuracy_vs_time_chart(results: pd.DataFrame) -> alt.Chart:
             tooltip=[
                 "model:N",
                 "task:N",
+                alt.Tooltip("options:N", title="changed from the preset"),
                 "origin:N",
                 alt.Tooltip("accuracy:Q", format=".1%"),
                 alt.Tooltip("train_seconds:Q", format=",.0f", title="seconds"),

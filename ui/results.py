@@ -26,7 +26,7 @@ from ui.common import get_dataset, get_store, load_model
 PROBABILITIES_FILE = "test_probabilities.npy"
 TABLE_COLUMNS = [
     "model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds",
-    "task", "epochs", "device", "data", "created_at", "reference", "run_id",
+    "task", "options", "epochs", "device", "data", "created_at", "reference", "run_id",
 ]  # fmt: skip
 COLUMN_CONFIG = {
     "model": st.column_config.TextColumn("model", pinned=True),
@@ -35,6 +35,7 @@ COLUMN_CONFIG = {
     "recall_macro": st.column_config.NumberColumn("recall", format="%.3f", help="Macro average: every class counts the same."),
     "f1_macro": st.column_config.NumberColumn("F1", format="%.3f", help="Macro average of precision and recall's harmonic mean."),
     "total_params": st.column_config.NumberColumn("parameters", format="localized"),
+    "options": st.column_config.TextColumn("changed from the preset", help="The run's settings that differ from its preset's."),
     "train_seconds": st.column_config.NumberColumn("training time (s)", format="%.0f"),
     "created_at": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
     "reference": st.column_config.CheckboxColumn("lab report", help="A row published in the lab report, not run here."),
@@ -47,6 +48,7 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*TABLE_COLUMNS, *(rows[0] if rows else [])])))
     frame["created_at"] = pd.to_datetime(frame["created_at"], errors="coerce", utc=True)
     frame["reference"] = frame["reference"].fillna(False).astype(bool)
+    frame["options"] = frame["options"].fillna("")  # the report's rows are the presets themselves
     for column in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
