@@ -16,6 +16,7 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -71,32 +72,10 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the options describe: the preset's fields with the given options on top."""
-    option_fields = (
-        "task",
-        "backbone",
-        "head",
-        "freeze_depth",
-        "input_size",
-        "weights",
-        "width",
-        "epochs",
-        "batch_size",
-        "optimizer",
-        "learning_rate",
-        "weight_decay",
-        "lr_schedule",
-        "label_smoothing",
-        "augment",
-        "tta",
-        "ema",
-        "keep_best",
-        "fine_labels",
-        "precision",
-        "subset",
-        "val_fraction",
-        "seed",
-    )
-    overrides = {name: getattr(args, name) for name in option_fields if getattr(args, name) is not None}
+    # Every option named after a RunConfig field maps onto it (`--batch-size` -> batch_size); "model"
+    # names the preset to start from. Options left out (None) keep the preset's values.
+    option_fields = [field.name for field in dataclasses.fields(RunConfig) if field.name != "model"]
+    overrides = {name: getattr(args, name) for name in option_fields if getattr(args, name, None) is not None}
     if overrides.get("freeze_depth") == "all":
         overrides["freeze_depth"] = None  # RunConfig spells "the whole backbone" as None
     if args.model == "custom":

@@ -64,23 +64,22 @@ def differences(config: RunConfig, recipe: RunConfig) -> list[str]:
     return changed
 
 
-def recipe_of(config: RunConfig) -> RunConfig | None:
-    """The preset a run started from, on the run's own task; for a custom run the closest preset of its backbone."""
-    names = [config.model] if config.model in PRESETS else [n for n, p in PRESETS.items() if p["fields"].get("backbone") == config.backbone]
-    candidates = []
-    for name in names:
-        try:
-            candidates.append(config_for_preset(name, task=config.task))
-        except ValueError:  # a preset that cannot take this task
-            continue
-    return min(candidates, key=lambda recipe: len(differences(config, recipe)), default=None)
-
-
 def changes_summary(config_values: dict) -> str:
-    """A stored run's config (a dict) -> "augment, batch 32, fine labels"; "" when it is its preset as is."""
+    """A stored run's config (a dict) -> "augment, batch 32, fine labels"; "" when it is its preset as is.
+
+    The run is compared with the preset it started from, on its own task; a custom run with the
+    preset of its backbone that it differs from least (or RunConfig's defaults when there is none).
+    """
     try:
         config = RunConfig.from_dict(config_values)
     except (TypeError, ValueError):
         return ""  # a config this version cannot read: the row still shows, without the summary
-    recipe = recipe_of(config) or RunConfig(task=config.task)
-    return ", ".join(differences(config, recipe))
+    names = [config.model] if config.model in PRESETS else [n for n, p in PRESETS.items() if p["fields"].get("backbone") == config.backbone]
+    recipes = []
+    for name in names:
+        try:
+            recipes.append(config_for_preset(name, task=config.task))
+        except ValueError:  # a preset that cannot take this task
+            continue
+    candidates = [differences(config, recipe) for recipe in recipes or [RunConfig(task=config.task)]]
+    return ", ".join(min(candidates, key=len))

@@ -152,8 +152,8 @@ def _compiled_model(config: RunConfig, num_classes: int, first_lr: float, steps:
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, num_classes)
     # A schedule would fight the sweep over the rate, and weight averaging only matters for a real run.
-    # The sweep trains on the task's own labels: the fine labels' extra lesson hardly moves the best rate.
-    sweep_config = dataclasses.replace(config, lr_schedule="constant", learning_rate=first_lr, ema=False, fine_labels=False)
+    # The sweep trains the plain model on the task's own labels: fine labels hardly move the best rate.
+    sweep_config = dataclasses.replace(config, lr_schedule="constant", learning_rate=first_lr, ema=False)
     compile_model(model, sweep_config, num_classes, steps)
     return model
 

@@ -156,12 +156,14 @@ def compile_model(
     *,
     jit_compile: bool = False,
     steps_per_execution: int = 1,
+    with_fine_labels: bool = False,
 ) -> None:
     """Attach the optimiser, loss and accuracy metric a config asks for.
 
-    With `config.fine_labels`, `model` must be the trainer `with_fine_label_head` builds.
+    `with_fine_labels`: `model` is the trainer `fine_labels.with_fine_label_head` built, and it
+    will be fed the 10 CIFAR-10 classes. Every other caller compiles the plain model for its task.
     """
-    if config.fine_labels:
+    if with_fine_labels:
         loss, metrics = fine_labels.loss_and_metrics(config)
     else:
         loss, metrics = loss_for(num_classes, config.label_smoothing), metrics_for(num_classes)
@@ -254,7 +256,13 @@ def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, s
         elif config.fine_labels:
             trainee = fine_labels.with_fine_label_head(model)
         compile_model(
-            trainee, config, task.num_classes, steps_per_epoch, jit_compile=xla, steps_per_execution=steps_per_execution_for(config)
+            trainee,
+            config,
+            task.num_classes,
+            steps_per_epoch,
+            jit_compile=xla,
+            steps_per_execution=steps_per_execution_for(config),
+            with_fine_labels=config.fine_labels,
         )
 
     emit(
