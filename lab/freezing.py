@@ -18,19 +18,18 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from lab.config import RunConfig
+from lab.config import OPTIMIZER_STATE, RunConfig
 from lab.feature_cache import cache_decision
 from lab.models import count_params, describe_layers
 from lab.pretrained import InferenceModeBackbone
 
 BYTES_PER_NUMBER = 4  # float32
-# Numbers an optimiser keeps per learning parameter besides the weight itself: its gradient,
-# plus Adam's two running averages (mean and mean square) or SGD's one momentum.
-OPTIMIZER_STATE = {"adam": 2, "adamw": 2, "sgd": 1}
+# What the optimiser's state per learning parameter (lab/config.OPTIMIZER_STATE) is, in words.
 OPTIMIZER_STATE_WORDS = {
     "adam": "Adam's two running averages (of the gradient and of its square)",
     "adamw": "AdamW's two running averages (of the gradient and of its square)",
     "sgd": "SGD's momentum (a running average of the gradient)",
+    "muon": "Muon's momentum (a running average of the gradient)",
 }
 
 

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import DEFAULT_FAST_CNN_WIDTH, RunConfig
+from lab.config import DEFAULT_FAST_CNN_WIDTH, OPTIMIZER_STATE, RunConfig
 
 TF_BASELINE_MB = 800  # RSS of a process that imported TensorFlow + Keras and built a small model (2-core CPU, TF 2.21)
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -44,7 +44,6 @@ FORWARD_FACTOR = 3.0  # a forward pass holds a layer's input, its output and a t
 ATTENTION_COPIES = 3  # attention scores, their softmax and its gradient, per head and block (not layer outputs)
 FEATURE_CACHE_BATCH = 256  # images per batch when lab/feature_cache.py computes features
 EVALUATION_BATCH = 256  # images per batch when lab/evaluation.py predicts the test split
-OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1}  # moment estimates kept per parameter
 VIT_PATCH_SIZE, VIT_HEADS, VIT_DEPTH = 4, 4, 4  # as in lab/architectures.py
 MB = 2**20
 MEASURED_FAST_CNN_WIDTH = DEFAULT_FAST_CNN_WIDTH  # the fast-cnn width BACKBONES["fast-cnn"] was measured at
@@ -119,7 +118,7 @@ def estimate_parts_mb(
 
     head = facts.feature_width * (256 if config.head == "dense256" else 10)
     trainable = head if frozen else facts.params
-    copies = 2 + OPTIMIZER_SLOTS.get(config.optimizer, 2) + (1 if config.ema else 0)  # weights, gradients, slots, average
+    copies = 2 + OPTIMIZER_STATE[config.optimizer] + (1 if config.ema else 0)  # weights, gradients, slots, average
     parts["weights"] = (facts.params + trainable * (copies - 1)) * FLOAT_BYTES / MB
     return parts
 

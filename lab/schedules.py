@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from lab.config import RunConfig
+from lab.muon import Muon
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -51,6 +52,10 @@ def make_optimizer(config: RunConfig, steps_per_epoch: int) -> keras.optimizers.
     if config.optimizer == "sgd":
         # Nesterov momentum is the usual partner of SGD on CIFAR-10.
         return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
+    if config.optimizer == "muon":
+        # Convolution filters take orthogonalised steps of their own size (lab/muon.py); the other
+        # weights get SGD as above. Both follow the schedule.
+        return Muon(learning_rate, momentum=0.9, peak_learning_rate=config.learning_rate, weight_decay=config.weight_decay or None)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(learning_rate)

@@ -173,17 +173,18 @@ def _parse_cell(column: str, text: str | None) -> Any:
 def load_keras_model(path: Path):
     """Load a saved model with Keras safe mode on (no arbitrary code runs while loading).
 
-    lab.models is imported first because it registers the lab's own layers,
-    which Keras must know by name to rebuild a model in a fresh process.
+    lab.models and lab.muon are imported first because they register the lab's own layers,
+    losses and optimiser, which Keras must know by name to rebuild a model in a fresh process.
     A file safe mode refuses (it holds Python code, such as a Lambda layer) or
     that is damaged raises StoreError with one sentence saying so; Keras's own
     message would suggest turning safe mode off, which the lab never does.
     """
-    try:
-        importlib.import_module("lab.models")
-    except ModuleNotFoundError as error:
-        if error.name != "lab.models":
-            raise
+    for module in ("lab.models", "lab.muon"):  # the lab's layers, losses and optimiser
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
     import keras  # imported here so that reading the store never pays for TensorFlow
 
     try:

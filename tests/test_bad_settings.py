@@ -50,7 +50,7 @@ REFUSED = [
 PARSER_REFUSED = [
     (["--epochs", "three"], "argument --epochs: invalid int value: 'three'"),
     (["--freeze-depth", "lots"], "freeze depth must be 'all' or a whole number, not 'lots'"),
-    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop' (choose from 'adam', 'adamw', 'sgd')"),
+    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop' (choose from 'adam', 'adamw', 'sgd', 'muon')"),
     (["--backbone", "alexnet"], "argument --backbone: invalid choice: 'alexnet'"),
 ]
 

@@ -157,6 +157,6 @@ def test_every_training_option_maps_onto_its_run_config_field():
     ]
     config = config_from_args(build_parser().parse_args(options))
     assert (config.width, config.weight_decay, config.ema, config.keep_best, config.precision) == (1.0, 0.01, False, True, "float32")
-    assert config.optimizer == "sgd" and config.batch_size == 1024  # the rest is still the fast recipe
+    assert config.optimizer == "muon" and config.batch_size == 1024  # the rest is still the fast recipe
     binary = config_from_args(build_parser().parse_args(["train", "--task", "binary", "--fine-labels"]))
     assert binary.fine_labels is True and binary.model == "seed-cnn"
