@@ -79,4 +79,9 @@ class Muon(keras.optimizers.SGD):
         self.assign_sub(variable, self.filter_learning_rate * schedule * ops.reshape(direction, variable.shape))
 
     def get_config(self):
-        return {**super().get_config(), "filter_learning_rate": self.filter_learning_rate, "filter_momentum": self.filter_momentum, "peak_learning_rate": self.peak_learning_rate}
+        return {
+            **super().get_config(),
+            "filter_learning_rate": self.filter_learning_rate,
+            "filter_momentum": self.filter_momentum,
+            "peak_learning_rate": self.peak_learning_rate,
+        }
