@@ -3,7 +3,9 @@
 Each preset trains once with `lab.training.run`, in its own process, on the full training set
 (2% held out for validation), and is tested with its test-time augmentation on. With
 `--precision-check`, the quick variant is also trained in float32, to show what bfloat16
-(chosen automatically on a CPU that has it, see lab/devices.py) buys.
+(chosen automatically on a CPU that has it, see lab/devices.py) buys. With `--optimizer-check`,
+each preset is also trained as it was before Muon (SGD for every weight, 10 and 4 epochs), so
+the table shows what the optimiser buys, side by side.
 
     CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.fast_cnn
 """
@@ -17,14 +19,16 @@ from bench.harness import markdown_table, run_contender, write_section
 
 # The issue's targets on a 2-core CPU: (test accuracy, training seconds).
 TARGETS = {"fast-cnn": (0.90, 600), "fast-cnn-quick": (0.80, 120)}
+# The recipes before Muon (lab/muon.py): SGD for every weight needed more epochs.
+SGD_EPOCHS = {"fast-cnn": 10, "fast-cnn-quick": 4}
 
 
-def train_preset(preset: str, precision: str = "auto", epochs: int | None = None) -> dict:
+def train_preset(preset: str, precision: str = "auto", epochs: int | None = None, optimizer: str | None = None) -> dict:
     from lab.config import config_for_preset
     from lab.store import Store
     from lab.training import run
 
-    overrides = {"precision": precision} | ({"epochs": epochs} if epochs else {})
+    overrides = {"precision": precision} | ({"epochs": epochs} if epochs else {}) | ({"optimizer": optimizer} if optimizer else {})
     # Stored in LAB_HOME, so the fast-cnn run can become the default model:
     # `python -m lab default-model --from-run RUN_ID` (the run id is printed below the table).
     result = run(config_for_preset(preset, **overrides), store=Store())
@@ -32,6 +36,7 @@ def train_preset(preset: str, precision: str = "auto", epochs: int | None = None
         "preset": preset,
         "run_id": result.run_id,
         "precision": _chosen_precision(result.config),  # an explicit precision is returned as it is
+        "optimizer": result.config.optimizer,
         "epochs": result.config.epochs,
         "train_seconds": result.train_seconds,
         "accuracy": result.metrics["accuracy"],
@@ -49,10 +54,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--presets", default="fast-cnn-quick,fast-cnn")
     parser.add_argument("--precision-check", action="store_true", help="also train the quick variant in float32")
+    parser.add_argument("--optimizer-check", action="store_true", help="also train each preset with SGD, as before Muon")
     args = parser.parse_args()
     if not os.environ.get("CIFAR10_DIR"):
         raise SystemExit("set CIFAR10_DIR to the CIFAR-10 folder, e.g. ../shared/data/cifar-10-batches-py")
-    rows = [run_contender("bench.fast_cnn", "train_preset", preset=preset) for preset in args.presets.split(",")]
+    rows = []
+    for preset in args.presets.split(","):
+        rows.append(run_contender("bench.fast_cnn", "train_preset", preset=preset))
+        if args.optimizer_check:
+            rows.append(run_contender("bench.fast_cnn", "train_preset", preset=preset, optimizer="sgd", epochs=SGD_EPOCHS[preset]))
     if args.precision_check:
         rows.append(run_contender("bench.fast_cnn", "train_preset", preset="fast-cnn-quick", precision="float32"))
     for row in rows:
@@ -62,6 +72,7 @@ def main() -> None:
     columns = [
         ("preset", "preset", ""),
         ("precision", "precision", ""),
+        ("optimizer", "optimizer", ""),
         ("epochs", "epochs", ""),
         ("train_seconds", "train s", ".0f"),
         ("accuracy", "test accuracy (TTA)", ".4f"),
@@ -73,16 +84,15 @@ def main() -> None:
     table = markdown_table(rows, columns)
     print(table)
     for row in rows:
-        print(f"{row['preset']} ({row['precision']}): run {row['run_id']}")
+        print(f"{row['preset']} ({row['precision']}, {row['optimizer']}): run {row['run_id']}")
     note = (
         "Both on the full training set (49,000 train / 1,000 validation, stratified); fast-cnn at half width, "
         "fast-cnn-quick at quarter width, batch 512. Seed 0, one run each in separate processes, stored in LAB_HOME; "
         "'train s' is `fit` wall time (the whitening layer's fit and the test evaluation are outside it). "
         "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split)."
     )
-    command = "CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.fast_cnn" + (
-        " --precision-check" if args.precision_check else ""
-    )
+    flags = [flag for flag, on in (("--precision-check", args.precision_check), ("--optimizer-check", args.optimizer_check)) if on]
+    command = " ".join(["CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.fast_cnn", *flags])
     write_section("The fast from-scratch recipe (fast-cnn, fast-cnn-quick)", note + "\n\n" + table, command)
 
 
