@@ -13,13 +13,17 @@ def test_mixed_precision_only_on_a_gpu():
     assert devices.choose_precision(RunConfig(), gpus=["NVIDIA H200"]) == "mixed_float16"
 
 
-def test_bfloat16_for_the_fast_cnn_only_on_a_cpu_that_has_it():
-    fast = RunConfig(model="custom", backbone="fast-cnn")
-    assert devices.choose_precision(fast, gpus=[], cpu_bfloat16=True) == "mixed_bfloat16"
-    assert devices.choose_precision(fast, gpus=[], cpu_bfloat16=False) == "float32"
-    assert devices.choose_precision(fast, gpus=["NVIDIA H200"], cpu_bfloat16=True) == "mixed_float16"
-    # The report's CNN stays in float32 on any CPU.
-    assert devices.choose_precision(RunConfig(), gpus=[], cpu_bfloat16=True) == "float32"
+@pytest.mark.parametrize("backbone", ["fast-cnn", "seed-cnn"])
+def test_bfloat16_for_our_own_networks_only_on_a_cpu_that_has_it(backbone):
+    config = RunConfig(model="custom", backbone=backbone)
+    assert devices.choose_precision(config, gpus=[], cpu_bfloat16=True) == "mixed_bfloat16"
+    assert devices.choose_precision(config, gpus=[], cpu_bfloat16=False) == "float32"
+    assert devices.choose_precision(config, gpus=["NVIDIA H200"], cpu_bfloat16=True) == "mixed_float16"
+
+
+def test_imagenet_backbones_stay_in_float32_on_any_cpu():
+    config = RunConfig(model="custom", backbone="vgg16", weights="none", freeze_depth=None)
+    assert devices.choose_precision(config, gpus=[], cpu_bfloat16=True) == "float32"
 
 
 @pytest.mark.parametrize(
