@@ -48,7 +48,8 @@ def main() -> None:
     from lab.store_files import load_keras_model
 
     model = load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
-    class_names = read_model_card(DEFAULT_MODEL_DIR)["class_names"]
+    card = read_model_card(DEFAULT_MODEL_DIR)
+    class_names = card["class_names"]
     test_image = Image.fromarray(load_cifar10().x_test[0])
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 256, size=(768, 1024, 3), dtype=np.uint8)).filter(ImageFilter.GaussianBlur(3))
@@ -72,12 +73,12 @@ def main() -> None:
     print(table)
     note = (
         f"`lab.predict.predict_image` (decode + checks + resize + model + top-5) with the shipped default model "
-        f"(`assets/default_model`), {args.repeats} calls each after one warm-up, one process, model loaded once beforehand."
+        f"(`assets/default_model`: `{card['model']}`, {card['accuracy']:.2%} test accuracy), {args.repeats} calls each after one warm-up, one process, model loaded once beforehand."
     )
     write_section(
         "Predict: one uploaded image with the default model",
         note + "\n\n" + table,
-        f".venv/bin/python -m bench.predict_latency --repeats {args.repeats}",
+        f"CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.predict_latency --repeats {args.repeats}",
     )
 
 
