@@ -182,6 +182,11 @@ def validate(config: RunConfig) -> None:
         f"batch_size must be from 1 to 4096 images; got {config.batch_size!r}.",
     )
     _check(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r} is unknown; choose one of: {', '.join(OPTIMIZERS)}.")
+    _check(
+        not (config.optimizer == "muon" and config.is_pretrained and config.weights != "none" and config.freeze_depth is not None),
+        "optimizer 'muon' rescales every convolution filter it trains to a fixed size, which would erase what pretrained "
+        "filters learned; fine-tune a pretrained backbone with sgd or adam, or freeze the whole backbone.",
+    )
     _check(0.0 < config.learning_rate <= 10.0, f"learning_rate must be > 0 and <= 10; got {config.learning_rate!r}.")
     _check(0.0 <= config.weight_decay < 1.0, f"weight_decay must be in [0, 1); got {config.weight_decay!r}.")
     _check(config.lr_schedule in LR_SCHEDULES, f"lr_schedule {config.lr_schedule!r} is unknown; choose one of: {', '.join(LR_SCHEDULES)}.")

@@ -54,6 +54,7 @@ def test_round_trip_through_a_dict_ignores_unknown_keys():
         ({"backbone": "alexnet"}, "backbone"),
         ({"model": "not-a-preset"}, "model"),
         ({"optimizer": "rmsprop2"}, "optimizer"),
+        ({"optimizer": "muon", "backbone": "vgg16", "weights": "imagenet", "freeze_depth": 15}, "optimizer 'muon'"),
         ({"lr_schedule": "sometimes"}, "lr_schedule"),
         ({"val_fraction": 0.0}, "val_fraction"),
         ({"val_fraction": 0.7}, "val_fraction"),

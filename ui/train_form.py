@@ -44,8 +44,10 @@ OPTIMIZER_HELP = (
     "How each step turns the gradient into a change of the weights. "
     "adam / adamw: a step per weight, scaled by how large its gradients have been (adamw adds weight decay). "
     "sgd: a step along the gradient, with momentum. "
-    "muon: sgd, except that each convolution's step is evened out so that every direction it points to "
-    "moves by the same amount (the fast-cnn recipes use it: the same accuracy in fewer epochs)."
+    "muon: sgd, except that each convolution's filters are kept at a fixed size and their step is evened out so "
+    "that every direction it points to moves by the same amount; that step follows the schedule but not the "
+    "learning rate, which sets the other weights' steps. The fast-cnn recipes use it (the same accuracy in fewer "
+    "epochs); not for fine-tuning pretrained filters."
 )
 # RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
 PLAIN_FIELDS = (
