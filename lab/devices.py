@@ -12,11 +12,12 @@ tests can hand in a fake list of GPUs and check the decision without a GPU:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -110,9 +111,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def apply_precision(policy: str) -> None:
-    """Set the global Keras dtype policy (models built afterwards use it)."""
+@contextlib.contextmanager
+def precision_policy(policy: str) -> Iterator[None]:
+    """Build models under the Keras dtype policy `policy`, then put the previous one back.
+
+    The policy is global: a model takes it when its layers are built and keeps it afterwards.
+    Restoring it (even after an error) keeps one run's mixed precision out of the next model
+    this process builds, such as a float32 copy to save or another student's run.
+    """
+    previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 def describe_environment(precision: str = "float32", strategy: str = "default", xla: bool = False) -> dict[str, Any]:

@@ -148,13 +148,13 @@ def _compiled_model(config: RunConfig, num_classes: int, first_lr: float, steps:
     """The config's model and optimiser, with a constant learning rate the sweep can overwrite."""
     from lab.training import compile_model  # imported here: lab.training imports a lot at load time
 
-    devices.apply_precision(devices.choose_precision(config, devices.gpu_names()))
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, num_classes)
     # A schedule would fight the sweep over the rate, and weight averaging only matters for a real run.
     # The sweep trains the plain model on the task's own labels: fine labels hardly move the best rate.
     sweep_config = dataclasses.replace(config, lr_schedule="constant", learning_rate=first_lr, ema=False)
-    compile_model(model, sweep_config, num_classes, steps)
+    with devices.precision_policy(devices.choose_precision(config, devices.gpu_names())):  # as the run will train
+        model = build_model(config, num_classes)
+        compile_model(model, sweep_config, num_classes, steps)
     return model
 
 

@@ -195,19 +195,17 @@ def run(
     preflight(config)
     if store is not None and run_id is None:
         run_id = store.create_run(config, status="running")
-    policy = keras.mixed_precision.dtype_policy()  # a run may switch to mixed precision; put it back afterwards
+    precision = devices.choose_precision(config, devices.gpu_names())
     try:
         # Only the task's splits live on: when this function loads the data itself, the whole
         # data set is freed once the splits are cut from it (about 150 MB less at the peak).
         task = prepare_task(data if data is not None else load_cifar10(data_dir), config)
-        result = _train_and_evaluate(config, emit, task, should_stop, store, run_id)
+        with devices.precision_policy(precision):  # mixed precision for this run's models only
+            return _train_and_evaluate(config, precision, emit, task, should_stop, store, run_id)
     except BaseException as error:
         if store is not None:
             store.set_status(run_id, "failed", _one_line(error))
         raise
-    finally:
-        keras.mixed_precision.set_dtype_policy(policy)
-    return result
 
 
 def preflight(config: RunConfig) -> None:
@@ -233,12 +231,10 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else 'no message'}"
 
 
-def _train_and_evaluate(config: RunConfig, emit: EventHandler, task: TaskData, should_stop, store, run_id) -> RunResult:
+def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, task: TaskData, should_stop, store, run_id) -> RunResult:
     gpus = devices.gpu_names()
-    precision = devices.choose_precision(config, gpus)
     strategy_name = devices.choose_strategy_name(gpus, devices.cluster_workers())
     xla = devices.use_xla(gpus)
-    devices.apply_precision(precision)
     keras.utils.set_random_seed(config.seed)
 
     steps_per_epoch = math.ceil(len(task.x_train) / config.batch_size)
@@ -349,12 +345,8 @@ def _float32_copy(model: keras.Model, config: RunConfig, num_classes: int) -> ke
     and a CPU without such instructions emulates it slowly. Weights are float32 under every
     policy, so they copy across unchanged.
     """
-    policy = keras.mixed_precision.dtype_policy()
-    devices.apply_precision("float32")
-    try:
+    with devices.precision_policy("float32"):
         copy = build_model(config, num_classes)  # the same weights setting: the same layers
-    finally:
-        keras.mixed_precision.set_dtype_policy(policy)
     copy.set_weights(model.get_weights())
     return copy
 

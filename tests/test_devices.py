@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 
 from lab import devices
@@ -69,3 +70,11 @@ def test_this_machine_reports_its_environment():
     environment = devices.describe_environment()
     assert environment["device"] == ("CPU" if not environment["gpus"] else ", ".join(environment["gpus"]))
     assert environment["keras"].startswith("3.")
+
+
+def test_precision_policy_is_put_back_even_after_an_error():
+    before = keras.mixed_precision.dtype_policy().name
+    with pytest.raises(RuntimeError), devices.precision_policy("mixed_bfloat16"):
+        assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError("a failed build")
+    assert keras.mixed_precision.dtype_policy().name == before

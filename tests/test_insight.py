@@ -253,6 +253,14 @@ def test_lr_find_sweeps_and_suggests_a_rate_inside_the_sweep():
         lr_find(RunConfig(), learnable_cifar10(n_train=100, n_test=10), min_lr=1.0, max_lr=0.1)
 
 
+def test_lr_find_in_mixed_precision_leaves_the_global_policy_as_it_was():
+    # The sweep builds its model as the run would (bfloat16 here); the next model built in this
+    # process (another student's run, a prediction) must not inherit that.
+    before = keras.mixed_precision.dtype_policy().name
+    lr_find(RunConfig(batch_size=32, precision="mixed_bfloat16"), learnable_cifar10(n_train=100, n_test=10), steps=5, subset=None)
+    assert keras.mixed_precision.dtype_policy().name == before
+
+
 # ---------------------------------------------------------------- frozen versus fine-tuned
 
 
