@@ -24,6 +24,7 @@ SGD_EPOCHS = {"fast-cnn": 10, "fast-cnn-quick": 4}
 
 
 def train_preset(preset: str, precision: str = "auto", epochs: int | None = None, optimizer: str | None = None) -> dict:
+    from lab import devices
     from lab.config import config_for_preset
     from lab.store import Store
     from lab.training import run
@@ -35,19 +36,13 @@ def train_preset(preset: str, precision: str = "auto", epochs: int | None = None
     return {
         "preset": preset,
         "run_id": result.run_id,
-        "precision": _chosen_precision(result.config),  # an explicit precision is returned as it is
+        "precision": devices.precision_for(result.config),  # an explicit precision is returned as it is
         "optimizer": result.config.optimizer,
         "epochs": result.config.epochs,
         "train_seconds": result.train_seconds,
         "accuracy": result.metrics["accuracy"],
         "params": result.metrics["total_params"],
     }
-
-
-def _chosen_precision(config) -> str:
-    from lab import devices
-
-    return devices.choose_precision(config, devices.gpu_names())
 
 
 def main() -> None:

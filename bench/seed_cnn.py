@@ -64,7 +64,7 @@ def ours(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
     from lab.training import run
 
     config = config_for_preset("seed-cnn", epochs=epochs, subset=subset, task=task)
-    precision = devices.choose_precision(config, devices.gpu_names())  # what "auto" picks on this machine
+    precision = devices.precision_for(config)  # what "auto" picks on this machine
     result = run(config)
     return {
         "way": f"lab (uint8 + tf.data, normalise in model, {precision})",

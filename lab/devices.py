@@ -76,6 +76,11 @@ def choose_precision(config: RunConfig, gpus: Sequence[str], cpu_bfloat16: bool 
     return "mixed_bfloat16" if cpu_bfloat16 and config.backbone in BFLOAT16_BACKBONES else "float32"
 
 
+def precision_for(config: RunConfig) -> str:
+    """The dtype policy a run of `config` uses on this machine: choose_precision with its GPUs."""
+    return choose_precision(config, gpu_names())
+
+
 def use_xla(gpus: Sequence[str]) -> bool:
     """Compile the training step with XLA only on a GPU, where fused kernels pay off."""
     return bool(gpus)

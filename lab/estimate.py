@@ -106,7 +106,7 @@ def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
     from lab.training import compile_model
 
     num_classes = len(config.class_names)
-    with devices.precision_policy(devices.choose_precision(config, devices.gpu_names())):  # the run's number format
+    with devices.precision_policy(devices.precision_for(config)):  # the run's number format
         model = build_model(dataclasses.replace(config, weights="none"), num_classes)  # weights do not change the speed
         compile_model(model, config, num_classes, steps_per_epoch=100)  # fine labels' extra 10-unit output: too small to time
     forward_only = uses_feature_cache(config)

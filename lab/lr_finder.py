@@ -152,7 +152,7 @@ def _compiled_model(config: RunConfig, num_classes: int, first_lr: float, steps:
     # A schedule would fight the sweep over the rate, and weight averaging only matters for a real run.
     # The sweep trains the plain model on the task's own labels: fine labels hardly move the best rate.
     sweep_config = dataclasses.replace(config, lr_schedule="constant", learning_rate=first_lr, ema=False)
-    with devices.precision_policy(devices.choose_precision(config, devices.gpu_names())):  # as the run will train
+    with devices.precision_policy(devices.precision_for(config)):  # as the run will train
         model = build_model(config, num_classes)
         compile_model(model, sweep_config, num_classes, steps)
     return model

@@ -171,24 +171,25 @@ def _parse_cell(column: str, text: str | None) -> Any:
 
 
 def load_keras_model(path: Path):
-    """Load a saved model with Keras safe mode on (no arbitrary code runs while loading).
+    """Load a saved model for prediction, with Keras safe mode on (no arbitrary code runs while loading).
 
-    lab.models and lab.muon are imported first because they register the lab's own layers,
-    losses and optimiser, which Keras must know by name to rebuild a model in a fresh process.
+    lab.models is imported first because it registers the lab's own layers, which Keras must
+    know by name to rebuild a model in a fresh process. The model comes back uncompiled: the
+    lab only predicts with a loaded model, so the optimiser, schedule and loss it was trained
+    with (a run in float32 saves them) are neither rebuilt nor need to be known here.
     A file safe mode refuses (it holds Python code, such as a Lambda layer) or
     that is damaged raises StoreError with one sentence saying so; Keras's own
     message would suggest turning safe mode off, which the lab never does.
     """
-    for module in ("lab.models", "lab.muon"):  # the lab's layers, losses and optimiser
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+    try:
+        importlib.import_module("lab.models")
+    except ModuleNotFoundError as error:
+        if error.name != "lab.models":
+            raise
     import keras  # imported here so that reading the store never pays for TensorFlow
 
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        return keras.models.load_model(path, safe_mode=True, compile=False)
     except ValueError as error:
         if "safe_mode" in str(error) or "arbitrary code" in str(error):
             raise StoreError(

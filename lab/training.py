@@ -195,7 +195,7 @@ def run(
     preflight(config)
     if store is not None and run_id is None:
         run_id = store.create_run(config, status="running")
-    precision = devices.choose_precision(config, devices.gpu_names())
+    precision = devices.precision_for(config)
     try:
         # Only the task's splits live on: when this function loads the data itself, the whole
         # data set is freed once the splits are cut from it (about 150 MB less at the peak).

@@ -306,3 +306,22 @@ def test_an_unwritable_lab_home_says_why_everywhere(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="LAB_HOME"):
         jobs.submit(RunConfig(), store=store)
     assert len(store.reference_rows()) == 6  # the lab report's rows need no store
+
+
+def test_a_model_trained_with_an_optimiser_unknown_here_still_loads_for_prediction(tmp_path):
+    # A float32 run saves its optimiser too; prediction must not need it (nor its schedule or loss).
+    import keras
+    import numpy as np
+    from keras import layers
+
+    from lab.store_files import load_keras_model
+
+    class UnregisteredOptimizer(keras.optimizers.SGD):
+        pass
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=UnregisteredOptimizer(0.1), loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((4, 32, 32, 3)), np.zeros(4), verbose=0)  # builds the optimiser's variables, as training does
+    model.save(tmp_path / "model.keras")
+    reloaded = load_keras_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(reloaded.predict(np.ones((2, 32, 32, 3)), verbose=0), model.predict(np.ones((2, 32, 32, 3)), verbose=0))
