@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from lab.config import CLASS_NAMES, RunConfig
+from lab.config import CLASS_NAMES, DEFAULT_FAST_CNN_WIDTH, RunConfig
 
 STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model build and tracing (2-core CPU)
 IMAGES_PER_CLASS = 5000  # CIFAR-10 training images per class
 VALIDATION_COST = 1 / 3  # a validation batch (forward pass only) against a training batch (forward + backward)
 FEATURE_BATCH = 256  # images per batch when a frozen backbone's features are computed (lab/feature_cache.py)
-# What must match for a past run's speed to predict this one's.
-SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "tta", "precision")
+# What must match for a past run's speed to predict this one's, besides the device, the
+# network's width and the number format (compared as the runs really used them: _speed_key).
+SPEED_FIELDS = ("backbone", "head", "input_size", "freeze_depth", "batch_size", "augment", "tta")
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,34 @@ def split_sizes(config: RunConfig) -> tuple[int, int]:
     return pool - n_val, n_val
 
 
-def from_past_runs(runs: list[dict[str, Any]], config: RunConfig, device: str | None = None) -> Estimate | None:
-    """Scale the pace of finished runs of the same network (newest five) to this config."""
+def _speed_key(config: dict[str, Any], precision: str | None) -> tuple:
+    """What decides a run's time per image: SPEED_FIELDS, the width it trained at, its number format.
+
+    fast-cnn's width None means the default (0.5), so runs from before width existed match too.
+    `precision` is the number format the run really used ("auto" resolved on its machine): an "auto"
+    run is bfloat16 on one CPU and float32 on another, ~1.6x apart.
+    """
+    width = (config.get("width") or DEFAULT_FAST_CNN_WIDTH) if config.get("backbone") == "fast-cnn" else None
+    return (*(config.get(name) for name in SPEED_FIELDS), width, precision)
+
+
+def from_past_runs(
+    runs: list[dict[str, Any]], config: RunConfig, device: str | None = None, precision: str | None = None
+) -> Estimate | None:
+    """Scale the pace of finished runs of the same network (newest five) to this config.
+
+    `device` and `precision` (the number format this run will use, lab/devices.precision_for) are
+    compared with what each past run recorded; None compares the configured precision instead.
+    """
+    wanted = _speed_key(config.to_dict(), precision or config.precision)
     paces = []
     for run in runs:
         past, metrics, fingerprint = run.get("config") or {}, run.get("metrics") or {}, run.get("fingerprint") or {}
-        if run.get("status") != "completed" or any(past.get(name) != getattr(config, name) for name in SPEED_FIELDS):
+        environment = run.get("environment") or {}
+        past_precision = environment.get("precision") if precision else past.get("precision")
+        if run.get("status") != "completed" or _speed_key(past, past_precision) != wanted:
             continue
-        if device is not None and (run.get("environment") or {}).get("device") != device:
+        if device is not None and environment.get("device") != device:
             continue
         epochs_done, n_train = metrics.get("epochs_completed"), fingerprint.get("n_train")
         if run.get("train_seconds") and epochs_done and n_train:

@@ -91,6 +91,18 @@ def test_estimate_from_past_runs_scales_by_images_and_epochs():
     assert estimate.from_past_runs([other_network], config) is None
 
 
+def test_estimate_from_past_runs_compares_width_and_the_precision_really_used():
+    config = config_for_preset("fast-cnn")  # width None: the default half width; precision "auto"
+    half = past_run(config_for_preset("fast-cnn", width=0.5), train_seconds=100.0, epochs=1, n_train=1000)
+    full = past_run(config_for_preset("fast-cnn", width=1.0), train_seconds=400.0, epochs=1, n_train=1000)
+    for run, used in ((half, "mixed_bfloat16"), (full, "mixed_bfloat16")):
+        run["environment"]["precision"] = used
+    guess = estimate.from_past_runs([full, half], config, precision="mixed_bfloat16")
+    assert guess.seconds == pytest.approx(100.0 / 1000 * estimate.split_sizes(config)[0] * 8)  # the half-width run only
+    # An "auto" run that resolved to float32 elsewhere says nothing about a bfloat16 run here.
+    assert estimate.from_past_runs([half], config, precision="float32") is None
+
+
 def test_estimate_from_step_time_counts_training_and_validation_batches():
     config = config_for_preset("quick-demo", subset=5000)  # 4,500 + 500 images, batch 64, 3 epochs
     guess = estimate.from_step_time(0.1, config)

@@ -171,6 +171,19 @@ def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path)
     np.testing.assert_allclose(saved.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=0.05)
 
 
+def test_a_saved_model_holds_no_optimiser_state(data, tmp_path):
+    import zipfile
+
+    import h5py
+
+    store = Store(tmp_path / "lab")
+    result = run(RunConfig(epochs=1, optimizer="adam", precision="float32"), data=data, store=store)
+    archive = zipfile.ZipFile(store.run_dir(result.run_id) / "model.keras")
+    with archive, archive.open("model.weights.h5") as weights, h5py.File(weights) as file:
+        assert list(file) and "optimizer" not in file  # Adam's moments would double the file
+    assert store.load_model(result.run_id).predict(data.x_test[:4], verbose=0).shape == (4, 10)
+
+
 def test_small_batches_run_several_steps_per_call_unless_every_step_must_be_seen():
     from lab.training import STEPS_PER_EXECUTION, steps_per_execution_for
 

@@ -132,7 +132,9 @@ def _speed_key(config: RunConfig) -> tuple:
 
 def show_estimate(config: RunConfig, runs: list[dict]) -> None:
     """The run's likely duration: from past runs of the same network, else from one timed step."""
-    guess = estimate.from_past_runs(runs, config, device=device_summary()["device"])
+    from lab.devices import precision_for
+
+    guess = estimate.from_past_runs(runs, config, device=device_summary()["device"], precision=precision_for(config))
     if guess is None:
         key = _speed_key(config)
         measured = st.session_state.setdefault("train_measured_speeds", set())
