@@ -13,6 +13,7 @@ tests can hand in a fake list of GPUs and check the decision without a GPU:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -36,11 +37,13 @@ def gpu_names() -> list[str]:
     return names
 
 
+@functools.cache  # the CPU does not change while the process runs; the Train page asks on every rerun
 def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU multiplies bfloat16 numbers natively (AVX512-BF16 or AMX, e.g. AMD Zen 4, Intel Sapphire Rapids).
 
     Linux lists the CPU's instruction sets as "flags" in /proc/cpuinfo; elsewhere we cannot
     tell cheaply, and answer False (bfloat16 emulated in software would be slower, not faster).
+    Read once per process and path.
     """
     try:
         with open(cpuinfo_path, encoding="utf-8", errors="replace") as cpuinfo:

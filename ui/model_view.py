@@ -132,9 +132,10 @@ def _speed_key(config: RunConfig) -> tuple:
 
 def show_estimate(config: RunConfig, runs: list[dict]) -> None:
     """The run's likely duration: from past runs of the same network, else from one timed step."""
-    from lab.devices import precision_for
+    from lab.devices import choose_precision
 
-    guess = estimate.from_past_runs(runs, config, device=device_summary()["device"], precision=precision_for(config))
+    device = device_summary()  # cached: GPUs are looked up once per server
+    guess = estimate.from_past_runs(runs, config, device=device["device"], precision=choose_precision(config, device["gpus"]))
     if guess is None:
         key = _speed_key(config)
         measured = st.session_state.setdefault("train_measured_speeds", set())
