@@ -328,7 +328,7 @@ def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, t
             run_id,
             metrics=metrics,
             history=history,
-            model=_inference_copy(model, config, task.num_classes),
+            model=inference_copy(model, config, task.num_classes),
             environment=environment,
             fingerprint=task.fingerprint,
             train_seconds=train_seconds,
@@ -337,7 +337,7 @@ def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, t
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
 
 
-def _inference_copy(model: keras.Model, config: RunConfig, num_classes: int) -> keras.Model:
+def inference_copy(model: keras.Model, config: RunConfig, num_classes: int) -> keras.Model:
     """The same network and weights, uncompiled and computing in float32: the copy a run saves.
 
     Uncompiled: a compiled model's file also holds its optimiser's state (Adam keeps two numbers
