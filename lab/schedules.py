@@ -3,7 +3,9 @@
 A schedule is a function of the training step. "constant" keeps the rate fixed;
 "cosine" glides it down to zero along half a cosine; "onecycle" warms up linearly
 for the first 20% of training and then decays linearly to zero (the shape the
-CIFAR-10 speed records use); "plateau" halves it whenever the validation loss
+CIFAR-10 speed records used with SGD); "linear" starts at the peak and decays
+linearly to zero (the record's Muon version: no warm-up, so a short run spends
+no steps at a small rate); "plateau" halves it whenever the validation loss
 stops improving, which needs a callback rather than a schedule.
 """
 
@@ -37,12 +39,15 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_for(config: RunConfig, steps_per_epoch: int):
-    """A float (constant, plateau) or a LearningRateSchedule (cosine, onecycle)."""
+    """A float (constant, plateau) or a LearningRateSchedule (cosine, onecycle, linear)."""
     total_steps = config.epochs * steps_per_epoch
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps)
     if config.lr_schedule == "onecycle":
         return OneCycle(config.learning_rate, total_steps)
+    if config.lr_schedule == "linear":
+        # A polynomial of power 1 is a straight line: from the peak at step 0 to 0 at the last step.
+        return keras.optimizers.schedules.PolynomialDecay(config.learning_rate, decay_steps=total_steps, end_learning_rate=0.0, power=1.0)
     return config.learning_rate
 
 

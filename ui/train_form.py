@@ -49,6 +49,11 @@ OPTIMIZER_HELP = (
     "learning rate, which sets the other weights' steps. The fast-cnn recipes use it (the same accuracy in fewer "
     "epochs); not for fine-tuning pretrained filters."
 )
+SCHEDULE_HELP = (
+    "How the learning rate changes during training. constant: never. cosine: glides down to 0 along half a cosine. "
+    "plateau: halves whenever the validation loss stops improving. onecycle: rises from a tenth of the rate for the "
+    "first 20% of steps, then falls in a straight line to 0. linear: starts at the full rate and falls in a straight line to 0."
+)
 # RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
 PLAIN_FIELDS = (
     "backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay",
@@ -198,7 +203,7 @@ def training_inputs() -> None:
     right.number_input("Batch size", min_value=1, max_value=4096, key="train_batch_size", help="Images per gradient step.", **PERSIST)
     left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help=OPTIMIZER_HELP, **PERSIST)
     right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
-    left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", **PERSIST)
+    left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", help=SCHEDULE_HELP, **PERSIST)
     st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 2 pixels while training.", **PERSIST)
     if st.session_state["train_task"] == "binary":
         st.toggle(
