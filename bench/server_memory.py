@@ -90,7 +90,7 @@ def main() -> None:
         "Data: the `../shared` copy (50,000 + 5,000 images, 165 MB of uint8 pixels), opened memory-mapped from the decoded copy "
         "the first load saves under LAB_HOME (lab/data_cache.py): the peak is that first load, decoding the batches in memory; "
         "afterwards the server holds only the pages it reads, and every page run ends by releasing them and calling "
-        "malloc_trim (ui/common.return_freed_memory). Before these two changes: 981 MB resident."
+        "malloc_trim (ui/common.return_freed_memory, lab/process_memory.py). Before these two changes: 981 MB resident."
     )
     write_section(
         "Streamlit server memory",

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lab import processes
+from lab import process_memory, processes
 from lab.config import RunConfig
 from lab.store import Store
 
@@ -244,14 +244,18 @@ def work(store: Store, data_dir: str | None = None) -> int:
             run = store.get_run(run_id)
             if run is not None and run["status"] == "running":  # training.run may have marked it already
                 store.set_status(run_id, "failed", one_line(error))
-        _free_memory()
+        free_memory()
 
 
-def _free_memory() -> None:
-    """Drop the last run's model and Keras' global state before the next run (safe here: one run per process)."""
+def free_memory() -> None:
+    """Drop the last run's model and Keras' global state before the next run (safe here: one run per process).
+
+    The run's traced graphs are already released by `training.run` (lab/process_memory.py).
+    """
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session()
     gc.collect()
+    process_memory.return_free_heap()
 
 
 def _claim_or_leave(store: Store) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lab import devices
+from lab import devices, process_memory
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, make_dataset, prepare_task
 from lab.models import build_model
@@ -117,7 +117,8 @@ def lr_find(
     # The rate grows by the same factor each batch, so it is evenly spaced on a log scale.
     learning_rates = np.geomspace(min_lr, max_lr, steps)
     sweep = LearningRateSweep(learning_rates, on_event)
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[sweep])
+    with process_memory.releasing_traced_graphs():  # the sweep runs in the Streamlit server: leave no graph behind
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[sweep])
 
     raw_losses = np.asarray(sweep.raw_losses)
     # Past the first batch whose loss is not even a number there is nothing to read.

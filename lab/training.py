@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lab import devices, fine_labels, resources
+from lab import devices, fine_labels, process_memory, resources
 from lab.architectures import adapt_whitening
 from lab.config import RunConfig
 from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
@@ -200,7 +200,9 @@ def run(
         # Only the task's splits live on: when this function loads the data itself, the whole
         # data set is freed once the splits are cut from it (about 150 MB less at the peak).
         task = prepare_task(data if data is not None else load_cifar10(data_dir), config)
-        with devices.precision_policy(precision):  # mixed precision for this run's models only
+        # Mixed precision for this run's models only; and once the run ends, nothing of its
+        # traced graphs (nor the weights they hold) outlives it in this process (lab/process_memory.py).
+        with devices.precision_policy(precision), process_memory.releasing_traced_graphs():
             return _train_and_evaluate(config, precision, emit, task, should_stop, store, run_id)
     except BaseException as error:
         if store is not None:

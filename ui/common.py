@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab import data as lab_data
+from lab import process_memory
 from lab.data_cache import load_cifar10_mapped, release_pages
 from lab.store import Store
 
@@ -90,28 +91,12 @@ def return_freed_memory() -> None:
     Pictures are copied out of the memory-mapped data set before they are shown, and the OS maps
     whole megabytes around each one it reads (Explore's class averages read all 150 MB), so the
     mapped pages are released here, once, for every page; they are read again when needed.
-    glibc keeps freed blocks for reuse instead of returning them, so after building a network
-    or decoding an image the server's resident memory stays at its high-water mark; on a 2.7 GB
-    Community Cloud machine that is memory other students' sessions cannot use. `malloc_trim(0)`
-    releases what is free. It takes a millisecond or two, once per page run.
+    Then the heap blocks the run freed go back to the system (lab/process_memory.py says why).
     """
     for dataset in _loaded_datasets.values():
         for array in (dataset.x_train, dataset.x_test):
             release_pages(array)
-    if _libc is not None:
-        _libc.malloc_trim(0)
+    process_memory.return_free_heap()
 
 
-def _load_libc():
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (macOS, Windows, musl): nothing to do
-        return None
-
-
-_libc = _load_libc()
 _loaded_datasets: dict[str | None, lab_data.Cifar10] = {}  # what _load_dataset has loaded in this server process
