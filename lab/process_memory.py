@@ -13,8 +13,8 @@ things make such a process keep memory it no longer uses; this module undoes bot
    graph alive, and the graph keeps the handles of every variable it captured: the
    model's weights and the optimizer's slots. Deleting the model and calling
    `keras.backend.clear_session()` frees none of it. Measured with
-   `python -m bench.repeated_training`: VGG16 (32x32) grew the process by about
-   210 MB per training, and by about 1 MB with the entries removed.
+   `python -m bench.repeated_training`: each VGG16 training (32x32) grew the
+   process by about 200 MB, and by 4-5 MB with the entries removed.
 
    `releasing_traced_graphs()` removes, when its block ends, the entries registered
    while it ran. Nothing needs them afterwards: they are gradients *of* the
