@@ -279,6 +279,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "whitening layer, flip + shift augmentation, linearly decaying learning rate, label smoothing, weight averaging, test-time augmentation.",
         "fields": {**FAST_RECIPE, "epochs": 8},
     },
+    "fast-cnn-full": {
+        "description": "The fast recipe at airbench94's full channel count, 4 epochs: the most accurate in about 10 minutes on a CPU "
+        "with bfloat16 instructions (AVX512-BF16 or AMX; about 88.7% on 2 cores), twice as slow without them. Needs about "
+        "2.7 GB of memory, more than Streamlit Community Cloud has. On a GPU, raise the epochs to 8-10 for about 94%.",
+        # Twice fast-cnn's channels cost 4x the arithmetic per image, so half the epochs fit in the same
+        # time: 88.66-88.78% in 562-628 s against the half-width preset's 87.72-87.84% in 602-608 s, with a
+        # peak of 2,662 MB against 1,984 (docs/BENCHMARKS.md).
+        "fields": {**FAST_RECIPE, "width": 1.0, "epochs": 4},
+    },
     "fast-cnn-quick": {
         "description": "The fast recipe cut down for a classroom: a quarter-width network, 3 epochs, under 2 minutes on a 2-core CPU (about 81%).",
         # A quarter of airbench94's channels trains ~2x faster per image than half width: in a

@@ -20,8 +20,10 @@ def test_the_binary_recipe_lists_every_setting_it_changed_in_field_order():
 
 
 def test_a_custom_run_is_compared_with_the_closest_preset_of_its_backbone():
-    wide = RunConfig(model="custom", width=1.0, **FAST_RECIPE)
-    assert changes_summary(wide.to_dict()) == "width 1"  # fast-cnn's recipe, not seed-cnn's defaults
+    wider = RunConfig(model="custom", width=0.75, **FAST_RECIPE)
+    assert changes_summary(wider.to_dict()) == "width 0.75"  # the fast recipe's presets, not seed-cnn's defaults
+    full = RunConfig(model="custom", width=1.0, **FAST_RECIPE)
+    assert changes_summary(full.to_dict()) == ""  # exactly fast-cnn-full's recipe
     unfrozen = config_for_preset("vgg16-frozen", weights="none", freeze_depth=15, model="custom")
     assert changes_summary(unfrozen.to_dict()) == "15 layers frozen, weights none"
     assert changes_summary(RunConfig(model="custom", backbone="vit-tiny").to_dict()) == "vit-tiny"  # no preset of its own
