@@ -40,13 +40,16 @@ def test_a_training_step_traced_inside_the_block_leaves_no_graph_behind():
 
 
 def test_entries_from_before_the_block_are_left_alone():
+    train_one_batch()  # traced outside any block: its entry stays, as every earlier one does
+    before = set(process_memory.traced_gradient_names())
     with process_memory.releasing_traced_graphs():
         train_one_batch()
         inside = set(process_memory.traced_gradient_names())
         with process_memory.releasing_traced_graphs():
             train_one_batch()
         assert set(process_memory.traced_gradient_names()) == inside  # the inner block removed only its own
-    assert not inside & set(process_memory.traced_gradient_names())
+    assert set(process_memory.traced_gradient_names()) == before  # and the outer block only its own
+    assert before and inside > before
 
 
 @pytest.mark.parametrize(
