@@ -21,6 +21,7 @@ import time
 from bench.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, markdown_table, write_section
 
 PAGES = ("explore", "train", "compare", "predict")
+SETTINGS_TRIED = 5
 
 
 def memory_of(pid: int) -> dict:
@@ -34,7 +35,8 @@ def memory_of(pid: int) -> dict:
     return fields
 
 
-def visit_pages(port: int) -> None:
+def visit_pages(port: int, on_visited=None) -> None:
+    """Visit every page; then `on_visited()`; then try SETTINGS_TRIED batch sizes on the Train page."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -45,6 +47,16 @@ def visit_pages(port: int) -> None:
             page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
             page.wait_for_selector("h1", timeout=120_000)
             time.sleep(8)  # let the page finish its work (loading data, models)
+        if on_visited is not None:
+            on_visited()
+        # A student trying settings: each new batch size is a new network to time (ui/model_view.show_estimate).
+        page.goto(f"http://127.0.0.1:{port}/train")
+        page.wait_for_selector("h1", timeout=120_000)
+        time.sleep(6)
+        batch_size = page.locator('[data-testid="stNumberInput"]').filter(has_text="Batch size")
+        for _ in range(SETTINGS_TRIED):
+            batch_size.locator('[data-testid="stNumberInputStepUp"]').click()
+            time.sleep(6)  # the step timing (about a second) and the rerun
         browser.close()
 
 
@@ -68,12 +80,17 @@ def main() -> None:
     try:
         time.sleep(6)
         idle = memory_of(server.pid)
-        visit_pages(port)
-        loaded = memory_of(server.pid)
+        loaded = {}
+        visit_pages(port, on_visited=lambda: loaded.update(memory_of(server.pid)))
+        tried = memory_of(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    rows = [{"state": "started, no page visited", **idle}, {"state": "every page visited (data set + default model loaded)", **loaded}]
+    rows = [
+        {"state": "started, no page visited", **idle},
+        {"state": "every page visited (data set + default model loaded)", **loaded},
+        {"state": f"then {SETTINGS_TRIED} more batch sizes tried on the Train page (each one timed)", **tried},
+    ]
     table = markdown_table(
         rows,
         [
@@ -90,7 +107,9 @@ def main() -> None:
         "Data: the `../shared` copy (50,000 + 5,000 images, 165 MB of uint8 pixels), opened memory-mapped from the decoded copy "
         "the first load saves under LAB_HOME (lab/data_cache.py): the peak is that first load, decoding the batches in memory; "
         "afterwards the server holds only the pages it reads, and every page run ends by releasing them and calling "
-        "malloc_trim (ui/common.return_freed_memory, lab/process_memory.py). Before these two changes: 981 MB resident."
+        "malloc_trim (ui/common.return_freed_memory, lab/process_memory.py). Before these two changes: 981 MB resident. "
+        f"Last row: back on the Train page, the batch size is raised {SETTINGS_TRIED} times by one; each new value is a "
+        "new network whose training step the page times in the server (a second each)."
     )
     write_section(
         "Streamlit server memory",
