@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the model presets and their parameter counts")
     models.add_argument("--json", action="store_true")
 
-    train = commands.add_parser("train", help="train one model and store the run")
+    train = commands.add_parser(
+        "train", help="train one model and store the run (Ctrl-C once: stop early and keep the model; twice: abort)"
+    )
     _add_config_options(train)
     train.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
     train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -99,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_id")
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--json", action="store_true")
+
+    stop = commands.add_parser("stop", help="stop a queued or running job (one the app started), like the Train page's buttons")
+    stop.add_argument("run_id")
+    stop.add_argument("--keep", action="store_true", help="keep a running job's model: evaluate and save it as it is now")
 
     runs = commands.add_parser("runs", help="list stored runs")
     runs.add_argument("--json", action="store_true")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "train": cmd_train,
         "evaluate": cmd_evaluate,
         "runs": cmd_runs,
+        "stop": cmd_stop,
         "export": cmd_export,
         "study": cmd_study,
         "default-model": cmd_default_model,
@@ -92,11 +95,50 @@ def cmd_models(args) -> int:
     return 0
 
 
+class CtrlCStopsEarly:
+    """While active, the first Ctrl-C asks training to stop after its current batch and keep the model; a second aborts.
+
+    Python turns Ctrl-C (the SIGINT signal) into a KeyboardInterrupt, which would end the run as failed and
+    lose what it learned. This handler just raises a flag that training reads after every batch
+    (`training.run`'s should_stop), so the run is evaluated and saved as it is, like the Train page's
+    "Stop now and keep the model". Signal handlers can only be set from the main thread; elsewhere
+    Ctrl-C keeps its usual meaning.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> CtrlCStopsEarly:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _on_interrupt(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping after the current batch; the model will be evaluated and saved. Ctrl-C again aborts.", file=self.stream)
+
+
 def cmd_train(args) -> int:
     from lab.training import run
 
     config = config_from_args(args)
-    result = run(config, TerminalProgress(), data_dir=args.data_dir, store=Store())
+    with CtrlCStopsEarly() as ctrl_c:
+        result = run(
+            config,
+            TerminalProgress(),
+            data_dir=args.data_dir,
+            store=Store(),
+            should_stop=lambda: ctrl_c.requested,
+            keep_when_stopped=lambda: True,
+        )
     summary = summarise(result.run_id, config, result.metrics)
     summary["status"] = result.status
     if args.json:
@@ -138,6 +180,25 @@ def cmd_runs(args) -> int:
         accuracy = (run.get("metrics") or {}).get("accuracy")
         shown = f"{accuracy:.4f}" if accuracy is not None else "-"
         print(f"{run['run_id']:<44}{run['status']:<11}{run['model']:<20}{run['task']:<16}{shown}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from lab import jobs  # TensorFlow is not needed to stop a job
+
+    store = Store()
+    if store.get_run(args.run_id) is None:
+        raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
+    if not jobs.cancel(args.run_id, store, keep_model=args.keep):
+        print(f"{args.run_id} has already finished ({store.get_run(args.run_id)['status']}): nothing to stop.")
+        return 1
+    status = store.get_run(args.run_id)["status"]
+    if status == "cancelled":
+        print(f"{args.run_id} was still queued: cancelled.")
+    elif args.keep:
+        print(f"{args.run_id} stops after its current batch, then is evaluated and saved (`python -m lab runs` shows it).")
+    else:
+        print(f"{args.run_id} stops after its current batch and keeps nothing.")
     return 0
 
 

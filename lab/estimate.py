@@ -79,7 +79,8 @@ def from_past_runs(
         past, metrics, fingerprint = run.get("config") or {}, run.get("metrics") or {}, run.get("fingerprint") or {}
         environment = run.get("environment") or {}
         past_precision = environment.get("precision") if precision else past.get("precision")
-        if run.get("status") != "completed" or _speed_key(past, past_precision) != wanted:
+        # A run stopped early may have spent its last seconds in an epoch it did not finish: its pace is off.
+        if run.get("status") != "completed" or metrics.get("stopped_early") or _speed_key(past, past_precision) != wanted:
             continue
         if device is not None and environment.get("device") != device:
             continue

@@ -70,12 +70,13 @@ def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | Non
     return run_id
 
 
-def cancel(run_id: str, store: Store) -> bool:
+def cancel(run_id: str, store: Store, *, keep_model: bool = False) -> bool:
     """Stop a run: a queued one is cancelled at once, a running one after its current batch (within a second).
 
+    `keep_model`: a running run is then evaluated and saved as it is, instead of dropped.
     Returns False when the run had already finished.
     """
-    return store.request_cancel(run_id)
+    return store.request_cancel(run_id, keep_model=keep_model)
 
 
 def active_runs(store: Store) -> list[dict[str, Any]]:
@@ -236,6 +237,7 @@ def work(store: Store, data_dir: str | None = None) -> int:
                 store=store,
                 run_id=run_id,
                 should_stop=cancel_checker(store, run_id),
+                keep_when_stopped=lambda run_id=run_id: store.keep_requested(run_id),
             )
             print(f"[worker {os.getpid()}] run {run_id}: {result.status}", flush=True)
             del result

@@ -38,6 +38,10 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak_learning_rate": self.peak_learning_rate, "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction}
 
 
+# Schedules planned over the whole run: the rate comes down to its end only at the last planned step.
+DECAYING_SCHEDULES = ("cosine", "onecycle", "linear")
+
+
 def learning_rate_for(config: RunConfig, steps_per_epoch: int):
     """A float (constant, plateau) or a LearningRateSchedule (cosine, onecycle, linear)."""
     total_steps = config.epochs * steps_per_epoch

@@ -7,7 +7,7 @@
 
 A run moves through these statuses, and only along these arrows:
 
-    queued -> running -> completed
+    queued -> running -> completed   (also a run stopped early on request that kept its model)
        |         |----> failed
        |         '----> cancelled
        '-> cancelled | failed
@@ -34,6 +34,8 @@ from lab.store_sqlite import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
     STATUSES,
+    STOP_AND_DISCARD,
+    STOP_AND_KEEP,
     TRANSITIONS,
     RunNotFoundError,
     StoreError,
@@ -172,9 +174,12 @@ class Store(ProgressEvents, SavedRuns):
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
             )
 
-    def request_cancel(self, run_id: str) -> bool:
+    def request_cancel(self, run_id: str, *, keep_model: bool = False) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current batch.
 
+        `keep_model=True` asks a running run to stop early but keep what it learned: it is then
+        evaluated and saved as a completed run, trained for fewer epochs than planned. A queued run
+        has learned nothing yet, so it is cancelled either way.
         Returns False when the run had already finished, so there was nothing to cancel.
         """
         with self._write() as connection:
@@ -187,7 +192,8 @@ class Store(ProgressEvents, SavedRuns):
                 )
                 return True
             if status == "running":
-                connection.execute("UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE run_id = ?", (now, run_id))
+                request = STOP_AND_KEEP if keep_model else STOP_AND_DISCARD
+                connection.execute("UPDATE runs SET cancel_requested = ?, updated_at = ? WHERE run_id = ?", (request, now, run_id))
                 return True
             return False
 
@@ -196,6 +202,12 @@ class Store(ProgressEvents, SavedRuns):
         with self._read() as connection:
             row = connection.execute("SELECT status, cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
         return row is None or bool(row["cancel_requested"]) or row["status"] == "cancelled"
+
+    def keep_requested(self, run_id: str) -> bool:
+        """Was this run asked to stop early and keep its model (request_cancel(keep_model=True))?"""
+        with self._read() as connection:
+            row = connection.execute("SELECT cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return row is not None and row["cancel_requested"] == STOP_AND_KEEP
 
     def mark_interrupted_runs(self, still_working: Callable[[int | None, str | None], bool] = processes.could_be_worker) -> list[str]:
         """Fail every running run whose worker process is gone; return their ids.
@@ -235,8 +247,9 @@ class Store(ProgressEvents, SavedRuns):
         fingerprint: dict,
         train_seconds: float,
         extra_files: dict[str, bytes] | None = None,
+        message: str = "",
     ) -> Path:
-        """Save a finished run's files, then mark it completed; return its folder.
+        """Save a finished run's files, then mark it completed (with `message`, if any); return its folder.
 
         The folder appears in one atomic rename and the status changes only after
         that, in one transaction. If anything fails, the run stays as it was and
@@ -251,9 +264,9 @@ class Store(ProgressEvents, SavedRuns):
                 check_transition(run_id, self._status_of(connection, run_id), "completed")
                 now = utc_now()
                 connection.execute(
-                    "UPDATE runs SET status = 'completed', message = '', metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
+                    "UPDATE runs SET status = 'completed', message = ?, metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
                     " train_seconds = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
-                    (to_json(metrics), to_json(environment), to_json(fingerprint),
+                    (message, to_json(metrics), to_json(environment), to_json(fingerprint),
                      float(train_seconds), now, now, run_id),
                 )  # fmt: skip
         except BaseException:

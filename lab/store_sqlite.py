@@ -77,6 +77,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "failed": (),
     "cancelled": (),
 }
+# What runs.cancel_requested holds: 0 while a run may go on; otherwise it stops after its current
+# batch and is either dropped (cancelled) or evaluated and saved as it is (completed, stopped early).
+STOP_AND_DISCARD = 1
+STOP_AND_KEEP = 2
 INTERRUPTED_MESSAGE = "interrupted: the training process stopped unexpectedly (killed or out of memory)"
 
 
@@ -120,6 +124,7 @@ def run_from_row(row: sqlite3.Row) -> dict:
     for name in ("config", "metrics", "environment", "fingerprint"):
         run[name] = from_json(row[f"{name}_json"])
     run["cancel_requested"] = bool(row["cancel_requested"])
+    run["keep_when_stopped"] = row["cancel_requested"] == STOP_AND_KEEP
     run["reference"] = False
     return run
 

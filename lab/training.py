@@ -27,7 +27,7 @@ from lab.evaluation import evaluate_model
 from lab.feature_cache import cache_decision, cached_features, split_at_features
 from lab.models import backbone_layer_count, build_model, check_input_size, count_params, loss_for, metrics_for
 from lab.pretrained import resolve_weights
-from lab.schedules import make_optimizer, schedule_callbacks
+from lab.schedules import DECAYING_SCHEDULES, make_optimizer, schedule_callbacks
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -184,9 +184,14 @@ def run(
     data_dir: str | None = None,
     store=None,
     should_stop: Callable[[], bool] | None = None,
+    keep_when_stopped: Callable[[], bool] | None = None,
     run_id: str | None = None,
 ) -> RunResult:
     """Train, evaluate and (when given a store) save one run.
+
+    `should_stop` is asked after every batch; once it says True, training ends there. The run is
+    then cancelled, unless `keep_when_stopped` says True: then it is evaluated and saved like any
+    finished run, with `metrics["stopped_early"]` set (the Train page's "Stop and keep the model").
 
     With a `store`, the run is recorded there: a new row is created unless `run_id`
     names one the job runner already claimed. Failures mark the row failed and re-raise.
@@ -203,7 +208,9 @@ def run(
         # Mixed precision for this run's models only; and once the run ends, nothing of its
         # traced graphs (nor the weights they hold) outlives it in this process (lab/process_memory.py).
         with devices.precision_policy(precision), process_memory.releasing_traced_graphs():
-            return _train_and_evaluate(config, precision, emit, task, should_stop, store, run_id)
+            return _train_and_evaluate(
+                config, precision, emit, task, store, run_id, should_stop=should_stop, keep_when_stopped=keep_when_stopped
+            )
     except BaseException as error:
         if store is not None:
             store.set_status(run_id, "failed", _one_line(error))
@@ -233,7 +240,9 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else 'no message'}"
 
 
-def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, task: TaskData, should_stop, store, run_id) -> RunResult:
+def _train_and_evaluate(
+    config: RunConfig, precision: str, emit: EventHandler, task: TaskData, store, run_id, *, should_stop, keep_when_stopped
+) -> RunResult:
     gpus = devices.gpu_names()
     strategy_name = devices.choose_strategy_name(gpus, devices.cluster_workers())
     xla = devices.use_xla(gpus)
@@ -299,13 +308,17 @@ def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, t
     train_seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
 
-    if events.cancelled:
+    # A stop request either drops the run or keeps what it has learned so far (evaluated and saved below).
+    # Keras still ends the epoch a stop interrupts (validation, history), so that epoch counts as the last.
+    epochs_trained = len(history.get("loss", []))
+    stopped_early = events.cancelled and keep_when_stopped is not None and bool(keep_when_stopped())
+    if events.cancelled and not stopped_early:
         emit({"kind": "train_end", "status": "cancelled", "train_seconds": train_seconds})
         if store is not None:
-            store.set_status(run_id, "cancelled", f"cancelled after {len(history.get('loss', []))} of {config.epochs} epochs")
+            store.set_status(run_id, "cancelled", f"cancelled after {epochs_trained} of {config.epochs} epochs")
         return RunResult(run_id, "cancelled", config, history=history, train_seconds=train_seconds, model=model)
 
-    emit({"kind": "train_end", "status": "completed", "train_seconds": train_seconds})
+    emit({"kind": "train_end", "status": "stopped early" if stopped_early else "completed", "train_seconds": train_seconds})
     if use_cache:
         features.update(_features(extractor, config, {"test": task.x_test}, emit))
         evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names)
@@ -317,7 +330,8 @@ def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, t
         **evaluation.metrics,
         **count_params(model),
         "train_seconds": train_seconds,
-        "epochs_completed": len(history.get("loss", [])),
+        "epochs_completed": epochs_trained,
+        "stopped_early": stopped_early,
         "class_names": list(task.class_names),
         "feature_cache": use_cache,
         "best_epoch": keep_best.best_epoch if keep_best else None,
@@ -335,8 +349,20 @@ def _train_and_evaluate(config: RunConfig, precision: str, emit: EventHandler, t
             fingerprint=task.fingerprint,
             train_seconds=train_seconds,
             extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
+            message=stopped_early_message(config, epochs_trained) if stopped_early else "",
         )
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
+
+
+def stopped_early_message(config: RunConfig, epochs_trained: int) -> str:
+    """What a run stopped early on request says about itself (the run's page, Compare's list of runs)."""
+    message = f"stopped early on request, during epoch {epochs_trained} of {config.epochs}: evaluated and saved as it was then."
+    if config.lr_schedule in DECAYING_SCHEDULES:
+        message += (
+            f" Its {config.lr_schedule} learning-rate schedule had not yet come down to its end,"
+            " so it is usually less accurate than a run planned that short."
+        )
+    return message
 
 
 def inference_copy(model: keras.Model, config: RunConfig, num_classes: int) -> keras.Model:

@@ -180,6 +180,25 @@ def test_a_refreshed_page_finds_the_running_job_in_the_store(store):
     assert at.button(key="trainbtn_cancel")
     at.button(key="trainbtn_cancel").click().run()
     assert Store().get_run(run_id)["cancel_requested"]
+    assert not Store().get_run(run_id)["keep_when_stopped"]
+    at.run()  # the next redraw (in the browser, the panel's own rerun) says what happens
+    assert "Stopping after the current batch ..." in [w.value for w in at.warning]
+
+
+def test_a_running_job_can_stop_and_keep_its_model_but_a_queued_one_only_cancel(store, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_workers", lambda *args: None)  # no worker may take the queued run
+    queued = Store().create_run(config_for_preset("quick-demo"))
+    at = open_page(app(), "pages/train.py")
+    assert at.button(key="trainbtn_cancel") and not [b for b in at.button if b.key == "trainbtn_stop_keep"]
+    Store().set_status(queued, "running")  # as if a worker had claimed it
+    at.run()
+    at.button(key="trainbtn_stop_keep").click().run()
+    run = Store().get_run(queued)
+    assert run["status"] == "running" and run["keep_when_stopped"] and Store().keep_requested(queued)
+    at.run()
+    assert not at.exception
+    assert any("measuring and saving the model" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key in ("trainbtn_stop_keep", "trainbtn_cancel")]  # asked once is enough
 
 
 def test_a_running_job_shows_progress_eta_and_curves(store):

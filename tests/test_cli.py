@@ -160,3 +160,35 @@ def test_every_training_option_maps_onto_its_run_config_field():
     assert config.optimizer == "muon" and config.batch_size == 1024  # the rest is still the fast recipe
     binary = config_from_args(build_parser().parse_args(["train", "--task", "binary", "--fine-labels"]))
     assert binary.fine_labels is True and binary.model == "seed-cnn"
+
+
+def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_path):
+    from lab.config import RunConfig
+    from lab.store import Store
+
+    store = Store(tmp_path)
+    queued, running = store.create_run(RunConfig()), store.create_run(RunConfig())
+    store.set_status(running, "running")
+    assert "cancelled" in lab("stop", queued, lab_home=tmp_path).stdout
+    assert store.get_run(queued)["status"] == "cancelled"
+    assert "evaluated and saved" in lab("stop", running, "--keep", lab_home=tmp_path).stdout
+    assert store.keep_requested(running)
+    finished = lab("stop", queued, lab_home=tmp_path, check=False)
+    assert finished.returncode == 1 and "nothing to stop" in finished.stdout
+    unknown = lab("stop", "20000101-000000-ghost-0000", lab_home=tmp_path, check=False)
+    assert unknown.returncode == 2 and "python -m lab runs" in unknown.stderr
+
+
+def test_the_first_ctrl_c_asks_training_to_stop_and_keep_and_the_second_aborts(capsys):
+    import signal
+
+    from lab.commands import CtrlCStopsEarly
+
+    with CtrlCStopsEarly() as ctrl_c:
+        assert ctrl_c.requested is False
+        signal.raise_signal(signal.SIGINT)
+        assert ctrl_c.requested is True  # no KeyboardInterrupt: training will stop after its batch
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
+    assert "evaluated and saved" in capsys.readouterr().err

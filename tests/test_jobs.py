@@ -150,6 +150,18 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
     assert store.events(run_id, kinds="train_end")[-1]["status"] == "cancelled"
 
 
+def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(store, tiny_cifar):
+    run_id = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
+    assert jobs.cancel(run_id, store, keep_model=True)
+    run = wait_finished(store, run_id, timeout=60)
+    assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
+    assert run["metrics"]["stopped_early"] is True and run["metrics"]["epochs_completed"] < 50
+    assert "stopped early on request" in run["message"]
+    assert store.events(run_id, kinds="train_end")[-1]["status"] == "stopped early"
+    assert store.load_model(run_id) is not None
+
+
 def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
     broken = jobs.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
     run = wait_finished(store, broken)

@@ -91,6 +91,16 @@ def test_estimate_from_past_runs_scales_by_images_and_epochs():
     assert estimate.from_past_runs([other_network], config) is None
 
 
+def test_a_run_stopped_early_does_not_set_the_pace():
+    config = config_for_preset("quick-demo", subset=5000)
+    finished = past_run(config, train_seconds=10.0, epochs=3, n_train=4500)
+    stopped = past_run(config, train_seconds=9.0, epochs=1, n_train=4500)  # most of its 9 s went into an unfinished epoch
+    stopped["metrics"]["stopped_early"] = True
+    guess = estimate.from_past_runs([stopped, finished], config, device="CPU")
+    assert guess.seconds == pytest.approx(10.0 / (3 * 4500) * 4500 * 3) and "1 past run" in guess.source
+    assert estimate.from_past_runs([stopped], config, device="CPU") is None
+
+
 def test_estimate_from_past_runs_compares_width_and_the_precision_really_used():
     config = config_for_preset("fast-cnn")  # width None: the default half width; precision "auto"
     half = past_run(config_for_preset("fast-cnn", width=0.5), train_seconds=100.0, epochs=1, n_train=1000)

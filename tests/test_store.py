@@ -199,6 +199,25 @@ def test_cancel_a_running_run_sets_a_flag_the_job_polls(store):
     assert store.request_cancel(run_id) is False  # nothing left to cancel
 
 
+def test_a_running_run_can_be_asked_to_stop_and_keep_its_model(store):
+    run_id = store.create_run(RunConfig())
+    store.claim_next_queued(worker_pid=os.getpid())
+    assert store.keep_requested(run_id) is False and store.get_run(run_id)["keep_when_stopped"] is False
+    assert store.request_cancel(run_id, keep_model=True) is True
+    run = store.get_run(run_id)
+    assert run["status"] == "running" and run["cancel_requested"] is True and run["keep_when_stopped"] is True
+    assert store.cancel_requested(run_id) is True and store.keep_requested(run_id) is True
+    assert store.request_cancel(run_id) is True  # a later plain cancel wins: nothing is kept
+    assert store.keep_requested(run_id) is False and store.cancel_requested(run_id) is True
+
+
+def test_a_queued_run_asked_to_keep_its_model_is_cancelled_at_once(store):
+    run_id = store.create_run(RunConfig())
+    assert store.request_cancel(run_id, keep_model=True) is True
+    assert store.get_run(run_id)["status"] == "cancelled"  # nothing learned yet, nothing to keep
+    assert store.keep_requested(run_id) is False
+
+
 def test_mark_interrupted_runs_fails_runs_whose_process_is_gone(store):
     alive_run, dead_run, queued_run = (store.create_run(RunConfig()) for _ in range(3))
     store.claim_next_queued(worker_pid=111)

@@ -58,6 +58,31 @@ def test_a_cancelled_stored_run_is_marked_cancelled(data, tmp_path):
     assert store.get_run(result.run_id)["status"] == "cancelled"
 
 
+def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_path):
+    store = Store(tmp_path)
+    events = []
+
+    def stop_in_the_second_epoch():  # asked after every call of the training step (8 of 12 batches, then 4)
+        return any(event["kind"] == "epoch_end" for event in events)
+
+    config = RunConfig(epochs=5, batch_size=32, lr_schedule="cosine")
+    result = run(config, events.append, data=data, store=store, should_stop=stop_in_the_second_epoch, keep_when_stopped=lambda: True)
+    assert result.status == "completed"
+    assert len(result.history["loss"]) == 2  # Keras ends the interrupted epoch: it counts
+    row = store.get_run(result.run_id)
+    assert row["status"] == "completed"
+    assert row["metrics"]["stopped_early"] is True and row["metrics"]["epochs_completed"] == 2
+    assert "during epoch 2 of 5" in row["message"] and "cosine learning-rate schedule" in row["message"]
+    assert store.load_model(result.run_id).predict(data.x_test[:2], verbose=0).shape == (2, 10)
+    assert result.run_id in {table_row["run_id"] for table_row in store.results_table()}
+
+
+def test_a_run_stopped_without_keep_stays_cancelled(data, tmp_path):
+    store = Store(tmp_path)
+    result = run(RunConfig(epochs=5), data=data, store=store, should_stop=lambda: True, keep_when_stopped=lambda: False)
+    assert result.status == "cancelled" and store.get_run(result.run_id)["status"] == "cancelled"
+
+
 def test_a_run_that_cannot_start_is_refused_before_anything_is_stored(data, tmp_path):
     store = Store(tmp_path)
     with pytest.raises(WeightsUnavailableError, match="does not exist"):

@@ -70,6 +70,8 @@ def _run_panel(run_id: str, live: bool) -> None:
     if active:
         _live(store, run, progress)
     elif run["status"] == "completed":
+        if run["message"]:  # e.g. stopped early on request
+            st.info(run["message"], icon=":material/info:")
         _results(store, run)
     else:
         (st.error if run["status"] == "failed" else st.warning)(run["message"] or run["status"])
@@ -94,11 +96,31 @@ def _live(store: Store, run: dict, progress: Progress) -> None:
         st.progress(
             1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
         )
-    if run.get("cancel_requested"):
+    if run.get("keep_when_stopped"):
+        st.warning("Stopping after the current batch, then measuring and saving the model as it is ...", icon=":material/hourglass_top:")
+    elif run.get("cancel_requested"):
         st.warning("Stopping after the current batch ...", icon=":material/hourglass_top:")
-    elif st.button("Cancel this run", key="trainbtn_cancel", icon=":material/stop_circle:"):
-        jobs.cancel(run_id, store)
-        st.rerun(scope="fragment")
+    else:
+        # A running run can also stop early and keep what it has learned: it is evaluated and appears in Compare.
+        keep_column, cancel_column = st.columns(2) if run["status"] == "running" else (None, st.container())
+        keep = keep_column is not None and keep_column.button(
+            "Stop now and keep the model",
+            key="trainbtn_stop_keep",
+            icon=":material/save:",
+            help="Ends training after the current batch, then measures the model on the test images and saves it, "
+            "as a run of fewer epochs.",
+            width="stretch",
+        )
+        cancel = cancel_column.button(
+            "Cancel this run",
+            key="trainbtn_cancel",
+            icon=":material/stop_circle:",
+            help="Ends training and keeps nothing.",
+            width="stretch" if keep_column is not None else "content",
+        )
+        if keep or cancel:
+            jobs.cancel(run_id, store, keep_model=keep)
+            st.rerun(scope="fragment")
     _curves(store, run_id, progress)
 
 
