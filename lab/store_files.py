@@ -223,7 +223,7 @@ def results_row(run: dict) -> dict:
         "reference": False,
         "model": run["model"],
         "task": run["task"],
-        "options": changes_summary(config),
+        "options": _options(config, metrics),
         **{key: first(key) for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params")},
         "train_seconds": run["train_seconds"],
         "epochs": metrics.get("epochs_completed", config.get("epochs")),
@@ -233,6 +233,15 @@ def results_row(run: dict) -> dict:
         "status": run["status"],
         "source": "stored run",
     }
+
+
+def _options(config: dict, metrics: dict) -> str:
+    """The settings changed from the preset, and whether the run was stopped before its planned epochs."""
+    changes = changes_summary(config)
+    if metrics.get("stopped_early"):
+        stopped = f"stopped early in epoch {metrics.get('epochs_completed')} of {config.get('epochs')}"
+        changes = f"{changes}, {stopped}" if changes else stopped
+    return changes
 
 
 def describe_data(config: dict, fingerprint: dict, metrics: dict) -> str:

@@ -74,7 +74,8 @@ def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_
     assert row["metrics"]["stopped_early"] is True and row["metrics"]["epochs_completed"] == 2
     assert "during epoch 2 of 5" in row["message"] and "cosine learning-rate schedule" in row["message"]
     assert store.load_model(result.run_id).predict(data.x_test[:2], verbose=0).shape == (2, 10)
-    assert result.run_id in {table_row["run_id"] for table_row in store.results_table()}
+    (table_row,) = [table_row for table_row in store.results_table() if table_row["run_id"] == result.run_id]
+    assert table_row["epochs"] == 2 and "stopped early in epoch 2 of 5" in table_row["options"]
 
 
 def test_a_run_stopped_without_keep_stays_cancelled(data, tmp_path):

@@ -180,7 +180,7 @@ def learning_curves_chart(curves: pd.DataFrame, metric: str = "accuracy") -> alt
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d"), title="epoch"),
             y=alt.Y(
-                "value:Q", scale=y_scale, title=METRIC_LABELS[metric], axis=alt.Axis(format="%") if metric == "accuracy" else alt.Axis()
+                "value:Q", scale=y_scale, title=METRIC_LABELS[metric], axis=alt.Axis(format="~%") if metric == "accuracy" else alt.Axis()
             ),
             color=colour,
             # No dash legend (Streamlit's theme draws it without symbols): pages say "solid: train, dashed: validation".
@@ -211,7 +211,7 @@ def accuracy_vs_time_chart(results: pd.DataFrame) -> alt.Chart:
         .encode(
             # Padding keeps the big points of the best and fastest runs inside the plot.
             x=alt.X("train_seconds:Q", scale=alt.Scale(type="log", padding=24), title="training time (seconds, log scale)"),
-            y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False, padding=24), title="test accuracy"),
+            y=alt.Y("accuracy:Q", axis=alt.Axis(format="~%"), scale=alt.Scale(zero=False, padding=24), title="test accuracy"),
             size=alt.Size("total_params:Q", title="parameters", scale=alt.Scale(range=[40, 900]), legend=alt.Legend(format="~s")),
             color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=CATEGORY_SCHEME)),
             shape=alt.Shape("origin:N", scale=alt.Scale(domain=["this lab", "lab report"], range=["circle", "diamond"]), title=None),
