@@ -102,7 +102,7 @@ class CtrlCStopsEarly:
     lose what it learned. This handler just raises a flag that training reads after every batch
     (`training.run`'s should_stop), so the run is evaluated and saved as it is, like the Train page's
     "Stop now and keep the model". Signal handlers can only be set from the main thread; elsewhere
-    Ctrl-C keeps its usual meaning.
+    Ctrl-C keeps its usual meaning. A process started in the background (`... &`) ignores Ctrl-C, and keeps doing so.
     """
 
     def __init__(self, stream=None):
@@ -111,7 +111,7 @@ class CtrlCStopsEarly:
         self._previous = None
 
     def __enter__(self) -> CtrlCStopsEarly:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
         return self
 

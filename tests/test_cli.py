@@ -184,11 +184,21 @@ def test_the_first_ctrl_c_asks_training_to_stop_and_keep_and_the_second_aborts(c
 
     from lab.commands import CtrlCStopsEarly
 
-    with CtrlCStopsEarly() as ctrl_c:
-        assert ctrl_c.requested is False
-        signal.raise_signal(signal.SIGINT)
-        assert ctrl_c.requested is True  # no KeyboardInterrupt: training will stop after its batch
-        with pytest.raises(KeyboardInterrupt):
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (CI's background job ignores Ctrl-C)
+    try:
+        with CtrlCStopsEarly() as ctrl_c:
+            assert ctrl_c.requested is False
             signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
-    assert "evaluated and saved" in capsys.readouterr().err
+            assert ctrl_c.requested is True  # no KeyboardInterrupt: training will stop after its batch
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
+        assert "evaluated and saved" in capsys.readouterr().err
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # started in the background: Ctrl-C stays ignored
+        with CtrlCStopsEarly() as ctrl_c:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)
+            assert ctrl_c.requested is False
+    finally:
+        signal.signal(signal.SIGINT, outer)
