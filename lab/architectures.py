@@ -28,10 +28,11 @@ SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 # record (94% in under 4 seconds on one A100): a fixed "whitening" first layer, then three
 # blocks of two 3x3 convolutions with max pooling, batch norm and GELU. Channel widths of
 # its three blocks, scaled by a multiplier; training speed on this project's 2-core CPU
-# (bfloat16, batch 1024, measured by bench/fast_cnn.py):
-#   x1.0  (64/256/256 channels, 1.97 M parameters): ~370 images/s, ~2 min per 45k-image epoch
-#   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,000 images/s, ~45 s per epoch
-# 0.5 fits a useful run into a few CPU minutes; on a GPU, use 1.0 (the record's network).
+# (bfloat16, batch 1024, fused batch norm and GELU; bench/activations.py, bench/fast_cnn.py):
+#   x1.0  (64/256/256 channels, 1.97 M parameters): ~490 images/s, ~105 s per 49k-image epoch
+#   x0.75 (48/192/192 channels, 1.11 M parameters): ~800 images/s, ~61 s per epoch (the fast-cnn preset)
+#   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,500 images/s, ~35 s per epoch
+# On a GPU, use 1.0 (the record's network).
 FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
 FAST_CNN_WIDTH_MULTIPLIER = DEFAULT_FAST_CNN_WIDTH  # RunConfig.width overrides it per run
 # GELU, as airbench94. Read when a network is built, so bench/activations.py can time the others

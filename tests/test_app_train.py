@@ -110,7 +110,7 @@ def test_the_fast_recipe_loads_into_the_form_with_its_width(store):
     at.selectbox(key="train_model").set_value("fast-cnn").run()
     assert not at.exception
     assert at.slider(key="train_val_fraction").value == pytest.approx(0.02)  # the recipe's share, not clipped
-    assert at.select_slider(key="train_width").value == 0.5
+    assert at.select_slider(key="train_width").value == 0.75
     at.select_slider(key="train_width").set_value(1.0).run()
     assert not at.exception
     assert at.selectbox(key="train_model").value == "custom"  # a wider network is no longer the preset

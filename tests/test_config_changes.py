@@ -20,8 +20,8 @@ def test_the_binary_recipe_lists_every_setting_it_changed_in_field_order():
 
 
 def test_a_custom_run_is_compared_with_the_closest_preset_of_its_backbone():
-    wider = RunConfig(model="custom", width=0.75, **FAST_RECIPE)
-    assert changes_summary(wider.to_dict()) == "width 0.75"  # the fast recipe's presets, not seed-cnn's defaults
+    narrower = RunConfig(model="custom", width=0.5, **FAST_RECIPE)
+    assert changes_summary(narrower.to_dict()) == "width 0.5"  # the fast recipe's presets, not seed-cnn's defaults
     full = RunConfig(model="custom", width=1.0, **FAST_RECIPE)
     assert changes_summary(full.to_dict()) == ""  # exactly fast-cnn-full's recipe
     unfrozen = config_for_preset("vgg16-frozen", weights="none", freeze_depth=15, model="custom")

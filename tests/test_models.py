@@ -169,11 +169,14 @@ def test_fast_cnn_width_follows_the_multiplier():
 
 
 def test_a_run_s_width_builds_the_fast_cnn_it_names():
-    default = build_model(config_for_preset("fast-cnn"), 10)
+    half = build_model(config_for_preset("fast-cnn", width=None), 10)  # no width: a custom network's default, half
+    preset = build_model(config_for_preset("fast-cnn"), 10)
     full = build_model(config_for_preset("fast-cnn", width=1.0), 10)
-    assert default.count_params() == 498_690  # half width: the CPU default, what the shipped model uses
+    assert half.count_params() == 498_690
+    assert preset.count_params() == 1_114_210  # three-quarter width: the preset, what the shipped model uses
+    assert preset.get_layer("backbone").get_layer("block1_conv1").filters == 48
     assert full.get_layer("backbone").get_layer("block1_conv1").filters == 64  # airbench94's own channels
-    assert full.count_params() > 3.9 * default.count_params()  # parameters grow with the width squared
+    assert full.count_params() > 3.9 * half.count_params()  # parameters grow with the width squared
 
 
 def test_upscaling_happens_inside_the_model():

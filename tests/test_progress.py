@@ -102,13 +102,13 @@ def test_a_run_stopped_early_does_not_set_the_pace():
 
 
 def test_estimate_from_past_runs_compares_width_and_the_precision_really_used():
-    config = config_for_preset("fast-cnn")  # width None: the default half width; precision "auto"
+    config = config_for_preset("fast-cnn", width=None)  # width None: the default half width; precision "auto"
     half = past_run(config_for_preset("fast-cnn", width=0.5), train_seconds=100.0, epochs=1, n_train=1000)
     full = past_run(config_for_preset("fast-cnn", width=1.0), train_seconds=400.0, epochs=1, n_train=1000)
     for run, used in ((half, "mixed_bfloat16"), (full, "mixed_bfloat16")):
         run["environment"]["precision"] = used
     guess = estimate.from_past_runs([full, half], config, precision="mixed_bfloat16")
-    assert guess.seconds == pytest.approx(100.0 / 1000 * estimate.split_sizes(config)[0] * 8)  # the half-width run only
+    assert guess.seconds == pytest.approx(100.0 / 1000 * estimate.split_sizes(config)[0] * config.epochs)  # the half-width run only
     # An "auto" run that resolved to float32 elsewhere says nothing about a bfloat16 run here.
     assert estimate.from_past_runs([half], config, precision="float32") is None
 
