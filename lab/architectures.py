@@ -36,10 +36,10 @@ SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
 FAST_CNN_WIDTH_MULTIPLIER = DEFAULT_FAST_CNN_WIDTH  # RunConfig.width overrides it per run
 # GELU, as airbench94. Read when a network is built, so bench/activations.py can time the others
-# (ReLU's steps are ~20% faster on this CPU, but its 5 epochs at full width still miss 90%).
+# (with the fused layers below, ReLU's steps are only ~4-8% faster on this CPU).
 FAST_CNN_ACTIVATION = "gelu"
-# Batch norm and GELU as one kernel each while training (lab/fused_layers.py): ~1.3x faster steps
-# on a CPU, same arithmetic. Read when a network is built, so bench/activations.py can time Keras'
+# Batch norm and GELU as one kernel each while training (lab/fused_layers.py): 1.24-1.47x faster
+# steps on a CPU, same arithmetic. Read when a network is built, so bench/activations.py can time Keras'
 # own layers beside them.
 FAST_CNN_FUSED_LAYERS = True
 # Batch norm forgets 40% of its running statistics per step (Keras' default is 1%): a run of

@@ -277,19 +277,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast-cnn": {
         "description": "The CIFAR-10 speed record's network and tricks (airbench94, at three-quarter width on a CPU): "
         "whitening layer, flip + shift augmentation, Muon, linearly decaying learning rate, label smoothing, weight averaging, "
-        "test-time augmentation. About 90% in about 10 minutes on a 2-core CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
+        "test-time augmentation. About 90% in 9-11 minutes on a 2-core CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
         "about twice as long without them (lower the width to 0.5 there).",
-        # Three-quarter width for 9 epochs beat full width for 5 and half width for longer in the same ~10
-        # minutes (90.1% against 89.2% and 87.8%, docs/BENCHMARKS.md): wide enough to keep learning, narrow
-        # enough for 9 passes over the data.
+        # Three-quarter width for 9 epochs beat full width for 5 and half width for 8 in about the same
+        # time (89.8-90.1% over three runs, against 89.2% and 87.8%, docs/BENCHMARKS.md): wide enough to
+        # keep learning, narrow enough for 9 passes over the data.
         "fields": {**FAST_RECIPE, "width": 0.75, "epochs": 9},
     },
     "fast-cnn-full": {
         "description": "airbench94's own network and 8 epochs of Muon, as in the speed record (airbench94_muon): the one to "
-        "run on a GPU (about 94% there, in seconds). On a 2-core CPU it takes about 15 minutes and about 2.4 GB of memory, "
-        "more than Streamlit Community Cloud has.",
-        # The record reaches 94.0% in 8 epochs on the original CIFAR-10 (2.6 s on an A100); on the JPEG copy
-        # in ../shared and a 2-core CPU, see docs/BENCHMARKS.md.
+        "run on a GPU (seconds there). On a 2-core CPU it takes about 16 minutes (90.0%) and 2.2 GB of memory, more than "
+        "Streamlit Community Cloud leaves beside the app.",
+        # The record reaches 94.0% in 8 epochs on the original CIFAR-10 (2.6 s on an A100); this port reached
+        # 90.0% on the JPEG copy in ../shared (973 s on a 2-core CPU, peak 2,202 MB; docs/BENCHMARKS.md).
         "fields": {**FAST_RECIPE, "width": 1.0, "epochs": 8},
     },
     "fast-cnn-quick": {

@@ -55,7 +55,8 @@ def freezing_facts(model: keras.Model, config: RunConfig) -> dict:
         "training_state_bytes": numbers_per_parameter * BYTES_PER_NUMBER * counts["trainable_params"],
         "training_state_bytes_all": numbers_per_parameter * BYTES_PER_NUMBER * (counts["total_params"] - statistics),
         "batchnorm_statistics": statistics,
-        "batchnorm_layers": sum(row["type"] == "BatchNormalization" for row in backbone),
+        # fast-cnn's FusedBatchNormalization (lab/fused_layers.py) is a BatchNormalization too.
+        "batchnorm_layers": sum(row["type"].endswith("BatchNormalization") for row in backbone),
         # From the model when it holds loaded weights; from the config when it was built without them to save time.
         "starts_pretrained": any(isinstance(layer, InferenceModeBackbone) for layer in model.layers)
         or (config.is_pretrained and config.weights != "none"),

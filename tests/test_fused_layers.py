@@ -97,3 +97,14 @@ def test_fast_cnn_with_fused_layers_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)).astype("float32") / 255
     np.testing.assert_allclose(loaded(x, training=False), backbone(x, training=False), atol=1e-6)
+
+
+def test_the_layer_view_counts_fused_batch_norm_layers_as_batch_norm():
+    from lab.config import config_for_preset
+    from lab.freezing import freezing_facts, freezing_summary
+    from lab.models import build_model
+
+    config = config_for_preset("fast-cnn", width=0.25)
+    model = build_model(config, 10)
+    assert freezing_facts(model, config)["batchnorm_layers"] == 6  # two per block, three blocks
+    assert "6 BatchNorm layers" in freezing_summary(model, config)

@@ -26,7 +26,7 @@ def test_vgg16_upscaled_to_224_on_the_full_set_is_refused_on_a_small_machine():
         resources.check_fits(config_for_preset("vgg16-frozen", input_size=224, batch_size=256, weights="none"), available_mb=CLOUD_MB)
 
 
-# fast-cnn-full peaks at 2,662 MB (docs/BENCHMARKS.md): its description says it needs more than Community Cloud has.
+# fast-cnn-full peaks at 2,202 MB (docs/BENCHMARKS.md), and the app beside it takes ~0.8 GB: more than Community Cloud has.
 BIGGER_THAN_THE_CLOUD = ("fast-cnn-full",)
 
 
