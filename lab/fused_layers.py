@@ -25,6 +25,7 @@ the same up to rounding (tests/test_fused_layers.py).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -71,7 +72,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
     def _fused_kernel_fits(self, inputs, mask) -> bool:
-        return keras.backend.backend() == "tensorflow" and mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3, [3], [-1])
+        return keras.backend.backend() == "tensorflow" and mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3)
 
 
 def _gelu_float32(x):
@@ -95,21 +96,23 @@ def _gelu_backward(x, upstream):
     return tf.cast(tf.cast(upstream, "float32") * slope, x.dtype)
 
 
-_COMPILED: dict = {}
+@functools.cache
+def _compiled_gelu_passes():
+    """The forward and backward passes, each compiled by XLA; built on first use, so importing this module does not import TensorFlow."""
+    import tensorflow as tf
+
+    return tf.function(_gelu_forward, jit_compile=True), tf.function(_gelu_backward, jit_compile=True)
 
 
 def xla_gelu(x):
     """Exact GELU whose forward and backward passes are each one XLA-compiled kernel."""
     import tensorflow as tf
 
-    if not _COMPILED:
-        # Built on first use, so importing this module does not import TensorFlow.
-        _COMPILED["forward"] = tf.function(_gelu_forward, jit_compile=True)
-        _COMPILED["backward"] = tf.function(_gelu_backward, jit_compile=True)
+    forward, backward = _compiled_gelu_passes()
 
     @tf.custom_gradient
     def gelu(inputs):
-        return _COMPILED["forward"](inputs), lambda upstream: _COMPILED["backward"](inputs, upstream)
+        return forward(inputs), lambda upstream: backward(inputs, upstream)
 
     return gelu(x)
 
