@@ -49,10 +49,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_contender(module: str, function: str, **kwargs) -> dict:
-    """Run `module.function(**kwargs)` in a child process and return its figures as a dict."""
+def run_contender(module: str, function: str, *, extra_env: dict[str, str] | None = None, **kwargs) -> dict:
+    """Run `module.function(**kwargs)` in a child process and return its figures as a dict.
+
+    `extra_env` adds environment variables for the child only (settings TensorFlow reads when it starts).
+    """
+    # `import lab` first: every contender, the naive one included, starts TensorFlow with the same CPU
+    # kernels (lab/__init__.py switches oneDNN on), so a table compares the ways, not the kernels.
     code = (
-        "import json, sys, time\n"
+        "import json, sys, time\nimport lab\n"
         f"from bench.harness import peak_rss_mb\nfrom {module} import {function} as contender\n"
         "started = time.perf_counter()\n"
         f"figures = contender(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
@@ -60,7 +65,7 @@ def run_contender(module: str, function: str, **kwargs) -> dict:
         "figures['peak_rss_mb'] = peak_rss_mb()\n"
         "print('BENCH-RESULT ' + json.dumps(figures))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     for line in completed.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
@@ -68,8 +73,33 @@ def run_contender(module: str, function: str, **kwargs) -> dict:
     raise RuntimeError(f"{module}.{function} failed:\n{completed.stderr[-3000:]}")
 
 
+def cpu_line(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+    """The CPU's name and its widest vector instructions, e.g. "AMD EPYC, AVX2, no AVX-512".
+
+    The machines this project is measured on differ from session to session, and TensorFlow's
+    speed depends most on these instructions (AVX-512, bfloat16, AMX), so every section names them.
+    """
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        return name
+    wanted = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
+    found = [label for flag, label in wanted if flag in flags]
+    if found and "AVX-512" not in found:
+        found.append("no AVX-512")
+    return f"{name}, {', '.join(found)}" if found else name
+
+
 def machine_line() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU, Python {platform.python_version()}"
+    return f"{platform.machine()} ({cpu_line()}), {os.cpu_count()} CPU cores, no GPU, Python {platform.python_version()}"
 
 
 def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:

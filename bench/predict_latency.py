@@ -3,7 +3,8 @@
 Each call is what the Predict page does for one upload: `lab.predict.predict_image`
 (decode the bytes defensively, resize to 32x32, run the model, top-5). Measured for a
 small PNG (a CIFAR-sized test image) and a phone-sized JPEG, after one warm-up call;
-loading the model is excluded (the app loads it once per server).
+loading the model is excluded (the app loads it once per server). Each is measured twice:
+with the model called eagerly (the way before) and with `predict_on_batch` (the way now).
 
     CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.predict_latency --repeats 200
 """
@@ -26,9 +27,22 @@ def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def measure(model, data: bytes, class_names, repeats: int) -> dict:
+def eager_probabilities(model, images_uint8):
+    """The model called eagerly, as lab.predict.probabilities did until 2026-11-25 (the 'before' rows)."""
+    images = np.asarray(images_uint8)[np.newaxis] if np.ndim(images_uint8) == 3 else np.asarray(images_uint8)
+    raw = np.asarray(model(images.astype(np.float32), training=False), dtype=np.float64)
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
+def measure(model, data: bytes, class_names, repeats: int, eager: bool = False) -> dict:
+    from unittest import mock
+
+    from lab import predict
     from lab.predict import predict_image
 
+    if eager:
+        with mock.patch.object(predict, "probabilities", eager_probabilities):
+            return measure(model, data, class_names, repeats)
     predict_image(model, data, class_names)  # warm-up: the first call traces the model
     timings = []
     for _ in range(repeats):
@@ -59,11 +73,13 @@ def main() -> None:
     }
     rows = []
     for label, data in uploads.items():
-        rows.append({"upload": label, "bytes": len(data), **measure(model, data, class_names, args.repeats)})
+        for way, eager in (("model called eagerly (before)", True), ("`predict_on_batch`: a traced graph (now)", False)):
+            rows.append({"upload": label, "way": way, "bytes": len(data), **measure(model, data, class_names, args.repeats, eager)})
     table = markdown_table(
         rows,
         [
             ("upload", "upload", ""),
+            ("way", "model call", ""),
             ("bytes", "bytes", ","),
             ("p50_ms", "p50 ms", ".1f"),
             ("p95_ms", "p95 ms", ".1f"),
@@ -73,7 +89,9 @@ def main() -> None:
     print(table)
     note = (
         f"`lab.predict.predict_image` (decode + checks + resize + model + top-5) with the shipped default model "
-        f"(`assets/default_model`: `{card['model']}`, {card['accuracy']:.2%} test accuracy), {args.repeats} calls each after one warm-up, one process, model loaded once beforehand."
+        f"(`assets/default_model`: `{card['model']}`, {card['accuracy']:.2%} test accuracy), {args.repeats} calls each after one warm-up, one process, model loaded once beforehand. "
+        "Calling a Keras model eagerly dispatches each of its layers from Python; `predict_on_batch` runs the "
+        "prediction step Keras traced into a graph once (per batch size), which is what `lab.predict` does now."
     )
     write_section(
         "Predict: one uploaded image with the default model",

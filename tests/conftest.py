@@ -7,6 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+# Imported before any test module imports TensorFlow: lab/__init__.py picks TensorFlow's CPU kernels,
+# which TensorFlow reads only once, when it starts.
+import lab  # noqa: E402, F401
+
 
 @pytest.fixture(autouse=True)
 def _private_lab_home(tmp_path, monkeypatch):

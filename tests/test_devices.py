@@ -1,12 +1,19 @@
-"""GPU decisions, tested with fake device lists (this machine has no GPU)."""
+"""Hardware decisions: GPU ones tested with fake device lists (this machine has no GPU), CPU ones with fake CPU flags."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import pytest
 
 from lab import devices
 from lab.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_mixed_precision_only_on_a_gpu():
@@ -78,3 +85,44 @@ def test_precision_policy_is_put_back_even_after_an_error():
         assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
         raise RuntimeError("a failed build")
     assert keras.mixed_precision.dtype_policy().name == before
+
+
+def _python_in_a_fresh_process(code: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    """Run `code` in a new Python, with this environment changed as given (None removes a variable)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN is switched on only on x86")
+def test_importing_lab_switches_on_tensorflows_onednn_kernels_unless_the_user_chose():
+    # TensorFlow says at start-up whether its oneDNN kernels are on: the setting must be in place
+    # before `import tensorflow`, which lab/__init__.py guarantees for anything that imports lab first.
+    default = _python_in_a_fresh_process(
+        "import lab, os, tensorflow; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])", TF_ENABLE_ONEDNN_OPTS=None
+    )
+    assert default.returncode == 0, default.stderr[-2000:]
+    assert default.stdout.split()[-1] == "1"
+    assert "oneDNN custom operations are on" in default.stderr
+    chosen = _python_in_a_fresh_process("import lab, os; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])", TF_ENABLE_ONEDNN_OPTS="0")
+    assert chosen.stdout.split()[-1] == "0"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu sse avx2 fma", "Some CPU, AVX2, no AVX-512"),
+        ("fpu avx2 avx512f avx512_bf16", "Some CPU, AVX512-BF16, AVX-512, AVX2"),
+        ("fpu sse2", "Some CPU"),
+    ],
+)
+def test_benchmark_sections_name_the_cpus_vector_instructions(tmp_path, flags, expected):
+    from bench.harness import cpu_line
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
+    assert cpu_line(str(cpuinfo)) == expected
