@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from bench.harness import cpu_line, markdown_table, run_contender, write_section
+from bench.harness import markdown_table, run_contender, write_section
 
 # (label, what to time, keyword arguments)
 WORKLOADS = (
@@ -108,7 +108,7 @@ def main() -> None:
     table = markdown_table(rows, columns)
     print(table)
     body = (
-        f"CPU: {cpu_line()}. Each cell is its own process, the two settings back to back; training steps are the "
+        "Each cell is its own process, the two settings back to back; training steps are the "
         "median of 5 after a warm-up on random images (weights `none` for VGG16), the prediction the p50 of 100 "
         "calls after one. Peak RSS is the whole process's, loading included.\n\n" + table
     )

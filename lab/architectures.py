@@ -32,7 +32,8 @@ SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 #   x1.0  (64/256/256 channels, 1.97 M parameters): ~490 images/s, ~105 s per 49k-image epoch
 #   x0.75 (48/192/192 channels, 1.11 M parameters): ~800 images/s, ~61 s per epoch (the fast-cnn preset)
 #   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,500 images/s, ~35 s per epoch
-# On a GPU, use 1.0 (the record's network).
+# On a 2-core CPU without AVX-512 (float32, TensorFlow's oneDNN kernels; bench/onednn.py): x0.75 ~270
+# images/s (~3 minutes per epoch), x0.5 ~520 (~95 s per epoch). On a GPU, use 1.0 (the record's network).
 FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
 FAST_CNN_WIDTH_MULTIPLIER = DEFAULT_FAST_CNN_WIDTH  # RunConfig.width overrides it per run
 # GELU, as airbench94. Read when a network is built, so bench/activations.py can time the others
