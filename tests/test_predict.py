@@ -289,6 +289,20 @@ def test_probabilities_accept_one_image_and_batches_larger_than_batch_size():
     np.testing.assert_allclose(many.sum(axis=1), 1.0)
 
 
+def test_students_predicting_at_once_with_one_shared_model_get_their_own_answers():
+    # The Streamlit server loads each model once and every session's thread calls it: Keras' traced
+    # prediction step (predict_on_batch) is created by whichever call comes first and then shared.
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_model(10, "softmax")
+    batches = [random_images(n) for n in (1, 3, 2, 5, 4)]  # each student a different number of images
+    expected = [np.asarray(model(batch.astype(np.float32), training=False), dtype=np.float64) for batch in batches]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda batch: probabilities(model, batch), batches * 4))
+    for got, want in zip(answers, expected * 4, strict=True):
+        np.testing.assert_allclose(got, want / want.sum(axis=1, keepdims=True), atol=1e-6)
+
+
 def test_top_k_refuses_class_names_that_do_not_match_the_model():
     with pytest.raises(ValueError, match="use the run's own class names"):
         top_k(tiny_model(10, "softmax"), random_images(1), ("cat", "dog"))
