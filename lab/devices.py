@@ -145,6 +145,10 @@ def describe_environment(precision: str = "float32", strategy: str = "default", 
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        # A CPU's speed depends most on these two: bfloat16 instructions, and whether TensorFlow runs its
+        # oneDNN kernels (lab/__init__.py; "default" = TensorFlow chose by itself, from the CPU's features).
+        "cpu_bfloat16": cpu_has_bfloat16(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
         "device": ", ".join(gpus) if gpus else "CPU",
         "gpus": gpus,
         "precision": precision,

@@ -77,6 +77,8 @@ def test_this_machine_reports_its_environment():
     environment = devices.describe_environment()
     assert environment["device"] == ("CPU" if not environment["gpus"] else ", ".join(environment["gpus"]))
     assert environment["keras"].startswith("3.")
+    assert environment["cpu_bfloat16"] is devices.cpu_has_bfloat16()
+    assert environment["onednn"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
 
 
 def test_precision_policy_is_put_back_even_after_an_error():
