@@ -79,18 +79,10 @@ def cpu_line(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     The machines this project is measured on differ from session to session, and TensorFlow's
     speed depends most on these instructions (AVX-512, bfloat16, AMX), so every section names them.
     """
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open(cpuinfo_path, encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    name = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
-    except OSError:
-        return name
+    from lab.resources import cpu_name_and_flags
+
+    name, flags = cpu_name_and_flags(cpuinfo_path)
+    name = name or platform.processor() or platform.machine()
     wanted = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
     found = [label for flag, label in wanted if flag in flags]
     if found and "AVX-512" not in found:

@@ -21,8 +21,6 @@ On a CPU where TensorFlow already turns oneDNN on, both columns measure the same
 from __future__ import annotations
 
 import argparse
-import io
-import time
 
 import numpy as np
 
@@ -49,25 +47,18 @@ def step_seconds(preset: str, **overrides) -> dict:
 
 
 def predict_seconds(repeats: int = 100) -> dict:
-    """p50 seconds of `predict_image` on one 32x32 PNG with the shipped default model."""
+    """p50 seconds of `predict_image` on one 32x32 PNG with the shipped default model (bench.predict_latency's loop)."""
     from PIL import Image
 
+    from bench.predict_latency import _encoded, measure
     from lab.commands import DEFAULT_MODEL_DIR
-    from lab.predict import predict_image, read_model_card
+    from lab.predict import read_model_card
     from lab.store_files import load_keras_model
 
     model = load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
     class_names = read_model_card(DEFAULT_MODEL_DIR)["class_names"]
-    image = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    predict_image(model, buffer.getvalue(), class_names)  # warm-up: traces the model
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predict_image(model, buffer.getvalue(), class_names)
-        timings.append(time.perf_counter() - started)
-    return {"seconds": float(np.percentile(timings, 50)), "precision": "float32"}
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8))
+    return {"seconds": measure(model, _encoded(image, "PNG"), class_names, repeats)["p50_ms"] / 1000, "precision": "float32"}
 
 
 def measure(kind: str, onednn: str, **kwargs) -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from lab.config import RunConfig
+from lab.resources import cpu_name_and_flags
 
 
 def gpu_names() -> list[str]:
@@ -45,15 +46,8 @@ def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     tell cheaply, and answer False (bfloat16 emulated in software would be slower, not faster).
     Read once per process and path.
     """
-    try:
-        with open(cpuinfo_path, encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    _, flags = cpu_name_and_flags(cpuinfo_path)
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 # The networks measured faster, at the same accuracy, in bfloat16 on a CPU that has it.

@@ -55,8 +55,8 @@ def freezing_facts(model: keras.Model, config: RunConfig) -> dict:
         "training_state_bytes": numbers_per_parameter * BYTES_PER_NUMBER * counts["trainable_params"],
         "training_state_bytes_all": numbers_per_parameter * BYTES_PER_NUMBER * (counts["total_params"] - statistics),
         "batchnorm_statistics": statistics,
-        # fast-cnn's FusedBatchNormalization (lab/fused_layers.py) is a BatchNormalization too.
-        "batchnorm_layers": sum(row["type"].endswith("BatchNormalization") for row in backbone),
+        # isinstance, so subclasses count too (fast-cnn's FusedBatchNormalization, lab/fused_layers.py).
+        "batchnorm_layers": sum(isinstance(layer, keras.layers.BatchNormalization) for layer in _backbone_layers(model)),
         # From the model when it holds loaded weights; from the config when it was built without them to save time.
         "starts_pretrained": any(isinstance(layer, InferenceModeBackbone) for layer in model.layers)
         or (config.is_pretrained and config.weights != "none"),
@@ -224,6 +224,11 @@ def training_step_macs(profile: list[tuple[int, bool]]) -> int:
         if learns:
             backward += macs  # this layer's own weight gradients
     return forward + backward
+
+
+def _backbone_layers(model: keras.Model) -> list:
+    """The layers of the model's nested backbone (none when it has no layer called "backbone")."""
+    return next((layer.layers for layer in model.layers if layer.name == "backbone"), [])
 
 
 def _batchnorm_statistics(model: keras.Model) -> int:

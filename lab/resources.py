@@ -154,6 +154,25 @@ def check_fits(config: RunConfig, n_train: int = CIFAR10_TRAIN_IMAGES, available
 # ---------------------------------------------------------------- how much memory is there?
 
 
+def cpu_name_and_flags(cpuinfo_path: str = "/proc/cpuinfo") -> tuple[str | None, frozenset[str]]:
+    """This CPU's model name and its instruction-set "flags" (avx2, avx512f, avx512_bf16, ...) from /proc/cpuinfo.
+
+    Linux lists both for every core; the first core's are read. Elsewhere (no such file): (None, no flags).
+    """
+    name = None
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    return name, frozenset(value.split())
+    except OSError:
+        pass
+    return name, frozenset()
+
+
 def available_memory_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
     """Memory a new allocation can get now, in MB: the smaller of the machine's and the container's.
 
