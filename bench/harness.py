@@ -73,21 +73,34 @@ def run_contender(module: str, function: str, *, extra_env: dict[str, str] | Non
     raise RuntimeError(f"{module}.{function} failed:\n{completed.stderr[-3000:]}")
 
 
+# The vector instructions TensorFlow's speed depends on most, widest first: (/proc/cpuinfo flag, name).
+VECTOR_INSTRUCTIONS = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
+
+
+def _vector_instructions(cpuinfo_path: str) -> tuple[str, list[str]]:
+    from lab.resources import cpu_name_and_flags
+
+    name, flags = cpu_name_and_flags(cpuinfo_path)
+    return name, [label for flag, label in VECTOR_INSTRUCTIONS if flag in flags]
+
+
 def cpu_line(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     """The CPU's name and its widest vector instructions, e.g. "AMD EPYC, AVX2, no AVX-512".
 
     The machines this project is measured on differ from session to session, and TensorFlow's
     speed depends most on these instructions (AVX-512, bfloat16, AMX), so every section names them.
     """
-    from lab.resources import cpu_name_and_flags
-
-    name, flags = cpu_name_and_flags(cpuinfo_path)
+    name, found = _vector_instructions(cpuinfo_path)
     name = name or platform.processor() or platform.machine()
-    wanted = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
-    found = [label for flag, label in wanted if flag in flags]
     if found and "AVX-512" not in found:
         found.append("no AVX-512")
     return f"{name}, {', '.join(found)}" if found else name
+
+
+def cpu_class(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+    """The widest of VECTOR_INSTRUCTIONS this CPU has ("AVX512-BF16", "AVX2", ...), or "other"."""
+    _, found = _vector_instructions(cpuinfo_path)
+    return found[0] if found else "other"
 
 
 def machine_line() -> str:
@@ -106,8 +119,15 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
     return "\n".join(lines)
 
 
-def write_section(name: str, body: str, command: str) -> None:
-    """Replace (or append) the section `name` of docs/BENCHMARKS.md, stamped with date and machine."""
+def write_section(name: str, body: str, command: str, *, per_cpu: bool = False) -> None:
+    """Replace (or append) the section `name` of docs/BENCHMARKS.md, stamped with date and machine.
+
+    `per_cpu`: the section's name ends with the CPU's class (", on AVX2 CPUs"), so a table measured on
+    a CPU with other vector instructions sits beside this one instead of replacing it. For the
+    benchmarks whose figures those instructions change several-fold (bfloat16 arithmetic or not).
+    """
+    if per_cpu:
+        name = f"{name}, on {cpu_class()} CPUs"
     today = datetime.date.today().isoformat()
     section = f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nMeasured {today} on {machine_line()}.\n\n{body}\n<!-- /bench:{name} -->"
     text = (

@@ -293,14 +293,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fields": {**FAST_RECIPE, "width": 1.0, "epochs": 8},
     },
     "fast-cnn-quick": {
-        "description": "The fast recipe cut down for a classroom: a quarter-width network, 4 epochs, about 82% in 1.5 minutes on a 2-core "
-        "CPU with bfloat16 instructions, 3 minutes without them.",
+        "description": "The fast recipe cut down for a classroom: a quarter-width network, 3 epochs, about 81% in under 2 minutes "
+        "on a 2-core CPU (about 1 minute with bfloat16 instructions).",
         # A quarter of airbench94's channels trains ~2x faster per image than half width: in a
-        # 2-minute budget, 4 epochs of the full set at batch 512 (learning rate halved with the
+        # 2-minute budget, epochs of the full set at batch 512 (learning rate halved with the
         # batch: the same step per image) beat 2 epochs at half width with SGD (81% against 74%).
-        # With Muon, 3 epochs gave 81.3% in 100-126 s; since batch norm and GELU are fused
-        # (lab/fused_layers.py), 4 epochs take less: 82.0% in 84 s (docs/BENCHMARKS.md).
-        "fields": {**FAST_RECIPE, "width": 0.25, "epochs": 4, "batch_size": 512, "learning_rate": FAST_RECIPE["learning_rate"] / 2},
+        # 3 epochs, not 4: a 2-core CPU without bfloat16 instructions (most laptops) trains in
+        # float32 at ~36 s per epoch, so 4 epochs took 168 s there; 3 gave 81.6, 80.9 and 81.2% for
+        # seeds 0-2, in 113-114 s (168 s once, when the machine ran at half speed for an epoch). With
+        # bfloat16, 4 epochs gave 82.0-82.1% in 72-84 s and 3 epochs 81.3% (docs/BENCHMARKS.md).
+        "fields": {**FAST_RECIPE, "width": 0.25, "epochs": 3, "batch_size": 512, "learning_rate": FAST_RECIPE["learning_rate"] / 2},
     },
     "quick-demo": {
         "description": "A classroom demo: 3 epochs on a 10,000-image subset, about 30 seconds on a laptop CPU (about 47% on 10 classes).",
