@@ -112,7 +112,8 @@ def from_step_time(step_seconds: float, config: RunConfig) -> Estimate:
         source = f"from one forward pass timed on this server ({step_seconds * 1000:.0f} ms per batch of {FEATURE_BATCH})"
         return Estimate(seconds, source + ": the frozen backbone runs once, then only the head trains")
     per_batch = f"{step_seconds * 1000:.0f} ms per batch of {config.batch_size}"
-    per_epoch = math.ceil(n_train / config.batch_size) + VALIDATION_COST * math.ceil(n_val / config.batch_size)
+    # Training steps are full batches only (lab/training.py); validation keeps its last, smaller batch.
+    per_epoch = n_train // config.batch_size + VALIDATION_COST * math.ceil(n_val / config.batch_size)
     return Estimate(step_seconds * per_epoch * config.epochs, f"from one training step timed on this server ({per_batch})")
 
 

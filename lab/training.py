@@ -68,7 +68,9 @@ class EventCallback(keras.callbacks.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = batch + 1
+        # Running several steps per call (steps_per_execution), Keras numbers the epoch's last, shorter
+        # call as if it were full: 11 steps in calls of 8 end at "batch" 15. Count no further than the epoch.
+        step = min(batch + 1, self.steps_per_epoch)
         now = time.perf_counter()
         if now - self._last_batch_event >= self.batch_interval or step == self.steps_per_epoch:
             self._last_batch_event = now
@@ -146,6 +148,19 @@ def steps_per_execution_for(config: RunConfig) -> int:
     Weight averaging counts steps in a per-batch callback, so it needs to be called after every one.
     """
     return STEPS_PER_EXECUTION if config.batch_size <= SMALL_BATCH and not config.ema else 1
+
+
+def training_steps_per_epoch(n_train: int, batch_size: int, *, full_batches_only: bool) -> int:
+    """How many training steps one epoch takes: the number the schedules and the progress bar count on.
+
+    Training on images, every batch is full: the last, smaller batch of an epoch is left out
+    (`drop_remainder`). Its few images are not lost, since every epoch is shuffled afresh and they
+    land in full batches next time. A batch of a new size would make XLA compile each fused batch
+    norm and GELU kernel again (lab/fused_layers.py: 2 s once per run on a 2-core CPU, for a batch that
+    takes 0.3 s), and a small batch gives batch norm noisy statistics. Training a head on cached
+    features (`full_batches_only=False`), Keras' own loop keeps the last batch.
+    """
+    return n_train // batch_size if full_batches_only else math.ceil(n_train / batch_size)
 
 
 def compile_model(
@@ -248,8 +263,8 @@ def _train_and_evaluate(
     xla = devices.use_xla(gpus)
     keras.utils.set_random_seed(config.seed)
 
-    steps_per_epoch = math.ceil(len(task.x_train) / config.batch_size)
     use_cache, cache_reason = cache_decision(config)
+    steps_per_epoch = training_steps_per_epoch(len(task.x_train), config.batch_size, full_batches_only=not use_cache)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
         if config.weights == "none":
@@ -302,7 +317,9 @@ def _train_and_evaluate(
     else:
         # The fine-label loss reads each image's CIFAR-10 class and works out the task's label itself.
         y_train, y_val = (task.y_train_fine, task.y_val_fine) if config.fine_labels else (task.y_train, task.y_val)
-        train_data = make_dataset(task.x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+        train_data = make_dataset(
+            task.x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed, drop_remainder=True
+        )
         val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
         fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
