@@ -50,10 +50,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def workspace(tmp_path_factory):
+    """The app's folder: its results store (lab_home/), the CIFAR-10 folder and the server's log."""
+    return tmp_path_factory.mktemp("browser")
+
+
+@pytest.fixture(scope="module")
+def app_url(workspace):
     """A running app with a private results store and a tiny synthetic CIFAR-10 folder."""
     _require_browser()
-    workspace = tmp_path_factory.mktemp("browser")
     rng = np.random.default_rng(2)
     # Each class gets its own mean colour, so even a one-epoch model learns something visible.
     y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
@@ -179,3 +184,26 @@ def test_click_through_train_and_predict(page, tmp_path):
     settle(page, "sure")
     assert_healthy(page)
     shot(page, "6-predict")
+
+
+def test_the_sidebar_follows_a_run_without_a_reload(page, workspace):
+    # The sidebar's run counts redraw themselves every few seconds while a run is queued or running
+    # (ui/sidebar.py): the Train page's progress panel refreshes only itself, so without this the
+    # sidebar kept saying "1 queued" for as long as the run trained.
+    from lab.config import RunConfig
+    from lab.store import Store
+
+    store = Store(workspace / "lab_home")
+    run_id = store.create_run(RunConfig(epochs=1), status="running")  # a run no worker will touch: only this test moves it
+    open_page(page, "Explore")
+    settle(page, "airplane")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("1 running").wait_for(timeout=20_000)
+    store.set_status(run_id, "failed", "ended by the test")
+    # No click, no reload: the line redraws itself.
+    page.wait_for_function(
+        """() => { const text = document.querySelector('[data-testid="stSidebar"]').innerText;
+                   return text.includes('Results:') && !text.includes('running'); }""",
+        timeout=20_000,
+    )
+    assert_healthy(page)

@@ -2,7 +2,7 @@
 
 Everything here is cheap on a rerun: the device probe is cached once per server process,
 the data-set status only looks at file names (it never loads the images), and the run
-counts are one small SQLite query.
+counts are one small SQLite query (redrawn every few seconds while a run is queued or training).
 """
 
 from __future__ import annotations
@@ -43,15 +43,33 @@ def _dataset() -> None:
             st.caption(status["message"])
 
 
+# While a run is queued or training, the run counts change with no click to redraw them.
+RESULTS_POLL_SECONDS = 3
+
+
 def _results() -> None:
-    store = get_store()
-    try:
-        runs = store.list_runs()
-    except StoreError as error:
+    runs, _ = _stored_runs()
+    # A fragment redraws only itself: every few seconds while anything is queued or running, so the
+    # line goes from "1 queued" to "1 running" to one more run without the page being reloaded.
+    busy = any(run["status"] in ("running", "queued") for run in runs)
+    st.fragment(_results_line, run_every=RESULTS_POLL_SECONDS if busy else None)()
+
+
+def _results_line() -> None:
+    runs, problem = _stored_runs()
+    if problem:
         st.markdown(":material/error: **Results:** cannot be stored")
-        st.caption(str(error))
+        st.caption(problem)
         return
     counts = {status: sum(run["status"] == status for run in runs) for status in ("running", "queued")}
     busy = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     st.markdown(f":material/folder: **Results:** {len(runs)} run{'s' if len(runs) != 1 else ''}" + (f" ({busy})" if busy else ""))
-    st.caption(f"Stored in {store.root}")
+    st.caption(f"Stored in {get_store().root}")
+
+
+def _stored_runs() -> tuple[list[dict], str]:
+    """Every stored run (one small SQLite query) and "", or no runs and why the results folder cannot be used."""
+    try:
+        return get_store().list_runs(), ""
+    except StoreError as error:
+        return [], str(error)
