@@ -264,7 +264,9 @@ def _train_and_evaluate(
     keras.utils.set_random_seed(config.seed)
 
     use_cache, cache_reason = cache_decision(config)
-    steps_per_epoch = training_steps_per_epoch(len(task.x_train), config.batch_size, full_batches_only=not use_cache)
+    # Full batches only, unless there are not enough images for even one (a tiny subset).
+    full_batches_only = not use_cache and len(task.x_train) >= config.batch_size
+    steps_per_epoch = training_steps_per_epoch(len(task.x_train), config.batch_size, full_batches_only=full_batches_only)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
         if config.weights == "none":
@@ -317,10 +319,11 @@ def _train_and_evaluate(
     else:
         # The fine-label loss reads each image's CIFAR-10 class and works out the task's label itself.
         y_train, y_val = (task.y_train_fine, task.y_val_fine) if config.fine_labels else (task.y_train, task.y_val)
+        batch_size, seed = config.batch_size, config.seed
         train_data = make_dataset(
-            task.x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed, drop_remainder=True
+            task.x_train, y_train, batch_size, shuffle=True, augment=config.augment, seed=seed, drop_remainder=full_batches_only
         )
-        val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
+        val_data = make_dataset(task.x_val, y_val, batch_size, shuffle=False, augment=False, seed=seed)
         fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}

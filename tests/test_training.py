@@ -35,6 +35,15 @@ def test_events_arrive_in_order_and_the_model_learns(data):
     assert result.metrics["total_params"] == 356_810
 
 
+def test_a_batch_larger_than_the_training_set_still_trains(data):
+    # Training drops each epoch's last, smaller batch, except when it would be the only one.
+    events = []
+    result = run(RunConfig(epochs=1, batch_size=512), events.append, data=data)
+    assert result.status == "completed"
+    assert events[0]["steps_per_epoch"] == 1  # all 360 training images in one batch
+    assert len(result.history["loss"]) == 1
+
+
 def test_a_cancel_request_stops_training_cleanly(data):
     events = []
     result = run(RunConfig(epochs=50, batch_size=16), events.append, data=data, should_stop=lambda: True)
