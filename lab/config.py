@@ -299,9 +299,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 2-minute budget, epochs of the full set at batch 512 (learning rate halved with the
         # batch: the same step per image) beat 2 epochs at half width with SGD (81% against 74%).
         # 3 epochs, not 4: a 2-core CPU without bfloat16 instructions (most laptops) trains in
-        # float32 at ~36 s per epoch, so 4 epochs took 168 s there; 3 gave 81.6, 80.9 and 81.2% for
-        # seeds 0-2, in 113-114 s (168 s once, when the machine ran at half speed for an epoch). With
-        # bfloat16, 4 epochs gave 82.0-82.1% in 72-84 s and 3 epochs 81.3% (docs/BENCHMARKS.md).
+        # float32 at ~36 s per epoch, so 4 epochs took 168 s there; 3 gave 80.9-81.6% over six runs, in
+        # 113-121 s (164-168 s in two, where one epoch ran at half speed). With bfloat16, 4 epochs gave
+        # 82.0-82.1% in 72-84 s and 3 epochs 81.3% (docs/BENCHMARKS.md).
         "fields": {**FAST_RECIPE, "width": 0.25, "epochs": 3, "batch_size": 512, "learning_rate": FAST_RECIPE["learning_rate"] / 2},
     },
     "quick-demo": {
