@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lab.config import CLASS_NAMES, DEFAULT_FAST_CNN_WIDTH, RunConfig
+from lab.pipeline import training_steps_per_epoch
 
 STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model build and tracing (2-core CPU)
 IMAGES_PER_CLASS = 5000  # CIFAR-10 training images per class
@@ -112,8 +113,8 @@ def from_step_time(step_seconds: float, config: RunConfig) -> Estimate:
         source = f"from one forward pass timed on this server ({step_seconds * 1000:.0f} ms per batch of {FEATURE_BATCH})"
         return Estimate(seconds, source + ": the frozen backbone runs once, then only the head trains")
     per_batch = f"{step_seconds * 1000:.0f} ms per batch of {config.batch_size}"
-    # Training steps are full batches only (lab/training.py); validation keeps its last, smaller batch.
-    per_epoch = n_train // config.batch_size + VALIDATION_COST * math.ceil(n_val / config.batch_size)
+    # Training counts full batches only (lab/pipeline.py); validation keeps its last, smaller batch.
+    per_epoch = training_steps_per_epoch(n_train, config.batch_size) + VALIDATION_COST * math.ceil(n_val / config.batch_size)
     return Estimate(step_seconds * per_epoch * config.epochs, f"from one training step timed on this server ({per_batch})")
 
 

@@ -8,6 +8,8 @@ lab.data, so `from lab.data import make_dataset` keeps working.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IMAGE_SHAPE = (32, 32, 3)  # height, width, RGB channels
@@ -60,6 +62,22 @@ def augmentation_preview(image: np.ndarray, n: int, seed: int = 0) -> np.ndarray
     _, first_seen = np.unique(draws.reshape(len(draws), -1), axis=0, return_index=True)
     order = np.concatenate([np.sort(first_seen), np.setdiff1d(np.arange(len(draws)), first_seen)])
     return draws[order[:n]]
+
+
+def full_batches_only(n_images: int, batch_size: int) -> bool:
+    """Whether training leaves out each epoch's last, smaller batch (`make_dataset(drop_remainder=...)`).
+
+    Yes, unless there is not even one full batch. The left-out images are not lost: every epoch is
+    shuffled afresh, so they land in full batches next time. A batch of a new size would make XLA
+    compile each fused batch norm and GELU kernel again (lab/fused_layers.py: 2.3 s once per run on
+    a 2-core CPU, for a batch that then takes 0.3 s), and a small batch gives batch norm noisy statistics.
+    """
+    return n_images >= batch_size
+
+
+def training_steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Training steps in one epoch over `n_images`: what the schedules, the progress bar and the estimate count on."""
+    return n_images // batch_size if full_batches_only(n_images, batch_size) else math.ceil(n_images / batch_size)
 
 
 def make_dataset(

@@ -26,6 +26,7 @@ from lab.data import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
 from lab.evaluation import evaluate_model
 from lab.feature_cache import cache_decision, cached_features, split_at_features
 from lab.models import backbone_layer_count, build_model, check_input_size, count_params, loss_for, metrics_for
+from lab.pipeline import full_batches_only, training_steps_per_epoch
 from lab.pretrained import resolve_weights
 from lab.schedules import DECAYING_SCHEDULES, make_optimizer, schedule_callbacks
 
@@ -150,19 +151,6 @@ def steps_per_execution_for(config: RunConfig) -> int:
     return STEPS_PER_EXECUTION if config.batch_size <= SMALL_BATCH and not config.ema else 1
 
 
-def training_steps_per_epoch(n_train: int, batch_size: int, *, full_batches_only: bool) -> int:
-    """How many training steps one epoch takes: the number the schedules and the progress bar count on.
-
-    Training on images, every batch is full: the last, smaller batch of an epoch is left out
-    (`drop_remainder`). Its few images are not lost, since every epoch is shuffled afresh and they
-    land in full batches next time. A batch of a new size would make XLA compile each fused batch
-    norm and GELU kernel again (lab/fused_layers.py: 2 s once per run on a 2-core CPU, for a batch that
-    takes 0.3 s), and a small batch gives batch norm noisy statistics. Training a head on cached
-    features (`full_batches_only=False`), Keras' own loop keeps the last batch.
-    """
-    return n_train // batch_size if full_batches_only else math.ceil(n_train / batch_size)
-
-
 def compile_model(
     model: keras.Model,
     config: RunConfig,
@@ -264,9 +252,9 @@ def _train_and_evaluate(
     keras.utils.set_random_seed(config.seed)
 
     use_cache, cache_reason = cache_decision(config)
-    # Full batches only, unless there are not enough images for even one (a tiny subset).
-    full_batches_only = not use_cache and len(task.x_train) >= config.batch_size
-    steps_per_epoch = training_steps_per_epoch(len(task.x_train), config.batch_size, full_batches_only=full_batches_only)
+    # On images, full batches only (lab/pipeline.py); on cached features, Keras' own loop keeps the last batch.
+    n_train = len(task.x_train)
+    steps_per_epoch = math.ceil(n_train / config.batch_size) if use_cache else training_steps_per_epoch(n_train, config.batch_size)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
         if config.weights == "none":
@@ -319,11 +307,16 @@ def _train_and_evaluate(
     else:
         # The fine-label loss reads each image's CIFAR-10 class and works out the task's label itself.
         y_train, y_val = (task.y_train_fine, task.y_val_fine) if config.fine_labels else (task.y_train, task.y_val)
-        batch_size, seed = config.batch_size, config.seed
         train_data = make_dataset(
-            task.x_train, y_train, batch_size, shuffle=True, augment=config.augment, seed=seed, drop_remainder=full_batches_only
+            task.x_train,
+            y_train,
+            config.batch_size,
+            shuffle=True,
+            augment=config.augment,
+            seed=config.seed,
+            drop_remainder=full_batches_only(n_train, config.batch_size),
         )
-        val_data = make_dataset(task.x_val, y_val, batch_size, shuffle=False, augment=False, seed=seed)
+        val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False, augment=False, seed=config.seed)
         fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}

@@ -45,13 +45,14 @@ def _dataset() -> None:
 
 # While a run is queued or training, the run counts change with no click to redraw them.
 RESULTS_POLL_SECONDS = 3
+ACTIVE_STATUSES = ("running", "queued")
 
 
 def _results() -> None:
-    runs, _ = _stored_runs()
     # A fragment redraws only itself: every few seconds while anything is queued or running, so the
     # line goes from "1 queued" to "1 running" to one more run without the page being reloaded.
-    busy = any(run["status"] in ("running", "queued") for run in runs)
+    # Asking only for those runs keeps this to a query of a row or two on every page's rerun.
+    busy, _ = _stored_runs(status=ACTIVE_STATUSES)
     st.fragment(_results_line, run_every=RESULTS_POLL_SECONDS if busy else None)()
 
 
@@ -61,15 +62,15 @@ def _results_line() -> None:
         st.markdown(":material/error: **Results:** cannot be stored")
         st.caption(problem)
         return
-    counts = {status: sum(run["status"] == status for run in runs) for status in ("running", "queued")}
+    counts = {status: sum(run["status"] == status for run in runs) for status in ACTIVE_STATUSES}
     busy = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     st.markdown(f":material/folder: **Results:** {len(runs)} run{'s' if len(runs) != 1 else ''}" + (f" ({busy})" if busy else ""))
     st.caption(f"Stored in {get_store().root}")
 
 
-def _stored_runs() -> tuple[list[dict], str]:
-    """Every stored run (one small SQLite query) and "", or no runs and why the results folder cannot be used."""
+def _stored_runs(status: tuple[str, ...] | None = None) -> tuple[list[dict], str]:
+    """The stored runs (all, or those in `status`; one SQLite query) and "", or no runs and why the results folder cannot be used."""
     try:
-        return get_store().list_runs(), ""
+        return get_store().list_runs(status), ""
     except StoreError as error:
         return [], str(error)
