@@ -279,7 +279,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "whitening layer, flip + shift augmentation, Muon, linearly decaying learning rate, label smoothing, weight averaging, "
         "test-time augmentation. About 90% in 9-11 minutes on a 2-core CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
         "about three times as long without them (27 minutes, 89.4%, on a 2-core AVX2 CPU; there, width 0.5 and 6 epochs "
-        "reach about 87% in 9 minutes).",
+        "reach about 87% in 9-10 minutes).",
         # Three-quarter width for 9 epochs beat full width for 5 and half width for 8 in about the same
         # time (89.8-90.1% over three runs, against 89.2% and 87.8%, docs/BENCHMARKS.md): wide enough to
         # keep learning, narrow enough for 9 passes over the data.
