@@ -54,25 +54,25 @@ def _seed_cnn():
     return model, devices.precision_for(config)
 
 
-class _FirstCallTimer:
-    """Seconds from each epoch's start to the end of its first call (steps_per_execution steps)."""
+def _first_call_timer():
+    """A Keras callback that records, in `.first_calls`, the seconds from each epoch's start to the end of its first call."""
+    import keras  # imported here, like TensorFlow everywhere in bench/, so --help stays instant
 
-    def __init__(self):
-        import keras
+    class FirstCallTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.first_calls: list[float] = []
+            self.epoch_started, self.waiting = 0.0, False
 
-        timer = self
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started, self.waiting = time.perf_counter(), True
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                timer.epoch_started, timer.waiting = time.perf_counter(), True
+        def on_train_batch_end(self, batch, logs=None):
+            if self.waiting:  # the first call (steps_per_execution steps) of this epoch has just ended
+                self.first_calls.append(time.perf_counter() - self.epoch_started)
+                self.waiting = False
 
-            def on_train_batch_end(self, batch, logs=None):
-                if timer.waiting:
-                    timer.first_calls.append(time.perf_counter() - timer.epoch_started)
-                    timer.waiting = False
-
-        self.first_calls: list[float] = []
-        self.callback = Callback()
+    return FirstCallTimer()
 
 
 def measure(rounds: int) -> list[dict]:
@@ -97,9 +97,9 @@ def measure(rounds: int) -> list[dict]:
     for _ in range(rounds):
         for way in ways:
             model, (train_data, val_data) = models[way]
-            timer = _FirstCallTimer()
+            timer = _first_call_timer()
             started = time.perf_counter()
-            model.fit(train_data, validation_data=val_data, epochs=EPOCHS, verbose=0, shuffle=False, callbacks=[timer.callback])
+            model.fit(train_data, validation_data=val_data, epochs=EPOCHS, verbose=0, shuffle=False, callbacks=[timer])
             fits[way]["seconds"].append(time.perf_counter() - started)
             fits[way]["first_calls"].extend(timer.first_calls)
             started = time.perf_counter()
