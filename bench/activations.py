@@ -3,8 +3,8 @@
 airbench94 uses batch norm + GELU after every convolution. Built from Keras 3's own layers, both
 are chains of small operations, each a pass over memory, and GELU needs an error function per
 number: on a CPU they were near a third of each step (the profile in docs/BENCHMARKS.md).
-`lab/fused_layers.py` runs each as one kernel while training. Each variant builds the fast-cnn
-preset's network with Keras' layers or the fused ones (`lab.architectures.FAST_CNN_FUSED_LAYERS`)
+`lab/models/fused_layers.py` runs each as one kernel while training. Each variant builds the fast-cnn
+preset's network with Keras' layers or the fused ones (`lab.models.scratch.FAST_CNN_FUSED_LAYERS`)
 and GELU or ReLU (`FAST_CNN_ACTIVATION`), compiles it as the preset trains it, and times
 `train_on_batch` on 1,024 random images: median of 5 steps after one warm-up step (which traces
 the step and, for the fused GELU, compiles it with XLA: its time is shown too), one process,
@@ -38,10 +38,11 @@ VARIANTS = (
 
 def step_seconds(activation, width: float, fused: bool) -> tuple[float, float, str]:
     """(median step seconds, warm-up step seconds, precision) for one variant."""
-    from lab import architectures, devices
+    from lab.models import scratch as architectures
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.models import build_model
-    from lab.training import compile_model
+    from lab.models.registry import build_model
+    from lab.train.run import compile_model
 
     config = config_for_preset("fast-cnn", width=width)
     precision = devices.precision_for(config)

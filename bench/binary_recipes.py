@@ -35,8 +35,8 @@ DEFAULT_SETS = ("report", "report-fine", "best-without-fine", "best")
 
 
 def train_with_options(options: str) -> dict:
-    from lab.cli import build_parser, config_from_args
-    from lab.training import run
+    from lab.cli.parser import build_parser, config_from_args
+    from lab.train.run import run
 
     config = config_from_args(build_parser().parse_args(["train", *shlex.split(f"{BASE} {options}")]))
     result = run(config)

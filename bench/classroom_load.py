@@ -5,7 +5,7 @@ CIFAR-10 from CIFAR10_DIR), stores one quick model first so Predict has somethin
 answer with, then lets N headless Chromium sessions (one browser, N contexts, driven by
 Playwright's asyncio API) click through Explore, Train, Compare and Predict, uploading a
 picture on every Predict visit (each student's third one is not a picture at all). Meanwhile a
-few tiny training jobs are queued with `lab.jobs.submit`, as students pressing Start do.
+few tiny training jobs are queued with `lab.jobs.worker.submit`, as students pressing Start do.
 
 It reports what a teacher cares about: page loads served, errors (Streamlit exception
 blocks on a page, and loads that failed or timed out), how long a prediction takes under
@@ -103,9 +103,9 @@ class QueueWatcher(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from lab import jobs
+        from lab.jobs import worker as jobs
         from lab.config import config_for_preset
-        from lab.store import Store
+        from lab.store.runs import Store
 
         store = Store(self.lab_home)
         next_submit = time.monotonic() + 5
@@ -119,7 +119,7 @@ class QueueWatcher(threading.Thread):
             self.stop.wait(0.5)
 
     def summary(self) -> dict:
-        from lab.store import Store
+        from lab.store.runs import Store
 
         runs = [Store(self.lab_home).get_run(run_id) for run_id in self.submitted]
         done = [run for run in runs if run["status"] == "completed"]
@@ -297,8 +297,8 @@ def main() -> None:
         browse_started = time.monotonic()
         stats = asyncio.run(classroom(url, args.students, args.seconds, files))
         stats["seconds"], stats["students"] = time.monotonic() - browse_started, args.students
-        from lab import jobs
-        from lab.store import Store
+        from lab.jobs import worker as jobs
+        from lab.store.runs import Store
 
         store = Store(lab_home)
         wait_until = time.monotonic() + max(30, 290 - (time.monotonic() - started))  # stay within about 5 minutes
@@ -311,8 +311,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-        from lab import jobs
-        from lab.store import Store
+        from lab.jobs import worker as jobs
+        from lab.store.runs import Store
 
         for pid in jobs.live_workers(Store(lab_home)):  # workers this run started; never anyone else's
             os.kill(pid, 9)
@@ -354,7 +354,7 @@ def main() -> None:
         f" Load average (1 min): {load_before:.1f} before the run (other work on the machine), {os.getloadavg()[0]:.1f} at its "
         "end (this benchmark's own browsers, server and jobs included). Real students bring their own browsers; here six "
         "Chromium renderers compete with the server for the two cores, so the latencies are an upper bound. Job workers "
-        "run at niceness 10 (lab/jobs.py), so training yields the CPU to the server."
+        "run at niceness 10 (lab/jobs/worker.py), so training yields the CPU to the server."
     )
     problems = solo["exceptions"] + solo["failed_loads"] + stats["exceptions"] + stats["failed_loads"]
     body = note + "\n\n" + table + "\n\n" + queue_line

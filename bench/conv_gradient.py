@@ -32,7 +32,7 @@ def conv_shapes(width: float = 1.0) -> list[dict]:
     """(name, side, inputs, outputs) of each 3x3 convolution of fast-cnn at `width`, as the model builds it."""
     import keras
 
-    from lab.architectures import fast_cnn_backbone
+    from lab.models.scratch import fast_cnn_backbone
 
     model = fast_cnn_backbone(32, width)
     return [

@@ -1,9 +1,9 @@
 """The fast from-scratch recipe on the full training set: fast-cnn, its full-width and its quick variants.
 
-Each preset trains once with `lab.training.run`, in its own process, on the full training set
+Each preset trains once with `lab.train.run.run`, in its own process, on the full training set
 (2% held out for validation), and is tested with its test-time augmentation on. With
 `--precision-check`, the quick variant is also trained in float32, to show what bfloat16
-(chosen automatically on a CPU that has it, see lab/devices.py) buys. With `--optimizer-check`,
+(chosen automatically on a CPU that has it, see lab/train/devices.py) buys. With `--optimizer-check`,
 each preset is also trained as it was before Muon (SGD for every weight, 10 and 4 epochs), so
 the table shows what the optimiser buys, side by side.
 
@@ -21,17 +21,17 @@ from bench.harness import markdown_table, run_contender, write_section
 # The issue's targets on a 2-core CPU: (test accuracy, training seconds). fast-cnn-full is the
 # recipe for a GPU (its target there, 94% in 15 s, cannot be measured on this machine).
 TARGETS = {"fast-cnn": (0.90, 600), "fast-cnn-quick": (0.80, 120)}
-# The recipes before Muon (lab/muon.py): SGD for every weight needed more epochs. fast-cnn-full
+# The recipes before Muon (lab/train/muon.py): SGD for every weight needed more epochs. fast-cnn-full
 # came after Muon, so it has no SGD recipe to compare with.
 SGD_EPOCHS = {"fast-cnn": 10, "fast-cnn-quick": 4}
 ALL_PRESETS = "fast-cnn-quick,fast-cnn,fast-cnn-full"
 
 
 def train_preset(preset: str, precision: str = "auto", epochs: int | None = None, optimizer: str | None = None) -> dict:
-    from lab import devices
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.store import Store
-    from lab.training import run
+    from lab.store.runs import Store
+    from lab.train.run import run
 
     overrides = {"precision": precision} | ({"epochs": epochs} if epochs else {}) | ({"optimizer": optimizer} if optimizer else {})
     epoch_seconds = []

@@ -23,8 +23,8 @@ def naive(backbone: str, epochs: int, subset: int | None) -> dict:
     from keras import layers
 
     from lab.config import config_for_preset
-    from lab.data import load_cifar10, prepare_task
-    from lab.evaluation import metrics_from_predictions
+    from lab.data.cifar10 import load_cifar10, prepare_task
+    from lab.evaluate.metrics import metrics_from_predictions
 
     config = config_for_preset(f"{backbone}-frozen", weights="none", epochs=epochs, subset=subset)
     split = prepare_task(load_cifar10(), config)
@@ -59,7 +59,7 @@ def naive(backbone: str, epochs: int, subset: int | None) -> dict:
 
 def ours(backbone: str, epochs: int, subset: int | None, label: str) -> dict:
     from lab.config import config_for_preset
-    from lab.training import run
+    from lab.train.run import run
 
     result = run(config_for_preset(f"{backbone}-frozen", weights="none", epochs=epochs, subset=subset))
     return {"way": label, "train_seconds": result.train_seconds, "accuracy": result.metrics["accuracy"]}

@@ -1,7 +1,7 @@
 """Latency of one Grad-CAM heatmap: the lab's cached, compiled gradient function against the naive way.
 
 Naive (what most Grad-CAM recipes do): build the two-output model again for every
-picture and run the GradientTape eagerly. Ours: `lab.gradcam.gradcam`, which builds
+picture and run the GradientTape eagerly. Ours: `lab.insight.gradcam.gradcam`, which builds
 the two-output model and a `tf.function` once per model and reuses them. Both explain
 the same model's top class for the same test images, one image per call, heatmap at
 32x32. The first call (building and tracing) is reported apart; p50 / p95 are over
@@ -29,9 +29,9 @@ IMAGES = 10  # distinct test images the timed calls cycle through
 
 def _model_and_images(preset: str, epochs: int, subset: int):
     from lab.config import config_for_preset
-    from lab.data import load_cifar10
-    from lab.models import build_model
-    from lab.training import run
+    from lab.data.cifar10 import load_cifar10
+    from lab.models.registry import build_model
+    from lab.train.run import run
 
     data = load_cifar10()
     if preset == "seed-cnn":
@@ -58,7 +58,7 @@ def _time_calls(explain, images: np.ndarray, repeats: int) -> dict:
 
 
 def ours(preset: str, epochs: int, subset: int, repeats: int) -> dict:
-    from lab.gradcam import gradcam
+    from lab.insight.gradcam import gradcam
 
     model, images, how = _model_and_images(preset, epochs, subset)
     figures = _time_calls(lambda image: gradcam(model, image), images, repeats)
@@ -68,8 +68,8 @@ def ours(preset: str, epochs: int, subset: int, repeats: int) -> dict:
 def naive(preset: str, epochs: int, subset: int, repeats: int) -> dict:
     import tensorflow as tf
 
-    from lab.gradcam import _normalise, _resize, class_scores, gradcam_layer
-    from lab.layer_taps import output_layer, tap_model
+    from lab.insight.gradcam import _normalise, _resize, class_scores, gradcam_layer
+    from lab.insight.layer_taps import output_layer, tap_model
 
     model, images, how = _model_and_images(preset, epochs, subset)
     info = gradcam_layer(model)

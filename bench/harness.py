@@ -78,7 +78,7 @@ VECTOR_INSTRUCTIONS = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("av
 
 
 def _vector_instructions(cpuinfo_path: str) -> tuple[str, list[str]]:
-    from lab.resources import cpu_name_and_flags
+    from lab.train.memory import cpu_name_and_flags
 
     name, flags = cpu_name_and_flags(cpuinfo_path)
     return name, [label for flag, label in VECTOR_INSTRUCTIONS if flag in flags]

@@ -2,7 +2,7 @@
 
 A float32 run used to save the model it trained, which is compiled: Keras 3's `.keras` file then
 also holds the optimiser's state (Adam: two numbers per trainable weight), and has no option to
-leave it out. The lab now saves `lab.training.inference_copy`: the same layers and weights,
+leave it out. The lab now saves `lab.train.run.inference_copy`: the same layers and weights,
 uncompiled. Each network is compiled as its preset trains it and takes one step on random
 images, so the optimiser's variables exist, as at the end of a run.
 
@@ -22,10 +22,10 @@ PRESETS = ("seed-cnn", "fast-cnn", "vgg16-finetune")
 
 
 def sizes(preset: str) -> dict:
-    from lab import devices
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.models import build_model
-    from lab.training import compile_model, inference_copy
+    from lab.models.registry import build_model
+    from lab.train.run import compile_model, inference_copy
 
     config = config_for_preset(preset, weights="none", precision="float32")  # random weights: the same file size
     with devices.precision_policy("float32"):

@@ -9,9 +9,9 @@ script runs each workload twice, in a fresh process with the variable at 0 and a
 same machine, one after the other:
 
 - a training step of fast-cnn (half and three-quarter width, batch 1,024) and of seed-cnn (batch 64),
-  median of 5 after warm-up (`lab.estimate.measure_step_seconds`, which the Train page's time estimate uses);
+  median of 5 after warm-up (`lab.train.estimate.measure_step_seconds`, which the Train page's time estimate uses);
 - VGG16's forward pass on a batch of 256 (the frozen-feature cache's work; random weights);
-- one upload classified by the shipped default model (`lab.predict.predict_image`, p50 of 100).
+- one upload classified by the shipped default model (`lab.evaluate.predict.predict_image`, p50 of 100).
 
 On a CPU where TensorFlow already turns oneDNN on, both columns measure the same thing.
 
@@ -38,9 +38,9 @@ WORKLOADS = (
 
 def step_seconds(preset: str, **overrides) -> dict:
     """Median seconds of one step of `preset` (forward only where the run would use cached features)."""
-    from lab import devices
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.estimate import measure_step_seconds
+    from lab.train.estimate import measure_step_seconds
 
     config = config_for_preset(preset, **overrides)
     return {"seconds": measure_step_seconds(config, steps=5), "precision": devices.precision_for(config)}
@@ -51,9 +51,9 @@ def predict_seconds(repeats: int = 100) -> dict:
     from PIL import Image
 
     from bench.predict_latency import _encoded, measure
-    from lab.commands import DEFAULT_MODEL_DIR
-    from lab.predict import read_model_card
-    from lab.store_files import load_keras_model
+    from lab.cli.commands import DEFAULT_MODEL_DIR
+    from lab.evaluate.predict import read_model_card
+    from lab.store.files import load_keras_model
 
     model = load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
     class_names = read_model_card(DEFAULT_MODEL_DIR)["class_names"]

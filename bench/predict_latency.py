@@ -1,6 +1,6 @@
 """Latency of classifying one uploaded image with the default model, decoding included.
 
-Each call is what the Predict page does for one upload: `lab.predict.predict_image`
+Each call is what the Predict page does for one upload: `lab.evaluate.predict.predict_image`
 (decode the bytes defensively, resize to 32x32, run the model, top-5). Measured for a
 small PNG (a CIFAR-sized test image) and a phone-sized JPEG, after one warm-up call;
 loading the model is excluded (the app loads it once per server). Each is measured twice:
@@ -28,7 +28,7 @@ def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
 
 
 def eager_probabilities(model, images_uint8):
-    """The model called eagerly, as lab.predict.probabilities did until 2026-11-25 (the 'before' rows)."""
+    """The model called eagerly, as lab.evaluate.predict.probabilities did until 2026-11-25 (the 'before' rows)."""
     images = np.asarray(images_uint8)[np.newaxis] if np.ndim(images_uint8) == 3 else np.asarray(images_uint8)
     raw = np.asarray(model(images.astype(np.float32), training=False), dtype=np.float64)
     return raw / raw.sum(axis=1, keepdims=True)
@@ -37,8 +37,8 @@ def eager_probabilities(model, images_uint8):
 def measure(model, data: bytes, class_names, repeats: int, eager: bool = False) -> dict:
     from unittest import mock
 
-    from lab import predict
-    from lab.predict import predict_image
+    from lab.evaluate import predict
+    from lab.evaluate.predict import predict_image
 
     if eager:
         with mock.patch.object(predict, "probabilities", eager_probabilities):
@@ -56,10 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
-    from lab.commands import DEFAULT_MODEL_DIR
-    from lab.data import load_cifar10
-    from lab.predict import read_model_card
-    from lab.store_files import load_keras_model
+    from lab.cli.commands import DEFAULT_MODEL_DIR
+    from lab.data.cifar10 import load_cifar10
+    from lab.evaluate.predict import read_model_card
+    from lab.store.files import load_keras_model
 
     model = load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
     card = read_model_card(DEFAULT_MODEL_DIR)
@@ -88,10 +88,10 @@ def main() -> None:
     )
     print(table)
     note = (
-        f"`lab.predict.predict_image` (decode + checks + resize + model + top-5) with the shipped default model "
+        f"`lab.evaluate.predict.predict_image` (decode + checks + resize + model + top-5) with the shipped default model "
         f"(`assets/default_model`: `{card['model']}`, {card['accuracy']:.2%} test accuracy), {args.repeats} calls each after one warm-up, one process, model loaded once beforehand. "
         "Calling a Keras model eagerly dispatches each of its layers from Python; `predict_on_batch` runs the "
-        "prediction step Keras traced into a graph once (per batch size), which is what `lab.predict` does now."
+        "prediction step Keras traced into a graph once (per batch size), which is what `lab.evaluate.predict` does now."
     )
     write_section(
         "Predict: one uploaded image with the default model",

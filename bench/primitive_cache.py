@@ -1,7 +1,7 @@
 """Why the Streamlit server grows a little with each new batch size it times: TensorFlow's oneDNN cache.
 
 The Train page times one training step for every new setting (ui/model_view.show_estimate).
-Even with the traced graphs released (lab/process_memory.py), each new batch size leaves a few
+Even with the traced graphs released (lab/system/process_memory.py), each new batch size leaves a few
 MB behind. Each side below is a fresh process timing seed-cnn's step at batch sizes 64 to 71, as a
 student raising the batch size would; resident memory is read after each timing. The three sides
 differ only in environment variables, read when TensorFlow loads:
@@ -34,10 +34,10 @@ def time_batch_sizes() -> dict:
 
     import tensorflow  # noqa: F401 - imported first, so the first row is the import alone
 
-    from lab import process_memory
+    from lab.system import process_memory
     from lab.config import config_for_preset
-    from lab.estimate import measure_step_seconds
-    from lab.resources import process_rss_mb
+    from lab.train.estimate import measure_step_seconds
+    from lab.train.memory import process_rss_mb
 
     resident = {"import": process_rss_mb(os.getpid())}
     for batch_size in BATCH_SIZES:
@@ -69,7 +69,7 @@ def main() -> None:
     columns += [(str(size), f"batch {size}", ".0f") for size in BATCH_SIZES]
     columns += [("growth", f"growth {BATCH_SIZES[1]}->{BATCH_SIZES[-1]} MB", "+.0f")]
     note = (
-        "seed-cnn's training step timed by `lab.estimate.measure_step_seconds` (as the Train page does) at each batch size in "
+        "seed-cnn's training step timed by `lab.train.estimate.measure_step_seconds` (as the Train page does) at each batch size in "
         "turn, one fresh process per row; resident MB after each timing, after gc and malloc_trim. The growth that stays "
         "with oneDNN's own cache at 8 entries and goes away without oneDNN is TensorFlow's per-thread cache of oneDNN "
         "primitives (`MklPrimitiveFactory` in its mkl_util.h: 1,024 entries per kind of operation and thread, not settable)."

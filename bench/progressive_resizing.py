@@ -31,13 +31,15 @@ def main() -> None:
     import tensorflow as tf
     from keras import layers
 
-    from lab import architectures, devices
+    from lab.models import scratch as architectures
+
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.data import load_cifar10, make_dataset, prepare_task
-    from lab.evaluation import evaluate_model
-    from lab.models import _head
-    from lab.schedules import schedule_callbacks
-    from lab.training import compile_model
+    from lab.data.cifar10 import load_cifar10, make_dataset, prepare_task
+    from lab.evaluate.metrics import evaluate_model
+    from lab.models.registry import _head
+    from lab.train.schedules import schedule_callbacks
+    from lab.train.run import compile_model
 
     config = config_for_preset("fast-cnn", width=args.width, epochs=args.epochs)
     task = prepare_task(load_cifar10(os.environ.get("CIFAR10_DIR")), config)

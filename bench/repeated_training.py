@@ -1,4 +1,4 @@
-"""Memory of a process that trains again and again: before and after lab/process_memory.py.
+"""Memory of a process that trains again and again: before and after lab/system/process_memory.py.
 
 Two processes in this app train many times: the Streamlit server (the Train page
 times one training step for each new setting, and runs the learning-rate finder)
@@ -27,12 +27,14 @@ def train_repeatedly(scenario: str, release: bool) -> dict:
     """Resident MB after each of REPEATS trainings of `scenario`, with the release on or off."""
     import numpy as np
 
-    from lab import jobs, process_memory
+    from lab.jobs import worker as jobs
+
+    from lab.system import process_memory
     from lab.config import RunConfig
-    from lab.data import Cifar10
-    from lab.estimate import measure_step_seconds
-    from lab.resources import process_rss_mb
-    from lab.training import run
+    from lab.data.cifar10 import Cifar10
+    from lab.train.estimate import measure_step_seconds
+    from lab.train.memory import process_rss_mb
+    from lab.train.run import run
 
     if not release:  # the code as it was: nothing unregistered
         process_memory.releasing_traced_graphs = contextlib.nullcontext

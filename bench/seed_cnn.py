@@ -1,9 +1,9 @@
 """The report's small CNN, 10 epochs on the full training set: the notebook's way against ours.
 
 Naive (what the lab report's notebook did): float32 arrays normalised in memory, one-hot
-labels, `model.fit` on numpy arrays, batch 64. Ours: `lab.training.run` (uint8 arrays,
+labels, `model.fit` on numpy arrays, batch 64. Ours: `lab.train.run.run` (uint8 arrays,
 a tf.data pipeline, normalisation inside the model, and bfloat16 maths on a CPU that has
-it: lab/devices.py). Same architecture, data, split, epochs, batch size.
+it: lab/train/devices.py). Same architecture, data, split, epochs, batch size.
 
     CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.seed_cnn --epochs 10
 """
@@ -21,8 +21,8 @@ def naive(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
     from keras import layers
 
     from lab.config import config_for_preset
-    from lab.data import load_cifar10, prepare_task
-    from lab.evaluation import metrics_from_predictions
+    from lab.data.cifar10 import load_cifar10, prepare_task
+    from lab.evaluate.metrics import metrics_from_predictions
 
     config = config_for_preset("seed-cnn", epochs=epochs, subset=subset, task=task)
     split = prepare_task(load_cifar10(), config)
@@ -59,9 +59,9 @@ def naive(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
 
 
 def ours(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
-    from lab import devices
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.training import run
+    from lab.train.run import run
 
     config = config_for_preset("seed-cnn", epochs=epochs, subset=subset, task=task)
     precision = devices.precision_for(config)  # what "auto" picks on this machine

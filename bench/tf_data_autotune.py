@@ -1,4 +1,4 @@
-"""tf.data's autotuning on (TensorFlow's default) or off (the project's pipelines, lab.pipeline.steady).
+"""tf.data's autotuning on (TensorFlow's default) or off (the project's pipelines, lab.data.pipeline.steady).
 
 An autotuned tf.data iterator has a background thread that re-tunes the pipeline after 10 ms,
 20 ms, 40 ms, ... of running (doubling each time). When Keras drops such an iterator, at
@@ -7,10 +7,10 @@ current sleep to run out. This script times, in one process, alternating the two
 round so that both see the machine in the same state:
 
 - `model.fit`: seed-cnn, 4 epochs of 8,192 random uint8 images with 1,024 for validation, batch 64,
-  on `lab.pipeline.make_dataset` with autotuning on and off; and the time the first call of each
+  on `lab.data.pipeline.make_dataset` with autotuning on and off; and the time the first call of each
   epoch takes (a normal call runs 8 steps in ~0.25 s on a 2-core CPU);
 - `model.predict` of 20,000 images: given the NumPy array (Keras builds its own autotuned pipeline)
-  or `lab.pipeline.in_order` (not autotuned).
+  or `lab.data.pipeline.in_order` (not autotuned).
 
 Random pixels: the arithmetic, and so the time, is the same as on CIFAR-10's.
 
@@ -33,7 +33,7 @@ EPOCHS, TRAIN_IMAGES, VAL_IMAGES, PREDICT_IMAGES, BATCH = 4, 8192, 1024, 20000, 
 
 def _pipeline(autotuned: bool, arrays, **options):
     """`make_dataset(*arrays, BATCH, **options)`, or the same pipeline as TensorFlow runs it by default (autotuned)."""
-    from lab import pipeline
+    from lab.data import pipeline
 
     if not autotuned:
         return pipeline.make_dataset(*arrays, BATCH, **options)
@@ -42,10 +42,10 @@ def _pipeline(autotuned: bool, arrays, **options):
 
 
 def _seed_cnn():
-    from lab import devices
+    from lab.train import devices
     from lab.config import config_for_preset
-    from lab.models import build_model
-    from lab.training import compile_model, steps_per_execution_for
+    from lab.models.registry import build_model
+    from lab.train.run import compile_model, steps_per_execution_for
 
     config = config_for_preset("seed-cnn")
     with devices.precision_policy(devices.precision_for(config)):
@@ -76,7 +76,7 @@ def _first_call_timer():
 
 
 def measure(rounds: int) -> list[dict]:
-    from lab.pipeline import in_order
+    from lab.data.pipeline import in_order
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(TRAIN_IMAGES + VAL_IMAGES, 32, 32, 3), dtype=np.uint8)
@@ -106,7 +106,7 @@ def measure(rounds: int) -> list[dict]:
             model.predict(x_predict if way == "on" else in_order(x_predict, 256), batch_size=256, verbose=0)
             predicts[way].append(time.perf_counter() - started)
     rows = []
-    for way, label in (("on", "autotuned (TensorFlow's default)"), ("off", "not autotuned (lab.pipeline.steady)")):
+    for way, label in (("on", "autotuned (TensorFlow's default)"), ("off", "not autotuned (lab.data.pipeline.steady)")):
         rows.append(
             {
                 "way": label,
@@ -143,7 +143,7 @@ def main() -> None:
         f"(batch {BATCH}, 8 steps per call) with {VAL_IMAGES:,} for validation, then `model.predict` of {PREDICT_IMAGES:,} "
         f"images in batches of 256; {args.rounds} rounds, the two ways alternating, one process; first calls: "
         f"{EPOCHS} per fit, {EPOCHS * args.rounds} per way (a call without a wait takes ~0.25 s here). Autotuned "
-        "prediction is Keras' own pipeline around the NumPy array; not autotuned is `lab.pipeline.in_order`."
+        "prediction is Keras' own pipeline around the NumPy array; not autotuned is `lab.data.pipeline.in_order`."
     )
     write_section(
         "tf.data autotuning: on or off", note + "\n\n" + table, f"python -m bench.tf_data_autotune --rounds {args.rounds}", per_cpu=True

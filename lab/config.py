@@ -32,7 +32,7 @@ CLASS_NAMES: tuple[str, ...] = (
 # The lab report's binary task: vehicles (label 1) against animals (label 0).
 VEHICLE_CLASSES: tuple[str, ...] = ("airplane", "automobile", "ship", "truck")
 
-# Architectures the model registry can build (see lab/models.py).
+# Architectures the model registry can build (see lab/models/registry.py).
 SCRATCH_BACKBONES = ("seed-cnn", "fast-cnn", "vit-tiny")
 PRETRAINED_BACKBONES = ("vgg16", "resnet50", "mobilenetv2", "efficientnetb0")
 BACKBONES = SCRATCH_BACKBONES + PRETRAINED_BACKBONES
@@ -46,7 +46,7 @@ LR_SCHEDULES = ("constant", "cosine", "plateau", "onecycle", "linear")
 INPUT_SIZES = (32, 64, 96, 128, 160, 224)  # pixels per side after upscaling inside the model
 WEIGHT_CHOICES = ("imagenet", "none")  # or a path to a local weights file
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-# fast-cnn's channels relative to airbench94's: half on a CPU (lab/architectures.py has the speeds),
+# fast-cnn's channels relative to airbench94's: half on a CPU (lab/models/scratch.py has the speeds),
 # 1.0 on a GPU. Allowed: from an eighth to twice airbench94's channels (32 to 512 in its widest blocks).
 DEFAULT_FAST_CNN_WIDTH = 0.5
 MIN_WIDTH, MAX_WIDTH = 0.125, 2.0
@@ -81,7 +81,7 @@ class RunConfig:
     tta: bool = False  # average predictions over the image and its mirror at test time
     ema: bool = False  # evaluate an exponential moving average of the weights (weight averaging)
     keep_best: bool = True  # keep the weights of the epoch with the best validation accuracy, not the last
-    fine_labels: bool = False  # binary task only: also learn the 10 classes through a training-only output (lab/fine_labels.py)
+    fine_labels: bool = False  # binary task only: also learn the 10 classes through a training-only output (lab/train/fine_labels.py)
 
     # Which data.
     subset: int | None = None  # training images drawn (stratified) before the split; None = all
@@ -214,10 +214,10 @@ def validate(config: RunConfig) -> None:
 
 
 # The fast from-scratch recipe, after airbench94 (Keller Jordan, 2024; the CIFAR-10 speed record):
-# its network (lab/architectures.py), a high learning rate decaying linearly to zero, strong
+# its network (lab/models/scratch.py), a high learning rate decaying linearly to zero, strong
 # weight decay, batch 1024, label smoothing 0.2, flip + 2-pixel shift augmentation, lookahead
-# weight averaging (lab/schedules.py) and test-time augmentation over mirror images and 1-pixel
-# shifts (lab/evaluation.py). The optimiser is the record's later Muon (lab/muon.py): SGD with
+# weight averaging (lab/train/schedules.py) and test-time augmentation over mirror images and 1-pixel
+# shifts (lab/evaluate/metrics.py). The optimiser is the record's later Muon (lab/train/muon.py): SGD with
 # Nesterov momentum, whose convolution steps are orthogonalised; on this project's CPU it reaches
 # in 8 epochs what SGD reached in 10 (87.8-88.0% against 87.8-88.3%, docs/BENCHMARKS.md). Only 2%
 # of the training images are held out for validation: this recipe keeps its last weights, so

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab import insight
-from lab.evaluation import mistakes, most_confused_pairs
-from lab.store import StoreError
+from lab.evaluate.metrics import mistakes, most_confused_pairs
+from lab.insight import activations as insight
+from lab.store.runs import StoreError
 from ui import charts, insight_views, results
 from ui.common import get_dataset, get_store, load_model
 from ui.router import ensure_router

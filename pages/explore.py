@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab import data_stats
 from lab.config import CLASS_NAMES, task_class_names
-from lab.data import augmentation_preview
-from lab.predict import upscale_nearest
+from lab.data import stats as data_stats
+from lab.data.cifar10 import augmentation_preview
+from lab.evaluate.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset
 from ui.router import ensure_router

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lab.data import task_label_map
-from lab.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
-from lab.store import StoreError
+from lab.data.cifar10 import task_label_map
+from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
+from lab.store.runs import StoreError
 from ui import charts, insight_views, results
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.router import ensure_router

@@ -1,6 +1,6 @@
 """Train: choose a task, a network and how to train it, start a job, and watch it learn.
 
-The page only draws widgets. Training runs in a background job (lab/jobs.py), so
+The page only draws widgets. Training runs in a background job (lab/jobs/worker.py), so
 it survives page changes and browser refreshes; this page reads its progress
 from the results store. Two tabs: the settings of a new run, and the current run
 (opened by Start, and on arrival while a job is active). Only the open tab is drawn,
@@ -9,9 +9,9 @@ so nothing polls the store while the settings are on screen.
 
 import streamlit as st
 
-from lab import jobs
 from lab.config import RunConfig
-from lab.store import StoreError
+from lab.jobs import worker as jobs
+from lab.store.runs import StoreError
 from ui import insight_views, model_view, run_view, train_form
 from ui.common import data_dir_setting, data_problem, get_dataset, get_store
 from ui.router import ensure_router

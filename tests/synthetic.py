@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lab.data import Cifar10, write_cifar10_folder
+from lab.data.cifar10 import Cifar10, write_cifar10_folder
 
 
 def learnable_cifar10(n_train: int = 400, n_test: int = 100, seed: int = 0) -> Cifar10:

@@ -20,10 +20,10 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from lab.config import config_for_preset, task_class_names
-from lab.data import load_cifar10, prepare_task
-from lab.evaluation import evaluate_model, metrics_from_predictions
-from lab.predict import predict_image
-from lab.store import Store
+from lab.data.cifar10 import load_cifar10, prepare_task
+from lab.evaluate.metrics import evaluate_model, metrics_from_predictions
+from lab.evaluate.predict import predict_image
+from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

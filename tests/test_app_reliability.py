@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from lab import resources
 from lab.config import CLASS_NAMES, RunConfig
-from lab.store import Store
+from lab.store.runs import Store
+from lab.train import memory as resources
 from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -27,7 +27,7 @@ APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 @pytest.fixture(autouse=True)
 def _no_data_and_offline(tmp_path, monkeypatch):
     """No CIFAR-10 unless a test asks for it, and never a download attempt."""
-    from lab import data as lab_data
+    from lab.data import cifar10 as lab_data
 
     def refuse():
         raise lab_data.DataUnavailableError("offline in tests: " + lab_data.HOW_TO_GET_IT)

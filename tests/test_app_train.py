@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lab import data as lab_data
-from lab import jobs
 from lab.config import RunConfig, config_for_preset
-from lab.store import Store
+from lab.data import cifar10 as lab_data
+from lab.jobs import worker as jobs
+from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

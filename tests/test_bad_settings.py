@@ -1,6 +1,6 @@
 """Every bad setting is refused by `python -m lab train` before training, naming the setting and its valid range.
 
-The command runs in this process (`lab.cli.main`, exactly what `python -m lab` calls), so
+The command runs in this process (`lab.cli.parser.main`, exactly what `python -m lab` calls), so
 TensorFlow loads once for the whole table. CIFAR10_DIR names an empty folder: a setting
 that slipped through would fail on the missing data instead, and the test would say so.
 The page-side twins of these checks are in tests/test_app_reliability.py.
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab import cli, resources
-from lab.store import Store
+from lab.cli import parser as cli
+from lab.store.runs import Store
+from lab.train import memory as resources
 
 REFUSED = [
     # (arguments after "train", text the error must contain: the setting, then its valid range)

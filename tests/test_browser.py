@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bench.harness import CHROMIUM, CHROMIUM_ARGS  # the same headless settings as the benchmarks
-from lab.data import write_cifar10_folder
+from lab.data.cifar10 import write_cifar10_folder
 
 pytestmark = pytest.mark.browser
 
@@ -191,7 +191,7 @@ def test_the_sidebar_follows_a_run_without_a_reload(page, workspace):
     # (ui/sidebar.py): the Train page's progress panel refreshes only itself, so without this the
     # sidebar kept saying "1 queued" for as long as the run trained.
     from lab.config import RunConfig
-    from lab.store import Store
+    from lab.store.runs import Store
 
     store = Store(workspace / "lab_home")
     run_id = store.create_run(RunConfig(epochs=1), status="running")  # a run no worker will touch: only this test moves it

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.data import write_cifar10_folder
+from lab.data.cifar10 import write_cifar10_folder
 from tests.synthetic import learnable_cifar10
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +140,7 @@ def test_study_runs_the_reports_six_configurations_beside_the_reports_numbers(tm
 
 
 def test_every_training_option_maps_onto_its_run_config_field():
-    from lab.cli import build_parser, config_from_args
+    from lab.cli.parser import build_parser, config_from_args
 
     options = [
         "train",
@@ -164,7 +164,7 @@ def test_every_training_option_maps_onto_its_run_config_field():
 
 def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_path):
     from lab.config import RunConfig
-    from lab.store import Store
+    from lab.store.runs import Store
 
     store = Store(tmp_path)
     queued, running = store.create_run(RunConfig()), store.create_run(RunConfig())
@@ -182,7 +182,7 @@ def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_
 def test_the_first_ctrl_c_asks_training_to_stop_and_keep_and_the_second_aborts(capsys):
     import signal
 
-    from lab.commands import CtrlCStopsEarly
+    from lab.cli.commands import CtrlCStopsEarly
 
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (CI's background job ignores Ctrl-C)
     try:

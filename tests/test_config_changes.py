@@ -1,7 +1,7 @@
 """The results table's "changed from the preset" column: which settings a run changed, in a few words."""
 
 from lab.config import FAST_RECIPE, RunConfig, config_for_preset
-from lab.config_changes import changes_summary, describe_change
+from lab.report.changes import changes_summary, describe_change
 
 
 def test_a_preset_run_as_it_is_changes_nothing():

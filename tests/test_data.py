@@ -1,4 +1,4 @@
-"""Tests for lab/data.py on small synthetic datasets written in the official CIFAR-10 layout.
+"""Tests for lab/data/cifar10.py on small synthetic datasets written in the official CIFAR-10 layout.
 
 Every synthetic image carries its own identity in its top-left pixel (the image's index split over
 two bytes, then its CIFAR label), so a test can tell exactly which images ended up in which split.
@@ -11,9 +11,9 @@ import urllib.error
 import numpy as np
 import pytest
 
-from lab import data
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES, RunConfig
-from lab.data import DataUnavailableError
+from lab.data import cifar10 as data
+from lab.data.cifar10 import DataUnavailableError
 
 N_TRAIN, N_TEST = 200, 60  # 20 training and 6 test images per class: not CIFAR's 50,000 / 10,000
 
@@ -328,7 +328,7 @@ def test_in_order_batches_one_array_for_prediction():
 
 def test_pipelines_run_without_tf_data_autotuning(arrays):
     # Autotuning's background thread made each epoch, validation pass and prediction wait for
-    # its next wake-up when Keras dropped the iterator (lab.pipeline.steady).
+    # its next wake-up when Keras dropped the iterator (lab.data.pipeline.steady).
     x, y = arrays[0], arrays[1]
     for dataset in (
         data.make_dataset(x, y, 32, shuffle=True, augment=True),

@@ -1,4 +1,4 @@
-"""The memory-mapped copy of the data set the app's server uses (lab/data_cache.py)."""
+"""The memory-mapped copy of the data set the app's server uses (lab/data/cache.py)."""
 
 import os
 from pathlib import Path
@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import data, data_cache
+from lab.data import cache as data_cache
+from lab.data import cifar10 as data
 from tests.synthetic import random_cifar10_folder
 
 

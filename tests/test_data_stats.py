@@ -1,4 +1,4 @@
-"""lab.data_stats (what the Explore page shows) and ui.charts (the Altair charts every page draws)."""
+"""lab.data.stats (what the Explore page shows) and ui.charts (the Altair charts every page draws)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import data_stats
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES
+from lab.data import stats as data_stats
 from ui import charts
 
 

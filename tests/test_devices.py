@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from lab import devices
+from lab.train import devices
 from lab.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lab.evaluation import Evaluation, as_class_probabilities, evaluate_model, metrics_from_predictions, mistakes, most_confused_pairs
+from lab.evaluate.metrics import Evaluation, as_class_probabilities, evaluate_model, metrics_from_predictions, mistakes, most_confused_pairs
 
 CLASSES = ("cat", "dog", "frog")
 

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from lab import fine_labels, training
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES, config_for_preset
-from lab.data import prepare_task, task_label_map
-from lab.models import build_model
-from lab.store import Store
+from lab.data.cifar10 import prepare_task, task_label_map
+from lab.models.registry import build_model
+from lab.store.runs import Store
+from lab.train import fine_labels
+from lab.train import run as training
 from tests.synthetic import learnable_cifar10
 
 BINARY = task_label_map("binary")  # 1 for the four vehicle classes, 0 for the six animals
@@ -96,6 +97,6 @@ def test_fine_labels_need_a_task_that_groups_the_classes():
 
 def test_the_step_timer_times_the_plain_model():
     """The duration estimate leaves the extra 10-unit output out rather than fail on it."""
-    from lab.estimate import measure_step_seconds
+    from lab.train.estimate import measure_step_seconds
 
     assert measure_step_seconds(config_for_preset("seed-cnn", task="binary", batch_size=8, fine_labels=True), steps=1) > 0

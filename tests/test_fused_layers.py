@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from lab import architectures, devices
-from lab.fused_layers import FusedBatchNormalization, Gelu
+from lab.models import scratch as architectures
+from lab.models.fused_layers import FusedBatchNormalization, Gelu
+from lab.train import devices
 
 
 def _feature_maps(seed: int = 0, shape=(8, 5, 5, 6)) -> np.ndarray:
@@ -101,8 +102,8 @@ def test_fast_cnn_with_fused_layers_saves_and_loads(tmp_path):
 
 def test_the_layer_view_counts_fused_batch_norm_layers_as_batch_norm():
     from lab.config import config_for_preset
-    from lab.freezing import freezing_facts, freezing_summary
-    from lab.models import build_model
+    from lab.insight.freezing import freezing_facts, freezing_summary
+    from lab.models.registry import build_model
 
     config = config_for_preset("fast-cnn", width=0.25)
     model = build_model(config, 10)

@@ -81,7 +81,7 @@ def run_fuzz(cases: list) -> dict:
     from keras import layers
 
     from lab.config import CLASS_NAMES
-    from lab.predict import MAX_FILES, predict_files
+    from lab.evaluate.predict import MAX_FILES, predict_files
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -152,7 +152,7 @@ def test_every_pillow_mode_becomes_8_bit_rgb():
     import numpy as np
     from PIL import Image
 
-    from lab.predict import to_rgb
+    from lab.evaluate.predict import to_rgb
 
     modes = (
         "1",
@@ -184,7 +184,7 @@ def test_every_pillow_mode_becomes_8_bit_rgb():
 
 
 def test_file_names_are_quoted_on_one_short_line():
-    from lab.predict import MAX_NAME_CHARS, ImageRejected, decode_image, display_name
+    from lab.evaluate.predict import MAX_NAME_CHARS, ImageRejected, decode_image, display_name
 
     assert display_name("cat.png") == "cat.png"
     assert display_name("") == display_name(None) == "This file"
@@ -203,7 +203,7 @@ def test_a_big_phone_jpeg_is_decoded_small_but_reports_its_real_size():
 
     from PIL import Image
 
-    from lab.predict import MAX_PIXELS, WORK_SIDE, decode_image
+    from lab.evaluate.predict import MAX_PIXELS, WORK_SIDE, decode_image
 
     buffer = io.BytesIO()
     Image.new("RGB", (8000, 6000), (10, 200, 30)).save(buffer, "JPEG", quality=70)
@@ -217,7 +217,7 @@ def test_a_big_phone_jpeg_is_decoded_small_but_reports_its_real_size():
 def test_big_pictures_shrink_before_conversion_in_every_decoded_mode():
     from PIL import Image
 
-    from lab.predict import WORK_SIDE, shrink_for_work
+    from lab.evaluate.predict import WORK_SIDE, shrink_for_work
 
     for mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "I", "F", "I;16", "I;16B"):
         small = shrink_for_work(Image.new(mode, (3000, 1600)))

@@ -10,12 +10,10 @@ import pytest
 from keras import layers
 from PIL import Image
 
-from lab.cli import main
+from lab.cli.parser import main
 from lab.config import RunConfig, config_for_preset
-from lab.data import write_cifar10_folder
-from lab.freezing import freezing_facts, freezing_summary
-from lab.gradcam import gradcam, jet, overlay
-from lab.insight import (
+from lab.data.cifar10 import write_cifar10_folder
+from lab.insight.activations import (
     activation_grid,
     activation_maps,
     compare_per_class,
@@ -25,11 +23,13 @@ from lab.insight import (
     first_layer_filters,
     per_class_accuracy,
 )
-from lab.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
-from lab.models import build_backbone, build_model
-from lab.pretrained import InferenceModeBackbone
-from lab.store import Store
-from lab.training import compile_model, run
+from lab.insight.freezing import freezing_facts, freezing_summary
+from lab.insight.gradcam import gradcam, jet, overlay
+from lab.insight.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
+from lab.models.pretrained import InferenceModeBackbone
+from lab.models.registry import build_backbone, build_model
+from lab.store.runs import Store
+from lab.train.run import compile_model, run
 from tests.synthetic import learnable_cifar10
 
 CORNER = 8  # pixels per side of the patch that decides the corner task's label

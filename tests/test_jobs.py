@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import jobs, processes
 from lab.config import config_for_preset
-from lab.store import Store
+from lab.jobs import worker as jobs
+from lab.store.runs import Store
+from lab.system import processes
 from tests.synthetic import random_cifar10_folder
 
 TIMEOUT = 120  # seconds a tiny job may take on a busy 2-core machine, TensorFlow's start included

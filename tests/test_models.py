@@ -15,10 +15,9 @@ import keras
 import numpy as np
 import pytest
 
-from lab import models
-from lab.architectures import FAST_CNN_WIDTH_MULTIPLIER, fast_cnn_backbone
 from lab.config import RunConfig, config_for_preset
-from lab.models import (
+from lab.models import registry as models
+from lab.models.registry import (
     SparseCategoricalCrossentropyWithSmoothing,
     WeightsUnavailableError,
     apply_freeze_depth,
@@ -30,6 +29,7 @@ from lab.models import (
     loss_for,
     metrics_for,
 )
+from lab.models.scratch import FAST_CNN_WIDTH_MULTIPLIER, fast_cnn_backbone
 
 # The lab report's parameter counts at 32x32 with random weights: (preset, task) -> (total, trainable).
 PRESET_PARAMS = {

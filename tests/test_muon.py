@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from lab.config import RunConfig, config_for_preset
-from lab.muon import Muon, orthogonalize
-from lab.schedules import make_optimizer
-from lab.training import run
+from lab.train.muon import Muon, orthogonalize
+from lab.train.run import run
+from lab.train.schedules import make_optimizer
 from tests.synthetic import learnable_cifar10
 
 

@@ -1,4 +1,4 @@
-"""lab.predict: defensive image decoding, the 32x32 model input, and top-k answers.
+"""lab.evaluate.predict: defensive image decoding, the 32x32 model input, and top-k answers.
 
 Every image here is made in memory with Pillow (or by hand, for the hostile
 ones), so the tests need no files and no data set.
@@ -18,7 +18,7 @@ from keras import layers
 from PIL import Image
 
 from lab.config import CLASS_NAMES
-from lab.predict import (
+from lab.evaluate.predict import (
     ImageRejected,
     decode_image,
     predict_image,

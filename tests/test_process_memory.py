@@ -1,7 +1,7 @@
 """A process that trains again and again (the Streamlit server, a job worker) must not keep each run's graphs.
 
 Counted by what stays alive, not by memory figures: the number of traced graphs
-(`FuncGraph`) left once a model is gone. Without lab/process_memory.py every training
+(`FuncGraph`) left once a model is gone. Without lab/system/process_memory.py every training
 trace leaves its graphs behind (TensorFlow issue #97697), and the weights with them.
 """
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from tensorflow.python.framework.func_graph import FuncGraph
 
-from lab import process_memory
 from lab.config import RunConfig
-from lab.estimate import measure_step_seconds
-from lab.lr_finder import lr_find
-from lab.training import run
+from lab.insight.lr_finder import lr_find
+from lab.system import process_memory
+from lab.train.estimate import measure_step_seconds
+from lab.train.run import run
 from tests.synthetic import learnable_cifar10
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lab import processes
 from lab.config import RunConfig
-from lab.store import INTERRUPTED_MESSAGE, Store
+from lab.store.runs import INTERRUPTED_MESSAGE, Store
+from lab.system import processes
 
 linux_only = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="start times come from /proc")
 

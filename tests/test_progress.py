@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from lab import estimate
 from lab.config import RunConfig, config_for_preset
-from lab.models import build_model, count_params, describe_layers
-from lab.progress import format_seconds, summarize
+from lab.jobs.progress import format_seconds, summarize
+from lab.models.registry import build_model, count_params, describe_layers
+from lab.train import estimate
 from ui.model_view import frozen_rows
 
 BEGIN = {"kind": "train_begin", "epochs": 2, "steps_per_epoch": 10}

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import jobs
 from lab.config import RunConfig
-from lab.predict import UPLOAD_EXTENSIONS
-from lab.store import INTERRUPTED_MESSAGE, Store, StoreError
+from lab.evaluate.predict import UPLOAD_EXTENSIONS
+from lab.jobs import worker as jobs
+from lab.store.runs import INTERRUPTED_MESSAGE, Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 FINISH = {
@@ -163,9 +163,9 @@ def test_no_page_accepts_a_model_file_upload():
 
 SAVER = """
 import sys, time
-from lab import store_files
+from lab.store import files as store_files
 from lab.config import RunConfig
-from lab.store import Store
+from lab.store.runs import Store
 
 store = Store(sys.argv[1])
 run_id = store.create_run(RunConfig(), status="running")  # records this process as the run's worker
@@ -254,7 +254,7 @@ def _write_until_the_disk_is_full(root: str) -> dict:
     import signal
 
     from lab.config import RunConfig
-    from lab.store import Store, StoreError
+    from lab.store.runs import Store, StoreError
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails (EFBIG) instead of killing us
     store = Store(root)
@@ -314,7 +314,7 @@ def test_a_model_trained_with_an_optimiser_unknown_here_still_loads_for_predicti
     import numpy as np
     from keras import layers
 
-    from lab.store_files import load_keras_model
+    from lab.store.files import load_keras_model
 
     class UnregisteredOptimizer(keras.optimizers.SGD):
         pass

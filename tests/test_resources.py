@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from lab import resources
 from lab.config import PRESETS, RunConfig, config_for_preset
+from lab.train import memory as resources
 
 CLOUD_MB = 2700  # Streamlit Community Cloud gives an app less than 2.7 GB
 
@@ -119,7 +119,7 @@ def test_this_machine_reports_its_free_memory():
 
 
 def test_the_feature_cache_rule_matches_lab_feature_cache():
-    from lab.feature_cache import cache_decision
+    from lab.train.feature_cache import cache_decision
 
     configs = [
         config_for_preset("vgg16-frozen", weights="none"),
@@ -134,7 +134,7 @@ def test_the_feature_cache_rule_matches_lab_feature_cache():
 
 @pytest.mark.parametrize("backbone", ["seed-cnn", "fast-cnn", "vit-tiny"])
 def test_the_backbone_table_matches_the_real_models(backbone):
-    from lab.models import build_backbone, build_model, count_params
+    from lab.models.registry import build_backbone, build_model, count_params
 
     facts = resources.BACKBONES[backbone]
     config = RunConfig(model="custom", backbone=backbone)
@@ -145,7 +145,7 @@ def test_the_backbone_table_matches_the_real_models(backbone):
 
 
 def test_preflight_refuses_a_run_that_cannot_fit(monkeypatch):
-    from lab import training
+    from lab.train import run as training
 
     monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: 500.0)
     monkeypatch.setattr(resources, "process_rss_mb", lambda pid: 0.0)
@@ -156,7 +156,7 @@ def test_preflight_refuses_a_run_that_cannot_fit(monkeypatch):
 
 
 def test_a_wider_fast_cnn_is_estimated_from_the_measured_one_and_matches_the_real_model():
-    from lab.models import build_backbone, build_model, count_params
+    from lab.models.registry import build_backbone, build_model, count_params
 
     config = RunConfig(model="custom", backbone="fast-cnn", width=1.0)
     facts = resources.backbone_memory(config)

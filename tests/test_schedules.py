@@ -3,7 +3,7 @@
 import pytest
 
 from lab.config import LR_SCHEDULES, RunConfig
-from lab.schedules import learning_rate_for
+from lab.train.schedules import learning_rate_for
 
 
 def rates(schedule: str, steps: list[int], total_steps: int = 100) -> list[float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import RunConfig, config_for_preset
-from lab.store import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
+from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
 
 RESULT_KEYS = {
     "run_id",

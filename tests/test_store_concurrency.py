@@ -29,7 +29,7 @@ def _wait_for(start_at: float) -> None:
 
 def _student(root: str, number: int, start_at: float) -> dict:
     from lab.config import RunConfig
-    from lab.store import Store
+    from lab.store.runs import Store
 
     store, created = Store(root), []
     _wait_for(start_at)
@@ -43,7 +43,7 @@ def _student(root: str, number: int, start_at: float) -> dict:
 def _worker(root: str, number: int, start_at: float) -> dict:
     import os
 
-    from lab.store import Store
+    from lab.store.runs import Store
 
     store, claimed, events = Store(root), [], 0
     _wait_for(start_at)
@@ -67,7 +67,7 @@ def _worker(root: str, number: int, start_at: float) -> dict:
 
 
 def _viewer(root: str, number: int, start_at: float) -> dict:
-    from lab.store import Store
+    from lab.store.runs import Store
 
     store, reads, rng = Store(root), 0, random.Random(number)
     _wait_for(start_at)
@@ -96,7 +96,7 @@ def _play(role: str, root: str, number: int, start_at: float) -> dict:
 
 
 def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path):
-    from lab.store import Store
+    from lab.store.runs import Store
 
     root = str(tmp_path / "classroom")
     Store(root).list_runs()  # the app creates the schema before anyone clicks

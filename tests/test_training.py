@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from lab.config import RunConfig, config_for_preset
-from lab.feature_cache import cache_decision, split_at_features
-from lab.models import WeightsUnavailableError
-from lab.store import Store
-from lab.training import run
+from lab.models.registry import WeightsUnavailableError
+from lab.store.runs import Store
+from lab.train.feature_cache import cache_decision, split_at_features
+from lab.train.run import run
 from tests.synthetic import learnable_cifar10
 
 
@@ -162,7 +162,7 @@ def test_the_best_validation_epoch_is_kept(data):
 
 
 def test_the_fast_recipe_fits_its_whitening_layer_and_learns(data):
-    from lab.architectures import PatchWhitening
+    from lab.models.scratch import PatchWhitening
 
     config = config_for_preset("fast-cnn", epochs=3, batch_size=32, precision="float32")
     result = run(config, data=data)
@@ -179,7 +179,7 @@ def test_the_fast_recipe_fits_its_whitening_layer_and_learns(data):
 def test_weight_averaging_pulls_the_network_onto_the_running_average():
     import keras
 
-    from lab.schedules import WeightAveraging
+    from lab.train.schedules import WeightAveraging
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
     averaging = WeightAveraging(total_steps=10, every=1, final_decay=0.5)
@@ -223,7 +223,7 @@ def test_a_saved_model_holds_no_optimiser_state(data, tmp_path):
 
 
 def test_small_batches_run_several_steps_per_call_unless_every_step_must_be_seen():
-    from lab.training import STEPS_PER_EXECUTION, steps_per_execution_for
+    from lab.train.run import STEPS_PER_EXECUTION, steps_per_execution_for
 
     assert steps_per_execution_for(RunConfig(batch_size=64)) == STEPS_PER_EXECUTION
     assert steps_per_execution_for(RunConfig(batch_size=1024)) == 1  # a step takes long enough already

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab import data as lab_data
-from lab import process_memory
-from lab.data_cache import load_cifar10_mapped, release_pages
-from lab.store import Store
+from lab.data import cifar10 as lab_data
+from lab.data.cache import load_cifar10_mapped, release_pages
+from lab.store.runs import Store
+from lab.system import process_memory
 
 
 def data_dir_setting() -> str | None:
@@ -26,7 +26,7 @@ def data_dir_setting() -> str | None:
 
 @st.cache_resource(show_spinner="Loading CIFAR-10 ...")
 def _load_dataset(data_dir: str | None) -> lab_data.Cifar10:
-    # Memory-mapped (lab/data_cache.py): the server keeps in memory only the pictures it shows.
+    # Memory-mapped (lab/data/cache.py): the server keeps in memory only the pictures it shows.
     dataset = load_cifar10_mapped(data_dir)
     _loaded_datasets[data_dir] = dataset  # remembered (the latest per folder), so return_freed_memory can release its pages
     return dataset
@@ -67,7 +67,7 @@ def device_summary() -> dict:
     import keras  # TensorFlow loads here, not when the app starts
     import tensorflow as tf
 
-    from lab import devices
+    from lab.train import devices
 
     gpus = devices.gpu_names()
     return {"device": ", ".join(gpus) if gpus else "CPU", "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__}
@@ -80,7 +80,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=1)
 def load_default_model():
     """The model shipped in assets/default_model/model.keras, loaded with Keras safe mode on."""
-    from lab.store_files import load_keras_model
+    from lab.store.files import load_keras_model
 
     return load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
 
@@ -91,7 +91,7 @@ def return_freed_memory() -> None:
     Pictures are copied out of the memory-mapped data set before they are shown, and the OS maps
     whole megabytes around each one it reads (Explore's class averages read all 150 MB), so the
     mapped pages are released here, once, for every page; they are read again when needed.
-    Then the heap blocks the run freed go back to the system (lab/process_memory.py says why).
+    Then the heap blocks the run freed go back to the system (lab/system/process_memory.py says why).
     """
     for dataset in _loaded_datasets.values():
         for array in (dataset.x_train, dataset.x_test):

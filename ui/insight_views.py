@@ -1,6 +1,6 @@
 """Streamlit views for "seeing inside the model": each takes plain values and draws one panel.
 
-The work is done by lab/ (lab.insight, lab.gradcam, lab.lr_finder, lab.freezing);
+The work is done by lab/ (lab.insight.activations, lab.insight.gradcam, lab.insight.lr_finder, lab.insight.freezing);
 these functions only lay out widgets and pictures. `key` prefixes every widget key,
 so a view can appear twice on a page (for example once per uploaded picture).
 
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lab import insight
 from lab.config import RunConfig
-from lab.evaluation import most_confused_pairs
-from lab.predict import upscale_nearest
+from lab.evaluate.metrics import most_confused_pairs
+from lab.evaluate.predict import upscale_nearest
+from lab.insight import activations as insight
 from ui import charts
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
@@ -252,8 +252,8 @@ def _per_class_comparison_chart(rows: list[dict], labels: tuple[str, str]) -> al
 
 @st.cache_data(show_spinner="Building the network ...", max_entries=32)
 def _freezing_text(config_json: str, num_classes: int) -> str:
-    from lab.freezing import freezing_summary
-    from lab.models import build_model
+    from lab.insight.freezing import freezing_summary
+    from lab.models.registry import build_model
 
     config = RunConfig.from_dict(json.loads(config_json))
     # Random weights build quickly and offline; the note's numbers do not depend on the weights' values.

@@ -11,10 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab import estimate, jobs, resources
 from lab.config import RunConfig
-from lab.progress import format_seconds
-from lab.store import Store
+from lab.jobs import worker as jobs
+from lab.jobs.progress import format_seconds
+from lab.store.runs import Store
+from lab.train import estimate
+from lab.train import memory as resources
 from ui.common import device_summary
 
 # Networks cheap enough to time on every change of settings (about a second on a
@@ -26,7 +28,7 @@ AUTO_MEASURE_MAX_INPUT = 64
 @st.cache_data(show_spinner=False, max_entries=64)
 def layer_count(backbone: str, input_size: int) -> int:
     """How many backbone layers the freeze-depth slider can cover."""
-    from lab.models import backbone_layer_count
+    from lab.models.registry import backbone_layer_count
 
     return backbone_layer_count(backbone, input_size)
 
@@ -34,7 +36,7 @@ def layer_count(backbone: str, input_size: int) -> int:
 @st.cache_data(show_spinner="Building the network ...", max_entries=16)
 def _layer_rows(backbone: str, head: str, input_size: int, dropout: float, num_classes: int, width: float | None = None) -> list[dict]:
     """describe_layers of the network with every layer trainable (freezing is applied afterwards)."""
-    from lab.models import build_model, describe_layers
+    from lab.models.registry import build_model, describe_layers
 
     config = RunConfig(
         model="custom", backbone=backbone, head=head, input_size=input_size, dropout=dropout, width=width, weights="none", freeze_depth=0
@@ -92,7 +94,7 @@ def weights_hint(config: RunConfig) -> None:
     """Say before the start, not after a failed job, when ImageNet weights must still be downloaded."""
     if config.weights != "imagenet":
         return
-    from lab.pretrained import imagenet_weights_file, keras_home
+    from lab.models.pretrained import imagenet_weights_file, keras_home
 
     wanted = imagenet_weights_file(config.backbone, config.input_size)
     if not (keras_home() / "models" / wanted.file_name).is_file():
@@ -110,7 +112,7 @@ def _step_seconds(speed_fields: tuple) -> float:
 
 def _speed_key(config: RunConfig) -> tuple:
     """The settings a step's duration depends on (not the epochs, the seed or the data size)."""
-    # augment and tta also decide whether a frozen backbone's features are cached (lab/feature_cache.py).
+    # augment and tta also decide whether a frozen backbone's features are cached (lab/train/feature_cache.py).
     fields = [
         "task",
         "backbone",
@@ -132,7 +134,7 @@ def _speed_key(config: RunConfig) -> tuple:
 
 def show_estimate(config: RunConfig, runs: list[dict]) -> None:
     """The run's likely duration: from past runs of the same network, else from one timed step."""
-    from lab.devices import choose_precision
+    from lab.train.devices import choose_precision
 
     device = device_summary()  # cached: GPUs are looked up once per server
     guess = estimate.from_past_runs(runs, config, device=device["device"], precision=choose_precision(config, device["gpus"]))

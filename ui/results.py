@@ -18,8 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
-from lab.data import prepare_task
-from lab.evaluation import evaluate_model
+from lab.data.cifar10 import prepare_task
+from lab.evaluate.metrics import evaluate_model
 from ui import charts
 from ui.common import get_dataset, get_store, load_model
 
@@ -82,7 +82,7 @@ def rerun_config(row: dict, run: dict | None) -> dict | None:
 
 @st.cache_resource(show_spinner="Preparing the test images ...", max_entries=2)
 def test_split(source: str, task: str, config_json: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (x_test, y_test) a run was evaluated on, from `lab.data.prepare_task` (the single source of truth).
+    """The (x_test, y_test) a run was evaluated on, from `lab.data.cifar10.prepare_task` (the single source of truth).
 
     The test split never depends on the subset, so the smallest valid subset is asked
     for: prepare_task then copies a few hundred training images instead of 45,000.

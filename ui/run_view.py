@@ -12,9 +12,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lab import jobs
-from lab.progress import Progress, format_seconds, read_progress
-from lab.store import Store
+from lab.jobs import worker as jobs
+from lab.jobs.progress import Progress, format_seconds, read_progress
+from lab.store.runs import Store
 from ui import charts
 from ui.common import data_dir_setting, get_store
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab.data import describe_data_source
-from lab.store import StoreError
+from lab.data.cifar10 import describe_data_source
+from lab.store.runs import StoreError
 from ui.common import data_dir_setting, device_summary, get_store
 
 

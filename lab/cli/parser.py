@@ -1,0 +1,166 @@
+"""`python -m lab ...`: everything the app does, headless.
+
+    python -m lab models --json
+    python -m lab train --model seed-cnn --task cifar10 --epochs 2 --subset 10000 --data-dir DIR --json
+    python -m lab evaluate RUN_ID --data-dir DIR --json
+    python -m lab runs --json
+    python -m lab export RUN_ID PATH
+    python -m lab study --epochs 10 --weights none --data-dir DIR
+    python -m lab gradcam RUN_ID photo.jpg --out heatmap.png [--class cat]
+    python -m lab lr-find --model seed-cnn --data-dir DIR [--json]
+
+Errors a user can fix (a bad setting, no data, no weights) print one readable line
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, RunConfig, config_for_preset  # noqa: E402
+
+# The keys every metrics JSON carries, in the report's order.
+RESULT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params", "train_seconds", "n_test")
+
+
+def _freeze_depth(text: str) -> int | str:
+    """'all' keeps the whole backbone frozen; a number freezes that many layers from the input up."""
+    if text.lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"freeze depth must be 'all' or a whole number, not {text!r}") from None
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Command-line options that map one-to-one onto RunConfig fields."""
+    parser.add_argument("--model", default="seed-cnn", help=f"a preset ({', '.join(PRESETS)}) or 'custom'")
+    parser.add_argument("--task", help="cifar10 | binary | pair:CLASS_A,CLASS_B")
+    parser.add_argument("--backbone", choices=BACKBONES)
+    parser.add_argument("--head", choices=HEADS)
+    parser.add_argument("--freeze-depth", type=_freeze_depth, help="backbone layers kept frozen from the input up; 'all' or a number")
+    parser.add_argument("--input-size", type=int, help="pixels per side the backbone sees (32, 64, 96, 128, 160, 224)")
+    parser.add_argument("--weights", help="imagenet | none | path to a .h5 / .weights.h5 file")
+    parser.add_argument("--width", type=float, help="fast-cnn only: channels relative to airbench94 (default 0.5; 1.0 on a GPU)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="weight averaging")
+    parser.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None, help="keep the best epoch's weights")
+    parser.add_argument(
+        "--fine-labels", action=argparse.BooleanOptionalAction, default=None, help="binary task: also learn the 10 classes while training"
+    )
+    parser.add_argument("--precision", choices=PRECISIONS)
+    parser.add_argument("--subset", type=int, help="training images drawn (stratified) before the validation split")
+    parser.add_argument("--val-fraction", type=float)
+    parser.add_argument("--seed", type=int)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the options describe: the preset's fields with the given options on top."""
+    # Every option named after a RunConfig field maps onto it (`--batch-size` -> batch_size); "model"
+    # names the preset to start from. Options left out (None) keep the preset's values.
+    option_fields = [field.name for field in dataclasses.fields(RunConfig) if field.name != "model"]
+    overrides = {name: getattr(args, name) for name in option_fields if getattr(args, name, None) is not None}
+    if overrides.get("freeze_depth") == "all":
+        overrides["freeze_depth"] = None  # RunConfig spells "the whole backbone" as None
+    if args.model == "custom":
+        return RunConfig(model="custom", **overrides)
+    return config_for_preset(args.model, **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="CIFAR-10 Lab, headless.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list the model presets and their parameter counts")
+    models.add_argument("--json", action="store_true")
+
+    train = commands.add_parser(
+        "train", help="train one model and store the run (Ctrl-C once: stop early and keep the model; twice: abort)"
+    )
+    _add_config_options(train)
+    train.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    evaluate = commands.add_parser("evaluate", help="re-evaluate a stored model on the test batch")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--json", action="store_true")
+
+    stop = commands.add_parser("stop", help="stop a queued or running job (one the app started), like the Train page's buttons")
+    stop.add_argument("run_id")
+    stop.add_argument("--keep", action="store_true", help="keep a running job's model: evaluate and save it as it is now")
+
+    runs = commands.add_parser("runs", help="list stored runs")
+    runs.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="write a stored run (config, history, metrics, model) to a zip file")
+    export.add_argument("run_id")
+    export.add_argument("path")
+
+    default = commands.add_parser("default-model", help="train the Predict page's default model and ship it in assets/default_model/")
+    default.add_argument("--model", default="fast-cnn", help="the preset to train (the shipped model is fast-cnn)")
+    default.add_argument("--epochs", type=int, help="override the preset's epochs")
+    default.add_argument("--data-dir")
+    default.add_argument("--from-run", help="ship an already stored run instead of training a new one")
+
+    study = commands.add_parser("study", help="run the lab report's whole study and print its table beside the report's")
+    study.add_argument("--epochs", type=int, default=10)
+    study.add_argument("--subset", type=int)
+    study.add_argument("--weights", default="imagenet", help="imagenet | none")
+    study.add_argument("--data-dir")
+    study.add_argument("--json", action="store_true")
+
+    gradcam = commands.add_parser("gradcam", help="show which part of a picture a stored model looked at (Grad-CAM heatmap)")
+    gradcam.add_argument("run_id")
+    gradcam.add_argument("image", help="a PNG, JPEG, WebP, BMP or GIF file")
+    gradcam.add_argument("--out", required=True, help="where to write the heatmap over the picture, as a PNG")
+    gradcam.add_argument("--class", dest="class_name", help="the class to explain (default: the model's top answer)")
+    gradcam.add_argument("--size", type=int, default=256, help="pixels per side of the written picture (default 256)")
+    gradcam.add_argument("--layer", help="the convolutional layer to explain (default: the last one with a grid)")
+    gradcam.add_argument("--json", action="store_true")
+
+    lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
+    _add_config_options(lr_find)
+    lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
+    lr_find.add_argument("--min-lr", type=float, default=1e-6)
+    lr_find.add_argument("--max-lr", type=float, default=1.0)
+    lr_find.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
+    lr_find.add_argument("--json", action="store_true", help="print the suggestion and the whole curve as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    from lab.cli import commands  # imported here so `--help` answers without loading TensorFlow
+
+    try:
+        return commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one readable line for every error a user can meet
+        if os.environ.get("LAB_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))

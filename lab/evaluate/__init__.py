@@ -1,0 +1,1 @@
+"""How good is a trained model: test metrics, safe decoding of uploaded pictures, prediction."""

@@ -1,0 +1,1 @@
+"""Background runs: a queue in the store, worker processes, cancel and recovery, progress from events."""

@@ -1,0 +1,1 @@
+"""Networks from a RunConfig: trained from scratch, pretrained backbones, and their layer descriptions."""

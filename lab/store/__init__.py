@@ -1,0 +1,1 @@
+"""The results store: SQLite rows and one folder per run, written atomically."""

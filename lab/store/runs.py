@@ -1,0 +1,321 @@
+"""The results store: every run's status, progress events, metrics and saved model.
+
+`Store(root)` keeps two things under one folder (LAB_HOME, else ./runs):
+- `lab.sqlite3`: a `runs` table (one row per run: status, config, metrics) and an
+  `events` table (the progress a training job reports: epoch_end, batch_end, ...);
+- `runs/<run_id>/`: a completed run's files (see lab/store/files.py).
+
+A run moves through these statuses, and only along these arrows:
+
+    queued -> running -> completed   (also a run stopped early on request that kept its model)
+       |         |----> failed
+       |         '----> cancelled
+       '-> cancelled | failed
+
+`completed` is set last, after the run's folder is safely on disk, so a
+completed row always has its files. The store is safe to share between threads
+and processes: every call opens its own short-lived SQLite connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from lab.config import RunConfig
+from lab.store import files as store_files
+from lab.store.database import (
+    DATABASE_NAME,
+    INTERRUPTED_MESSAGE,
+    STATUSES,
+    STOP_AND_DISCARD,
+    STOP_AND_KEEP,
+    TRANSITIONS,
+    RunNotFoundError,
+    StoreError,
+    check_transition,
+    explain_sqlite_error,
+    initialise,
+    new_run_id,
+    reading,
+    run_from_row,
+    to_json,
+    utc_now,
+    validate_run_id,
+    writing,
+)
+from lab.store.events import ProgressEvents
+from lab.store.saved import SavedRuns
+from lab.system import processes
+
+__all__ = [
+    "INTERRUPTED_MESSAGE",
+    "STATUSES",
+    "TRANSITIONS",
+    "RunNotFoundError",
+    "Store",
+    "StoreError",
+    "check_transition",
+    "validate_run_id",
+]
+
+
+class Store(ProgressEvents, SavedRuns):
+    """Runs, their progress events and their files, under one root folder.
+
+    This file holds what a run goes through (created, claimed, moved along, completed,
+    read back, deleted); the events a run reports are in lab/store/events.py, and reading
+    a completed run's files in lab/store/saved.py.
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        chosen = root if root is not None else os.environ.get("LAB_HOME") or Path.cwd() / "runs"
+        # Absolute, so a later change of working directory cannot move the store.
+        self.root = Path(chosen).expanduser().absolute()
+        self.database = self.root / DATABASE_NAME
+        self.runs_folder = self.root / "runs"
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- connections ---------------------------------------------------------
+
+    def _prepare(self) -> Path:
+        """Create the folder and the schema on first use, so `Store()` itself is free."""
+        with self._ready_lock:
+            if not self._ready:
+                store_files.ensure_writable_folder(self.root)
+                try:
+                    initialise(self.database)
+                except sqlite3.OperationalError as error:
+                    raise StoreError(store_files.unwritable_message(self.root, error)) from error
+                self._ready = True
+        return self.database
+
+    @contextlib.contextmanager
+    def _read(self):
+        with self._errors_explained(), reading(self._prepare()) as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self._errors_explained(), writing(self._prepare()) as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _errors_explained(self):
+        """Turn SQLite's operational errors (disk full, read-only, still locked) into a StoreError that says what to do."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            raise StoreError(explain_sqlite_error(self.root, error)) from error
+
+    @staticmethod
+    def _status_of(connection: sqlite3.Connection, run_id: str) -> str:
+        row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
+        return row["status"]
+
+    # -- creating runs and moving them along ---------------------------------
+
+    def create_run(self, config: RunConfig, *, status: str = "queued") -> str:
+        """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b"."""
+        if isinstance(config, dict):
+            config = RunConfig.from_dict(config)  # validates a stored or hand-written dict
+        if status not in ("queued", "running"):
+            raise ValueError(f"a new run starts as 'queued' or 'running', not {status!r}.")
+        now = utc_now()
+        running = status == "running"
+        for _ in range(20):  # a clash of the random suffix is rare; just draw again
+            run_id = new_run_id(config.model)
+            try:
+                with self._write() as connection:
+                    connection.execute(
+                        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
+                         os.getpid() if running else None, now if running else None),
+                    )  # fmt: skip
+                return run_id
+            except sqlite3.IntegrityError:
+                continue
+        raise StoreError("could not find an unused run id; is the system clock working?")
+
+    def claim_next_queued(self, worker_pid: int) -> str | None:
+        """Atomically take the oldest queued run for a worker: it becomes running. None if none waits."""
+        with self._write() as connection:
+            row = connection.execute("SELECT run_id FROM runs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1").fetchone()
+            if row is None:
+                return None
+            now = utc_now()
+            connection.execute(
+                "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ?",
+                (worker_pid, now, now, row["run_id"]),
+            )
+            return row["run_id"]
+
+    def set_status(self, run_id: str, status: str, message: str = "") -> None:
+        """Move a run to `status` (ValueError if the move is not allowed), with an optional message."""
+        with self._write() as connection:
+            check_transition(run_id, self._status_of(connection, run_id), status)
+            now = utc_now()
+            connection.execute(
+                "UPDATE runs SET status = ?, message = ?, updated_at = ?,"
+                " started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END,"
+                " worker_pid = CASE WHEN ? = 'running' THEN COALESCE(worker_pid, ?) ELSE worker_pid END,"
+                " finished_at = CASE WHEN ? IN ('completed', 'failed', 'cancelled') THEN ? ELSE finished_at END"
+                " WHERE run_id = ?",
+                (status, message, now, status, now, status, os.getpid(), status, now, run_id),
+            )
+
+    def request_cancel(self, run_id: str, *, keep_model: bool = False) -> bool:
+        """Cancel a queued run at once, or ask a running one to stop after its current batch.
+
+        `keep_model=True` asks a running run to stop early but keep what it learned: it is then
+        evaluated and saved as a completed run, trained for fewer epochs than planned. A queued run
+        has learned nothing yet, so it is cancelled either way.
+        Returns False when the run had already finished, so there was nothing to cancel.
+        """
+        with self._write() as connection:
+            status = self._status_of(connection, run_id)
+            now = utc_now()
+            if status == "queued":
+                connection.execute(
+                    "UPDATE runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (now, now, run_id),
+                )
+                return True
+            if status == "running":
+                request = STOP_AND_KEEP if keep_model else STOP_AND_DISCARD
+                connection.execute("UPDATE runs SET cancel_requested = ?, updated_at = ? WHERE run_id = ?", (request, now, run_id))
+                return True
+            return False
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Should this run stop? A cancelled or deleted run also answers True."""
+        with self._read() as connection:
+            row = connection.execute("SELECT status, cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return row is None or bool(row["cancel_requested"]) or row["status"] == "cancelled"
+
+    def keep_requested(self, run_id: str) -> bool:
+        """Was this run asked to stop early and keep its model (request_cancel(keep_model=True))?"""
+        with self._read() as connection:
+            row = connection.execute("SELECT cancel_requested FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return row is not None and row["cancel_requested"] == STOP_AND_KEEP
+
+    def mark_interrupted_runs(self, still_working: Callable[[int | None, str | None], bool] = processes.could_be_worker) -> list[str]:
+        """Fail every running run whose worker process is gone; return their ids.
+
+        Call this when the app or the job worker starts: a run whose process was
+        killed (for example for running out of memory) would otherwise show as
+        running forever. A run with no recorded process counts as gone, and so does
+        one whose pid now belongs to a process that started after the run did
+        (after a reboot, pids are handed out again). `still_working(pid, started_at)`
+        makes that decision; tests pass their own.
+        """
+        with self._write() as connection:
+            rows = connection.execute("SELECT run_id, worker_pid, started_at FROM runs WHERE status = 'running'").fetchall()
+            gone = [row["run_id"] for row in rows if row["worker_pid"] is None or not still_working(row["worker_pid"], row["started_at"])]
+            now = utc_now()
+            for run_id in gone:
+                connection.execute(
+                    "UPDATE runs SET status = 'failed', message = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (INTERRUPTED_MESSAGE, now, now, run_id),
+                )
+        for run_id in gone:
+            # A process killed while saving leaves a temporary folder (or, killed between the
+            # rename and the status update, a whole one): neither belongs to a completed run.
+            store_files.remove_run_folder(self.runs_folder, run_id)
+        return gone
+
+    # -- finishing a run ------------------------------------------------------
+
+    def complete_run(
+        self,
+        run_id: str,
+        *,
+        metrics: dict,
+        history: dict,
+        model=None,
+        environment: dict,
+        fingerprint: dict,
+        train_seconds: float,
+        extra_files: dict[str, bytes] | None = None,
+        message: str = "",
+    ) -> Path:
+        """Save a finished run's files, then mark it completed (with `message`, if any); return its folder.
+
+        The folder appears in one atomic rename and the status changes only after
+        that, in one transaction. If anything fails, the run stays as it was and
+        no folder (temporary or final) is left behind.
+        """
+        run = self._require_run(run_id)
+        check_transition(run_id, run["status"], "completed")  # refuse before the slow model save
+        files = store_files.run_files(run["config"], history, metrics, environment, fingerprint, extra_files)
+        folder = store_files.write_run_folder(self.runs_folder, run_id, files, model)
+        try:
+            with self._write() as connection:
+                check_transition(run_id, self._status_of(connection, run_id), "completed")
+                now = utc_now()
+                connection.execute(
+                    "UPDATE runs SET status = 'completed', message = ?, metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
+                    " train_seconds = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (message, to_json(metrics), to_json(environment), to_json(fingerprint),
+                     float(train_seconds), now, now, run_id),
+                )  # fmt: skip
+        except BaseException:
+            store_files.remove_run_folder(self.runs_folder, run_id)
+            raise
+        return folder
+
+    # -- reading runs ----------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict | None:
+        """One run as a dict (config, metrics, environment, fingerprint parsed), or None."""
+        with self._read() as connection:
+            row = connection.execute("SELECT * FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return None if row is None else run_from_row(row)
+
+    def list_runs(self, status: str | Iterable[str] | None = None) -> list[dict]:
+        """All runs (or those with the given status or statuses), newest first."""
+        query, parameters = "SELECT * FROM runs", []
+        if status is not None:
+            parameters = [status] if isinstance(status, str) else list(status)
+            query += f" WHERE status IN ({', '.join('?' * len(parameters))})"
+        with self._read() as connection:
+            rows = connection.execute(query + " ORDER BY created_at DESC, rowid DESC", parameters).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def _require_run(self, run_id: str) -> dict:
+        run = self.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
+        return run
+
+    # -- removing and exporting -------------------------------------------------
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run's row, events and folder; False if there was no such run.
+
+        A running run must be cancelled first, so its job never writes to a run that is gone.
+        """
+        with self._write() as connection:
+            row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+            if row is not None and row["status"] == "running":
+                raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
+            connection.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        store_files.remove_run_folder(self.runs_folder, run_id)
+        return row is not None
+
+    def integrity_check(self) -> str:
+        """SQLite's own check of the database file: "ok" when it is healthy."""
+        with self._read() as connection:
+            return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))

@@ -1,0 +1,55 @@
+"""Reading back what a completed run saved: its folder, history, model, a zip of it, the results table.
+
+`Store` gets these methods from `SavedRuns`, which needs the store's `runs_folder`,
+`get_run`/`list_runs` and `_require_run` (lab/store/runs.py). The files themselves are
+written and laid out by lab/store/files.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.store import files as store_files
+from lab.store.database import StoreError, from_json, validate_run_id
+
+
+class SavedRuns:
+    """A completed run's files, and the table of every completed run (part of `Store`)."""
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run's files (it exists once the run is completed)."""
+        return self.runs_folder / validate_run_id(run_id)
+
+    def load_history(self, run_id: str) -> dict:
+        """A completed run's training history (loss and accuracy per epoch), or {} if it has none."""
+        path = self.run_dir(run_id) / store_files.HISTORY_FILE
+        return from_json(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def load_model(self, run_id: str):
+        """Load a completed run's model from the store's own folder, with Keras safe mode on."""
+        run = self._require_run(run_id)
+        if run["status"] != "completed":
+            raise StoreError(f"run {run_id} is {run['status']}; only a completed run has a saved model.")
+        path = self.run_dir(run_id) / store_files.MODEL_FILE
+        if not path.is_file():
+            raise StoreError(f"run {run_id} was saved without a model (no {path}).")
+        if not path.resolve().is_relative_to(self.runs_folder.resolve()):
+            # A link planted in the run folder must not lead the loader elsewhere on the machine.
+            raise StoreError(f"run {run_id}'s model file points outside the results store ({path.resolve()}); it is not loaded.")
+        return store_files.load_keras_model(path)
+
+    def export_run(self, run_id: str, path: str | Path) -> Path:
+        """Zip a completed run's folder (config, history, metrics, model) to `path`; return the zip's path."""
+        folder = self.run_dir(run_id)
+        if self._require_run(run_id)["status"] != "completed" or not folder.is_dir():
+            raise StoreError(f"run {run_id} has no saved files to export; only completed runs do.")
+        return store_files.zip_run_folder(folder, run_id, path)
+
+    def reference_rows(self) -> list[dict]:
+        """The lab report's published results (assets/report_results.csv), marked reference=True."""
+        return store_files.load_reference_rows()
+
+    def results_table(self) -> list[dict]:
+        """One flat row per completed run, newest first, then the lab report's reference rows."""
+        runs = [store_files.results_row(run) for run in self.list_runs(status="completed")]
+        return runs + self.reference_rows()

@@ -1,0 +1,1 @@
+"""This computer: which worker processes are alive, and keeping long-running processes lean."""

@@ -1,0 +1,426 @@
+"""Train one model from a RunConfig: `run(config, on_event) -> RunResult`.
+
+The whole chain lives here: data -> task split -> model -> `model.fit` -> test
+evaluation -> results store. Progress leaves this module only as plain-dict
+events (`{"kind": "epoch_end", "epoch": 3, "val_accuracy": 0.71, ...}`) handed to
+`on_event`; the command line prints them, the job runner writes them to the store
+for the app to poll, and tests collect them in a list.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from lab.config import RunConfig
+from lab.data.cifar10 import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
+from lab.data.pipeline import full_batches_only, in_order, training_steps_per_epoch
+from lab.evaluate.metrics import evaluate_model
+from lab.models.pretrained import resolve_weights
+from lab.models.registry import backbone_layer_count, build_model, check_input_size, count_params, loss_for, metrics_for
+from lab.models.scratch import adapt_whitening
+from lab.system import process_memory
+from lab.train import devices, fine_labels
+from lab.train import memory as resources
+from lab.train.feature_cache import cache_decision, cached_features, split_at_features
+from lab.train.schedules import DECAYING_SCHEDULES, make_optimizer, schedule_callbacks
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    """What a finished (or cancelled) run produced."""
+
+    run_id: str | None
+    status: str  # "completed" | "cancelled"
+    config: RunConfig
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    model: keras.Model | None = None
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Turns Keras' training hooks into plain-dict events, and stops when asked to.
+
+    `batch_end` events are throttled to one every `batch_interval` seconds (plus the
+    last batch of each epoch) so a fast model does not flood the store with writes.
+    """
+
+    def __init__(self, on_event: EventHandler, should_stop: Callable[[], bool] | None, steps_per_epoch: int, batch_interval: float = 0.5):
+        super().__init__()
+        self.on_event = on_event
+        self.should_stop = should_stop or (lambda: False)
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_interval = batch_interval
+        self.cancelled = False
+        self._epoch = 0
+        self._epoch_started = 0.0
+        self._last_batch_event = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1  # events count epochs from 1, as people do
+        self._epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Running several steps per call (steps_per_execution), Keras numbers the epoch's last, shorter
+        # call as if it were full: 11 steps in calls of 8 end at "batch" 15. Count no further than the epoch.
+        step = min(batch + 1, self.steps_per_epoch)
+        now = time.perf_counter()
+        if now - self._last_batch_event >= self.batch_interval or step == self.steps_per_epoch:
+            self._last_batch_event = now
+            logs = logs or {}
+            self.on_event(
+                {
+                    "kind": "batch_end",
+                    "epoch": self._epoch,
+                    "step": step,
+                    "steps": self.steps_per_epoch,
+                    "loss": _float(logs.get("loss")),
+                    "accuracy": _float(logs.get("accuracy")),
+                    "epoch_seconds": now - self._epoch_started,
+                }
+            )
+        if self.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        event = {"kind": "epoch_end", "epoch": epoch + 1, "seconds": time.perf_counter() - self._epoch_started}
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            event[name] = _float(logs.get(name))
+        event["learning_rate"] = _current_learning_rate(self.model.optimizer)
+        self.on_event(event)
+
+
+class KeepBestWeights(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the best validation accuracy and restore them at the end.
+
+    A small network's validation accuracy wobbles from epoch to epoch once it starts to
+    overfit; keeping the best epoch (chosen on the validation split, never on the test
+    split) makes a run's result depend less on where training happened to stop.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.best_accuracy = -1.0
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = (logs or {}).get("val_accuracy")
+        if accuracy is not None and accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = float(accuracy), epoch + 1
+            self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _current_learning_rate(optimizer) -> float:
+    # In Keras 3 `optimizer.learning_rate` already evaluates a schedule at the current step.
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+# Small batches are quick steps, and then the fixed cost of every step (Python calling into
+# TensorFlow, callbacks, metric bookkeeping) is a real share of the time: seed-cnn at batch 64
+# takes ~20 ms per step one at a time and ~17 ms when Keras runs 8 steps per call (measured on
+# this project's 2-core CPU). Large batches take a second or more per step, so they gain
+# nothing, and callbacks would hear about batches (and cancel requests) 8 times less often.
+STEPS_PER_EXECUTION = 8
+SMALL_BATCH = 256
+
+
+def steps_per_execution_for(config: RunConfig) -> int:
+    """How many training steps Keras runs per call: 8 for small batches, 1 when every step must be seen.
+
+    Weight averaging counts steps in a per-batch callback, so it needs to be called after every one.
+    """
+    return STEPS_PER_EXECUTION if config.batch_size <= SMALL_BATCH and not config.ema else 1
+
+
+def compile_model(
+    model: keras.Model,
+    config: RunConfig,
+    num_classes: int,
+    steps_per_epoch: int,
+    *,
+    jit_compile: bool = False,
+    steps_per_execution: int = 1,
+    with_fine_labels: bool = False,
+) -> None:
+    """Attach the optimiser, loss and accuracy metric a config asks for.
+
+    `with_fine_labels`: `model` is the trainer `fine_labels.with_fine_label_head` built, and it
+    will be fed the 10 CIFAR-10 classes. Every other caller compiles the plain model for its task.
+    """
+    if with_fine_labels:
+        loss, metrics = fine_labels.loss_and_metrics(config)
+    else:
+        loss, metrics = loss_for(num_classes, config.label_smoothing), metrics_for(num_classes)
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=loss,
+        metrics=metrics,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+
+
+def run(
+    config: RunConfig,
+    on_event: EventHandler | None = None,
+    *,
+    data: Cifar10 | None = None,
+    data_dir: str | None = None,
+    store=None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_when_stopped: Callable[[], bool] | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Train, evaluate and (when given a store) save one run.
+
+    `should_stop` is asked after every batch; once it says True, training ends there. The run is
+    then cancelled, unless `keep_when_stopped` says True: then it is evaluated and saved like any
+    finished run, with `metrics["stopped_early"]` set (the Train page's "Stop and keep the model").
+
+    With a `store`, the run is recorded there: a new row is created unless `run_id`
+    names one the job runner already claimed. Failures mark the row failed and re-raise.
+    """
+    emit = on_event or (lambda event: None)
+    preflight(config)
+    if store is not None and run_id is None:
+        run_id = store.create_run(config, status="running")
+    precision = devices.precision_for(config)
+    try:
+        # Only the task's splits live on: when this function loads the data itself, the whole
+        # data set is freed once the splits are cut from it (about 150 MB less at the peak).
+        task = prepare_task(data if data is not None else load_cifar10(data_dir), config)
+        # Mixed precision for this run's models only; and once the run ends, nothing of its
+        # traced graphs (nor the weights they hold) outlives it in this process (lab/system/process_memory.py).
+        with devices.precision_policy(precision), process_memory.releasing_traced_graphs():
+            return _train_and_evaluate(
+                config, precision, emit, task, store, run_id, should_stop=should_stop, keep_when_stopped=keep_when_stopped
+            )
+    except BaseException as error:
+        if store is not None:
+            store.set_status(run_id, "failed", _one_line(error))
+        raise
+
+
+def preflight(config: RunConfig) -> None:
+    """Refuse a run that cannot start before any data is loaded or any row is stored.
+
+    RunConfig checks each setting alone; this checks the ones that depend on the
+    architecture: the input size it accepts, how many layers there are to freeze,
+    and whether the weights can be found (offline, this names the missing file).
+    """
+    check_input_size(config.backbone, config.input_size)
+    if config.freeze_depth is not None:
+        layer_count = backbone_layer_count(config.backbone, config.input_size)
+        if config.freeze_depth > layer_count:
+            raise ValueError(
+                f"freeze_depth must be from 0 to {layer_count} (the {config.backbone} backbone's layer count) or 'all'; got {config.freeze_depth}."
+            )
+    resources.check_fits(config, on_gpu=bool(devices.gpu_names()))  # refuse now what the out-of-memory killer would end midway
+    resolve_weights(config.backbone, config.weights, config.input_size)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
+def _train_and_evaluate(
+    config: RunConfig, precision: str, emit: EventHandler, task: TaskData, store, run_id, *, should_stop, keep_when_stopped
+) -> RunResult:
+    gpus = devices.gpu_names()
+    strategy_name = devices.choose_strategy_name(gpus, devices.cluster_workers())
+    xla = devices.use_xla(gpus)
+    keras.utils.set_random_seed(config.seed)
+
+    use_cache, cache_reason = cache_decision(config)
+    # On images, full batches only (lab/data/pipeline.py); on cached features, the last batch is kept.
+    n_train = len(task.x_train)
+    steps_per_epoch = math.ceil(n_train / config.batch_size) if use_cache else training_steps_per_epoch(n_train, config.batch_size)
+    with devices.make_strategy(strategy_name).scope():
+        model = build_model(config, task.num_classes)
+        if config.weights == "none":
+            # A fast-cnn's first layer is fitted to the training pixels before any step is taken.
+            adapt_whitening(model, task.x_train)
+        # With cached features only the head trains: compile that, not the whole model. With fine
+        # labels the trainer has a second, training-only output beside the model's own.
+        trainee, extractor = model, None
+        if use_cache:
+            extractor, trainee = split_at_features(model)
+        elif config.fine_labels:
+            trainee = fine_labels.with_fine_label_head(model)
+        compile_model(
+            trainee,
+            config,
+            task.num_classes,
+            steps_per_epoch,
+            jit_compile=xla,
+            steps_per_execution=steps_per_execution_for(config),
+            with_fine_labels=config.fine_labels,
+        )
+
+    emit(
+        {
+            "kind": "train_begin",
+            "epochs": config.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "n_train": len(task.x_train),
+            "n_val": len(task.x_val),
+            "feature_cache": use_cache,
+            "feature_cache_reason": cache_reason,
+        }
+    )
+    events = EventCallback(emit, should_stop, steps_per_epoch)
+    keep_best = KeepBestWeights() if config.keep_best else None
+    callbacks = [events, *schedule_callbacks(config, steps_per_epoch), *([keep_best] if keep_best else [])]
+    started = time.perf_counter()
+    if use_cache:
+        # Only the head trains, on the backbone's stored outputs; each epoch keeps its last, smaller batch.
+        features = _features(extractor, config, {"train": task.x_train, "val": task.x_val}, emit)
+        train_data = make_dataset(features["train"], task.y_train, config.batch_size, shuffle=True, seed=config.seed)
+        val_data = make_dataset(features["val"], task.y_val, config.batch_size, shuffle=False)
+    else:
+        # The fine-label loss reads each image's CIFAR-10 class and works out the task's label itself.
+        y_train, y_val = (task.y_train_fine, task.y_val_fine) if config.fine_labels else (task.y_train, task.y_val)
+        train_data = make_dataset(
+            task.x_train,
+            y_train,
+            config.batch_size,
+            shuffle=True,
+            augment=config.augment,
+            seed=config.seed,
+            drop_remainder=full_batches_only(n_train, config.batch_size),
+        )
+        val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False)
+    # The datasets shuffle themselves (Keras would warn that its own `shuffle` is ignored for them).
+    fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
+    train_seconds = time.perf_counter() - started
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+
+    # A stop request either drops the run or keeps what it has learned so far (evaluated and saved below).
+    # Keras still ends the epoch a stop interrupts (validation, history), so that epoch counts as the last.
+    epochs_trained = len(history.get("loss", []))
+    stopped_early = events.cancelled and keep_when_stopped is not None and bool(keep_when_stopped())
+    if events.cancelled and not stopped_early:
+        emit({"kind": "train_end", "status": "cancelled", "train_seconds": train_seconds})
+        if store is not None:
+            store.set_status(run_id, "cancelled", f"cancelled after {epochs_trained} of {config.epochs} epochs")
+        return RunResult(run_id, "cancelled", config, history=history, train_seconds=train_seconds, model=model)
+
+    emit({"kind": "train_end", "status": "stopped early" if stopped_early else "completed", "train_seconds": train_seconds})
+    if use_cache:
+        features.update(_features(extractor, config, {"test": task.x_test}, emit))
+        evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names)
+        # Time the whole model, as a user of the saved model will meet it, not the head alone.
+        evaluation.metrics["inference_ms_per_image"] = _inference_ms(model, task.x_test[:256])
+    else:
+        evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
+    metrics = {
+        **evaluation.metrics,
+        **count_params(model),
+        "train_seconds": train_seconds,
+        "epochs_completed": epochs_trained,
+        "stopped_early": stopped_early,
+        "class_names": list(task.class_names),
+        "feature_cache": use_cache,
+        "best_epoch": keep_best.best_epoch if keep_best else None,
+    }
+    emit({"kind": "evaluation", **{k: metrics[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "n_test")}})
+
+    if store is not None:
+        environment = devices.describe_environment(precision, strategy_name, xla)
+        store.complete_run(
+            run_id,
+            metrics=metrics,
+            history=history,
+            model=inference_copy(model, config, task.num_classes),
+            environment=environment,
+            fingerprint=task.fingerprint,
+            train_seconds=train_seconds,
+            extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
+            message=stopped_early_message(config, epochs_trained) if stopped_early else "",
+        )
+    return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
+
+
+def stopped_early_message(config: RunConfig, epochs_trained: int) -> str:
+    """What a run stopped early on request says about itself (the run's page, Compare's list of runs)."""
+    message = f"stopped early on request, during epoch {epochs_trained} of {config.epochs}: evaluated and saved as it was then."
+    if config.lr_schedule in DECAYING_SCHEDULES:
+        message += (
+            f" Its {config.lr_schedule} learning-rate schedule had not yet come down to its end,"
+            " so it is usually less accurate than a run planned that short."
+        )
+    return message
+
+
+def inference_copy(model: keras.Model, config: RunConfig, num_classes: int) -> keras.Model:
+    """The same network and weights, uncompiled and computing in float32: the copy a run saves.
+
+    Uncompiled: a compiled model's file also holds its optimiser's state (Adam keeps two numbers
+    per trainable weight: +100 MB for VGG16 fine-tuned), which prediction never reads.
+    Float32: a model saves the dtype policy it was trained under. One trained in float16 on a GPU
+    (or bfloat16 on a CPU that has it) would then compute in that precision wherever it is loaded,
+    and a CPU without such instructions emulates it slowly. Weights are float32 under every
+    policy, so they copy across unchanged.
+    """
+    with devices.precision_policy("float32"):
+        copy = build_model(config, num_classes)  # the same weights setting: the same layers
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _features(extractor, config: RunConfig, splits: dict[str, np.ndarray], emit: EventHandler) -> dict[str, np.ndarray]:
+    """The frozen backbone's pooled outputs for each split, from the cache or computed once."""
+    features = {}
+    for split, images in splits.items():
+        started = time.perf_counter()
+        features[split], from_cache = cached_features(extractor, config, images)
+        emit(
+            {
+                "kind": "feature_cache",
+                "split": split,
+                "images": len(images),
+                "from_cache": from_cache,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    return features
+
+
+def _inference_ms(model: keras.Model, images: np.ndarray) -> float:
+    model.predict(in_order(images[:1]), verbose=0)  # the first call builds the prediction function
+    started = time.perf_counter()
+    model.predict(in_order(images, 256), verbose=0)
+    return (time.perf_counter() - started) / max(1, len(images)) * 1000
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def task_data_for(config: RunConfig, data_dir: str | None = None) -> TaskData:
+    """The task's train/val/test split for a config (used to re-evaluate stored runs)."""
+    return prepare_task(load_cifar10(data_dir), config)
