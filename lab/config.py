@@ -29,6 +29,9 @@ CLASS_NAMES: tuple[str, ...] = (
     "ship",
     "truck",
 )
+# Every CIFAR-10 image: 32 x 32 pixels, 3 colour channels (RGB), stored as uint8 0-255.
+IMAGE_SHAPE = (32, 32, 3)
+
 # The lab report's binary task: vehicles (label 1) against animals (label 0).
 VEHICLE_CLASSES: tuple[str, ...] = ("airplane", "automobile", "ship", "truck")
 

@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from lab.evaluate.metrics import mistakes, most_confused_pairs
-from lab.insight import activations as insight
+from lab.insight import misclassified
+from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import StoreError
 from ui import charts, insight_views, results
 from ui.common import get_dataset, get_store, load_model
@@ -18,11 +19,11 @@ st.title("Compare runs")
 store = get_store()
 try:
     runs = store.list_runs()
-    table = results.results_frame(store.results_table())
+    table = results.results_frame(results_table(store))
 except StoreError as error:  # LAB_HOME unwritable or the disk full: the lab report's rows need no store
     st.error(f"The results store cannot be read, so only the lab report's results are shown: {error}")
     runs = []
-    table = results.results_frame(store.reference_rows())
+    table = results.results_frame(reference_rows())
 completed = {run["run_id"]: run for run in runs if run["status"] == "completed"}
 
 
@@ -143,7 +144,7 @@ if completed:
             if None in chosen:
                 shown = mistakes(y_test, probabilities, k=24, true_class=chosen[0], predicted_class=chosen[1])
             else:  # one cell of the matrix, right answers included, most confident first
-                shown = insight.confusion_cell(y_test, probabilities, *chosen)[:24]
+                shown = misclassified.confusion_cell(y_test, probabilities, *chosen)[:24]
             explain = st.toggle("Show where the model looked (Grad-CAM)", key="compare_gradcam")
             insight_views.mistakes_gallery(
                 x_test, y_test, probabilities, shown, names, model=load_model(run["run_id"]) if explain else None

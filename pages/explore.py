@@ -7,7 +7,7 @@ import streamlit as st
 
 from lab.config import CLASS_NAMES, task_class_names
 from lab.data import stats as data_stats
-from lab.data.cifar10 import augmentation_preview
+from lab.data.pipeline import augmentation_preview
 from lab.evaluate.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lab.data.cifar10 import task_label_map
+from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
 from lab.store.runs import StoreError
 from ui import charts, insight_views, results

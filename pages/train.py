@@ -10,7 +10,7 @@ so nothing polls the store while the settings are on screen.
 import streamlit as st
 
 from lab.config import RunConfig
-from lab.jobs import worker as jobs
+from lab.jobs import queue
 from lab.store.runs import StoreError
 from ui import insight_views, model_view, run_view, train_form
 from ui.common import data_dir_setting, data_problem, get_dataset, get_store
@@ -30,7 +30,7 @@ def start() -> None:
     except ValueError as error:
         st.toast(str(error), icon=":material/error:")
         return
-    run_view.remember(jobs.submit(config, store=get_store(), data_dir=data_dir_setting()))
+    run_view.remember(queue.submit(config, store=get_store(), data_dir=data_dir_setting()))
     st.session_state["train_tab"] = RUN_TAB
     st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
 
@@ -43,14 +43,14 @@ def use_learning_rate(learning_rate: float) -> None:
 st.title("Train a model")
 store = get_store()
 try:
-    jobs.recover(store, data_dir_setting())  # marks runs whose worker died; restarts queued work after a server restart
+    queue.recover(store, data_dir_setting())  # marks runs whose worker died; restarts queued work after a server restart
 except StoreError as error:  # LAB_HOME cannot be written (or the disk is full): nowhere to keep a run
     st.error(f"Training is unavailable because runs cannot be stored: {error}", icon=":material/error:")
     st.stop()
 train_form.init_state()
 run = run_view.current_run(store)
 if "train_tab" not in st.session_state:
-    st.session_state["train_tab"] = RUN_TAB if run and run["status"] in jobs.ACTIVE_STATUSES else SETTINGS_TAB
+    st.session_state["train_tab"] = RUN_TAB if run and run["status"] in queue.ACTIVE_STATUSES else SETTINGS_TAB
 settings_tab, run_tab = st.tabs([SETTINGS_TAB, RUN_TAB], key="train_tab", on_change="rerun")
 
 if settings_tab.open:

@@ -20,9 +20,11 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from lab.config import config_for_preset, task_class_names
-from lab.data.cifar10 import load_cifar10, prepare_task
+from lab.data.cifar10 import load_cifar10
+from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model, metrics_from_predictions
 from lab.evaluate.predict import predict_image
+from lab.report.results_table import reference_rows
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
@@ -117,7 +119,7 @@ def test_compare_without_runs_links_to_train_and_shows_the_report(no_data):
     assert "No finished runs yet" in at.info[0].value
     assert at.get("page_link")
     table = at.dataframe[0].value
-    reference = Store().reference_rows()
+    reference = reference_rows()
     assert len(reference) > 0 and len(table) == len(reference)
     assert table["reference"].all()
     assert at.download_button(key="compare_csv")

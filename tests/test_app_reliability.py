@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from lab.config import CLASS_NAMES, RunConfig
 from lab.store.runs import Store
-from lab.train import memory as resources
+from lab.system import hardware
 from tests.synthetic import random_cifar10_folder
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -171,7 +171,7 @@ def test_the_same_class_twice_in_a_pair_task_is_explained_and_start_is_disabled(
 
 
 def test_a_run_too_big_for_the_server_is_explained_and_start_is_disabled(monkeypatch, tiny_data):
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: 2700.0)  # a small cloud machine
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: 2700.0)  # a small cloud machine
     at = app("pages/train.py", train_tab="Settings")
     assert not at.button(key="trainbtn_start").disabled  # the quick-demo preset fits
     at.selectbox(key="train_backbone").set_value("vgg16").run()

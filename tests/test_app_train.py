@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from lab.config import RunConfig, config_for_preset
 from lab.data import cifar10 as lab_data
-from lab.jobs import worker as jobs
+from lab.jobs import launcher, queue
+from lab.report.results_table import results_table
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
@@ -37,7 +38,7 @@ def tiny_cifar(tmp_path_factory) -> str:
 @pytest.fixture
 def store(monkeypatch):
     yield Store()  # conftest points LAB_HOME at a fresh folder
-    jobs_left = jobs.live_workers(Store())
+    jobs_left = launcher.live_workers(Store())
     assert not jobs_left, f"workers left running: {jobs_left}"
 
 
@@ -156,11 +157,11 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
     assert Store().get_run(run_id)["config"]["subset"] == 200
 
     deadline = time.monotonic() + 120
-    while Store().get_run(run_id)["status"] in jobs.ACTIVE_STATUSES and time.monotonic() < deadline:
+    while Store().get_run(run_id)["status"] in queue.ACTIVE_STATUSES and time.monotonic() < deadline:
         time.sleep(0.5)
     run = Store().get_run(run_id)
     assert run["status"] == "completed", run["message"]
-    assert run_id in {row["run_id"] for row in Store().results_table()}
+    assert run_id in {row["run_id"] for row in results_table(Store())}
 
     at.run()  # the page now shows the finished run's results
     assert not at.exception
@@ -168,7 +169,7 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
     assert "completed" in "\n".join(str(s.value) for s in at.subheader)
     open_page(at, "pages/compare.py")
     deadline = time.monotonic() + 30
-    while jobs.live_workers(Store()) and time.monotonic() < deadline:
+    while launcher.live_workers(Store()) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
@@ -186,7 +187,7 @@ def test_a_refreshed_page_finds_the_running_job_in_the_store(store):
 
 
 def test_a_running_job_can_stop_and_keep_its_model_but_a_queued_one_only_cancel(store, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_workers", lambda *args: None)  # no worker may take the queued run
+    monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker may take the queued run
     queued = Store().create_run(config_for_preset("quick-demo"))
     at = open_page(app(), "pages/train.py")
     assert at.button(key="trainbtn_cancel") and not [b for b in at.button if b.key == "trainbtn_stop_keep"]

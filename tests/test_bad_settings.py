@@ -1,6 +1,6 @@
 """Every bad setting is refused by `python -m lab train` before training, naming the setting and its valid range.
 
-The command runs in this process (`lab.cli.parser.main`, exactly what `python -m lab` calls), so
+The command runs in this process (`lab.cli.main.main`, exactly what `python -m lab` calls), so
 TensorFlow loads once for the whole table. CIFAR10_DIR names an empty folder: a setting
 that slipped through would fail on the missing data instead, and the test would say so.
 The page-side twins of these checks are in tests/test_app_reliability.py.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.cli import parser as cli
+from lab.cli import main as cli
 from lab.store.runs import Store
-from lab.train import memory as resources
+from lab.system import hardware
 
 REFUSED = [
     # (arguments after "train", text the error must contain: the setting, then its valid range)
@@ -61,8 +61,8 @@ def _no_data_and_a_small_machine(tmp_path, monkeypatch):
     (tmp_path / "no_cifar").mkdir()
     monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "no_cifar"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # no cached ImageNet weights either
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: 2700.0)  # a 2.7 GB cloud machine
-    monkeypatch.setattr(resources, "process_rss_mb", lambda pid: 0.0)
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: 2700.0)  # a 2.7 GB cloud machine
+    monkeypatch.setattr(hardware, "process_rss_mb", lambda pid: 0.0)
 
 
 @pytest.mark.parametrize(("arguments", "expected"), REFUSED, ids=[" ".join(a) for a, _ in REFUSED])

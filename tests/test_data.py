@@ -13,6 +13,7 @@ import pytest
 
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES, RunConfig
 from lab.data import cifar10 as data
+from lab.data import pipeline, tasks
 from lab.data.cifar10 import DataUnavailableError
 
 N_TRAIN, N_TEST = 200, 60  # 20 training and 6 test images per class: not CIFAR's 50,000 / 10,000
@@ -203,8 +204,8 @@ def test_describe_data_source_for_each_kind(cifar_folder, monkeypatch, tmp_path)
 
 @pytest.mark.parametrize("task", ["cifar10", "binary", "pair:cat,dog", "pair:truck,airplane"])
 def test_task_labels_follow_each_images_class(task):
-    task_data = data.prepare_task(synthetic_cifar10(), RunConfig(task=task, batch_size=8))
-    label_map = data.task_label_map(task)
+    task_data = tasks.prepare_task(synthetic_cifar10(), RunConfig(task=task, batch_size=8))
+    label_map = tasks.task_label_map(task)
     for x, y in ((task_data.x_train, task_data.y_train), (task_data.x_val, task_data.y_val), (task_data.x_test, task_data.y_test)):
         np.testing.assert_array_equal(y, label_map[original_labels(x)])
         assert x.dtype == np.uint8 and y.dtype == np.int64
@@ -212,14 +213,14 @@ def test_task_labels_follow_each_images_class(task):
 
 
 def test_binary_task_marks_vehicles_1_and_animals_0():
-    label_map = data.task_label_map("binary")
+    label_map = tasks.task_label_map("binary")
     for cifar_label, name in enumerate(CLASS_NAMES):
         assert label_map[cifar_label] == (1 if name in VEHICLE_CLASSES else 0), name
-    assert data.prepare_task(synthetic_cifar10(), RunConfig(task="binary")).class_names == ("animal", "vehicle")
+    assert tasks.prepare_task(synthetic_cifar10(), RunConfig(task="binary")).class_names == ("animal", "vehicle")
 
 
 def test_pair_task_keeps_exactly_two_classes_relabelled_in_order():
-    task_data = data.prepare_task(synthetic_cifar10(), RunConfig(task="pair:dog,cat", batch_size=8))
+    task_data = tasks.prepare_task(synthetic_cifar10(), RunConfig(task="pair:dog,cat", batch_size=8))
     assert task_data.class_names == ("dog", "cat")
     kept = np.concatenate([original_labels(x) for x in (task_data.x_train, task_data.x_val)])
     assert sorted(set(kept)) == [3, 5] and len(kept) == 40  # every cat and dog training image, nothing else
@@ -229,9 +230,9 @@ def test_pair_task_keeps_exactly_two_classes_relabelled_in_order():
 
 def test_subset_is_stratified_deterministic_and_seed_dependent():
     cifar = synthetic_cifar10(n_train=1000)
-    first = data.prepare_task(cifar, RunConfig(subset=205, seed=1))
-    again = data.prepare_task(cifar, RunConfig(subset=205, seed=1))
-    other = data.prepare_task(cifar, RunConfig(subset=205, seed=2))
+    first = tasks.prepare_task(cifar, RunConfig(subset=205, seed=1))
+    again = tasks.prepare_task(cifar, RunConfig(subset=205, seed=1))
+    other = tasks.prepare_task(cifar, RunConfig(subset=205, seed=2))
     chosen = np.concatenate([first.y_train, first.y_val])
     assert len(chosen) == 205
     counts = np.bincount(chosen, minlength=10)
@@ -243,12 +244,12 @@ def test_subset_is_stratified_deterministic_and_seed_dependent():
 
 
 def test_subset_larger_than_the_task_uses_every_image():
-    task_data = data.prepare_task(synthetic_cifar10(), RunConfig(task="pair:cat,dog", subset=500, batch_size=8))
+    task_data = tasks.prepare_task(synthetic_cifar10(), RunConfig(task="pair:cat,dog", subset=500, batch_size=8))
     assert len(task_data.y_train) + len(task_data.y_val) == 40
 
 
 def test_validation_split_is_stratified_and_disjoint_from_training():
-    task_data = data.prepare_task(synthetic_cifar10(n_train=1000), RunConfig(val_fraction=0.2, seed=3))
+    task_data = tasks.prepare_task(synthetic_cifar10(n_train=1000), RunConfig(val_fraction=0.2, seed=3))
     assert np.bincount(task_data.y_val, minlength=10).tolist() == [20] * 10
     assert np.bincount(task_data.y_train, minlength=10).tolist() == [80] * 10
     train_ids, val_ids = set(image_ids(task_data.x_train)), set(image_ids(task_data.x_val))
@@ -257,7 +258,7 @@ def test_validation_split_is_stratified_and_disjoint_from_training():
 
 def test_stratified_split_hands_rounding_leftovers_to_distinct_classes():
     labels = np.repeat(np.arange(3), [10, 10, 5])
-    first, rest = data.stratified_split(labels, 11, np.random.default_rng(0))
+    first, rest = tasks.stratified_split(labels, 11, np.random.default_rng(0))
     assert len(first) == 11 and sorted(np.concatenate([first, rest]).tolist()) == list(range(25))
     assert np.bincount(labels[first]).tolist() in ([5, 4, 2], [4, 5, 2], [4, 4, 3])  # shares 4.4, 4.4, 2.2
 
@@ -265,16 +266,16 @@ def test_stratified_split_hands_rounding_leftovers_to_distinct_classes():
 def test_fingerprint_is_stable_and_changes_with_the_data():
     cifar = synthetic_cifar10()
     config = RunConfig(task="binary", batch_size=8)
-    fingerprint = data.prepare_task(cifar, config).fingerprint
-    assert fingerprint == data.prepare_task(cifar, config).fingerprint
+    fingerprint = tasks.prepare_task(cifar, config).fingerprint
+    assert fingerprint == tasks.prepare_task(cifar, config).fingerprint
     assert fingerprint["source"] == "synthetic"
     assert (fingerprint["n_train"], fingerprint["n_val"], fingerprint["n_test"]) == (180, 20, 60)
     assert fingerprint["train_class_counts"] == [108, 72] and len(fingerprint["sha256"]) == 16
-    assert data.prepare_task(cifar, RunConfig(task="binary", batch_size=8, seed=1)).fingerprint["sha256"] != fingerprint["sha256"]
+    assert tasks.prepare_task(cifar, RunConfig(task="binary", batch_size=8, seed=1)).fingerprint["sha256"] != fingerprint["sha256"]
     x_train = cifar.x_train.copy()
     x_train[7, 5, 5, 1] ^= 1  # one bit of one pixel
     changed = data.Cifar10(x_train, cifar.y_train, cifar.x_test, cifar.y_test, "synthetic")
-    assert data.prepare_task(changed, config).fingerprint["sha256"] != fingerprint["sha256"]
+    assert tasks.prepare_task(changed, config).fingerprint["sha256"] != fingerprint["sha256"]
 
 
 # ---------------------------------------------------------------- tf.data and augmentation
@@ -282,7 +283,7 @@ def test_fingerprint_is_stable_and_changes_with_the_data():
 
 def test_make_dataset_without_shuffle_yields_the_arrays_in_order(arrays):
     x, y = arrays[0], arrays[1]
-    dataset = data.make_dataset(x, y, 64, shuffle=False, augment=False)
+    dataset = pipeline.make_dataset(x, y, 64, shuffle=False, augment=False)
     batches = [(images.numpy(), labels.numpy()) for images, labels in dataset]
     assert [len(labels) for _, labels in batches] == [64, 64, 64, 8]
     assert batches[0][0].dtype == np.uint8 and batches[0][1].dtype == np.int32
@@ -294,7 +295,7 @@ def test_make_dataset_without_shuffle_yields_the_arrays_in_order(arrays):
 
 def test_make_dataset_shuffles_every_epoch_and_keeps_images_with_labels(arrays):
     x, y = arrays[0], arrays[1]
-    dataset = data.make_dataset(x, y, 32, shuffle=True, augment=False, seed=5, drop_remainder=True)
+    dataset = pipeline.make_dataset(x, y, 32, shuffle=True, augment=False, seed=5, drop_remainder=True)
     orders = []
     for _epoch in range(2):
         batches = [(images.numpy(), labels.numpy()) for images, labels in dataset]
@@ -310,7 +311,9 @@ def test_make_dataset_shuffles_every_epoch_and_keeps_images_with_labels(arrays):
 def test_cached_features_travel_the_same_pipeline_unchanged():
     features = np.random.default_rng(0).standard_normal((70, 512)).astype(np.float16)  # a frozen backbone's outputs
     labels = np.arange(70) % 10
-    batches = [(rows.numpy(), batch_labels.numpy()) for rows, batch_labels in data.make_dataset(features, labels, 32, shuffle=True, seed=1)]
+    batches = [
+        (rows.numpy(), batch_labels.numpy()) for rows, batch_labels in pipeline.make_dataset(features, labels, 32, shuffle=True, seed=1)
+    ]
     assert [len(batch_labels) for _, batch_labels in batches] == [32, 32, 6]  # the last, smaller batch is kept
     rows = np.concatenate([rows for rows, _ in batches])
     assert rows.dtype == np.float16
@@ -321,7 +324,7 @@ def test_cached_features_travel_the_same_pipeline_unchanged():
 
 def test_in_order_batches_one_array_for_prediction():
     features = np.random.default_rng(0).standard_normal((70, 4, 4, 8)).astype(np.float32)
-    batches = [batch.numpy() for batch in data.in_order(features, 32)]
+    batches = [batch.numpy() for batch in pipeline.in_order(features, 32)]
     assert [len(batch) for batch in batches] == [32, 32, 6]
     np.testing.assert_array_equal(np.concatenate(batches), features)
 
@@ -331,9 +334,9 @@ def test_pipelines_run_without_tf_data_autotuning(arrays):
     # its next wake-up when Keras dropped the iterator (lab.data.pipeline.steady).
     x, y = arrays[0], arrays[1]
     for dataset in (
-        data.make_dataset(x, y, 32, shuffle=True, augment=True),
-        data.make_dataset(x, y, 32, shuffle=False),
-        data.in_order(x),
+        pipeline.make_dataset(x, y, 32, shuffle=True, augment=True),
+        pipeline.make_dataset(x, y, 32, shuffle=False),
+        pipeline.in_order(x),
     ):
         assert dataset.options().autotune.enabled is False
 
@@ -341,7 +344,7 @@ def test_pipelines_run_without_tf_data_autotuning(arrays):
 def test_augmentation_refuses_rows_that_are_not_images():
     features = np.zeros((10, 512), np.float16)
     with pytest.raises(ValueError, match="uint8 images"):
-        data.make_dataset(features, np.zeros(10), 5, shuffle=False, augment=True)
+        pipeline.make_dataset(features, np.zeros(10), 5, shuffle=False, augment=True)
 
 
 def all_flips_and_shifts(image):
@@ -353,7 +356,7 @@ def all_flips_and_shifts(image):
 
 def test_augmentation_is_a_flip_and_shift_of_each_image(arrays):
     x = arrays[0][:32]
-    augmented = data.augment_images(x, seed=11).numpy()
+    augmented = pipeline.augment_images(x, seed=11).numpy()
     assert augmented.dtype == np.uint8 and augmented.shape == x.shape
     draws = []  # which of the 162 candidates each result is: random images match exactly one
     for original, result in zip(x, augmented, strict=True):
@@ -362,25 +365,25 @@ def test_augmentation_is_a_flip_and_shift_of_each_image(arrays):
     flips, shifts = zip(*draws, strict=True)
     assert set(flips) == {0, 1} and len(set(shifts)) > 10  # both flip outcomes, many different shifts
     assert (augmented != x).any(axis=(1, 2, 3)).sum() >= 24  # unchanged only when the draw is "no flip, no shift"
-    np.testing.assert_array_equal(data.augment_images(x, seed=11).numpy(), augmented)
-    assert not np.array_equal(data.augment_images(x, seed=12).numpy(), augmented)
+    np.testing.assert_array_equal(pipeline.augment_images(x, seed=11).numpy(), augmented)
+    assert not np.array_equal(pipeline.augment_images(x, seed=12).numpy(), augmented)
 
 
 def test_augmentation_preview_draws_different_images(arrays):
     image = arrays[0][0]
-    preview = data.augmentation_preview(image, 8, seed=4)
+    preview = pipeline.augmentation_preview(image, 8, seed=4)
     assert preview.shape == (8, 32, 32, 3) and preview.dtype == np.uint8
     assert len({draw.tobytes() for draw in preview}) == 8
-    np.testing.assert_array_equal(preview, data.augmentation_preview(image, 8, seed=4))
+    np.testing.assert_array_equal(preview, pipeline.augmentation_preview(image, 8, seed=4))
     for draw in preview:
         assert (all_flips_and_shifts(image) == draw).all(axis=(1, 2, 3)).any()
-    blank = data.augmentation_preview(np.zeros((32, 32, 3), np.uint8), 5, seed=0)
+    blank = pipeline.augmentation_preview(np.zeros((32, 32, 3), np.uint8), 5, seed=0)
     assert blank.shape == (5, 32, 32, 3) and not blank.any()  # still n images when every draw looks the same
 
 
 def test_augmented_dataset_stays_uint8_and_redraws_each_epoch(arrays):
     x, y = arrays[0][:64], arrays[1][:64]
-    dataset = data.make_dataset(x, y, 16, shuffle=False, augment=True, seed=0)
+    dataset = pipeline.make_dataset(x, y, 16, shuffle=False, augment=True, seed=0)
     epochs = [[(images.numpy(), labels.numpy()) for images, labels in dataset] for _ in range(2)]
     for batches in epochs:
         assert all(images.dtype == np.uint8 and images.shape == (16, 32, 32, 3) for images, _ in batches)
@@ -396,6 +399,6 @@ def test_a_keras_model_trains_on_the_dataset(arrays):
         [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    dataset = data.make_dataset(arrays[0], arrays[1], 50, shuffle=True, augment=True, seed=0)
+    dataset = pipeline.make_dataset(arrays[0], arrays[1], 50, shuffle=True, augment=True, seed=0)
     history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)  # the dataset shuffles itself
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()

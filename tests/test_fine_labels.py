@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES, config_for_preset
-from lab.data.cifar10 import prepare_task, task_label_map
+from lab.data.tasks import prepare_task, task_label_map
 from lab.models.registry import build_model
 from lab.store.runs import Store
 from lab.train import fine_labels

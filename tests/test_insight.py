@@ -10,26 +10,20 @@ import pytest
 from keras import layers
 from PIL import Image
 
-from lab.cli.parser import main
+from lab.cli.main import main
 from lab.config import RunConfig, config_for_preset
 from lab.data.cifar10 import write_cifar10_folder
-from lab.insight.activations import (
-    activation_grid,
-    activation_maps,
-    compare_per_class,
-    confusion_cell,
-    conv_layers,
-    disagreements,
-    first_layer_filters,
-    per_class_accuracy,
-)
+from lab.insight.activations import activation_grid, activation_maps, first_layer_filters
 from lab.insight.freezing import freezing_facts, freezing_summary
 from lab.insight.gradcam import gradcam, jet, overlay
+from lab.insight.layer_taps import conv_layers
 from lab.insight.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
+from lab.insight.misclassified import compare_per_class, confusion_cell, disagreements, per_class_accuracy
 from lab.models.pretrained import InferenceModeBackbone
 from lab.models.registry import build_backbone, build_model
 from lab.store.runs import Store
-from lab.train.run import compile_model, run
+from lab.train.compile import compile_model
+from lab.train.run import run
 from tests.synthetic import learnable_cifar10
 
 CORNER = 8  # pixels per side of the patch that decides the corner task's label

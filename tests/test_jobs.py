@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from lab.config import config_for_preset
-from lab.jobs import worker as jobs
+from lab.jobs import launcher, queue
+from lab.report.results_table import results_table
 from lab.store.runs import Store
 from lab.system import processes
 from tests.synthetic import random_cifar10_folder
@@ -32,7 +33,7 @@ def store(tmp_path, monkeypatch) -> Store:
     monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
     store = Store(tmp_path / "lab_home")
     yield store
-    for pid in jobs.live_workers(store):  # never leave a worker behind, even when a test fails
+    for pid in launcher.live_workers(store):  # never leave a worker behind, even when a test fails
         os.kill(pid, signal.SIGKILL)
 
 
@@ -75,55 +76,55 @@ def test_pid_alive_tells_running_dead_and_zombie_processes_apart():
 
 def test_max_jobs_reads_the_setting(monkeypatch):
     monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
-    assert jobs.max_jobs() == 1
+    assert launcher.max_jobs() == 1
     monkeypatch.setenv("LAB_MAX_JOBS", "3")
-    assert jobs.max_jobs() == 3
+    assert launcher.max_jobs() == 3
     monkeypatch.setenv("LAB_MAX_JOBS", "lots")
-    assert jobs.max_jobs() == 1
+    assert launcher.max_jobs() == 1
 
 
 def test_queue_position_follows_creation_order(store):
     first, second = store.create_run(tiny_config()), store.create_run(tiny_config(seed=1))
-    assert [jobs.queue_position(run_id, store) for run_id in (first, second)] == [1, 2]
-    assert [run["run_id"] for run in jobs.active_runs(store)] == [first, second]
-    assert jobs.cancel(first, store)  # a queued run is cancelled at once
+    assert [queue.queue_position(run_id, store) for run_id in (first, second)] == [1, 2]
+    assert [run["run_id"] for run in queue.active_runs(store)] == [first, second]
+    assert queue.cancel(first, store)  # a queued run is cancelled at once
     assert store.get_run(first)["status"] == "cancelled"
-    assert jobs.queue_position(first, store) is None and jobs.queue_position(second, store) == 1
+    assert queue.queue_position(first, store) is None and queue.queue_position(second, store) == 1
 
 
 def test_simultaneous_clicks_start_at_most_max_jobs_workers(store, monkeypatch):
     # A stand-in worker that only sleeps: this test is about the lock, not training.
-    monkeypatch.setattr(jobs, "worker_command", lambda store: ["sleep", "30"])
+    monkeypatch.setattr(launcher, "worker_command", lambda store: ["sleep", "30"])
     for seed in range(3):
         store.create_run(tiny_config(seed=seed))
     started = []
-    threads = [threading.Thread(target=lambda: started.append(jobs.ensure_workers(store))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: started.append(launcher.ensure_workers(store))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sum(started) == 1
-    assert len(jobs.live_workers(store)) == 1
+    assert len(launcher.live_workers(store)) == 1
     monkeypatch.setenv("LAB_MAX_JOBS", "2")
-    assert jobs.ensure_workers(store) == 1  # room for one more, and runs are still queued
-    assert len(jobs.live_workers(store)) == 2
+    assert launcher.ensure_workers(store) == 1  # room for one more, and runs are still queued
+    assert len(launcher.live_workers(store)) == 2
 
 
 def test_ensure_workers_starts_nothing_without_queued_runs(store):
-    assert jobs.ensure_workers(store) == 0
-    assert jobs.live_workers(store) == []
+    assert launcher.ensure_workers(store) == 0
+    assert launcher.live_workers(store) == []
 
 
 # ---------------------------------------------------------------- real workers, real training
 
 
 def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
-    first = jobs.submit(tiny_config(epochs=2), store=store, data_dir=tiny_cifar)
-    second = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    first = queue.submit(tiny_config(epochs=2), store=store, data_dir=tiny_cifar)
+    second = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.get_run(first)["status"] != "queued", what="the first run to start")
     assert store.get_run(second)["status"] == "queued"
-    assert jobs.queue_position(second, store) == 1
-    assert len(jobs.live_workers(store)) == 1  # LAB_MAX_JOBS defaults to 1
+    assert queue.queue_position(second, store) == 1
+    assert len(launcher.live_workers(store)) == 1  # LAB_MAX_JOBS defaults to 1
 
     for run_id in (first, second):
         run = wait_finished(store, run_id)
@@ -133,17 +134,17 @@ def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
         assert kinds.count("epoch_end") == run["config"]["epochs"]
         assert kinds.index("train_end") > max(i for i, kind in enumerate(kinds) if kind == "epoch_end")
         assert run["metrics"]["n_test"] == 100
-    assert {row["run_id"] for row in store.results_table() if not row["reference"]} == {first, second}
+    assert {row["run_id"] for row in results_table(store) if not row["reference"]} == {first, second}
     # The second run started only after the first one had finished.
     assert store.get_run(second)["started_at"] >= store.get_run(first)["finished_at"]
-    wait_for(lambda: jobs.live_workers(store) == [], 30, "the worker to exit once the queue is empty")
+    wait_for(lambda: launcher.live_workers(store) == [], 30, "the worker to exit once the queue is empty")
 
 
 def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
-    run_id = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
     asked = time.monotonic()
-    assert jobs.cancel(run_id, store)
+    assert queue.cancel(run_id, store)
     run = wait_finished(store, run_id, timeout=30)
     assert run["status"] == "cancelled"
     assert time.monotonic() - asked < 5
@@ -152,9 +153,9 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
 
 
 def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(store, tiny_cifar):
-    run_id = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
-    assert jobs.cancel(run_id, store, keep_model=True)
+    assert queue.cancel(run_id, store, keep_model=True)
     run = wait_finished(store, run_id, timeout=60)
     assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
     assert run["metrics"]["stopped_early"] is True and run["metrics"]["epochs_completed"] < 50
@@ -164,38 +165,38 @@ def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(sto
 
 
 def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
-    broken = jobs.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
+    broken = queue.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
     run = wait_finished(store, broken)
     assert run["status"] == "failed"
     assert "DataUnavailableError" in run["message"] and "\n" not in run["message"]
     # A worker keeps the data location it was started with; let this one leave before changing it.
-    wait_for(lambda: jobs.live_workers(store) == [], 30, "the worker to exit")
-    fine = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: launcher.live_workers(store) == [], 30, "the worker to exit")
+    fine = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
     assert wait_finished(store, fine)["status"] == "completed"
 
 
 def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
-    killed = jobs.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
+    killed = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(killed, "batch_end"), what="the first batch")
     worker_pid = store.get_run(killed)["worker_pid"]
-    assert worker_pid in jobs.live_workers(store)
+    assert worker_pid in launcher.live_workers(store)
     os.kill(worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
     wait_for(lambda: not processes.is_alive(worker_pid), 10, "the worker to die")
     assert store.get_run(killed)["status"] == "running"  # nobody has noticed yet
 
-    jobs.recover(store)
+    queue.recover(store)
     run = store.get_run(killed)
     assert run["status"] == "failed" and run["message"].startswith("interrupted")
     assert store.integrity_check() == "ok"
-    assert jobs.live_workers(store) == []  # the dead worker's pid file was cleared
+    assert launcher.live_workers(store) == []  # the dead worker's pid file was cleared
 
-    after = jobs.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    after = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
     assert wait_finished(store, after)["status"] == "completed"
 
 
 def test_recover_restarts_work_left_queued_by_a_server_restart(store, tiny_cifar):
     run_id = store.create_run(tiny_config())  # queued, but no worker was ever started for it
-    assert jobs.live_workers(store) == []
-    jobs.recover(store, tiny_cifar)
-    assert len(jobs.live_workers(store)) == 1
+    assert launcher.live_workers(store) == []
+    queue.recover(store, tiny_cifar)
+    assert len(launcher.live_workers(store)) == 1
     assert wait_finished(store, run_id)["status"] == "completed"

@@ -17,9 +17,9 @@ import pytest
 
 from lab.config import RunConfig, config_for_preset
 from lab.models import registry as models
+from lab.models.pretrained import WeightsUnavailableError
 from lab.models.registry import (
     SparseCategoricalCrossentropyWithSmoothing,
-    WeightsUnavailableError,
     apply_freeze_depth,
     backbone_layer_count,
     build_backbone,

@@ -19,7 +19,8 @@ import pytest
 
 from lab.config import RunConfig
 from lab.evaluate.predict import UPLOAD_EXTENSIONS
-from lab.jobs import worker as jobs
+from lab.jobs import launcher, queue, worker
+from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import INTERRUPTED_MESSAGE, Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,11 +201,11 @@ def test_a_process_killed_while_saving_leaves_no_completed_run_and_is_cleaned_up
 
     # Before anyone notices: still "running", never shown as a result, its model never loaded.
     assert store.get_run(run_id)["status"] == "running"
-    assert all(row["run_id"] != run_id for row in store.results_table())
+    assert all(row["run_id"] != run_id for row in results_table(store))
     with pytest.raises(StoreError, match="only a completed run"):
         store.load_model(run_id)
 
-    jobs.recover(store)  # what the Train page does on every visit
+    queue.recover(store)  # what the Train page does on every visit
     run = store.get_run(run_id)
     assert run["status"] == "failed" and run["message"] == INTERRUPTED_MESSAGE
     assert list(store.runs_folder.iterdir()) == []  # the half-saved folder is gone
@@ -217,7 +218,7 @@ def test_a_process_killed_while_saving_leaves_no_completed_run_and_is_cleaned_up
 
 
 def test_after_a_restart_dead_runs_are_interrupted_and_the_queue_gets_a_worker(store, monkeypatch):
-    monkeypatch.setattr(jobs, "worker_command", lambda store: ["sleep", "30"])  # a stand-in worker: no training here
+    monkeypatch.setattr(launcher, "worker_command", lambda store: ["sleep", "30"])  # a stand-in worker: no training here
     monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
     orphan = store.create_run(RunConfig(), status="running")
     with store._write() as connection:  # its worker died with the old server
@@ -225,24 +226,24 @@ def test_after_a_restart_dead_runs_are_interrupted_and_the_queue_gets_a_worker(s
     survivor = store.create_run(RunConfig(), status="running")  # a CLI run in a process that is still alive
     queued = [store.create_run(RunConfig(seed=seed)) for seed in range(3)]
     try:
-        jobs.recover(store)
+        queue.recover(store)
         assert store.get_run(orphan)["status"] == "failed" and store.get_run(orphan)["message"].startswith("interrupted: ")
         assert store.get_run(survivor)["status"] == "running"
-        assert len(jobs.live_workers(store)) == 1  # one worker (LAB_MAX_JOBS=1) for the queue
-        assert [run["run_id"] for run in jobs.active_runs(store) if run["status"] == "queued"] == queued  # in order
-        jobs.recover(store)  # every page visit calls it: nothing more happens
-        assert len(jobs.live_workers(store)) == 1
+        assert len(launcher.live_workers(store)) == 1  # one worker (LAB_MAX_JOBS=1) for the queue
+        assert [run["run_id"] for run in queue.active_runs(store) if run["status"] == "queued"] == queued  # in order
+        queue.recover(store)  # every page visit calls it: nothing more happens
+        assert len(launcher.live_workers(store)) == 1
     finally:
-        for pid in jobs.live_workers(store):
+        for pid in launcher.live_workers(store):
             os.kill(pid, signal.SIGKILL)
 
 
 def test_a_worker_gives_the_cpu_to_the_web_server_first(store, monkeypatch):
     niceness = []
     monkeypatch.setattr(os, "nice", lambda increment: niceness.append(increment))
-    assert jobs.main(["--lab-home", str(store.root)]) == 0  # nothing queued: it exits at once
-    assert niceness == [jobs.WORKER_NICENESS] and jobs.WORKER_NICENESS > 0
-    assert jobs.live_workers(store) == []
+    assert worker.main(["--lab-home", str(store.root)]) == 0  # nothing queued: it exits at once
+    assert niceness == [worker.WORKER_NICENESS] and worker.WORKER_NICENESS > 0
+    assert launcher.live_workers(store) == []
 
 
 # ---------------------------------------------------------------- a full disk
@@ -300,12 +301,12 @@ def test_an_unwritable_lab_home_says_why_everywhere(tmp_path, monkeypatch):
     blocker.write_text("LAB_HOME cannot be created under a regular file, even by root")
     monkeypatch.setenv("LAB_HOME", str(blocker / "lab_home"))
     store = Store()
-    for call in (store.list_runs, store.results_table, lambda: store.create_run(RunConfig()), lambda: jobs.recover(store)):
+    for call in (store.list_runs, lambda: results_table(store), lambda: store.create_run(RunConfig()), lambda: queue.recover(store)):
         with pytest.raises(StoreError, match="cannot store results in .*Set LAB_HOME to a folder you can write to"):
             call()
     with pytest.raises(StoreError, match="LAB_HOME"):
-        jobs.submit(RunConfig(), store=store)
-    assert len(store.reference_rows()) == 6  # the lab report's rows need no store
+        queue.submit(RunConfig(), store=store)
+    assert len(reference_rows()) == 6  # the lab report's rows need no store
 
 
 def test_a_model_trained_with_an_optimiser_unknown_here_still_loads_for_prediction(tmp_path):
@@ -314,7 +315,7 @@ def test_a_model_trained_with_an_optimiser_unknown_here_still_loads_for_predicti
     import numpy as np
     from keras import layers
 
-    from lab.store.files import load_keras_model
+    from lab.models.files import load_model_file
 
     class UnregisteredOptimizer(keras.optimizers.SGD):
         pass
@@ -323,5 +324,5 @@ def test_a_model_trained_with_an_optimiser_unknown_here_still_loads_for_predicti
     model.compile(optimizer=UnregisteredOptimizer(0.1), loss="sparse_categorical_crossentropy")
     model.fit(np.zeros((4, 32, 32, 3)), np.zeros(4), verbose=0)  # builds the optimiser's variables, as training does
     model.save(tmp_path / "model.keras")
-    reloaded = load_keras_model(tmp_path / "model.keras")
+    reloaded = load_model_file(tmp_path / "model.keras")
     np.testing.assert_allclose(reloaded.predict(np.ones((2, 32, 32, 3)), verbose=0), model.predict(np.ones((2, 32, 32, 3)), verbose=0))

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from lab.config import PRESETS, RunConfig, config_for_preset
+from lab.system import hardware
 from lab.train import memory as resources
 
 CLOUD_MB = 2700  # Streamlit Community Cloud gives an app less than 2.7 GB
@@ -69,19 +70,19 @@ def test_on_a_gpu_activations_do_not_count_against_the_host_memory():
 
 
 def test_unknown_free_memory_refuses_nothing(monkeypatch):
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: None)
     resources.check_fits(config_for_preset("vgg16-finetune", input_size=224, batch_size=256, weights="none"))
 
 
 def test_the_budget_adds_what_the_running_processes_hold(monkeypatch):
     import os
 
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: 1000.0)
-    own = resources.process_rss_mb(os.getpid())
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: 1000.0)
+    own = hardware.process_rss_mb(os.getpid())
     assert own > 10
-    assert resources.memory_budget_mb() == pytest.approx(1000 + own, abs=50)  # RSS moves a little between reads
-    assert resources.memory_budget_mb([]) == 1000.0
-    assert resources.process_rss_mb(2**22 + 12345) == 0.0  # no such process
+    assert hardware.memory_budget_mb() == pytest.approx(1000 + own, abs=50)  # RSS moves a little between reads
+    assert hardware.memory_budget_mb([]) == 1000.0
+    assert hardware.process_rss_mb(2**22 + 12345) == 0.0  # no such process
 
 
 def _write(path, text):
@@ -96,25 +97,25 @@ def test_free_memory_is_the_smaller_of_the_machine_and_the_container(tmp_path):
     # No container limit: the machine's MemAvailable.
     _write(cgroup / "memory.max", "max\n")
     _write(cgroup / "memory.current", str(500 * 2**20))
-    assert resources.available_memory_mb(meminfo, cgroup) == pytest.approx(8_000_000 / 1024)
+    assert hardware.available_memory_mb(meminfo, cgroup) == pytest.approx(8_000_000 / 1024)
     # A 2.7 GB container using 1 GB, 100 MB of it droppable file cache: 1.8 GB left.
     _write(cgroup / "memory.max", str(int(2.7 * 2**30)))
     _write(cgroup / "memory.current", str(2**30))
     _write(cgroup / "memory.stat", "anon 900000000\ninactive_file 104857600\nactive_file 1\n")
-    assert resources.available_memory_mb(meminfo, cgroup) == pytest.approx(2.7 * 1024 - 1024 + 100)
+    assert hardware.available_memory_mb(meminfo, cgroup) == pytest.approx(2.7 * 1024 - 1024 + 100)
     # cgroup v1 spells "no limit" as a huge number.
     v1 = tmp_path / "v1"
     _write(v1 / "memory" / "memory.limit_in_bytes", str(2**63 - 4096))
     _write(v1 / "memory" / "memory.usage_in_bytes", "1")
-    assert resources.available_memory_mb(meminfo, v1) == pytest.approx(8_000_000 / 1024)
+    assert hardware.available_memory_mb(meminfo, v1) == pytest.approx(8_000_000 / 1024)
     _write(v1 / "memory" / "memory.limit_in_bytes", str(2**31))
     _write(v1 / "memory" / "memory.stat", "total_inactive_file 0\n")
-    assert resources.available_memory_mb(meminfo, v1) == pytest.approx(2048 - 1 / 2**20)
-    assert resources.available_memory_mb(tmp_path / "none", tmp_path / "none") is None
+    assert hardware.available_memory_mb(meminfo, v1) == pytest.approx(2048 - 1 / 2**20)
+    assert hardware.available_memory_mb(tmp_path / "none", tmp_path / "none") is None
 
 
 def test_this_machine_reports_its_free_memory():
-    free = resources.available_memory_mb()
+    free = hardware.available_memory_mb()
     assert free is not None and 100 < free < 10**7
 
 
@@ -147,11 +148,11 @@ def test_the_backbone_table_matches_the_real_models(backbone):
 def test_preflight_refuses_a_run_that_cannot_fit(monkeypatch):
     from lab.train import run as training
 
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: 500.0)
-    monkeypatch.setattr(resources, "process_rss_mb", lambda pid: 0.0)
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: 500.0)
+    monkeypatch.setattr(hardware, "process_rss_mb", lambda pid: 0.0)
     with pytest.raises(ValueError, match=r"needs about 1\.\d GB of memory but the machine has 0\.5 GB free"):
         training.preflight(config_for_preset("quick-demo"))
-    monkeypatch.setattr(resources, "available_memory_mb", lambda *args, **kwargs: float(CLOUD_MB))
+    monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: float(CLOUD_MB))
     training.preflight(config_for_preset("quick-demo"))  # fits: no error
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import RunConfig, config_for_preset
+from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
 
 RESULT_KEYS = {
@@ -376,7 +377,7 @@ def test_list_runs_is_newest_first_and_filters_by_status(store):
 
 
 def test_reference_rows_parse_the_lab_report_table(store):
-    rows = store.reference_rows()
+    rows = reference_rows()
     assert len(rows) == 6
     assert all(set(row) == RESULT_KEYS for row in rows)
     assert all(row["reference"] is True and row["status"] == "reference" for row in rows)
@@ -398,7 +399,7 @@ def test_results_table_mixes_completed_runs_and_reference_rows(store):
     store.complete_run(done, **_finish_kwargs())
     store.create_run(RunConfig())  # queued: listed by list_runs, not in the results table
 
-    table = store.results_table()
+    table = results_table(store)
 
     assert len(table) == 1 + 6
     assert all(set(row) == RESULT_KEYS for row in table)
@@ -412,7 +413,7 @@ def test_results_table_mixes_completed_runs_and_reference_rows(store):
     early = store.create_run(RunConfig(epochs=10, augment=True, batch_size=32), status="running")
     fingerprint = {"source": "folder /data", "n_train": 900, "n_test": 100}
     store.complete_run(early, **_finish_kwargs(metrics={"accuracy": 0.3, "epochs_completed": 4}, fingerprint=fingerprint))
-    row = store.results_table()[0]
+    row = results_table(store)[0]
     assert row["run_id"] == early and row["epochs"] == 4
     assert row["options"] == "batch 32, augment"  # what differs from the seed-cnn preset
     assert row["data"] == "folder /data · 900 train images · 100 test images"

@@ -17,6 +17,8 @@ import random
 import time
 import traceback
 
+from lab.report.results_table import results_table
+
 PROCESSES = 8
 RUNS_PER_STUDENT = 12
 EVENTS_PER_RUN = 5
@@ -35,7 +37,7 @@ def _student(root: str, number: int, start_at: float) -> dict:
     _wait_for(start_at)
     for index in range(RUNS_PER_STUDENT):
         created.append(store.create_run(RunConfig(seed=number * 100 + index, subset=1000, batch_size=32)))
-        store.results_table()
+        results_table(store)
         store.list_runs(status=("queued", "running"))
     return {"created": created}
 
@@ -79,7 +81,7 @@ def _viewer(root: str, number: int, start_at: float) -> dict:
             store.get_run(run["run_id"])
             store.events(run["run_id"], after_id=0)
             store.latest_event(run["run_id"], "epoch_end")
-        store.results_table()
+        results_table(store)
         reads += 1
     return {"reads": reads}
 
@@ -124,7 +126,7 @@ def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path):
         else:
             assert run["status"] == "queued" and store.events(run_id) == []
     completed = {run_id for run_id, run in runs.items() if run["status"] == "completed"}
-    assert {row["run_id"] for row in store.results_table() if not row["reference"]} == completed
+    assert {row["run_id"] for row in results_table(store) if not row["reference"]} == completed
     assert sum(outcome.get("events", 0) for outcome in outcomes) == len(claimed) * EVENTS_PER_RUN
     assert all(outcome["reads"] > 5 for outcome in outcomes if outcome["role"] == "viewer")
     assert store.integrity_check() == "ok"

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lab.config import RunConfig, config_for_preset
-from lab.models.registry import WeightsUnavailableError
+from lab.models.pretrained import WeightsUnavailableError
+from lab.report.results_table import results_table
 from lab.store.runs import Store
 from lab.train.feature_cache import cache_decision, split_at_features
 from lab.train.run import run
@@ -86,7 +87,7 @@ def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_
     assert row["metrics"]["stopped_early"] is True and row["metrics"]["epochs_completed"] == 2
     assert "during epoch 2 of 5" in row["message"] and "cosine learning-rate schedule" in row["message"]
     assert store.load_model(result.run_id).predict(data.x_test[:2], verbose=0).shape == (2, 10)
-    (table_row,) = [table_row for table_row in store.results_table() if table_row["run_id"] == result.run_id]
+    (table_row,) = [table_row for table_row in results_table(store) if table_row["run_id"] == result.run_id]
     assert table_row["epochs"] == 2 and "stopped early in epoch 2 of 5" in table_row["options"]
 
 
@@ -223,7 +224,7 @@ def test_a_saved_model_holds_no_optimiser_state(data, tmp_path):
 
 
 def test_small_batches_run_several_steps_per_call_unless_every_step_must_be_seen():
-    from lab.train.run import STEPS_PER_EXECUTION, steps_per_execution_for
+    from lab.train.compile import STEPS_PER_EXECUTION, steps_per_execution_for
 
     assert steps_per_execution_for(RunConfig(batch_size=64)) == STEPS_PER_EXECUTION
     assert steps_per_execution_for(RunConfig(batch_size=1024)) == 1  # a step takes long enough already

@@ -9,14 +9,15 @@ Never mutate what these functions return.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import streamlit as st
 
 from lab.data import cifar10 as lab_data
 from lab.data.cache import load_cifar10_mapped, release_pages
+from lab.models.files import load_model_file
 from lab.store.runs import Store
 from lab.system import process_memory
+from lab.system.paths import DEFAULT_MODEL_DIR  # a model the project ships, so Predict works before anyone trains one
 
 
 def data_dir_setting() -> str | None:
@@ -73,16 +74,10 @@ def device_summary() -> dict:
     return {"device": ", ".join(gpus) if gpus else "CPU", "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-# A model the project may ship, so the Predict page works before anyone has trained one.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
-
-
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=1)
 def load_default_model():
     """The model shipped in assets/default_model/model.keras, loaded with Keras safe mode on."""
-    from lab.store.files import load_keras_model
-
-    return load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
+    return load_model_file(DEFAULT_MODEL_DIR / "model.keras")
 
 
 def return_freed_memory() -> None:

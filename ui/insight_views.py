@@ -24,7 +24,7 @@ import streamlit as st
 from lab.config import RunConfig
 from lab.evaluate.metrics import most_confused_pairs
 from lab.evaluate.predict import upscale_nearest
-from lab.insight import activations as insight
+from lab.insight import activations, gradcam, layer_taps, lr_finder, misclassified
 from ui import charts
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
@@ -49,11 +49,11 @@ def gradcam_view(model, image_uint8: np.ndarray, class_names: Sequence[str], key
     top = "the model's answer"
     choice = st.selectbox("Explain which class?", [top, *class_names], key=f"{key}_gradcam_class")
     class_index = None if choice == top else list(class_names).index(choice)
-    result = insight.gradcam(model, image_uint8, class_index, size=DISPLAY_SIDE)
+    result = gradcam.gradcam(model, image_uint8, class_index, size=DISPLAY_SIDE)
     left, right = st.columns(2)
     left.image(upscale_nearest(image_uint8, DISPLAY_SIDE // image_uint8.shape[0]), caption="what the model sees (32 x 32)")
     right.image(
-        insight.overlay(image_uint8, result.heatmap),
+        gradcam.overlay(image_uint8, result.heatmap),
         caption=f"evidence for {class_names[result.class_index]} ({result.probability:.0%}): red = strongest",
     )
     st.caption(result.note)
@@ -61,15 +61,15 @@ def gradcam_view(model, image_uint8: np.ndarray, class_names: Sequence[str], key
 
 def activations_view(model, image_uint8: np.ndarray, key: str) -> None:
     """What one convolutional layer computes for the picture: one small grey map per channel."""
-    names = insight.conv_layers(model)
+    names = layer_taps.conv_layers(model)
     if not names:
         st.caption("This model has no convolutional layers to look into.")
         return
     layer = st.selectbox(
         "Layer", names, index=0, key=f"{key}_activations_layer", help="Early layers see edges and colours; later ones, parts of objects."
     )
-    maps = insight.activation_maps(model, image_uint8, layer)
-    grid = insight.activation_grid(maps, columns=8, max_channels=MAX_CHANNELS)
+    maps = activations.activation_maps(model, image_uint8, layer)
+    grid = activations.activation_grid(maps, columns=8, max_channels=MAX_CHANNELS)
     scale = max(1, 480 // grid.shape[1])  # about 480 pixels wide, in whole-pixel steps
     st.image(_grey(grid, scale))
     shown = min(maps.shape[-1], MAX_CHANNELS)
@@ -90,7 +90,7 @@ def _grey(values: np.ndarray, scale: int) -> np.ndarray:
 def filters_view(model) -> None:
     """The first convolution's filters, enlarged: what the network looks for in the raw pixels."""
     try:
-        filters = insight.first_layer_filters(model)
+        filters = activations.first_layer_filters(model)
     except ValueError as error:
         st.caption(str(error))
         return
@@ -138,8 +138,8 @@ def mistakes_gallery(
         captions.append(caption)
         if model is not None:
             # Where the model looked when it gave its (wrong) answer.
-            heat = insight.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
-            pictures.append(insight.overlay(x_test[i], heat.heatmap))
+            heat = gradcam.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
+            pictures.append(gradcam.overlay(x_test[i], heat.heatmap))
             captions.append(f"where it looked for {names[predicted[i]]}")
     if pictures:
         st.image(pictures, caption=captions, width=128)
@@ -155,7 +155,7 @@ def confusion_cell_gallery(
     left, right = st.columns(2)
     true_class = names.index(left.selectbox("True class", names, key=f"{key}_cell_true"))
     predicted_class = names.index(right.selectbox("Predicted class", names, index=min(1, len(names) - 1), key=f"{key}_cell_predicted"))
-    found = insight.confusion_cell(y_test, probabilities, true_class, predicted_class)
+    found = misclassified.confusion_cell(y_test, probabilities, true_class, predicted_class)
     kind = "right answers, surest first" if true_class == predicted_class else "mistakes, most confident first"
     st.caption(f"{len(found)} {names[true_class]} images called {names[predicted_class]} ({kind}).")
     shown = found[:GALLERY_LIMIT]
@@ -207,13 +207,13 @@ def compare_two_runs_view(
     labels: tuple[str, str] = ("A", "B"),
 ) -> None:
     """Two runs on the same test images: how often they agree, class by class, and the images only one gets right."""
-    split = insight.disagreements(y_test, probs_a, probs_b)
+    split = misclassified.disagreements(y_test, probs_a, probs_b)
     columns = st.columns(4)
     columns[0].metric("Both right", f"{split['both_right']:,}")
     columns[1].metric("Both wrong", f"{split['both_wrong']:,}")
     columns[2].metric(f"Only {labels[0]} right", f"{len(split['a_right_b_wrong']):,}")
     columns[3].metric(f"Only {labels[1]} right", f"{len(split['b_right_a_wrong']):,}")
-    rows = insight.compare_per_class(y_test, probs_a, probs_b, class_names)
+    rows = misclassified.compare_per_class(y_test, probs_a, probs_b, class_names)
     st.altair_chart(_per_class_comparison_chart(rows, labels), width="stretch")
     names = list(class_names)
     for tab, (field, right, wrong) in zip(
@@ -312,7 +312,7 @@ def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float],
         def show(event: dict) -> None:
             progress.progress(event["step"] / event["steps"], text=f"learning rate {event['learning_rate']:.1e}: loss {event['loss']:.3f}")
 
-        st.session_state[state_key] = {"sweep": _sweep_settings(config), "curve": insight.lr_find(config, data, on_event=show)}
+        st.session_state[state_key] = {"sweep": _sweep_settings(config), "curve": lr_finder.lr_find(config, data, on_event=show)}
         progress.empty()
     saved = st.session_state.get(state_key)
     # A curve stays valid while the settings it was swept with stay; choosing a learning rate does not change them.

@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import RunConfig
-from lab.jobs import worker as jobs
+from lab.jobs import launcher
 from lab.jobs.progress import format_seconds
 from lab.store.runs import Store
+from lab.system import hardware
 from lab.train import estimate
 from lab.train import memory as resources
 from ui.common import device_summary
@@ -59,7 +60,7 @@ def check_memory(config: RunConfig, store: Store) -> None:
     A queued run trains in a job worker, so the memory the live workers hold counts as
     available: the current run frees it, or the same worker reuses it, before this one starts.
     """
-    budget = resources.memory_budget_mb(jobs.live_workers(store))
+    budget = hardware.memory_budget_mb(launcher.live_workers(store))
     resources.check_fits(config, available_mb=budget, on_gpu=bool(device_summary()["gpus"]))
 
 

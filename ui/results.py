@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
-from lab.data.cifar10 import prepare_task
+from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
 from ui import charts
 from ui.common import get_dataset, get_store, load_model

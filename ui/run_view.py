@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lab.jobs import worker as jobs
+from lab.jobs import launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress
 from lab.store.runs import Store
 from ui import charts
@@ -37,7 +37,7 @@ def current_run(store: Store) -> dict | None:
                 run = None
             if run is not None:
                 return run
-    active = jobs.active_runs(store)
+    active = queue.active_runs(store)
     if not active:
         return None
     remember(active[-1]["run_id"])  # so this session still shows it once it has finished
@@ -50,7 +50,7 @@ def remember(run_id: str) -> None:
 
 
 def show_run(run: dict) -> None:
-    live = run["status"] in jobs.ACTIVE_STATUSES
+    live = run["status"] in queue.ACTIVE_STATUSES
     st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run["run_id"], live)
 
 
@@ -60,7 +60,7 @@ def _run_panel(run_id: str, live: bool) -> None:
     if run is None:
         st.info(f"Run {run_id} was deleted.")
         return
-    active = run["status"] in jobs.ACTIVE_STATUSES
+    active = run["status"] in queue.ACTIVE_STATUSES
     if live and not active:
         st.rerun()  # it just finished: redraw the page once, without the timer
     config = run["config"]
@@ -81,8 +81,8 @@ def _run_panel(run_id: str, live: bool) -> None:
 def _live(store: Store, run: dict, progress: Progress) -> None:
     run_id = run["run_id"]
     if run["status"] == "queued":
-        jobs.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
-        position = jobs.queue_position(run_id, store)
+        launcher.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
+        position = queue.queue_position(run_id, store)
         st.info(f"Waiting for a free worker: number {position} in the queue." if position else "Starting ...", icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
@@ -119,7 +119,7 @@ def _live(store: Store, run: dict, progress: Progress) -> None:
             width="stretch" if keep_column is not None else "content",
         )
         if keep or cancel:
-            jobs.cancel(run_id, store, keep_model=keep)
+            queue.cancel(run_id, store, keep_model=keep)
             st.rerun(scope="fragment")
     _curves(store, run_id, progress)
 

@@ -1,8 +1,9 @@
-"""The work behind each `python -m lab` command (argument parsing lives in lab/cli/parser.py)."""
+"""The work behind each `python -m lab` command (the grammar lives in lab/cli/parser.py, the entry point in lab/cli/main.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sys
@@ -10,9 +11,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from lab.cli.parser import RESULT_KEYS, config_from_args, print_json
+from lab.cli.parser import config_from_args
 from lab.config import PRESETS, RunConfig, config_for_preset
+from lab.report.results_table import reference_rows
 from lab.store.runs import Store
+from lab.system.paths import DEFAULT_MODEL_DIR
+
+# The keys every metrics JSON carries, in the report's order.
+RESULT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params", "train_seconds", "n_test")
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -184,12 +194,12 @@ def cmd_runs(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from lab.jobs import worker as jobs  # TensorFlow is not needed to stop a job
+    from lab.jobs import queue  # TensorFlow is not needed to stop a job
 
     store = Store()
     if store.get_run(args.run_id) is None:
         raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
-    if not jobs.cancel(args.run_id, store, keep_model=args.keep):
+    if not queue.cancel(args.run_id, store, keep_model=args.keep):
         print(f"{args.run_id} has already finished ({store.get_run(args.run_id)['status']}): nothing to stop.")
         return 1
     status = store.get_run(args.run_id)["status"]
@@ -208,7 +218,6 @@ def cmd_export(args) -> int:
     return 0
 
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "default_model"
 DEFAULT_MODEL_FILES = ("model.keras", "config.json", "metrics.json", "history.json", "environment.json")
 DEFAULT_MODEL_LIMIT_MB = 8  # the repository keeps no file larger than this
 
@@ -274,7 +283,7 @@ def cmd_study(args) -> int:
         print(f"[{number}/{len(configs)}] {config.model} on {config.task}", file=sys.stderr)
         result = run(config, TerminalProgress(), data=data, store=store)
         ours.append(summarise(result.run_id, config, result.metrics))
-    reference = {(row["model"], row["task"]): row for row in store.reference_rows()}
+    reference = {(row["model"], row["task"]): row for row in reference_rows()}
     rows = []
     for row in ours:
         report = reference.get((row["model"], row["task"]), {})

@@ -1,33 +1,14 @@
-"""`python -m lab ...`: everything the app does, headless.
+"""The command line's grammar: every command, its options, and the RunConfig the options describe.
 
-    python -m lab models --json
-    python -m lab train --model seed-cnn --task cifar10 --epochs 2 --subset 10000 --data-dir DIR --json
-    python -m lab evaluate RUN_ID --data-dir DIR --json
-    python -m lab runs --json
-    python -m lab export RUN_ID PATH
-    python -m lab study --epochs 10 --weights none --data-dir DIR
-    python -m lab gradcam RUN_ID photo.jpg --out heatmap.png [--class cat]
-    python -m lab lr-find --model seed-cnn --data-dir DIR [--json]
-
-Errors a user can fix (a bad setting, no data, no weights) print one readable line
-and exit with status 2, never a traceback.
+Imports nothing heavy, so `--help` answers at once; lab/cli/commands.py does the work.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import sys
-from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
-
-from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, RunConfig, config_for_preset  # noqa: E402
-
-# The keys every metrics JSON carries, in the report's order.
-RESULT_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params", "train_seconds", "n_test")
+from lab.config import BACKBONES, HEADS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, PRESETS, RunConfig, config_for_preset
 
 
 def _freeze_depth(text: str) -> int | str:
@@ -143,24 +124,3 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
     lr_find.add_argument("--json", action="store_true", help="print the suggestion and the whole curve as JSON")
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
-    from lab.cli import commands  # imported here so `--help` answers without loading TensorFlow
-
-    try:
-        return commands.dispatch(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - one readable line for every error a user can meet
-        if os.environ.get("LAB_DEBUG"):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))

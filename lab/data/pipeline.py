@@ -2,8 +2,7 @@
 
 Images stay uint8 (0-255) until they reach the model, which normalises them itself:
 the pipeline shuffles and batches image *indices* and copies each batch's pixels out
-of the NumPy array, so no float32 copy of the data set is ever made. Re-exported by
-lab.data.cifar10, so `from lab.data.cifar10 import make_dataset` keeps working.
+of the NumPy array, so no float32 copy of the data set is ever made.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ import math
 
 import numpy as np
 
-IMAGE_SHAPE = (32, 32, 3)  # height, width, RGB channels
+from lab.config import IMAGE_SHAPE
+
 # Augmentation moves an image by up to this many pixels in each direction. The CIFAR-10 speed
 # record shifts by 2: larger shifts push too much of a 32-pixel object out of view in short runs.
 SHIFT_PIXELS = 2

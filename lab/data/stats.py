@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.config import CLASS_NAMES, task_class_names
-from lab.data.cifar10 import task_label_map
+from lab.data.tasks import task_label_map
 
 CHUNK_IMAGES = 2000  # images converted to float at a time: 2000 x 3072 x 8 bytes = 49 MB
 CHANNELS = ("red", "green", "blue")

@@ -25,10 +25,13 @@ import keras
 import numpy as np
 
 from lab.config import RunConfig
-from lab.data.cifar10 import Cifar10, TaskData, make_dataset, prepare_task
+from lab.data.cifar10 import Cifar10
+from lab.data.pipeline import make_dataset
+from lab.data.tasks import TaskData, prepare_task
 from lab.models.registry import build_model
 from lab.system import process_memory
 from lab.train import devices
+from lab.train.compile import compile_model
 
 SMOOTHING = 0.9  # weight of the past in the moving average of the loss (0 = no smoothing)
 DIVERGENCE_FACTOR = 4.0  # stop once the smoothed loss is this many times its lowest value so far
@@ -148,8 +151,6 @@ def lr_find(
 
 def _compiled_model(config: RunConfig, num_classes: int, first_lr: float, steps: int) -> keras.Model:
     """The config's model and optimiser, with a constant learning rate the sweep can overwrite."""
-    from lab.train.run import compile_model  # imported here: lab.training imports a lot at load time
-
     keras.utils.set_random_seed(config.seed)
     # A schedule would fight the sweep over the rate, and weight averaging only matters for a real run.
     # The sweep trains the plain model on the task's own labels: fine labels hardly move the best rate.

@@ -22,31 +22,15 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from lab.config import RunConfig
+from lab.config import IMAGE_SHAPE, RunConfig
 from lab.models.pretrained import (
     APPLICATIONS,
     PRETRAINED_MIN_INPUT_SIZE,
-    WeightsUnavailableError,
     build_pretrained_backbone,
     preprocessing_layers,
     resolve_weights,
 )
 from lab.models.scratch import FAST_CNN_HEAD_SCALE, SCRATCH_MIN_INPUT_SIZE, build_scratch_backbone
-
-__all__ = [
-    "IMAGE_SHAPE",
-    "WeightsUnavailableError",
-    "apply_freeze_depth",
-    "backbone_layer_count",
-    "build_backbone",
-    "build_model",
-    "count_params",
-    "describe_layers",
-    "loss_for",
-    "metrics_for",
-]
-
-IMAGE_SHAPE = (32, 32, 3)  # every model takes CIFAR-10-sized RGB images, 0-255
 
 
 def build_model(config: RunConfig, num_classes: int) -> keras.Model:

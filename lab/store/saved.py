@@ -1,4 +1,4 @@
-"""Reading back what a completed run saved: its folder, history, model, a zip of it, the results table.
+"""Reading back what a completed run saved: its folder, its history, its model, a zip of it.
 
 `Store` gets these methods from `SavedRuns`, which needs the store's `runs_folder`,
 `get_run`/`list_runs` and `_require_run` (lab/store/runs.py). The files themselves are
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.models.files import ModelFileError, load_model_file
 from lab.store import files as store_files
 from lab.store.database import StoreError, from_json, validate_run_id
 
 
 class SavedRuns:
-    """A completed run's files, and the table of every completed run (part of `Store`)."""
+    """A completed run's files (part of `Store`)."""
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of a run's files (it exists once the run is completed)."""
@@ -36,7 +37,10 @@ class SavedRuns:
         if not path.resolve().is_relative_to(self.runs_folder.resolve()):
             # A link planted in the run folder must not lead the loader elsewhere on the machine.
             raise StoreError(f"run {run_id}'s model file points outside the results store ({path.resolve()}); it is not loaded.")
-        return store_files.load_keras_model(path)
+        try:
+            return load_model_file(path)
+        except ModelFileError as error:
+            raise StoreError(str(error)) from error
 
     def export_run(self, run_id: str, path: str | Path) -> Path:
         """Zip a completed run's folder (config, history, metrics, model) to `path`; return the zip's path."""
@@ -44,12 +48,3 @@ class SavedRuns:
         if self._require_run(run_id)["status"] != "completed" or not folder.is_dir():
             raise StoreError(f"run {run_id} has no saved files to export; only completed runs do.")
         return store_files.zip_run_folder(folder, run_id, path)
-
-    def reference_rows(self) -> list[dict]:
-        """The lab report's published results (assets/report_results.csv), marked reference=True."""
-        return store_files.load_reference_rows()
-
-    def results_table(self) -> list[dict]:
-        """One flat row per completed run, newest first, then the lab report's reference rows."""
-        runs = [store_files.results_row(run) for run in self.list_runs(status="completed")]
-        return runs + self.reference_rows()

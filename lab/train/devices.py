@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from lab.config import RunConfig
-from lab.train.memory import cpu_name_and_flags
+from lab.system.hardware import cpu_name_and_flags
 
 
 def gpu_names() -> list[str]:

@@ -128,7 +128,7 @@ def measure_step_seconds(config: RunConfig, steps: int = 3) -> float:
     from lab.models.registry import build_model
     from lab.system import process_memory
     from lab.train import devices
-    from lab.train.run import compile_model
+    from lab.train.compile import compile_model
 
     num_classes = len(config.class_names)
     with devices.precision_policy(devices.precision_for(config)):  # the run's number format

@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers, ops
 
 from lab.config import CLASS_NAMES, RunConfig
-from lab.data.cifar10 import task_label_map
+from lab.data.tasks import task_label_map
 
 # How much the 10-class lesson counts next to the task's own loss. 1.0 (the plain sum) gave
 # 95.50% on the binary task; 0 (no fine labels) 94.22% (seed-cnn, 5 epochs, bench/binary_recipes.py).

@@ -20,19 +20,20 @@ import keras
 import numpy as np
 
 from lab.config import RunConfig
-from lab.data.cifar10 import Cifar10, TaskData, load_cifar10, make_dataset, prepare_task
-from lab.data.pipeline import full_batches_only, in_order, training_steps_per_epoch
+from lab.data.cifar10 import Cifar10, load_cifar10
+from lab.data.pipeline import full_batches_only, in_order, make_dataset, training_steps_per_epoch
+from lab.data.tasks import TaskData, prepare_task
 from lab.evaluate.metrics import evaluate_model
 from lab.models.pretrained import resolve_weights
-from lab.models.registry import backbone_layer_count, build_model, check_input_size, count_params, loss_for, metrics_for
+from lab.models.registry import backbone_layer_count, build_model, check_input_size, count_params
 from lab.models.scratch import adapt_whitening
 from lab.system import process_memory
 from lab.train import devices, fine_labels
 from lab.train import memory as resources
+from lab.train.callbacks import EventCallback, EventHandler, KeepBestWeights
+from lab.train.compile import compile_model, steps_per_execution_for
 from lab.train.feature_cache import cache_decision, cached_features, split_at_features
-from lab.train.schedules import DECAYING_SCHEDULES, make_optimizer, schedule_callbacks
-
-EventHandler = Callable[[dict[str, Any]], None]
+from lab.train.schedules import DECAYING_SCHEDULES, schedule_callbacks
 
 
 @dataclass
@@ -46,139 +47,6 @@ class RunResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     train_seconds: float = 0.0
     model: keras.Model | None = None
-
-
-class EventCallback(keras.callbacks.Callback):
-    """Turns Keras' training hooks into plain-dict events, and stops when asked to.
-
-    `batch_end` events are throttled to one every `batch_interval` seconds (plus the
-    last batch of each epoch) so a fast model does not flood the store with writes.
-    """
-
-    def __init__(self, on_event: EventHandler, should_stop: Callable[[], bool] | None, steps_per_epoch: int, batch_interval: float = 0.5):
-        super().__init__()
-        self.on_event = on_event
-        self.should_stop = should_stop or (lambda: False)
-        self.steps_per_epoch = steps_per_epoch
-        self.batch_interval = batch_interval
-        self.cancelled = False
-        self._epoch = 0
-        self._epoch_started = 0.0
-        self._last_batch_event = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch + 1  # events count epochs from 1, as people do
-        self._epoch_started = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        # Running several steps per call (steps_per_execution), Keras numbers the epoch's last, shorter
-        # call as if it were full: 11 steps in calls of 8 end at "batch" 15. Count no further than the epoch.
-        step = min(batch + 1, self.steps_per_epoch)
-        now = time.perf_counter()
-        if now - self._last_batch_event >= self.batch_interval or step == self.steps_per_epoch:
-            self._last_batch_event = now
-            logs = logs or {}
-            self.on_event(
-                {
-                    "kind": "batch_end",
-                    "epoch": self._epoch,
-                    "step": step,
-                    "steps": self.steps_per_epoch,
-                    "loss": _float(logs.get("loss")),
-                    "accuracy": _float(logs.get("accuracy")),
-                    "epoch_seconds": now - self._epoch_started,
-                }
-            )
-        if self.should_stop():
-            self.cancelled = True
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        event = {"kind": "epoch_end", "epoch": epoch + 1, "seconds": time.perf_counter() - self._epoch_started}
-        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            event[name] = _float(logs.get(name))
-        event["learning_rate"] = _current_learning_rate(self.model.optimizer)
-        self.on_event(event)
-
-
-class KeepBestWeights(keras.callbacks.Callback):
-    """Remember the weights of the epoch with the best validation accuracy and restore them at the end.
-
-    A small network's validation accuracy wobbles from epoch to epoch once it starts to
-    overfit; keeping the best epoch (chosen on the validation split, never on the test
-    split) makes a run's result depend less on where training happened to stop.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.best_accuracy = -1.0
-        self.best_epoch = None
-        self.best_weights = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        accuracy = (logs or {}).get("val_accuracy")
-        if accuracy is not None and accuracy > self.best_accuracy:
-            self.best_accuracy, self.best_epoch = float(accuracy), epoch + 1
-            self.best_weights = self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _current_learning_rate(optimizer) -> float:
-    # In Keras 3 `optimizer.learning_rate` already evaluates a schedule at the current step.
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-
-
-# Small batches are quick steps, and then the fixed cost of every step (Python calling into
-# TensorFlow, callbacks, metric bookkeeping) is a real share of the time: seed-cnn at batch 64
-# takes ~20 ms per step one at a time and ~17 ms when Keras runs 8 steps per call (measured on
-# this project's 2-core CPU). Large batches take a second or more per step, so they gain
-# nothing, and callbacks would hear about batches (and cancel requests) 8 times less often.
-STEPS_PER_EXECUTION = 8
-SMALL_BATCH = 256
-
-
-def steps_per_execution_for(config: RunConfig) -> int:
-    """How many training steps Keras runs per call: 8 for small batches, 1 when every step must be seen.
-
-    Weight averaging counts steps in a per-batch callback, so it needs to be called after every one.
-    """
-    return STEPS_PER_EXECUTION if config.batch_size <= SMALL_BATCH and not config.ema else 1
-
-
-def compile_model(
-    model: keras.Model,
-    config: RunConfig,
-    num_classes: int,
-    steps_per_epoch: int,
-    *,
-    jit_compile: bool = False,
-    steps_per_execution: int = 1,
-    with_fine_labels: bool = False,
-) -> None:
-    """Attach the optimiser, loss and accuracy metric a config asks for.
-
-    `with_fine_labels`: `model` is the trainer `fine_labels.with_fine_label_head` built, and it
-    will be fed the 10 CIFAR-10 classes. Every other caller compiles the plain model for its task.
-    """
-    if with_fine_labels:
-        loss, metrics = fine_labels.loss_and_metrics(config)
-    else:
-        loss, metrics = loss_for(num_classes, config.label_smoothing), metrics_for(num_classes)
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=loss,
-        metrics=metrics,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
 
 
 def run(

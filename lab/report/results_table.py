@@ -1,0 +1,129 @@
+"""The results table: one row per completed run, beside the lab report's published rows.
+
+Rows are flat dicts with the same columns for a stored run and for a row of the report, so the
+Compare page, `python -m lab runs` and the CSV download all show one table.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from lab.report.changes import changes_summary
+from lab.store.runs import Store
+from lab.system.paths import REFERENCE_RESULTS_CSV
+
+# The columns of the results table, the same for stored runs and the report's rows.
+RESULT_COLUMNS = (
+    "run_id",
+    "reference",
+    "model",
+    "task",
+    "options",  # settings changed from the preset (lab/report/changes.py)
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "total_params",
+    "trainable_params",
+    "train_seconds",
+    "epochs",
+    "device",
+    "data",
+    "created_at",
+    "status",
+    "source",
+)
+_FLOAT_COLUMNS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "train_seconds")
+_INT_COLUMNS = ("total_params", "trainable_params", "epochs")
+
+
+def results_table(store: Store) -> list[dict]:
+    """One flat row per completed run, newest first, then the lab report's reference rows."""
+    return [results_row(run) for run in store.list_runs(status="completed")] + reference_rows()
+
+
+def reference_rows(path: Path = REFERENCE_RESULTS_CSV) -> list[dict]:
+    """The lab report's results, as results-table rows marked `reference: True`.
+
+    Empty cells are values the report does not give: they read as None, never 0.
+    """
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [_reference_row(cells) for cells in csv.DictReader(handle)]
+
+
+def _reference_row(cells: dict[str, str]) -> dict:
+    values = {key: _parse_cell(key, text) for key, text in cells.items() if key}
+    row = dict.fromkeys(RESULT_COLUMNS)
+    row.update({key: value for key, value in values.items() if key in row})
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{row['model']}-{row['task']}")
+    row.update(run_id=f"report-{slug}", reference=True, status="reference", options="", data="CIFAR-10, as in the lab report")
+    return row
+
+
+def _parse_cell(column: str, text: str | None) -> Any:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if column in _INT_COLUMNS:
+        return int(float(text))
+    if column in _FLOAT_COLUMNS:
+        return float(text)
+    return text
+
+
+def results_row(run: dict) -> dict:
+    """Flatten a stored run (as `Store.get_run` returns it) into one results-table row."""
+    metrics, config, environment = run["metrics"], run["config"], run["environment"]
+
+    def first(key: str) -> Any:
+        # Parameter counts may sit at the top of the metrics or in a "params" block.
+        for source in (metrics, metrics.get("params") or {}, environment):
+            if isinstance(source, dict) and source.get(key) is not None:
+                return source[key]
+        return None
+
+    device = environment.get("device")
+    return {
+        "run_id": run["run_id"],
+        "reference": False,
+        "model": run["model"],
+        "task": run["task"],
+        "options": _options(config, metrics),
+        **{key: first(key) for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params")},
+        "train_seconds": run["train_seconds"],
+        "epochs": metrics.get("epochs_completed", config.get("epochs")),
+        "device": device if device is None or isinstance(device, str) else str(device),
+        "data": describe_data(config, run["fingerprint"], metrics),
+        "created_at": run["created_at"],
+        "status": run["status"],
+        "source": "stored run",
+    }
+
+
+def _options(config: dict, metrics: dict) -> str:
+    """The settings changed from the preset, and whether the run was stopped before its planned epochs."""
+    changes = changes_summary(config)
+    if metrics.get("stopped_early"):
+        stopped = f"stopped early in epoch {metrics.get('epochs_completed')} of {config.get('epochs')}"
+        changes = f"{changes}, {stopped}" if changes else stopped
+    return changes
+
+
+def describe_data(config: dict, fingerprint: dict, metrics: dict) -> str:
+    """A short description of the data a run saw, e.g. "folder /data · 4500 train images · 1000 test images"."""
+    parts = []
+    if fingerprint.get("source"):
+        parts.append(str(fingerprint["source"]))
+    if fingerprint.get("n_train"):
+        parts.append(f"{fingerprint['n_train']} train images")
+    elif config.get("subset"):
+        parts.append(f"subset {config['subset']}")
+    n_test = metrics.get("n_test") or fingerprint.get("n_test")
+    if n_test:
+        parts.append(f"{n_test} test images")
+    return " · ".join(parts) or "CIFAR-10"
