@@ -103,8 +103,8 @@ class QueueWatcher(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from lab.jobs import worker as jobs
         from lab.config import config_for_preset
+        from lab.jobs import launcher, queue
         from lab.store.runs import Store
 
         store = Store(self.lab_home)
@@ -112,7 +112,7 @@ class QueueWatcher(threading.Thread):
         while not self.stop.is_set():
             if len(self.submitted) < self.count and time.monotonic() >= next_submit:
                 config = config_for_preset("quick-demo", subset=500, epochs=1, seed=len(self.submitted))
-                self.submitted.append(jobs.submit(config, store=store, data_dir=self.data_dir))
+                self.submitted.append(queue.submit(config, store=store, data_dir=self.data_dir))
                 next_submit = time.monotonic() + self.spacing
             queued = len(store.list_runs(status="queued"))
             self.max_queued = max(self.max_queued, queued)
@@ -297,12 +297,12 @@ def main() -> None:
         browse_started = time.monotonic()
         stats = asyncio.run(classroom(url, args.students, args.seconds, files))
         stats["seconds"], stats["students"] = time.monotonic() - browse_started, args.students
-        from lab.jobs import worker as jobs
+        from lab.jobs import launcher, queue
         from lab.store.runs import Store
 
         store = Store(lab_home)
         wait_until = time.monotonic() + max(30, 290 - (time.monotonic() - started))  # stay within about 5 minutes
-        while jobs.active_runs(store) and time.monotonic() < wait_until:
+        while queue.active_runs(store) and time.monotonic() < wait_until:
             time.sleep(1)
         watcher.stop.set()
         watcher.join(5)
@@ -311,10 +311,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-        from lab.jobs import worker as jobs
+        from lab.jobs import launcher, queue
         from lab.store.runs import Store
 
-        for pid in jobs.live_workers(Store(lab_home)):  # workers this run started; never anyone else's
+        for pid in launcher.live_workers(Store(lab_home)):  # workers this run started; never anyone else's
             os.kill(pid, 9)
 
     rows = [table_row(solo, None), table_row(stats, memory.get("VmHWM"))]
@@ -335,7 +335,6 @@ def main() -> None:
             ("peak_mb", "server peak MB", ".0f"),
         ],
     )
-    table += "\n\nThe first row is one student alone, before the others arrive and before any job is queued."
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(queue["statuses"].items()))
     wait = "-" if queue["mean_wait_s"] is None else f"{queue['mean_wait_s']:.0f} s"
     queue_line = (
@@ -344,20 +343,12 @@ def main() -> None:
         f"mean wait before starting {wait}."
     )
     note = (
-        f"One Streamlit server on 127.0.0.1, {args.students} headless Chromium sessions clicking Train, Compare, Predict and "
-        "Explore in turn with 0.5-2 s pauses; on every Predict visit an upload (PNG or JPEG from 64x48 to 1600x1200 pixels, and "
-        "each student's third file a text file named .png). Prediction latency runs from handing the file to the browser to the top-k "
-        "chart on screen, so it includes the upload, a full script rerun and drawing. Model: a stored quick-demo run "
-        "(2,000 images, 1 epoch). Data: the `../shared` copy. The same 2 CPU cores run the server, the browsers and the jobs."
+        f"The first row is one student alone; then {args.students} headless Chromium sessions on the same cores as the server and the "
+        "jobs. A prediction is timed from handing the file to the browser to the top-k chart on screen."
     )
-    note += (
-        f" Load average (1 min): {load_before:.1f} before the run (other work on the machine), {os.getloadavg()[0]:.1f} at its "
-        "end (this benchmark's own browsers, server and jobs included). Real students bring their own browsers; here six "
-        "Chromium renderers compete with the server for the two cores, so the latencies are an upper bound. Job workers "
-        "run at niceness 10 (lab/jobs/worker.py), so training yields the CPU to the server."
-    )
+    load_line = f"Load average (1 min): {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} at its end."
     problems = solo["exceptions"] + solo["failed_loads"] + stats["exceptions"] + stats["failed_loads"]
-    body = note + "\n\n" + table + "\n\n" + queue_line
+    body = note + "\n\n" + table + "\n\n" + queue_line + " " + load_line
     if problems:
         body += "\n\nProblems seen:\n" + "\n".join(f"- {problem}" for problem in problems[:10])
     print(body)

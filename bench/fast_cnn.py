@@ -19,7 +19,7 @@ import time
 from bench.harness import markdown_table, run_contender, write_section
 
 # The targets on a 2-core CPU: (test accuracy, training seconds). fast-cnn-full is the
-# recipe for a GPU (its target there, 94% in 15 s, cannot be measured on this machine).
+# recipe for a GPU (its target there, 94% in 15 s, needs one).
 TARGETS = {"fast-cnn": (0.90, 600), "fast-cnn-quick": (0.80, 120)}
 # The recipes before Muon (lab/train/muon.py): SGD for every weight needed more epochs. fast-cnn-full
 # came after Muon, so it has no SGD recipe to compare with.
@@ -28,9 +28,9 @@ ALL_PRESETS = "fast-cnn-quick,fast-cnn,fast-cnn-full"
 
 
 def train_preset(preset: str, precision: str = "auto", epochs: int | None = None, optimizer: str | None = None) -> dict:
-    from lab.train import devices
     from lab.config import config_for_preset
     from lab.store.runs import Store
+    from lab.train import devices
     from lab.train.run import run
 
     overrides = {"precision": precision} | ({"epochs": epochs} if epochs else {}) | ({"optimizer": optimizer} if optimizer else {})
@@ -52,7 +52,7 @@ def train_preset(preset: str, precision: str = "auto", epochs: int | None = None
         "optimizer": result.config.optimizer,
         "epochs": result.config.epochs,
         "train_seconds": result.train_seconds,
-        # This machine runs some epochs at about 3/4 of its usual speed (docs/BENCHMARKS.md): the spread shows it.
+        # The fastest and the slowest epoch: a shared CPU runs some epochs slower than others, and the spread shows it.
         "epoch_seconds": f"{min(epoch_seconds):.0f}-{max(epoch_seconds):.0f}" if epoch_seconds else "-",
         "other_seconds": total_seconds - result.train_seconds,
         "accuracy": result.metrics["accuracy"],
@@ -98,18 +98,14 @@ def main() -> None:
     for row in rows:
         print(f"{row['preset']} ({row['precision']}, {row['optimizer']}): run {row['run_id']}")
     note = (
-        "All on the full training set (49,000 train / 1,000 validation, stratified); fast-cnn at three-quarter width, "
-        "fast-cnn-full at full width (the GPU recipe: no target on a CPU), fast-cnn-quick at quarter width, batch 512. Seed 0, "
-        "one run each in separate processes, stored in LAB_HOME; 'train s' is `fit` wall time, validation included; 'one epoch s' "
-        "the fastest and the slowest epoch; 'other s' the rest of the run: data split, the whitening layer's fit, the test "
-        "evaluation with six-view TTA and saving. "
-        "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split)."
+        "Full training set (49,000 train / 1,000 validation), seed 0, one run per row in its own process; 'one epoch s' is the "
+        "fastest and the slowest epoch, 'other s' the rest of the run (split, whitening fit, six-view TTA evaluation, saving)."
     )
     flags = [flag for flag, on in (("--precision-check", args.precision_check), ("--optimizer-check", args.optimizer_check)) if on]
     if args.presets != ALL_PRESETS:
         flags.append(f"--presets {args.presets}")
     command = " ".join(["CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.fast_cnn", *flags])
-    # A CPU with bfloat16 instructions trains these ~3x faster than one without: one table for each kind.
+    # A CPU with bfloat16 instructions trains these several times faster than one without: one table for each kind.
     write_section("The fast from-scratch recipe (fast-cnn, fast-cnn-full, fast-cnn-quick)", note + "\n\n" + table, command, per_cpu=True)
 
 

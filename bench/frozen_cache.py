@@ -23,7 +23,8 @@ def naive(backbone: str, epochs: int, subset: int | None) -> dict:
     from keras import layers
 
     from lab.config import config_for_preset
-    from lab.data.cifar10 import load_cifar10, prepare_task
+    from lab.data.cifar10 import load_cifar10
+    from lab.data.tasks import prepare_task
     from lab.evaluate.metrics import metrics_from_predictions
 
     config = config_for_preset(f"{backbone}-frozen", weights="none", epochs=epochs, subset=subset)
@@ -92,11 +93,9 @@ def main() -> None:
     table = markdown_table(rows, columns)
     print(table)
     note = (
-        f"`{args.backbone}-frozen`, weights `none` (random base: same arithmetic as ImageNet weights, so the same time; "
-        f"accuracy is not meaningful), {args.epochs} epochs, stratified subset of {args.subset} training images "
-        "(90% train / 10% validation), batch 64, seed 0, one run each in separate processes. 'train s' is `fit` time; "
-        "for the cache runs it includes computing (or reading) the train and validation features. "
-        "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split)."
+        f"Weights `none` (a random base: ImageNet's arithmetic, so its time; the accuracy means nothing), a stratified subset of "
+        f"{args.subset:,} training images, batch 64, seed 0, one run per row in its own process; the cache rows' 'train s' "
+        "includes computing or reading the features."
     )
     command = (
         "CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.frozen_cache "

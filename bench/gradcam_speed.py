@@ -116,8 +116,7 @@ def main() -> None:
     print(table)
     note = (
         f"One 32x32 image per call, the model's top class, heatmap at 32x32; p50 / p95 over {args.repeats} calls after the first, "
-        f"cycling through {IMAGES} test images; each row in its own process. Data: the `../shared` copy (JPEG-decoded pixels). "
-        "The target was at most 200 ms per image for the seed CNN."
+        f"cycling through {IMAGES} test images; each row in its own process."
     )
     command = f"CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.gradcam_speed --repeats {args.repeats}"
     if (args.epochs, args.subset) != (1, 5000):

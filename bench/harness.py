@@ -1,8 +1,9 @@
-"""Side-by-side benchmark plumbing: run each contender in its own process, collect a table.
+"""Side-by-side benchmark plumbing: run each contender in its own process, write its table to docs/BENCHMARKS.md.
 
 Each contender runs in a fresh Python process so its peak memory (`ru_maxrss`) is its own
 and neither warms the other's caches. A contender is a function in a bench module that
-returns a dict of figures; `measure()` adds wall time and peak memory.
+returns a dict of figures; `run_contender()` adds wall time and peak memory. `write_section()`
+puts the table in its named section, under the command, the machine class and the date.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "BENCHMARKS.md"
+# The file's opening when a benchmark writes the first section of a new one.
+INTRO = "# Benchmarks\n\nEach section below is written by the command it names.\n"
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; the benchmarks never download a browser
@@ -78,7 +82,7 @@ VECTOR_INSTRUCTIONS = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("av
 
 
 def _vector_instructions(cpuinfo_path: str) -> tuple[str, list[str]]:
-    from lab.train.memory import cpu_name_and_flags
+    from lab.system.hardware import cpu_name_and_flags
 
     name, flags = cpu_name_and_flags(cpuinfo_path)
     return name, [label for flag, label in VECTOR_INSTRUCTIONS if flag in flags]
@@ -87,8 +91,8 @@ def _vector_instructions(cpuinfo_path: str) -> tuple[str, list[str]]:
 def cpu_line(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     """The CPU's name and its widest vector instructions, e.g. "AMD EPYC, AVX2, no AVX-512".
 
-    The machines this project is measured on differ from session to session, and TensorFlow's
-    speed depends most on these instructions (AVX-512, bfloat16, AMX), so every section names them.
+    TensorFlow's speed on a CPU depends most on these instructions (AVX-512, bfloat16, AMX), and
+    the machines this project is measured on differ, so every section names them.
     """
     name, found = _vector_instructions(cpuinfo_path)
     name = name or platform.processor() or platform.machine()
@@ -103,8 +107,21 @@ def cpu_class(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     return found[0] if found else "other"
 
 
+def gpu_line() -> str:
+    """The GPUs `nvidia-smi` lists ("GPU: NVIDIA H200"), or "no GPU"; without importing TensorFlow."""
+    if shutil.which("nvidia-smi") is None:
+        return "no GPU"
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        return "no GPU"
+    names = [line.split(":", 1)[1].split("(UUID")[0].strip() for line in listed if line.startswith("GPU ") and ":" in line]
+    return f"GPU: {', '.join(names)}" if names else "no GPU"
+
+
 def machine_line() -> str:
-    return f"{platform.machine()} ({cpu_line()}), {os.cpu_count()} CPU cores, no GPU, Python {platform.python_version()}"
+    """The machine class a table was measured on: CPU vector instructions, cores, GPU."""
+    return f"{cpu_line()}; {os.cpu_count()} CPU cores; {gpu_line()}"
 
 
 def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
@@ -119,22 +136,27 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str
     return "\n".join(lines)
 
 
-def write_section(name: str, body: str, command: str, *, per_cpu: bool = False) -> None:
-    """Replace (or append) the section `name` of docs/BENCHMARKS.md, stamped with date and machine.
+def section_text(name: str, body: str, command: str, machine: str, date: str) -> str:
+    """One generated section: heading, the command, the machine class and the date, then the body (the table)."""
+    return (
+        f"<!-- bench:{name} -->\n## {name}\n\n"
+        f"- Command: `{command}`\n- Machine: {machine}\n- Date: {date}\n\n"
+        f"{body.strip()}\n<!-- /bench:{name} -->"
+    )
 
-    `per_cpu`: the section's name ends with the CPU's class (", on AVX2 CPUs"), so a table measured on
-    a CPU with other vector instructions sits beside this one instead of replacing it. For the
-    benchmarks whose figures those instructions change several-fold (bfloat16 arithmetic or not).
+
+def write_section(name: str, body: str, command: str, *, per_cpu: bool = False) -> None:
+    """Replace the section `name` of docs/BENCHMARKS.md in place (or append it), stamped with machine and date.
+
+    `body` is the table, with at most a line or two saying what its columns mean. `per_cpu`: the
+    section's name ends with the CPU's class (", on AVX2 CPUs"), so a table measured on a CPU with
+    other vector instructions sits beside this one instead of replacing it; for the benchmarks whose
+    figures those instructions change several-fold (bfloat16 arithmetic or not).
     """
     if per_cpu:
         name = f"{name}, on {cpu_class()} CPUs"
-    today = datetime.date.today().isoformat()
-    section = f"<!-- bench:{name} -->\n## {name}\n\nCommand: `{command}`  \nMeasured {today} on {machine_line()}.\n\n{body}\n<!-- /bench:{name} -->"
-    text = (
-        BENCHMARKS_MD.read_text()
-        if BENCHMARKS_MD.exists()
-        else "# Benchmarks\n\nEvery figure below sits beside the command that produced it.\n"
-    )
+    section = section_text(name, body, command, machine_line(), datetime.date.today().isoformat())
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else INTRO
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)

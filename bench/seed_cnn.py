@@ -21,7 +21,8 @@ def naive(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
     from keras import layers
 
     from lab.config import config_for_preset
-    from lab.data.cifar10 import load_cifar10, prepare_task
+    from lab.data.cifar10 import load_cifar10
+    from lab.data.tasks import prepare_task
     from lab.evaluate.metrics import metrics_from_predictions
 
     config = config_for_preset("seed-cnn", epochs=epochs, subset=subset, task=task)
@@ -59,8 +60,8 @@ def naive(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
 
 
 def ours(epochs: int, subset: int | None, task: str = "cifar10") -> dict:
-    from lab.train import devices
     from lab.config import config_for_preset
+    from lab.train import devices
     from lab.train.run import run
 
     config = config_for_preset("seed-cnn", epochs=epochs, subset=subset, task=task)
@@ -100,12 +101,10 @@ def main() -> None:
     ]
     table = markdown_table(rows, columns)
     print(table)
-    subset = f", subset {args.subset}" if args.subset else ", full training set (45,000 train / 5,000 validation)"
+    training_set = f"a {args.subset:,}-image subset" if args.subset else "the full training set (45,000 train / 5,000 validation)"
     note = (
-        f"`seed-cnn` on task `{args.task}`, {args.epochs} epochs{subset}, seed 0, one run each, in separate processes. "
-        "Data: the `../shared` copy (JPEG-decoded pixels, 5,000-image test split). "
-        "Ours keeps the weights of the epoch with the best validation accuracy (the preset's `keep_best`); "
-        "the notebook keeps the last epoch's, after the network has begun to overfit."
+        f"`seed-cnn` on task `{args.task}`, {args.epochs} epochs on {training_set}, seed 0, one run per way, each in its own process. "
+        "Ours keeps the best validation epoch's weights (`keep_best`), the notebook its last epoch's."
     )
     command = (
         f"CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.seed_cnn --epochs {args.epochs}"

@@ -103,13 +103,8 @@ def main() -> None:
     )
     print(table)
     note = (
-        "One Streamlit server process, one browser session visiting Explore, Train, Compare and Predict in turn. "
-        "Data: the `../shared` copy (50,000 + 5,000 images, 165 MB of uint8 pixels), opened memory-mapped from the decoded copy "
-        "the first load saves under LAB_HOME (lab/data/cache.py): the peak is that first load, decoding the batches in memory; "
-        "afterwards the server holds only the pages it reads, and every page run ends by releasing them and calling "
-        "malloc_trim (ui/common.return_freed_memory, lab/system/process_memory.py). Before these two changes: 981 MB resident. "
-        f"Last row: back on the Train page, the batch size is raised {SETTINGS_TRIED} times by one; each new value is a "
-        "new network whose training step the page times in the server (a second each)."
+        "One server process, one browser session visiting Explore, Train, Compare and Predict; 'own' is the server's anonymous "
+        f"memory, 'shared-library' its mapped library pages. Last row: the Train page's batch size raised {SETTINGS_TRIED} times by one."
     )
     write_section(
         "Streamlit server memory",

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import CHROMIUM, CHROMIUM_ARGS  # the same headless settings as the benchmarks
 from lab.data.cifar10 import write_cifar10_folder
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from lab.train import devices
 from lab.config import RunConfig
+from lab.train import devices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,33 +112,3 @@ def test_importing_lab_switches_on_tensorflows_onednn_kernels_unless_the_user_ch
     assert "oneDNN custom operations are on" in default.stderr
     chosen = _python_in_a_fresh_process("import lab, os; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])", TF_ENABLE_ONEDNN_OPTS="0")
     assert chosen.stdout.split()[-1] == "0"
-
-
-@pytest.mark.parametrize(
-    ("flags", "expected_line", "expected_class"),
-    [
-        ("fpu sse avx2 fma", "Some CPU, AVX2, no AVX-512", "AVX2"),
-        ("fpu avx2 avx512f avx512_bf16", "Some CPU, AVX512-BF16, AVX-512, AVX2", "AVX512-BF16"),
-        ("fpu sse2", "Some CPU", "other"),
-    ],
-)
-def test_benchmark_sections_name_the_cpus_vector_instructions(tmp_path, flags, expected_line, expected_class):
-    from bench.harness import cpu_class, cpu_line
-
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
-    assert cpu_line(str(cpuinfo)) == expected_line
-    assert cpu_class(str(cpuinfo)) == expected_class
-
-
-def test_a_per_cpu_benchmark_section_leaves_other_cpus_tables_alone(tmp_path, monkeypatch):
-    from bench import harness
-
-    monkeypatch.setattr(harness, "BENCHMARKS_MD", tmp_path / "BENCHMARKS.md")
-    for cpu, figure in (("AVX512-BF16", "71 s"), ("AVX2", "114 s"), ("AVX2", "112 s")):
-        monkeypatch.setattr(harness, "cpu_class", lambda cpu=cpu: cpu)
-        harness.write_section("Quick recipe", figure, "python -m bench.fast_cnn", per_cpu=True)
-    text = (tmp_path / "BENCHMARKS.md").read_text()
-    assert "## Quick recipe, on AVX512-BF16 CPUs" in text and "71 s" in text
-    assert "## Quick recipe, on AVX2 CPUs" in text and "112 s" in text
-    assert "114 s" not in text  # the same CPU class: its section was replaced, not repeated
