@@ -1,4 +1,4 @@
-"""`python -m lab ...`: everything the app does, headless.
+"""`python -m lab ...` (or `cifar10-lab ...` once installed): everything the app does, headless.
 
     python -m lab models --json
     python -m lab train --model seed-cnn --task cifar10 --epochs 2 --subset 10000 --data-dir DIR --json
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
@@ -25,7 +26,9 @@ from lab.cli.parser import build_parser  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    # The console script installed by pip is called cifar10-lab; `python -m lab` runs lab/__main__.py.
+    prog = "cifar10-lab" if Path(sys.argv[0]).stem == "cifar10-lab" else "python -m lab"
+    args = build_parser(prog).parse_args(argv)
     from lab.cli import commands  # imported here, below the parser, so `--help` answers without loading TensorFlow
 
     try:

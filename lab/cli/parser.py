@@ -64,8 +64,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config_for_preset(args.model, **overrides)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lab", description="CIFAR-10 Lab, headless.")
+def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
+    """Every command and its options; `prog` is how the user called it (`python -m lab` or `cifar10-lab`)."""
+    parser = argparse.ArgumentParser(prog=prog, description="CIFAR-10 Lab, headless.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     models = commands.add_parser("models", help="list the model presets and their parameter counts")
