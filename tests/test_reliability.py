@@ -239,8 +239,16 @@ def test_after_a_restart_dead_runs_are_interrupted_and_the_queue_gets_a_worker(s
 
 
 def test_a_worker_gives_the_cpu_to_the_web_server_first(store, monkeypatch):
+    import psutil
+
     niceness = []
-    monkeypatch.setattr(os, "nice", lambda increment: niceness.append(increment))
+
+    def record_nice(process, value=None):  # psutil.Process.nice: read without a value, set with one
+        if value is None:
+            return 0  # the server's own priority
+        niceness.append(value)
+
+    monkeypatch.setattr(psutil.Process, "nice", record_nice)
     assert worker.main(["--lab-home", str(store.root)]) == 0  # nothing queued: it exits at once
     assert niceness == [worker.WORKER_NICENESS] and worker.WORKER_NICENESS > 0
     assert launcher.live_workers(store) == []

@@ -92,26 +92,37 @@ def _write(path, text):
 
 
 def test_free_memory_is_the_smaller_of_the_machine_and_the_container(tmp_path):
-    meminfo = _write(tmp_path / "meminfo", "MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:    8000000 kB\n")
+    machine = 8_000_000 * 1024  # what the machine itself has free, in bytes
     cgroup = tmp_path / "cgroup"
     # No container limit: the machine's MemAvailable.
     _write(cgroup / "memory.max", "max\n")
     _write(cgroup / "memory.current", str(500 * 2**20))
-    assert hardware.available_memory_mb(meminfo, cgroup) == pytest.approx(8_000_000 / 1024)
+    assert hardware.available_memory_mb(cgroup, machine_bytes=machine) == pytest.approx(8_000_000 / 1024)
     # A 2.7 GB container using 1 GB, 100 MB of it droppable file cache: 1.8 GB left.
     _write(cgroup / "memory.max", str(int(2.7 * 2**30)))
     _write(cgroup / "memory.current", str(2**30))
     _write(cgroup / "memory.stat", "anon 900000000\ninactive_file 104857600\nactive_file 1\n")
-    assert hardware.available_memory_mb(meminfo, cgroup) == pytest.approx(2.7 * 1024 - 1024 + 100)
+    assert hardware.available_memory_mb(cgroup, machine_bytes=machine) == pytest.approx(2.7 * 1024 - 1024 + 100)
     # cgroup v1 spells "no limit" as a huge number.
     v1 = tmp_path / "v1"
     _write(v1 / "memory" / "memory.limit_in_bytes", str(2**63 - 4096))
     _write(v1 / "memory" / "memory.usage_in_bytes", "1")
-    assert hardware.available_memory_mb(meminfo, v1) == pytest.approx(8_000_000 / 1024)
+    assert hardware.available_memory_mb(v1, machine_bytes=machine) == pytest.approx(8_000_000 / 1024)
     _write(v1 / "memory" / "memory.limit_in_bytes", str(2**31))
     _write(v1 / "memory" / "memory.stat", "total_inactive_file 0\n")
-    assert hardware.available_memory_mb(meminfo, v1) == pytest.approx(2048 - 1 / 2**20)
-    assert hardware.available_memory_mb(tmp_path / "none", tmp_path / "none") is None
+    assert hardware.available_memory_mb(v1, machine_bytes=machine) == pytest.approx(2048 - 1 / 2**20)
+
+
+def test_without_proc_or_cgroups_free_memory_still_comes_from_the_system(tmp_path, monkeypatch):
+    """macOS and Windows have neither /proc nor cgroups: the machine's own figure (psutil) still lets check_fits refuse."""
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 3 * 2**30})())
+    assert hardware.available_memory_mb(tmp_path / "no-cgroup") == pytest.approx(3 * 1024)
+    with pytest.raises(ValueError, match="needs about"):
+        resources.check_fits(config_for_preset("vgg16-finetune", input_size=224, batch_size=256, weights="none"))
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: (_ for _ in ()).throw(RuntimeError("not supported here")))
+    assert hardware.available_memory_mb(tmp_path / "no-cgroup") is None  # nothing known: check_fits refuses nothing
 
 
 def test_this_machine_reports_its_free_memory():

@@ -11,7 +11,6 @@ leaving is never stranded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -19,10 +18,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock
+
 from lab.store.runs import Store
 from lab.system import processes
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The folder that holds the `lab` package (a checkout, or site-packages): on the worker's import path, so the
+# worker runs the same code as the app that started it, installed or not.
+CODE_ROOT = Path(__file__).resolve().parents[2]
 KEEP_LOGS = 20  # worker log files kept in <store root>/logs; older ones are deleted
 
 # Workers this process started: polling them reaps the ones that exited (no zombies).
@@ -62,7 +65,7 @@ def live_workers(store: Store) -> list[int]:
         pid = int(pid_file.stem) if pid_file.stem.isdigit() else 0
         recorded_start = pid_file.read_text().strip() if pid_file.exists() else ""
         # Comparing start times tells a live worker from an unrelated process that reused its pid.
-        if processes.is_alive(pid) and recorded_start == processes.start_ticks(pid):
+        if processes.is_alive(pid) and recorded_start == processes.start_stamp(pid):
             alive.append(pid)
         else:
             pid_file.unlink(missing_ok=True)
@@ -70,7 +73,7 @@ def live_workers(store: Store) -> list[int]:
 
 
 def register_worker(store: Store, pid: int) -> None:
-    (workers_dir(store) / f"{pid}.pid").write_text(processes.start_ticks(pid))
+    (workers_dir(store) / f"{pid}.pid").write_text(processes.start_stamp(pid))
 
 
 def start_worker(store: Store, data_dir: str | None) -> int:
@@ -80,24 +83,30 @@ def start_worker(store: Store, data_dir: str | None) -> int:
     _prune_logs(logs)
     env = dict(os.environ)
     if data_dir:
-        env["CIFAR10_DIR"] = str(data_dir)
+        env["CIFAR10_DIR"] = str(Path(data_dir).expanduser().resolve())
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), env.get("PYTHONPATH")]))
     log_path = logs / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}.log"
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             worker_command(store),
-            cwd=PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: a Ctrl-C on the server does not reach it
+            **_detached(),
         )
     # Registered by the launcher (under the lock), so the next ensure_workers counts it at once.
     register_worker(store, child.pid)
     _children.append(child)
     return child.pid
+
+
+def _detached() -> dict:
+    """Popen options that put the worker in a process group of its own: a Ctrl-C on the server does not reach it."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 def worker_command(store: Store) -> list[str]:
@@ -119,14 +128,10 @@ def workers_dir(store: Store) -> Path:
 
 @contextlib.contextmanager
 def workers_lock(store: Store) -> Iterator[None]:
-    """An exclusive lock shared by every process that uses this store (released if the holder dies)."""
+    """An exclusive lock shared by every process that uses this store (the system releases it if the holder dies)."""
     Path(store.root).mkdir(parents=True, exist_ok=True)
-    with open(Path(store.root) / "workers.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(Path(store.root) / "workers.lock"):
+        yield
 
 
 def unregister_worker(store: Store, pid: int) -> None:

@@ -8,7 +8,6 @@ starts it; lab/jobs/queue.py is what the app calls.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from lab.config import RunConfig
 from lab.jobs import launcher
 from lab.store.runs import Store
-from lab.system import process_memory
+from lab.system import process_memory, processes
 
 CANCEL_POLL_SECONDS = 0.5  # the longest a worker goes between two looks at the cancel flag
 WORKER_NICENESS = 10  # scheduling priority a worker gives up (0 = the server's own, 19 = the lowest)
@@ -113,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.jobs.worker", description="Train the queued runs of a results store, then exit.")
     parser.add_argument("--lab-home", help="the results store's folder (default: $LAB_HOME or ./runs)")
     args = parser.parse_args(argv)
-    with contextlib.suppress(OSError):  # training yields the CPU to the web server when both want it: pages stay quick
-        os.nice(WORKER_NICENESS)
+    processes.lower_priority(WORKER_NICENESS)  # training yields the CPU to the web server when both want it: pages stay quick
     store = Store(args.lab_home)
     launcher.register_worker(store, os.getpid())  # again, in case it was started by hand
     try:

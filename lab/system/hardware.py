@@ -1,13 +1,17 @@
 """What this computer has: its CPU's name and vector instructions, the memory free now, a process's memory.
 
 Free memory is the smaller of the machine's and its container's (cgroup) limit: Streamlit
-Community Cloud and Docker cap an app below what the machine itself reports.
+Community Cloud and Docker cap an app below what the machine itself reports. Memory figures
+come from psutil, so they exist on macOS and Windows too; the CPU's flags are read from
+/proc/cpuinfo, where Linux lists them (elsewhere: none, which only means no bfloat16).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import psutil
 
 MB = 2**20
 
@@ -31,15 +35,17 @@ def cpu_name_and_flags(cpuinfo_path: str = "/proc/cpuinfo") -> tuple[str | None,
     return name, frozenset()
 
 
-def available_memory_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
+def available_memory_mb(cgroup: Path = Path("/sys/fs/cgroup"), *, machine_bytes: int | None = None) -> float | None:
     """Memory a new allocation can get now, in MB: the smaller of the machine's and the container's.
 
-    The machine's is MemAvailable in /proc/meminfo. A container (Streamlit Community
-    Cloud, Docker) has a limit of its own, which /proc/meminfo does not show: cgroup v2's
-    memory.max (v1: memory.limit_in_bytes) minus what the group uses, not counting
-    file cache the kernel can drop. None when neither can be read.
+    The machine's comes from psutil (MemAvailable on Linux; its equivalent on macOS and Windows),
+    or `machine_bytes` when given. A container (Streamlit Community Cloud, Docker) has a limit of
+    its own, which the machine's figure does not show: cgroup v2's memory.max (v1:
+    memory.limit_in_bytes) minus what the group uses, not counting file cache the kernel can drop.
+    None when neither can be read.
     """
-    candidates = [value for value in (_meminfo_available(meminfo), _cgroup_available(cgroup)) if value is not None]
+    machine = _machine_available() if machine_bytes is None else machine_bytes
+    candidates = [value for value in (machine, _cgroup_available(cgroup)) if value is not None]
     return min(candidates) / MB if candidates else None
 
 
@@ -60,22 +66,16 @@ def memory_budget_mb(pids: tuple[int, ...] | list[int] | None = None) -> float |
 def process_rss_mb(pid: int) -> float:
     """Resident memory of process `pid` in MB (0 when it is gone or unreadable)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
+        return psutil.Process(pid).memory_info().rss / MB
+    except (psutil.Error, OSError):
+        return 0.0
 
 
-def _meminfo_available(meminfo: Path) -> int | None:
+def _machine_available() -> int | None:
     try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return int(psutil.virtual_memory().available)
+    except (psutil.Error, OSError, RuntimeError):
+        return None
 
 
 def _cgroup_available(root: Path) -> int | None:

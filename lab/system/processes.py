@@ -1,4 +1,4 @@
-"""Is a training worker still alive, and is it still the same process?
+"""Is a training worker still alive, and is it still the same process? And asking for less CPU.
 
 A pid alone is not enough to answer: once a process exits, the system may give its
 number to an unrelated process (after a reboot this happens quickly). So besides
@@ -6,17 +6,17 @@ number to an unrelated process (after a reboot this happens quickly). So besides
 process start before the run it is supposed to be training?". A process that
 started later cannot be the run's worker, whatever its pid.
 
-Linux answers both from /proc; elsewhere (macOS) only the existence check is
-available, and the start-time checks answer "unknown".
+psutil answers both on Linux, macOS and Windows (on Linux it reads /proc for us).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-# Clock readings from /proc are rounded to ticks and the boot time to whole seconds,
+import psutil
+
+# Start times are rounded (to clock ticks, and the boot time to whole seconds on Linux),
 # so a worker that started the same second as its run must not look "newer" than it.
 START_TIME_TOLERANCE = timedelta(seconds=2)
 
@@ -26,33 +26,26 @@ def is_alive(pid: int | None) -> bool:
     if not pid or pid <= 0:
         return False
     try:
-        os.kill(pid, 0)  # signal 0 checks without touching the process
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True  # it exists, it just belongs to another user
-    fields = _stat_fields(pid)
-    if fields is None:
-        return True  # no /proc (macOS): trust os.kill
-    return fields[0] not in ("Z", "X")  # the state letter: zombie or dead
 
 
-def start_ticks(pid: int) -> str:
-    """When process `pid` started, in clock ticks since boot, as text; "" where /proc is missing.
+def start_stamp(pid: int) -> str:
+    """When process `pid` started, as text ("" when it is gone or unreadable).
 
-    Two processes with the same pid and the same start ticks are the same process.
+    Two processes with the same pid and the same start stamp are the same process.
     """
-    fields = _stat_fields(pid)
-    return fields[19] if fields is not None else ""  # field 22 of /proc/PID/stat
+    started = _create_time(pid)
+    return "" if started is None else f"{started:.2f}"
 
 
 def started_at(pid: int) -> datetime | None:
     """When process `pid` started, in UTC, or None where that cannot be read."""
-    ticks = start_ticks(pid)
-    boot = _boot_time()
-    if not ticks or boot is None:
-        return None
-    return boot + timedelta(seconds=int(ticks) / os.sysconf("SC_CLK_TCK"))
+    started = _create_time(pid)
+    return None if started is None else datetime.fromtimestamp(started, UTC)
 
 
 def could_be_worker(pid: int | None, run_started: str | None) -> bool:
@@ -69,23 +62,22 @@ def could_be_worker(pid: int | None, run_started: str | None) -> bool:
     return process_start <= datetime.fromisoformat(run_started) + START_TIME_TOLERANCE
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name, or None without /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name sits in parentheses and may contain spaces; what follows starts at field 3.
-    return stat.rpartition(")")[2].split()
+def lower_priority(niceness: int) -> None:
+    """Give up CPU priority for this process: `niceness` steps on Linux and macOS, "below normal" on Windows.
+
+    Does nothing where the system refuses; a worker then simply competes with the web server as an equal.
+    """
+    process = psutil.Process()
+    with contextlib.suppress(psutil.Error, OSError, ValueError):
+        if psutil.WINDOWS:
+            process.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            process.nice(min(19, process.nice() + niceness))
 
 
-def _boot_time() -> datetime | None:
-    """When the machine booted (the "btime" line of /proc/stat), or None without /proc."""
+def _create_time(pid: int) -> float | None:
+    """Seconds since the epoch at which process `pid` started, or None."""
     try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError, ValueError):
         return None
-    for line in lines:
-        if line.startswith("btime "):
-            return datetime.fromtimestamp(int(line.split()[1]), UTC)
-    return None
