@@ -162,6 +162,41 @@ def test_the_best_validation_epoch_is_kept(data):
     assert run(RunConfig(epochs=1, keep_best=False), data=data).metrics["best_epoch"] is None
 
 
+def test_keras_early_stopping_restores_the_first_epoch_with_the_best_validation_accuracy():
+    """keep_best is Keras' EarlyStopping: it never stops the run, and ends on the best epoch's weights (the first, on a tie)."""
+    import keras
+
+    from lab.train.callbacks import keep_best_epoch
+
+    class Snapshots(keras.callbacks.Callback):  # each epoch's weights and validation accuracy, as training saw them
+        def __init__(self):
+            super().__init__()
+            self.weights, self.val_accuracy = [], []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append(self.model.get_weights())
+            self.val_accuracy.append(logs["val_accuracy"])
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 8)).astype("float32")
+    y = (x[:, 0] + 0.8 * rng.normal(size=96) > 0).astype(int) + (x[:, 1] > 0.5).astype(int)  # noisy: accuracy wobbles
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    snapshots, keep_best = Snapshots(), keep_best_epoch(epochs=8)
+    history = model.fit(
+        x[:64], y[:64], validation_data=(x[64:], y[64:]), epochs=8, batch_size=8, verbose=0, callbacks=[snapshots, keep_best]
+    )
+
+    assert len(history.history["loss"]) == 8  # never stopped early
+    best = snapshots.val_accuracy.index(max(snapshots.val_accuracy))  # the first epoch with the highest accuracy
+    assert best < 7 and snapshots.val_accuracy[-1] == max(snapshots.val_accuracy)  # a tie with the last: the earlier one wins
+    assert keep_best.best_epoch == best
+    for restored, kept in zip(model.get_weights(), snapshots.weights[best], strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    assert not np.array_equal(model.get_weights()[0], snapshots.weights[-1][0])  # not simply the last epoch's weights
+
+
 def test_the_fast_recipe_fits_its_whitening_layer_and_learns(data):
     from lab.models.scratch import PatchWhitening
 

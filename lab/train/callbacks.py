@@ -66,29 +66,17 @@ class EventCallback(keras.callbacks.Callback):
         self.on_event(event)
 
 
-class KeepBestWeights(keras.callbacks.Callback):
-    """Remember the weights of the epoch with the best validation accuracy and restore them at the end.
+def keep_best_epoch(epochs: int) -> keras.callbacks.EarlyStopping:
+    """At the end of training, go back to the weights of the epoch with the best validation accuracy.
 
     A small network's validation accuracy wobbles from epoch to epoch once it starts to
     overfit; keeping the best epoch (chosen on the validation split, never on the test
-    split) makes a run's result depend less on where training happened to stop.
+    split) makes a run's result depend less on where training happened to stop. Keras'
+    EarlyStopping does exactly this when its patience outlasts the run: it never stops
+    training, and restores the first epoch with the highest `val_accuracy` when training ends.
+    Its `best_epoch` counts from 0.
     """
-
-    def __init__(self):
-        super().__init__()
-        self.best_accuracy = -1.0
-        self.best_epoch = None
-        self.best_weights = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        accuracy = (logs or {}).get("val_accuracy")
-        if accuracy is not None and accuracy > self.best_accuracy:
-            self.best_accuracy, self.best_epoch = float(accuracy), epoch + 1
-            self.best_weights = self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    return keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=epochs + 1, restore_best_weights=True)
 
 
 def _float(value) -> float | None:

@@ -30,7 +30,7 @@ from lab.models.scratch import adapt_whitening
 from lab.system import process_memory
 from lab.train import devices, fine_labels
 from lab.train import memory as resources
-from lab.train.callbacks import EventCallback, EventHandler, KeepBestWeights
+from lab.train.callbacks import EventCallback, EventHandler, keep_best_epoch
 from lab.train.compile import compile_model, steps_per_execution_for
 from lab.train.feature_cache import cache_decision, cached_features, split_at_features
 from lab.train.schedules import DECAYING_SCHEDULES, schedule_callbacks
@@ -159,7 +159,7 @@ def _train_and_evaluate(
         }
     )
     events = EventCallback(emit, should_stop, steps_per_epoch)
-    keep_best = KeepBestWeights() if config.keep_best else None
+    keep_best = keep_best_epoch(config.epochs) if config.keep_best else None
     callbacks = [events, *schedule_callbacks(config, steps_per_epoch), *([keep_best] if keep_best else [])]
     started = time.perf_counter()
     if use_cache:
@@ -211,7 +211,7 @@ def _train_and_evaluate(
         "stopped_early": stopped_early,
         "class_names": list(task.class_names),
         "feature_cache": use_cache,
-        "best_epoch": keep_best.best_epoch if keep_best else None,
+        "best_epoch": keep_best.best_epoch + 1 if keep_best is not None and keep_best.best_weights is not None else None,
     }
     emit({"kind": "evaluation", **{k: metrics[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "n_test")}})
 
