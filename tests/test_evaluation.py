@@ -149,3 +149,25 @@ def test_tta_averages_the_image_its_mirror_and_two_shifted_copies():
     np.testing.assert_allclose(evaluation.probabilities, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(evaluation.probabilities, with_mirror(images), atol=1e-4)  # the shifts did count
     assert evaluation.metrics["tta"] is True
+
+
+def test_scikit_learn_loads_only_when_metrics_are_computed():
+    """Importing the metrics module (as pages do) leaves scikit-learn and SciPy out; computing metrics brings them.
+
+    A fresh process, so that no other test's imports count. (Keras 3.15 imports scikit-learn itself when
+    it is installed: a process that loads Keras holds it anyway; lab adds no earlier import of its own.)
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import lab.evaluate.metrics as metrics\n"
+        "print('AFTER-IMPORT', sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+        "metrics.metrics_from_predictions([0, 1, 1], [0, 1, 0], ['cat', 'dog'])\n"
+        "print('AFTER-METRICS', 'sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "AFTER-IMPORT []" in done.stdout
+    assert "AFTER-METRICS True" in done.stdout

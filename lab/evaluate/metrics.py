@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 from lab.data.pipeline import in_order
 
@@ -125,6 +124,9 @@ def metrics_from_predictions(y_true: Sequence[int], y_pred: Sequence[int], class
     (`zero_division=0`). Macro averages weigh every class equally, so a model
     that ignores one class is penalised even when that class is rare.
     """
+    # Imported here, not at the top: scikit-learn brings SciPy, which the server need not hold just to show a page.
+    from sklearn import metrics as sk_metrics
+
     y_true = np.asarray(y_true).astype(np.int64).reshape(-1)
     y_pred = np.asarray(y_pred).astype(np.int64).reshape(-1)
     labels = list(range(len(class_names)))
