@@ -1,4 +1,4 @@
-"""Backbones trained from scratch: the report's seed CNN, a fast ResNet-style CNN and a tiny ViT.
+"""Backbones trained from scratch: the report's seed CNN, the fast CNN of the speed record, and a tiny ViT.
 
 A backbone is a nested Keras model named "backbone" that turns preprocessed
 images into features; lab/models/registry.py puts the preprocessing in front of it and
@@ -25,24 +25,13 @@ from lab.models.fused_layers import FusedBatchNormalization, Gelu
 SCRATCH_MIN_INPUT_SIZE = {"seed-cnn": 18, "fast-cnn": 9, "vit-tiny": 4}
 
 # fast-cnn: the design of airbench94 (Keller Jordan, 2024), which holds the CIFAR-10 speed
-# record (94% in under 4 seconds on one A100): a fixed "whitening" first layer, then three
-# blocks of two 3x3 convolutions with max pooling, batch norm and GELU. Channel widths of
-# its three blocks, scaled by a multiplier; training speed on this project's 2-core CPU
-# (bfloat16, batch 1024, fused batch norm and GELU; bench/activations.py, bench/fast_cnn.py):
-#   x1.0  (64/256/256 channels, 1.97 M parameters): ~490 images/s, ~105 s per 49k-image epoch
-#   x0.75 (48/192/192 channels, 1.11 M parameters): ~800 images/s, ~61 s per epoch (the fast-cnn preset)
-#   x0.5  (32/128/128 channels, 0.50 M parameters): ~1,500 images/s, ~35 s per epoch
-# On a 2-core CPU without AVX-512 (float32, TensorFlow's oneDNN kernels; bench/onednn.py): x0.75 ~270
-# images/s (~3 minutes per epoch), x0.5 ~520 (~95 s per epoch). On a GPU, use 1.0 (the record's network).
+# record on one GPU: a fixed "whitening" first layer, then three blocks of two 3x3 convolutions
+# with max pooling, batch norm and GELU. The channels of its three blocks are scaled by
+# RunConfig.width: 1.0 is the record's own network (for a GPU); a CPU trains a narrower one in
+# the time a lesson allows (docs/DECISIONS.md, "The fast recipe"; speeds in docs/BENCHMARKS.md).
+# Batch norm and GELU run as one kernel each while training (lab/models/fused_layers.py).
 FAST_CNN_WIDTHS = {"block1": 64, "block2": 256, "block3": 256}
 FAST_CNN_WIDTH_MULTIPLIER = DEFAULT_FAST_CNN_WIDTH  # RunConfig.width overrides it per run
-# GELU, as airbench94. Read when a network is built, so bench/activations.py can time the others
-# (with the fused layers below, ReLU's steps are only ~4-8% faster on this CPU).
-FAST_CNN_ACTIVATION = "gelu"
-# Batch norm and GELU as one kernel each while training (lab/models/fused_layers.py): 1.24-1.47x faster
-# steps on a CPU, same arithmetic. Read when a network is built, so bench/activations.py can time Keras'
-# own layers beside them.
-FAST_CNN_FUSED_LAYERS = True
 # Batch norm forgets 40% of its running statistics per step (Keras' default is 1%): a run of
 # a few hundred steps needs statistics that keep up with weights that change quickly.
 FAST_CNN_BN_MOMENTUM = 0.6
@@ -208,16 +197,13 @@ class PatchWhitening(layers.Layer):
 
 
 def _activation(name: str) -> layers.Layer:
-    """fast-cnn's activation layer: GELU compiled for training (lab/models/fused_layers.py), or another one by name."""
-    if FAST_CNN_ACTIVATION == "gelu" and FAST_CNN_FUSED_LAYERS:
-        return Gelu(name=name)
-    return layers.Activation(FAST_CNN_ACTIVATION, name=name)
+    """fast-cnn's activation layer: GELU, compiled into one kernel for training (lab/models/fused_layers.py)."""
+    return Gelu(name=name)
 
 
 def _batch_norm(name: str) -> layers.Layer:
-    """Batch norm without scale (gamma); fused for training unless FAST_CNN_FUSED_LAYERS is off."""
-    layer = FusedBatchNormalization if FAST_CNN_FUSED_LAYERS else layers.BatchNormalization
-    return layer(momentum=FAST_CNN_BN_MOMENTUM, epsilon=1e-5, scale=False, name=name)
+    """Batch norm without scale (gamma), fused into one kernel for training."""
+    return FusedBatchNormalization(momentum=FAST_CNN_BN_MOMENTUM, epsilon=1e-5, scale=False, name=name)
 
 
 def _conv_block(x, filters: int, name: str):
@@ -240,7 +226,7 @@ def fast_cnn_backbone(input_size: int = 32, width_multiplier: float | None = Non
     Call `adapt_whitening(model, images)` before training, so the first layer fits the data.
     """
     if width_multiplier is None:
-        width_multiplier = FAST_CNN_WIDTH_MULTIPLIER  # read at call time, so changing the constant takes effect
+        width_multiplier = FAST_CNN_WIDTH_MULTIPLIER
     widths = {block: max(8, round(width * width_multiplier)) for block, width in FAST_CNN_WIDTHS.items()}
     images = keras.Input(shape=(input_size, input_size, 3), name="backbone_input")
     x = PatchWhitening(name="whitening")(images)
