@@ -221,8 +221,8 @@ def validate(config: RunConfig) -> None:
 # weight decay, batch 1024, label smoothing 0.2, flip + 2-pixel shift augmentation, lookahead
 # weight averaging (lab/train/schedules.py) and test-time augmentation over mirror images and 1-pixel
 # shifts (lab/evaluate/metrics.py). The optimiser is the record's later Muon (lab/train/muon.py): SGD with
-# Nesterov momentum, whose convolution steps are orthogonalised; on this project's CPU it reaches
-# in 8 epochs what SGD reached in 10 (87.8-88.0% against 87.8-88.3%, docs/BENCHMARKS.md). Only 2%
+# Nesterov momentum, whose convolution steps are orthogonalised; it reaches in fewer epochs what
+# SGD reaches (docs/DECISIONS.md, "Muon for the convolution filters"). Only 2%
 # of the training images are held out for validation: this recipe keeps its last weights, so
 # validation only reports progress.
 FAST_RECIPE: dict[str, Any] = {
@@ -235,7 +235,7 @@ FAST_RECIPE: dict[str, Any] = {
     "learning_rate": 1.0,
     "weight_decay": 0.013,  # per step at the peak learning rate, about airbench94's 0.0153 per 1,024 images
     # Straight down from the peak, as the record's Muon version does: no warm-up steps at a small
-    # rate, which a run of a few epochs cannot spare (+0.7 points at 3 epochs, docs/BENCHMARKS.md).
+    # rate, which a run of a few epochs cannot spare (docs/DECISIONS.md, "Learning-rate schedule").
     "lr_schedule": "linear",
     "label_smoothing": 0.2,
     "augment": True,
@@ -280,37 +280,32 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast-cnn": {
         "description": "The CIFAR-10 speed record's network and tricks (airbench94, at three-quarter width on a CPU): "
         "whitening layer, flip + shift augmentation, Muon, linearly decaying learning rate, label smoothing, weight averaging, "
-        "test-time augmentation. About 90% in 9-11 minutes on a 2-core CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
-        "about three times as long without them (27 minutes, 89.4%, on a 2-core AVX2 CPU; there, width 0.5 and 6 epochs "
-        "reach about 87% in 9-10 minutes).",
-        # Three-quarter width for 9 epochs beat full width for 5 and half width for 8 in about the same
-        # time (89.8-90.1% over three runs, against 89.2% and 87.8%, docs/BENCHMARKS.md): wide enough to
-        # keep learning, narrow enough for 9 passes over the data.
+        "test-time augmentation. About 90% in about 10 minutes on a CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
+        "about three times as long on most laptops (AVX2), where width 0.5 and 6 epochs reach about 87% in 10 minutes.",
+        # Three-quarter width for 9 epochs beat full width for fewer epochs and half width for more in
+        # about the same time: wide enough to keep learning, narrow enough for 9 passes over the data
+        # (docs/DECISIONS.md, "fast-cnn at three-quarter width for 9 epochs").
         "fields": {**FAST_RECIPE, "width": 0.75, "epochs": 9},
     },
     "fast-cnn-full": {
         "description": "airbench94's own network and 8 epochs of Muon, as in the speed record (airbench94_muon): the one to "
-        "run on a GPU (seconds there). On a 2-core CPU it takes about 16 minutes (90.0%) and 2.2 GB of memory, more than "
+        "run on a GPU (seconds there). On a 2-core CPU it takes about a quarter of an hour and more memory than "
         "Streamlit Community Cloud leaves beside the app.",
-        # The record reaches 94.0% in 8 epochs on the original CIFAR-10 (2.6 s on an A100); this port reached
-        # 90.0% on the JPEG copy in ../shared (973 s on a 2-core CPU, peak 2,202 MB; docs/BENCHMARKS.md).
+        # On the JPEG copy of CIFAR-10 in ../shared it stops short of the record's accuracy on the original
+        # data (docs/DECISIONS.md, "The gap to 94%").
         "fields": {**FAST_RECIPE, "width": 1.0, "epochs": 8},
     },
     "fast-cnn-quick": {
-        "description": "The fast recipe cut down for a classroom: a quarter-width network, 3 epochs, about 81% in under 2 minutes "
-        "on a 2-core CPU (about 1 minute with bfloat16 instructions).",
-        # A quarter of airbench94's channels trains ~2x faster per image than half width: in a
-        # 2-minute budget, epochs of the full set at batch 512 (learning rate halved with the
-        # batch: the same step per image) beat 2 epochs at half width with SGD (81% against 74%).
-        # 3 epochs, not 4: a 2-core CPU without bfloat16 instructions (most laptops) trains in
-        # float32 at ~36 s per epoch, so 4 epochs took 168 s there; 3 gave 80.9-81.6% over six runs, in
-        # 113-121 s (164-168 s in two, where one epoch ran at half speed); 115-118 s in three runs once
-        # tf.data's autotuning was off (lab/pipeline.steady). With bfloat16, 4 epochs gave
-        # 82.0-82.1% in 72-84 s and 3 epochs 81.3% (docs/BENCHMARKS.md).
+        "description": "The fast recipe cut down for a classroom: a quarter-width network, 3 epochs, about 80% in about 2 minutes "
+        "on a laptop CPU.",
+        # A quarter of airbench94's channels trains faster per image than half width, so a 2-minute budget
+        # buys whole epochs of the full set at batch 512 (learning rate halved with the batch: the same step
+        # per image); 3 epochs, not 4, so that a CPU without bfloat16 instructions (most laptops) also
+        # finishes in about 2 minutes (docs/DECISIONS.md, "fast-cnn-quick").
         "fields": {**FAST_RECIPE, "width": 0.25, "epochs": 3, "batch_size": 512, "learning_rate": FAST_RECIPE["learning_rate"] / 2},
     },
     "quick-demo": {
-        "description": "A classroom demo: 3 epochs on a 10,000-image subset, about 30 seconds on a laptop CPU (about 47% on 10 classes).",
+        "description": "A classroom demo: 3 epochs on a 10,000-image subset, under a minute on a laptop CPU.",
         "fields": {"backbone": "seed-cnn", "subset": 10000, "epochs": 3, "batch_size": 64},
     },
 }

@@ -38,7 +38,7 @@ FAST_CNN_WIDTH_CHOICES = (0.25, 0.5, 0.75, 1.0)
 PRECISION_HELP = (
     "How many bits each number in the network's arithmetic keeps. auto: mixed float16 on a GPU (its tensor cores "
     "run it several times faster); mixed bfloat16 for seed-cnn and fast-cnn on a CPU with bfloat16 instructions "
-    "(AVX512-BF16 or AMX: about 1.4-2x faster at the same accuracy); float32 otherwise. The weights always stay float32."
+    "(AVX512-BF16 or AMX: faster at the same accuracy); float32 otherwise. The weights always stay float32."
 )
 OPTIMIZER_HELP = (
     "How each step turns the gradient into a change of the weights. "

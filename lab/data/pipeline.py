@@ -86,8 +86,7 @@ def steady(dataset):
     Autotuning runs a background thread per iterator that wakes after 10 ms, 20 ms, 40 ms, ...
     (doubling each time) to re-tune the pipeline. When Keras drops an iterator (at the end of
     every epoch, validation pass and prediction), the next step often waited for that thread's current
-    sleep to run out: an epoch's first call took up to 5.2 s instead of ~0.3, and seed-cnn's 10 epochs
-    on the full training set 367-380 s instead of 224-241 (a 2-core CPU: docs/BENCHMARKS.md).
+    sleep to run out, seconds at a time (docs/DECISIONS.md, "tf.data autotuning: off").
     On this project's small pipelines (copy a batch out of an array, maybe augment it) the tuning
     has nothing to find: with it off, `num_parallel_calls=AUTOTUNE` means one thread per CPU core
     (at most 16), and `prefetch(AUTOTUNE)` still sizes its buffer by itself.
@@ -113,7 +112,7 @@ def make_dataset(
 
     It shuffles and batches row *indices*, then copies each batch's rows out of the NumPy array.
     Handing the arrays to TensorFlow instead (from_tensor_slices) would copy the whole set into
-    TensorFlow's memory first, about twice its size (+330 MB for 45,000 images, measured), and a
+    TensorFlow's memory first, taking about twice the array's size, and a
     shuffle buffer of images would hold another copy; 45,000 indices take 360 kB. Images stay uint8:
     the model converts and normalises them itself. `x` may also be a frozen backbone's cached
     features (lab/train/feature_cache.py): rows of any shape and dtype travel the same way, unchanged.

@@ -227,9 +227,9 @@ def probabilities(model, images_uint8: np.ndarray, *, batch_size: int = 256) -> 
         images = images[np.newaxis]
     chunks = []
     for start in range(0, len(images), batch_size):
-        # predict_on_batch runs Keras' traced (graph) prediction step: traced once for a batch size,
-        # it takes ~6 ms for one image, where calling the model eagerly takes ~40 (each layer is then
-        # dispatched from Python) and model.predict builds a data pipeline per call (bench/predict_latency.py).
+        # predict_on_batch runs Keras' traced (graph) prediction step, traced once for a batch size;
+        # calling the model eagerly dispatches each layer from Python, and model.predict builds a data
+        # pipeline per call: both are several times slower for one picture (python -m bench.predict_latency).
         batch = images[start : start + batch_size].astype(np.float32)
         chunks.append(np.asarray(model.predict_on_batch(batch), dtype=np.float64))
     raw = np.concatenate(chunks) if chunks else np.zeros((0, 1))

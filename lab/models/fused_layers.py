@@ -9,10 +9,9 @@ Keras 3 on TensorFlow both are built from many small operations, each a full pas
 - `gelu` is `0.5 * x * erfc(-x / sqrt(2))`: five operations forward, about twice as many
   backward, each reading and writing every number again.
 
-On a CPU those passes cost about a third of each training step. Done as one kernel each (below),
-the same arithmetic makes a step 1.47x faster at half width and 1.24x at full width, in bfloat16
-on this project's 2-core CPU (`python -m bench.activations`, docs/BENCHMARKS.md); the results are
-the same up to rounding (tests/test_fused_layers.py).
+On a CPU those passes are a large share of each training step. Done as one kernel each (below),
+the same arithmetic makes a step clearly faster (docs/DECISIONS.md, "Batch norm and GELU fused
+while training"); the results are the same up to rounding (tests/test_fused_layers.py).
 
 - `FusedBatchNormalization` calls TensorFlow's fused batch-norm kernel when training
   (`FusedBatchNormV3`: oneDNN on a CPU, cuDNN on a GPU), which computes the statistics and

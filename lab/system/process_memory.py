@@ -12,9 +12,9 @@ things make such a process keep memory it no longer uses; this module undoes bot
    traced graph (TensorFlow issue #97697). Through them the registry keeps the whole
    graph alive, and the graph keeps the handles of every variable it captured: the
    model's weights and the optimizer's slots. Deleting the model and calling
-   `keras.backend.clear_session()` frees none of it. Measured with
-   `python -m bench.repeated_training`: each VGG16 training (32x32) grew the
-   process by about 200 MB, and by 4-5 MB with the entries removed.
+   `keras.backend.clear_session()` frees none of it: every training in a long-lived
+   process would keep a model's worth of memory (docs/DECISIONS.md, "Long-running
+   processes release traced graphs").
 
    `releasing_traced_graphs()` removes, when its block ends, the entries registered
    while it ran. Nothing needs them afterwards: they are gradients *of* the

@@ -10,9 +10,8 @@ from lab.train import fine_labels
 from lab.train.schedules import make_optimizer
 
 # Small batches are quick steps, and then the fixed cost of every step (Python calling into
-# TensorFlow, callbacks, metric bookkeeping) is a real share of the time: seed-cnn at batch 64
-# takes ~20 ms per step one at a time and ~17 ms when Keras runs 8 steps per call (measured on
-# this project's 2-core CPU). Large batches take a second or more per step, so they gain
+# TensorFlow, callbacks, metric bookkeeping) is a real share of the time, which running several
+# steps per call spreads out. Large batches take a second or more per step, so they gain
 # nothing, and callbacks would hear about batches (and cancel requests) 8 times less often.
 STEPS_PER_EXECUTION = 8
 SMALL_BATCH = 256

@@ -59,9 +59,9 @@ def choose_precision(config: RunConfig, gpus: Sequence[str], cpu_bfloat16: bool 
 
     - on a GPU: mixed_float16 (float16 maths on tensor cores, float32 weights);
     - the project's own from-scratch networks (BFLOAT16_BACKBONES) on a CPU with native
-      bfloat16: mixed_bfloat16, which runs their convolutions 1.3-2x faster on this project's
-      CPU (bench/fast_cnn.py, bench/seed_cnn.py); bfloat16 keeps float32's range, so it needs
-      no loss scaling;
+      bfloat16: mixed_bfloat16, which runs their convolutions faster at the same accuracy
+      (docs/DECISIONS.md, "seed-cnn in mixed bfloat16"); bfloat16 keeps float32's range, so it
+      needs no loss scaling;
     - otherwise float32: the ImageNet backbones were not measured in bfloat16 on a CPU.
     """
     if config.precision != "auto":

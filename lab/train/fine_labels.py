@@ -4,8 +4,8 @@ The binary task asks one question, vehicle or animal?, but every training image 
 carries its CIFAR-10 class. A network told only "vehicle" may learn any shortcut that
 separates the two groups (blue backgrounds, say); one that must also tell a truck from
 an automobile and a cat from a dog has to learn what each object looks like, and those
-features answer the coarse question better. On the report's binary task (seed-cnn,
-5 epochs) this is worth about a point of test accuracy (docs/BENCHMARKS.md).
+features answer the coarse question better, on the report's binary task too
+(docs/DECISIONS.md, "Binary task (vehicles vs animals)").
 
 How: during training only, a second output, Dense(10, softmax), sits beside the model's
 own output on the same features (the input of its `predictions` layer). The trainer
@@ -24,8 +24,8 @@ from keras import layers, ops
 from lab.config import CLASS_NAMES, RunConfig
 from lab.data.tasks import task_label_map
 
-# How much the 10-class lesson counts next to the task's own loss. 1.0 (the plain sum) gave
-# 95.50% on the binary task; 0 (no fine labels) 94.22% (seed-cnn, 5 epochs, bench/binary_recipes.py).
+# How much the 10-class lesson counts next to the task's own loss: the plain sum, which did at
+# least as well as half the weight (docs/DECISIONS.md, "Binary task (vehicles vs animals)").
 FINE_LABEL_WEIGHT = 1.0
 FINE_HEAD_NAME = "fine_label_predictions"
 

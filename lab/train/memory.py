@@ -15,12 +15,9 @@ So `training.preflight` and the Train page estimate a run's peak first:
 "floats per pixel" is the sum of all the backbone's layer outputs per input pixel
 (measured on the Keras 3.15 models; it hardly depends on the input size): the
 backward pass needs them all. When the backbone only runs forward, about three of
-its largest layer outputs are alive at once. Checked against measured peaks (peak
-RSS of `python -m lab train`, 2-core CPU): seed-cnn, full set, batch 64: 1,300 MB
-measured, 1,242 estimated; fast-cnn, 2,000 images, batch 256: 1,575 measured, 1,640
-estimated; seed-cnn, the same: 1,038 and 1,101; vit-tiny at 64 pixels, 2,000 images,
-batch 64: 2,136 and 2,079. It refuses runs that clearly will not fit, such as VGG16 upscaled to 224
-pixels on a small machine, never the classroom presets.
+its largest layer outputs are alive at once. The estimate was checked against measured
+peaks (docs/DECISIONS.md, "The memory estimate"). It refuses runs that clearly will not
+fit, such as VGG16 upscaled to 224 pixels on a small machine, never the classroom presets.
 
 No TensorFlow here: the page and the command line can ask before anything is built.
 """

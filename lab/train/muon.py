@@ -3,8 +3,7 @@
 Plain SGD moves a layer's weights along the gradient. For a convolution, the gradient (seen
 as a matrix: one column per output channel) is usually dominated by a few directions, so a
 step mostly strengthens what the layer already does and barely touches the rest. Muon
-(Keller Jordan, 2024; the CIFAR-10 speed record's `airbench94_muon`, 94% in 8 epochs where
-SGD needs 10) replaces the matrix by the nearest one whose singular values are all about 1:
+(Keller Jordan, 2024; the optimiser of the CIFAR-10 speed record `airbench94_muon`) replaces the matrix by the nearest one whose singular values are all about 1:
 every direction the gradient points to gets a step of the same size. A few Newton-Schulz
 iterations (matrix products only) compute that replacement cheaply.
 
@@ -12,6 +11,10 @@ Only 4-D kernels (convolutions) are treated this way; biases, batch norm shifts 
 classifier keep plain SGD with Nesterov momentum, with the optimiser's learning rate. Each
 filter tensor is also rescaled to a fixed norm before its step, so its size cannot drift and
 weight decay is not needed for it.
+
+Ours, not `keras.optimizers.Muon`: Keras' orthogonalises only 2-D weights and gives every
+other one, convolution filters included, AdamW steps; the speed record's recipe needs Muon
+steps on the 4-D filters, SGD with Nesterov momentum for the rest, and the filter rescaling.
 """
 
 from __future__ import annotations

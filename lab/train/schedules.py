@@ -80,6 +80,9 @@ class WeightAveraging(keras.callbacks.Callback):
     little towards where it just went, which smooths out the noise of the last steps. Batch
     norm's running statistics are averaged too, so they always match the averaged weights.
     At the end of training the network keeps the average.
+
+    Ours, not Keras' optimizer EMA (`use_ema=True`): that one averages only the trainable weights,
+    with a fixed momentum, so batch norm's statistics would no longer match the averaged weights.
     """
 
     def __init__(self, total_steps: int, every: int = 5, final_decay: float = 0.95**5):
