@@ -50,7 +50,7 @@ def test_the_defaults_fit_and_need_at_least_tensorflow_and_the_data():
         resources.check_fits(config, available_mb=CLOUD_MB)
         needed = resources.estimate_run_memory_mb(config)
         assert resources.TF_BASELINE_MB + 60_000 * 3072 / 2**20 < needed < 1600
-    # The measured peak of seed-cnn on the full set (docs/BENCHMARKS.md: 1,300 MB), within 15%.
+    # The measured peak of seed-cnn on the full set (docs/DECISIONS.md, "The memory estimate"), within 15%.
     assert resources.estimate_run_memory_mb(RunConfig()) == pytest.approx(1300, rel=0.15)
 
 
