@@ -104,7 +104,7 @@ class QueueWatcher(threading.Thread):
 
     def run(self) -> None:
         from lab.config import config_for_preset
-        from lab.jobs import launcher, queue
+        from lab.jobs import queue
         from lab.store.runs import Store
 
         store = Store(self.lab_home)
