@@ -21,7 +21,9 @@ LAYERS = (
     ("lab.train",),
     ("lab.insight",),
     ("lab.store",),
-    ("lab.report", "lab.jobs"),
+    ("lab.report",),
+    ("lab.classroom",),
+    ("lab.jobs",),
     ("lab.cli",),
 )
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}

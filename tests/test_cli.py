@@ -89,6 +89,16 @@ def test_train_evaluate_runs_export(tmp_path, data_dir):
 
     runs = json.loads(lab("runs", "--json", lab_home=tmp_path).stdout)
     assert [run["run_id"] for run in runs] == [trained["run_id"]]
+    assert runs[0]["owner_id"] == "local" and runs[0]["owner"]  # the local user, by name
+
+    # The same settings on the same data are not trained twice: the stored result comes back at once.
+    arguments = ["train", "--model", "seed-cnn", "--epochs", "1", "--subset", "300", "--data-dir", str(data_dir), "--json"]
+    again = lab(*arguments, lab_home=tmp_path)
+    assert json.loads(again.stdout)["run_id"] == trained["run_id"] and json.loads(again.stdout)["already_trained"] is True
+    assert "already trained by" in again.stderr and "--force" in again.stderr
+    assert len(json.loads(lab("runs", "--json", lab_home=tmp_path).stdout)) == 1
+    forced = json.loads(lab(*arguments, "--force", lab_home=tmp_path).stdout)
+    assert forced["run_id"] != trained["run_id"] and forced["status"] == "completed"
 
     archive = tmp_path / "run.zip"
     lab("export", trained["run_id"], str(archive), lab_home=tmp_path)
@@ -160,6 +170,20 @@ def test_every_training_option_maps_onto_its_run_config_field():
     assert config.optimizer == "muon" and config.batch_size == 1024  # the rest is still the fast recipe
     binary = config_from_args(build_parser().parse_args(["train", "--task", "binary", "--fine-labels"]))
     assert binary.fine_labels is True and binary.model == "seed-cnn"
+
+
+def test_runs_marks_a_run_whose_process_was_killed_as_interrupted(tmp_path):
+    """No app needs to open first: the command line notices a dead worker too."""
+    from lab.config import RunConfig
+    from lab.store.runs import INTERRUPTED_MESSAGE, Store
+
+    store = Store(tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run_id = store.create_run(RunConfig())
+    store.claim_next_queued(worker_pid=gone.pid)  # its worker has exited: nothing will ever finish it
+    (run,) = json.loads(lab("runs", "--json", lab_home=tmp_path).stdout)
+    assert (run["run_id"], run["status"], run["message"]) == (run_id, "failed", INTERRUPTED_MESSAGE)
 
 
 def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_path):

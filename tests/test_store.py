@@ -15,6 +15,7 @@ from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreEr
 RESULT_KEYS = {
     "run_id",
     "reference",
+    "owner",
     "model",
     "task",
     "options",
@@ -92,8 +93,32 @@ def test_database_uses_wal_and_has_a_schema_version(store):
     store.list_runs()
     with sqlite3.connect(store.database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2  # 2: classroom mode
     assert store.integrity_check() == "ok"
+
+
+def test_a_store_from_before_classroom_mode_is_upgraded_in_place(tmp_path):
+    """A version-1 database keeps its runs; they belong to the local user, and the new tables exist."""
+    import sqlite3
+
+    from lab.store import database
+
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / database.DATABASE_NAME) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for statement in database.MIGRATIONS[0]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO schema_version VALUES (1, '2026-01-01T00:00:00Z')")
+        connection.execute(
+            "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json)"
+            " VALUES ('20260101-000000-seed-cnn-abcd', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'queued', 'seed-cnn', 'cifar10', ?)",
+            (json.dumps(RunConfig().to_dict()),),
+        )
+    store = Store(old)
+    (run,) = store.list_runs()
+    assert (run["owner_id"], run["settings_key"]) == ("local", None)
+    assert store.get_setting("class_limits") is None and store.followers(run["run_id"]) == []
 
 
 # -- run ids ----------------------------------------------------------------------------

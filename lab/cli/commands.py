@@ -137,17 +137,25 @@ class CtrlCStopsEarly:
 
 
 def cmd_train(args) -> int:
+    from lab.data.cache import source_identity
+    from lab.jobs.queue import settings_key
     from lab.train.run import run
 
     config = config_from_args(args)
+    store = Store()
+    key = settings_key(config, source_identity(args.data_dir))
+    same = None if args.force else _same_settings(store, key)
+    if same is not None:
+        return _show_same_run(same, config, args.json)
     with CtrlCStopsEarly() as ctrl_c:
         result = run(
             config,
             TerminalProgress(),
             data_dir=args.data_dir,
-            store=Store(),
+            store=store,
             should_stop=lambda: ctrl_c.requested,
             keep_when_stopped=lambda: True,
+            settings_key=key,
         )
     summary = summarise(result.run_id, config, result.metrics)
     summary["status"] = result.status
@@ -156,6 +164,35 @@ def cmd_train(args) -> int:
     else:
         _print_table([summary])
     return 0 if result.status == "completed" else 1
+
+
+def _same_settings(store: Store, key: str) -> dict | None:
+    """A completed run with these settings on this data (the newest), else one queued or running, else None."""
+    runs = store.runs_with_settings(key)
+    completed = [run for run in runs if run["status"] == "completed"]
+    return (completed or runs or [None])[0]
+
+
+def _show_same_run(run: dict, config: RunConfig, as_json: bool) -> int:
+    """Say that this run exists already, and show its result (the same settings on the same data are not trained twice)."""
+    who = run.get("owner_name") or run.get("owner_id")
+    if run["status"] == "completed":
+        summary = summarise(run["run_id"], config, run["metrics"])
+        summary.update(status="completed", already_trained=True, owner=who, train_seconds=run.get("train_seconds"))
+        print(f"already trained by {who} as {run['run_id']}; --force trains it again", file=sys.stderr)
+        if as_json:
+            print_json(summary)
+        else:
+            _print_table([summary])
+        return 0
+    print(
+        f"the same run is already {run['status']} as {run['run_id']} (started by {who}); "
+        "`python -m lab runs` shows when it is done, and --force trains a copy now",
+        file=sys.stderr,
+    )
+    if as_json:
+        print_json({"run_id": run["run_id"], "status": run["status"], "already_trained": False, "owner": who})
+    return 0
 
 
 def cmd_evaluate(args) -> int:
@@ -180,7 +217,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    runs = Store().list_runs()
+    store = Store()
+    store.mark_interrupted_runs()  # a run whose process was killed is no longer "running", as the app would show it
+    runs = store.list_runs()
     if args.json:
         print_json(runs)
         return 0
@@ -189,7 +228,8 @@ def cmd_runs(args) -> int:
     for run in runs:
         accuracy = (run.get("metrics") or {}).get("accuracy")
         shown = f"{accuracy:.4f}" if accuracy is not None else "-"
-        print(f"{run['run_id']:<44}{run['status']:<11}{run['model']:<20}{run['task']:<16}{shown}")
+        owner = run.get("owner") or ""
+        print(f"{run['run_id']:<44}{run['status']:<11}{run['model']:<20}{run['task']:<16}{shown:<9}{owner}")
     return 0
 
 

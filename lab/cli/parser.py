@@ -78,6 +78,9 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     _add_config_options(train)
     train.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
     train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    train.add_argument(
+        "--force", action="store_true", help="train even when a run with the same settings on the same data exists (else: show its result)"
+    )
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a stored model on the test batch")
     evaluate.add_argument("run_id")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.data.cifar10 import Cifar10, find_data_source, load_cifar10
+from lab.data.cifar10 import Cifar10, DataUnavailableError, find_data_source, load_cifar10
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 CACHE_FORMAT = 1  # bump when the files' layout changes, so old caches are rebuilt rather than misread
@@ -72,6 +72,19 @@ def release_pages(array: np.ndarray) -> None:
         base = getattr(base, "_mmap", None) or getattr(base, "base", None)
     if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         base.madvise(mmap.MADV_DONTNEED)
+
+
+def source_identity(data_dir: str | Path | None = None) -> str:
+    """A short key that names this copy of CIFAR-10 and changes when any of its files changes.
+
+    Two runs with equal settings and equal source identities see exactly the same data
+    (prepare_task is deterministic for a seed), so lab.jobs.queue need not train the second.
+    """
+    try:
+        kind, path = find_data_source(data_dir)
+    except DataUnavailableError:  # nothing there yet: the name alone identifies it (the run will say what is missing)
+        kind, path = "missing", Path(data_dir or "")
+    return _source_key(kind, path if path is not None else _keras_download_folder())
 
 
 def _source_key(kind: str, path: Path | None) -> str:

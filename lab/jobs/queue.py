@@ -13,13 +13,111 @@ events into the store for the app to poll. So:
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from lab.classroom.limits import LimitError, load_limits
 from lab.config import RunConfig
-from lab.jobs import launcher
+from lab.data.cache import source_identity
+from lab.jobs import fairness, launcher
+from lab.store.owners import Person, local_person
 from lab.store.runs import Store
+from lab.train import estimate
 
 ACTIVE_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What became of a request to train: a new run in the queue, or a run with the same settings.
+
+    `outcome`: "queued" (a new run), "trained before" (a completed run with the same settings on the
+    same data: its result is the student's at once) or "following" (the same run is already queued
+    or running: the student follows it). `message` says so in a sentence.
+    """
+
+    run_id: str
+    outcome: str
+    message: str
+
+
+def settings_key(config: RunConfig, data_identity: str) -> str:
+    """Names a run's settings (every RunConfig field, the seed included) on one copy of the data."""
+    text = json.dumps({"config": config.to_dict(), "data": data_identity}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def ask_for_run(
+    config: RunConfig,
+    *,
+    owner: Person | None = None,
+    store: Store | None = None,
+    data_dir: str | None = None,
+    classroom: bool = False,
+    force: bool = False,
+) -> Request:
+    """Queue `config` for `owner`, unless the same run exists already; in classroom mode, within the class's limits.
+
+    In classroom mode the same settings on the same data are never trained twice (unless `force`):
+    a completed run with them becomes the owner's result at once, and a queued or running one is
+    followed; the teacher's limits refuse with a LimitError that names the limit, and so does a
+    student's queue once it is full. Outside classroom mode (a laptop) every request is queued, as
+    before; the settings key is stored either way, so the command line can find the run later.
+    """
+    store = store or Store()
+    owner = owner or local_person()
+    key = settings_key(config, source_identity(data_dir))
+    if classroom and not force:
+        same = _same_run(store, key)
+        if same is not None:
+            if same["owner_id"] != owner.id:
+                store.follow(same["run_id"], owner)
+            return _reused(same)
+    if classroom:
+        limits = load_limits(store)
+        limits.check(config)
+        waiting = store.runs_of(owner.id, status="queued")
+        if len(waiting) >= limits.max_queued_per_student:
+            listed = ", ".join(f"{run['run_id']} ({run['model']})" for run in waiting)
+            raise LimitError(
+                f"you already have {len(waiting)} runs waiting ({listed}); the class allows {limits.max_queued_per_student} "
+                "at a time: cancel one, or wait until one starts."
+            )
+    run_id = store.create_run(config, status="queued", owner=owner, settings_key=key)
+    launcher.ensure_workers(store, data_dir)
+    return Request(run_id, "queued", f"queued as {run_id}.")
+
+
+def _same_run(store: Store, key: str) -> dict | None:
+    """The run to reuse for these settings: the newest completed one, else one queued or running."""
+    runs = store.runs_with_settings(key)
+    completed = [run for run in runs if run["status"] == "completed"]
+    return (completed or runs or [None])[0]
+
+
+def _reused(run: dict) -> Request:
+    who = run.get("owner_name") or "someone"
+    if run["status"] == "completed":
+        accuracy = (run.get("metrics") or {}).get("accuracy")
+        result = f": {accuracy:.1%}" if accuracy is not None else ""
+        when = _ago(run.get("finished_at"))
+        return Request(run["run_id"], "trained before", f"already trained {when} by {who}{result}")
+    return Request(run["run_id"], "following", f"the same run is already {run['status']} (started by {who}): you follow it")
+
+
+def _ago(timestamp: str | None) -> str:
+    """'3 minutes ago' for an ISO 8601 UTC time."""
+    if not timestamp:
+        return "earlier"
+    seconds = max(0.0, (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
 
 
 def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | None = None) -> str:
@@ -29,19 +127,22 @@ def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | Non
     already running keeps the data location it was started with, so every run queued in one
     store should use the same one, as the app does (its CIFAR10_DIR setting).
     """
-    store = store or Store()
-    run_id = store.create_run(config, status="queued")
-    launcher.ensure_workers(store, data_dir)
-    return run_id
+    return ask_for_run(config, store=store, data_dir=data_dir).run_id
 
 
-def cancel(run_id: str, store: Store, *, keep_model: bool = False) -> bool:
+def cancel(run_id: str, store: Store, *, keep_model: bool = False, by: Person | None = None) -> bool:
     """Stop a run: a queued one is cancelled at once, a running one after its current batch (within a second).
 
     `keep_model`: a running run is then evaluated and saved as it is, instead of dropped.
-    Returns False when the run had already finished.
+    `by`: who asks; only the run's owner or the teacher may (lab.store.owners). Returns False when
+    the run had already finished.
     """
-    return store.request_cancel(run_id, keep_model=keep_model)
+    return store.request_cancel(run_id, keep_model=keep_model, by=by)
+
+
+def delete(run_id: str, store: Store, *, by: Person | None = None) -> bool:
+    """Delete a finished run (its row, events and files); only its owner or the teacher may."""
+    return store.delete_run(run_id, by=by)
 
 
 def active_runs(store: Store) -> list[dict[str, Any]]:
@@ -50,9 +151,40 @@ def active_runs(store: Store) -> list[dict[str, Any]]:
 
 
 def queue_position(run_id: str, store: Store) -> int | None:
-    """1 when `run_id` is the next queued run to start, 2 after that, ...; None when it is not queued."""
-    queued = [run["run_id"] for run in reversed(store.list_runs(status="queued"))]
-    return queued.index(run_id) + 1 if run_id in queued else None
+    """1 when `run_id` is the next queued run to start, 2 after that, ...; None when it is not queued.
+
+    The order is the class's fair order (lab/jobs/fairness.py): round robin across students.
+    """
+    return fairness.place_in_queue(run_id, store.waiting_runs())
+
+
+def seconds_until_start(run_id: str, store: Store, device: str | None = None) -> float | None:
+    """Roughly how long until a queued run starts: what the runs ahead of it still need, shared among the workers.
+
+    Each run's duration comes from past runs of the same network (lab.train.estimate); a run with
+    no past to go by counts as the median of those that have one. None when nothing is known.
+    """
+    order = fairness.fair_order(store.waiting_runs())
+    if run_id not in order:
+        return None
+    past = store.list_runs(status="completed")
+    ahead = [store.get_run(other) for other in order[: order.index(run_id)]]
+    running = store.list_runs(status="running")
+
+    def duration(run: dict) -> float | None:
+        guess = estimate.from_past_runs(past, RunConfig.from_dict(run["config"]), device=device)
+        return None if guess is None else guess.seconds + estimate.STARTUP_SECONDS
+
+    known = [seconds for seconds in (duration(run) for run in [*ahead, *running] if run) if seconds is not None]
+    if not known and (ahead or running):
+        return None
+    typical = sorted(known)[len(known) // 2] if known else 0.0
+    remaining = 0.0
+    for run in running:
+        elapsed = (datetime.now(UTC) - datetime.fromisoformat(run["started_at"])).total_seconds() if run.get("started_at") else 0.0
+        remaining += max(0.0, (duration(run) or typical) - elapsed)
+    remaining += sum(duration(run) or typical for run in ahead if run)
+    return remaining / launcher.max_jobs()
 
 
 def recover(store: Store, data_dir: str | None = None) -> None:

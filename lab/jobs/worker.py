@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 
 from lab.config import RunConfig
-from lab.jobs import launcher
+from lab.jobs import fairness, launcher
 from lab.store.runs import Store
 from lab.system import process_memory, processes
 
@@ -92,11 +92,11 @@ def free_memory() -> None:
 
 def _claim_or_leave(store: Store) -> str | None:
     """The next queued run, or None after deregistering this worker (under the lock, so none is stranded)."""
-    run_id = store.claim_next_queued(os.getpid())
+    run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
     if run_id is not None:
         return run_id
     with launcher.workers_lock(store):
-        run_id = store.claim_next_queued(os.getpid())
+        run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
         if run_id is None:
             launcher.unregister_worker(store, os.getpid())
         return run_id

@@ -19,6 +19,7 @@ from lab.system.paths import REFERENCE_RESULTS_CSV
 RESULT_COLUMNS = (
     "run_id",
     "reference",
+    "owner",  # who started the run (a student's name in classroom mode, else the local user)
     "model",
     "task",
     "options",  # settings changed from the preset (lab/report/changes.py)
@@ -61,7 +62,14 @@ def _reference_row(cells: dict[str, str]) -> dict:
     row = dict.fromkeys(RESULT_COLUMNS)
     row.update({key: value for key, value in values.items() if key in row})
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{row['model']}-{row['task']}")
-    row.update(run_id=f"report-{slug}", reference=True, status="reference", options="", data="CIFAR-10, as in the lab report")
+    row.update(
+        run_id=f"report-{slug}",
+        reference=True,
+        owner="the lab report",
+        status="reference",
+        options="",
+        data="CIFAR-10, as in the lab report",
+    )
     return row
 
 
@@ -91,6 +99,7 @@ def results_row(run: dict) -> dict:
     return {
         "run_id": run["run_id"],
         "reference": False,
+        "owner": run.get("owner_name") or run.get("owner_id"),
         "model": run["model"],
         "task": run["task"],
         "options": _options(config, metrics),

@@ -126,6 +126,7 @@ def run_from_row(row: sqlite3.Row) -> dict:
     run["cancel_requested"] = bool(row["cancel_requested"])
     run["keep_when_stopped"] = row["cancel_requested"] == STOP_AND_KEEP
     run["reference"] = False
+    run["owner"] = run.get("owner_name") or run.get("owner_id")  # who to name: the display name, else the identity
     return run
 
 
@@ -161,6 +162,25 @@ MIGRATIONS: list[list[str]] = [
             payload_json TEXT NOT NULL
         )""",
         "CREATE INDEX events_by_run ON events(run_id, id)",
+    ],
+    # Classroom mode: who owns a run, the key that finds a run with the same settings on the same
+    # data, the students who follow a run someone else started with their settings, the class's
+    # settings (limits, the challenge), and the names behind the private identities of the address.
+    [
+        "ALTER TABLE runs ADD COLUMN owner_id TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE runs ADD COLUMN owner_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN settings_key TEXT",
+        "CREATE INDEX runs_by_settings ON runs(settings_key, status)",
+        "CREATE INDEX runs_by_owner ON runs(owner_id, status)",
+        """CREATE TABLE followers (
+            run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            owner_id TEXT NOT NULL,
+            owner_name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, owner_id)
+        )""",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE TABLE people (person_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
     ],
 ]
 

@@ -23,11 +23,12 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from lab.config import RunConfig
 from lab.store import files as store_files
+from lab.store.classroom import ClassroomRecords
 from lab.store.database import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
@@ -49,6 +50,7 @@ from lab.store.database import (
     writing,
 )
 from lab.store.events import ProgressEvents
+from lab.store.owners import Person, check_may_manage, local_person
 from lab.store.saved import SavedRuns
 from lab.system import processes
 
@@ -64,12 +66,13 @@ __all__ = [
 ]
 
 
-class Store(ProgressEvents, SavedRuns):
+class Store(ProgressEvents, SavedRuns, ClassroomRecords):
     """Runs, their progress events and their files, under one root folder.
 
     This file holds what a run goes through (created, claimed, moved along, completed,
-    read back, deleted); the events a run reports are in lab/store/events.py, and reading
-    a completed run's files in lab/store/saved.py.
+    read back, deleted); the events a run reports are in lab/store/events.py, reading
+    a completed run's files in lab/store/saved.py, and what classroom mode keeps (followers,
+    the class's settings, names) in lab/store/classroom.py.
     """
 
     def __init__(self, root: str | Path | None = None):
@@ -125,8 +128,13 @@ class Store(ProgressEvents, SavedRuns):
 
     # -- creating runs and moving them along ---------------------------------
 
-    def create_run(self, config: RunConfig, *, status: str = "queued") -> str:
-        """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b"."""
+    def create_run(self, config: RunConfig, *, status: str = "queued", owner: Person | None = None, settings_key: str | None = None) -> str:
+        """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b".
+
+        `owner` defaults to the local user. `settings_key` identifies the run's settings on its data
+        (lab.jobs.dedupe), so that the same run is found instead of trained twice.
+        """
+        owner = owner or local_person()
         if isinstance(config, dict):
             config = RunConfig.from_dict(config)  # validates a stored or hand-written dict
         if status not in ("queued", "running"):
@@ -138,28 +146,40 @@ class Store(ProgressEvents, SavedRuns):
             try:
                 with self._write() as connection:
                     connection.execute(
-                        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at,"
+                        " owner_id, owner_name, settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
-                         os.getpid() if running else None, now if running else None),
+                         os.getpid() if running else None, now if running else None, owner.id, owner.name, settings_key),
                     )  # fmt: skip
                 return run_id
             except sqlite3.IntegrityError:
                 continue
         raise StoreError("could not find an unused run id; is the system clock working?")
 
-    def claim_next_queued(self, worker_pid: int) -> str | None:
-        """Atomically take the oldest queued run for a worker: it becomes running. None if none waits."""
+    def claim_next_queued(self, worker_pid: int, choose: Callable[[Sequence[dict]], str | None] | None = None) -> str | None:
+        """Atomically take the next queued run for a worker: it becomes running. None if none waits.
+
+        `choose` picks it from the waiting runs (dicts with run_id, owner_id, created_at and
+        owner_last_started, when that owner's latest run started, or None), oldest first; the
+        default takes the oldest. lab.jobs.fairness passes the class's fair order. Reading and
+        updating happen in one write transaction, so two workers never take the same run.
+        """
         with self._write() as connection:
-            row = connection.execute("SELECT run_id FROM runs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1").fetchone()
-            if row is None:
+            waiting = [dict(row) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
+            run_id = (choose or _oldest)(waiting) if waiting else None
+            if run_id is None:
                 return None
             now = utc_now()
             connection.execute(
-                "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ?",
-                (worker_pid, now, now, row["run_id"]),
+                "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ? AND status = 'queued'",
+                (worker_pid, now, now, run_id),
             )
-            return row["run_id"]
+            return run_id
+
+    def waiting_runs(self) -> list[dict]:
+        """The queued runs as `claim_next_queued`'s chooser sees them, oldest first."""
+        with self._read() as connection:
+            return [dict(row) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
 
     def set_status(self, run_id: str, status: str, message: str = "") -> None:
         """Move a run to `status` (ValueError if the move is not allowed), with an optional message."""
@@ -175,14 +195,17 @@ class Store(ProgressEvents, SavedRuns):
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
             )
 
-    def request_cancel(self, run_id: str, *, keep_model: bool = False) -> bool:
+    def request_cancel(self, run_id: str, *, keep_model: bool = False, by: Person | None = None) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current batch.
 
         `keep_model=True` asks a running run to stop early but keep what it learned: it is then
         evaluated and saved as a completed run, trained for fewer epochs than planned. A queued run
         has learned nothing yet, so it is cancelled either way.
         Returns False when the run had already finished, so there was nothing to cancel.
+        `by`: who asks (default: the local user); anyone but the run's owner or the teacher is
+        refused with NotYourRunError.
         """
+        self._check_may_manage(run_id, by, "stop" if keep_model else "cancel")
         with self._write() as connection:
             status = self._status_of(connection, run_id)
             now = utc_now()
@@ -293,6 +316,9 @@ class Store(ProgressEvents, SavedRuns):
             rows = connection.execute(query + " ORDER BY created_at DESC, rowid DESC", parameters).fetchall()
         return [run_from_row(row) for row in rows]
 
+    def _check_may_manage(self, run_id: str, by: Person | None, action: str) -> None:
+        check_may_manage(by or local_person(), self._require_run(run_id), action)
+
     def _require_run(self, run_id: str) -> dict:
         run = self.get_run(run_id)
         if run is None:
@@ -301,16 +327,20 @@ class Store(ProgressEvents, SavedRuns):
 
     # -- removing and exporting -------------------------------------------------
 
-    def delete_run(self, run_id: str) -> bool:
-        """Delete a run's row, events and folder; False if there was no such run.
+    def delete_run(self, run_id: str, *, by: Person | None = None) -> bool:
+        """Delete a run's row, events, followers and folder; False if there was no such run.
 
         A running run must be cancelled first, so its job never writes to a run that is gone.
+        `by`: who asks (default: the local user); only the run's owner or the teacher may.
         """
+        if self.get_run(run_id) is not None:
+            self._check_may_manage(run_id, by, "delete")
         with self._write() as connection:
             row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
             if row is not None and row["status"] == "running":
                 raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
             connection.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         store_files.remove_run_folder(self.runs_folder, run_id)
         return row is not None
@@ -319,3 +349,18 @@ class Store(ProgressEvents, SavedRuns):
         """SQLite's own check of the database file: "ok" when it is healthy."""
         with self._read() as connection:
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+
+
+# The waiting runs, each with when its owner's latest run started (None: never), oldest first.
+QUEUED_WITH_OWNERS_LAST_START = """
+    SELECT queued.run_id, queued.owner_id, queued.owner_name, queued.created_at,
+           (SELECT MAX(started.started_at) FROM runs AS started
+             WHERE started.owner_id = queued.owner_id AND started.started_at IS NOT NULL) AS owner_last_started
+      FROM runs AS queued
+     WHERE queued.status = 'queued'
+     ORDER BY queued.created_at, queued.rowid
+"""
+
+
+def _oldest(waiting: Sequence[dict]) -> str:
+    return waiting[0]["run_id"]

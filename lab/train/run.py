@@ -59,6 +59,7 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     keep_when_stopped: Callable[[], bool] | None = None,
     run_id: str | None = None,
+    settings_key: str | None = None,
 ) -> RunResult:
     """Train, evaluate and (when given a store) save one run.
 
@@ -66,13 +67,14 @@ def run(
     then cancelled, unless `keep_when_stopped` says True: then it is evaluated and saved like any
     finished run, with `metrics["stopped_early"]` set (the Train page's "Stop and keep the model").
 
-    With a `store`, the run is recorded there: a new row is created unless `run_id`
-    names one the job runner already claimed. Failures mark the row failed and re-raise.
+    With a `store`, the run is recorded there: a new row is created (with `settings_key`, which
+    lets the same run be found later) unless `run_id` names one the job runner already claimed.
+    Failures mark the row failed and re-raise.
     """
     emit = on_event or (lambda event: None)
     preflight(config)
     if store is not None and run_id is None:
-        run_id = store.create_run(config, status="running")
+        run_id = store.create_run(config, status="running", settings_key=settings_key)
     precision = devices.precision_for(config)
     try:
         # Only the task's splits live on: when this function loads the data itself, the whole

@@ -1,0 +1,39 @@
+"""Which waiting run starts next: round robin across students, not first come, first served.
+
+The student whose latest run started longest ago goes first (a student with no run started
+yet, before everyone), and each student's own runs start in the order they were queued. So a
+student who queues two runs does not make the others wait for both: everyone else gets a turn
+in between. With one user (a laptop, the command line) this is simply the oldest run first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def fair_order(waiting: Sequence[dict]) -> list[str]:
+    """The run ids of `waiting` (dicts with run_id, owner_id, created_at, owner_last_started) in starting order."""
+    queues: dict[str, list[dict]] = {}
+    for run in sorted(waiting, key=lambda run: run["created_at"]):
+        queues.setdefault(run["owner_id"], []).append(run)
+    # Each owner's turn comes by (has a run started in this simulation?, when their latest run started).
+    # None (never) reads as "", which sorts before any timestamp.
+    turn = {owner: (0, runs[0]["owner_last_started"] or "", runs[0]["created_at"]) for owner, runs in queues.items()}
+    order = []
+    for starts in range(len(waiting)):
+        owner = min((owner for owner in queues if queues[owner]), key=lambda owner: turn[owner])
+        order.append(queues[owner].pop(0)["run_id"])
+        turn[owner] = (1, f"{starts:08d}", "")  # just started: behind everyone still waiting for a first turn
+    return order
+
+
+def next_run(waiting: Sequence[dict]) -> str | None:
+    """The run that starts next (what Store.claim_next_queued asks the workers' chooser)."""
+    order = fair_order(waiting)
+    return order[0] if order else None
+
+
+def place_in_queue(run_id: str, waiting: Sequence[dict]) -> int | None:
+    """1 when `run_id` starts next, 2 after that, ...; None when it is not waiting."""
+    order = fair_order(waiting)
+    return order.index(run_id) + 1 if run_id in order else None
