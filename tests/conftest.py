@@ -14,6 +14,9 @@ import lab  # noqa: E402, F401
 
 @pytest.fixture(autouse=True)
 def _private_lab_home(tmp_path, monkeypatch):
-    """Every test writes runs into its own temporary LAB_HOME, never into ./runs."""
+    """Every test writes runs into its own temporary LAB_HOME, never into ./runs, and workers do not linger."""
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "lab_home"))
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    # Workers leave as soon as the queue is empty, so a test never waits for an idle one to go;
+    # tests of the warm worker set their own value.
+    monkeypatch.setenv("LAB_WORKER_IDLE_SECONDS", "0")

@@ -164,6 +164,18 @@ def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(sto
     assert store.load_model(run_id) is not None
 
 
+def test_an_idle_worker_stays_warm_for_the_next_run(store, tiny_cifar, monkeypatch):
+    """A worker waits LAB_WORKER_IDLE_SECONDS for more work: the next run needs no new process (no TensorFlow start)."""
+    monkeypatch.setenv("LAB_WORKER_IDLE_SECONDS", "60")
+    first = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    assert wait_finished(store, first)["status"] == "completed"
+    (warm,) = wait_for(lambda: launcher.live_workers(store), 10, "the worker to stay")
+    second = queue.submit(tiny_config(seed=1), store=store, data_dir=tiny_cifar)
+    assert wait_finished(store, second)["status"] == "completed"
+    assert store.get_run(first)["worker_pid"] == store.get_run(second)["worker_pid"] == warm
+    assert launcher.live_workers(store) == [warm]  # still waiting; the fixture ends it
+
+
 def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
     broken = queue.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
     run = wait_finished(store, broken)

@@ -21,6 +21,8 @@ from lab.store.runs import Store
 from lab.system import process_memory, processes
 
 CANCEL_POLL_SECONDS = 0.5  # the longest a worker goes between two looks at the cancel flag
+IDLE_POLL_SECONDS = 0.5  # how often an idle worker looks for a new run
+DEFAULT_IDLE_SECONDS = 60.0  # how long a worker waits for the next run before it exits (LAB_WORKER_IDLE_SECONDS)
 WORKER_NICENESS = 10  # scheduling priority a worker gives up (0 = the server's own, 19 = the lowest)
 
 
@@ -40,12 +42,25 @@ def cancel_checker(store: Store, run_id: str, interval: float = CANCEL_POLL_SECO
     return should_stop
 
 
+def idle_seconds() -> float:
+    """How long a worker with nothing to do stays, warm, for the next run (the LAB_WORKER_IDLE_SECONDS setting).
+
+    A warm worker has TensorFlow loaded and the data set in memory, so a run queued while it waits
+    starts at once instead of paying for both again; a class's runs arrive in bursts. An idle worker
+    still holds that memory, so it leaves after this long.
+    """
+    try:
+        return max(0.0, float(os.environ.get("LAB_WORKER_IDLE_SECONDS", DEFAULT_IDLE_SECONDS)))
+    except ValueError:
+        return DEFAULT_IDLE_SECONDS
+
+
 def work(store: Store, data_dir: str | None = None) -> int:
-    """Train queued runs one after another until none is left; returns how many this worker took."""
+    """Train queued runs one after another until none is left for `idle_seconds()`; returns how many this worker took."""
     data = None  # loaded on the first run, then shared by every run this worker trains
     taken = 0
     while True:
-        run_id = _claim_or_leave(store)
+        run_id = _claim_or_leave(store, idle_seconds())
         if run_id is None:
             return taken
         taken += 1
@@ -90,11 +105,20 @@ def free_memory() -> None:
     process_memory.return_free_heap()
 
 
-def _claim_or_leave(store: Store) -> str | None:
-    """The next queued run, or None after deregistering this worker (under the lock, so none is stranded)."""
-    run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
-    if run_id is not None:
-        return run_id
+def _claim_or_leave(store: Store, wait_seconds: float = 0.0) -> str | None:
+    """The next queued run (waiting up to `wait_seconds` for one), or None after deregistering this worker.
+
+    The last look and the deregistering happen under the workers lock, so a run queued at that
+    moment is never stranded: either this worker takes it, or the app sees no worker and starts one.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
+        if run_id is not None:
+            return run_id
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(IDLE_POLL_SECONDS)
     with launcher.workers_lock(store):
         run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
         if run_id is None:
