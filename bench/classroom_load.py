@@ -1,43 +1,58 @@
-"""A classroom at once: several browsers use the real app while training jobs queue up.
+"""A class of 30 on one machine: the lab's queue (no duplicate runs, fair order) against first come, first served.
 
-Starts `streamlit run streamlit_app.py` on a free localhost port (a temporary LAB_HOME,
-CIFAR-10 from CIFAR10_DIR), stores one quick model first so Predict has something to
-answer with, then lets N headless Chromium sessions (one browser, N contexts, driven by
-Playwright's asyncio API) click through Explore, Train, Compare and Predict, uploading a
-picture on every Predict visit (each student's third one is not a picture at all). Meanwhile a
-few tiny training jobs are queued with `lab.jobs.worker.submit`, as students pressing Start do.
+The class is limited to the quick-demo preset. Each student arrives (students come in over a
+minute), gives a name, browses Explore, presses Start once (ten of them with identical settings;
+five eager students queue a second run at once), opens Compare and, once their first result is
+in, predicts once with it. Side by side on the same machine and the same data:
 
-It reports what a teacher cares about: page loads served, errors (Streamlit exception
-blocks on a page, and loads that failed or timed out), how long a prediction takes under
-load (from the upload to the top-k chart on screen, p50 / p95), and the queue (jobs done,
-in the order they were queued, the longest queue, the server's peak memory).
+- fair: the lab's queue (`ask_for_run` in classroom mode: the same settings on the same data are
+  trained once and followed by everyone who asks; the class's limits; lab's workers, which take
+  runs round robin across students and stay warm between runs);
+- fcfs: first come, first served without dedupe: every request queued, the oldest trained first,
+  by a worker that also stays warm, so the ways differ in the queue only;
+- fcfs-cold (only on request): as fcfs, each run in a new process that loads TensorFlow and the data.
 
-    CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.classroom_load --students 6
+It reports, per way: errors, page interaction latency (p50 / p95), the peak memory of the server
+and of the workers, the order in which runs started, each student's time from their first Start
+to their first result (median and maximum), and what a run's start costs in a new worker against
+a warm one. How the students are simulated (AppTest sessions of the real app, on the real job
+queue, in one server process) is in bench/classroom_sim.py, which runs each way in a process of
+its own, on a fresh temporary LAB_HOME and the real CIFAR-10 (CIFAR10_DIR, only read).
 
-Bounded in time (about 4 minutes with the defaults) and only ever talks to 127.0.0.1.
+    CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.classroom_load
+
+A small trial: `--students 4 --identical 2 --eager 1 --subset 1000 --epochs 1 --out /tmp/BENCHMARKS.md`.
+Bounded: every way ends by its deadline (--minutes), its workers are killed at the end, its files
+live in a temporary folder, and nothing talks to the network (AppTest runs the app in-process).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import random
-import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, markdown_table, write_section
+from bench import harness
+from bench.classroom_sim import WAYS
+from bench.harness import ROOT, markdown_table, write_section
+from lab.config import PRESETS
 
-PAGES = (("Train", "Train a model"), ("Compare", "Compare runs"), ("Predict", "Predict"), ("Explore", "Explore CIFAR-10"))
-STEP_TIMEOUT_MS = 90_000  # a page may wait behind a busy CPU, not forever
+SECTION = "Classroom load: a class on one machine, the fair queue against first come first served"
+LABELS = {
+    "fair": "fair: no duplicates, round robin (lab)",
+    "fcfs": "first come first served, every request trained",
+    "fcfs-cold": "first come first served, a new process per run",
+}
+TARGET_RATIO = 2.0  # the fair queue's median time to a first result, at least this much shorter than FCFS
+TARGET_LAST_S = 600.0  # the last student's first result within 10 minutes
+EXTRA_S = 600  # a way's process may take this long beyond its deadline: the server's warm-up, collecting the figures
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -47,318 +62,265 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-# ---------------------------------------------------------------- the server and its first model
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
-def train_first_model(env: dict) -> str:
-    """A stored quick-demo run, so Predict can answer (the command the issue asks for)."""
-    command = [sys.executable, "-m", "lab", "train", "--model", "quick-demo", "--subset", "2000", "--epochs", "1", "--json"]
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    if completed.returncode != 0:
-        raise RuntimeError(f"could not train the first model:\n{completed.stderr[-2000:]}")
-    return json.loads(completed.stdout)["run_id"]
+# ---------------------------------------------------------------- running the ways
 
 
-def start_server(env: dict, port: int, log_path: Path) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    log = open(log_path, "wb")  # noqa: SIM115 - the server keeps writing to it; closed with the process
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.5)
-        if server.poll() is not None:
-            break
-    server.kill()
-    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-2000:]}")
+def run_way(way: str, args: argparse.Namespace, data_dir: str) -> dict:
+    """One way in its own process (bench/classroom_sim.py), on a fresh store in a temporary folder."""
+    from lab.jobs import launcher
+    from lab.store.runs import Store
 
-
-def server_memory_mb(pid: int) -> dict:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(value.split()[0]) / 1024
-    return values
-
-
-# ---------------------------------------------------------------- the jobs students queue
-
-
-class QueueWatcher(threading.Thread):
-    """Queues `count` tiny runs, one every `spacing` seconds, and samples the queue twice a second."""
-
-    def __init__(self, lab_home: str, data_dir: str, count: int, spacing: float):
-        super().__init__(daemon=True)
-        self.lab_home, self.data_dir, self.count, self.spacing = lab_home, data_dir, count, spacing
-        self.submitted: list[str] = []
-        self.max_queued = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        from lab.config import config_for_preset
-        from lab.jobs import queue
-        from lab.store.runs import Store
-
-        store = Store(self.lab_home)
-        next_submit = time.monotonic() + 5
-        while not self.stop.is_set():
-            if len(self.submitted) < self.count and time.monotonic() >= next_submit:
-                config = config_for_preset("quick-demo", subset=500, epochs=1, seed=len(self.submitted))
-                self.submitted.append(queue.submit(config, store=store, data_dir=self.data_dir))
-                next_submit = time.monotonic() + self.spacing
-            queued = len(store.list_runs(status="queued"))
-            self.max_queued = max(self.max_queued, queued)
-            self.stop.wait(0.5)
-
-    def summary(self) -> dict:
-        from lab.store.runs import Store
-
-        runs = [Store(self.lab_home).get_run(run_id) for run_id in self.submitted]
-        done = [run for run in runs if run["status"] == "completed"]
-        started = [run for run in runs if run["started_at"]]
-        in_order = [run["run_id"] for run in sorted(started, key=lambda run: run["started_at"])] == [run["run_id"] for run in started]
-        waits = [_seconds_between(run["created_at"], run["started_at"]) for run in started]
-        return {
-            "submitted": len(runs),
-            "completed": len(done),
-            "statuses": {status: sum(run["status"] == status for run in runs) for status in {run["status"] for run in runs}},
-            "in_order": in_order,
-            "max_queued": self.max_queued,
-            "mean_wait_s": statistics.mean(waits) if waits else None,
-        }
-
-
-def _seconds_between(earlier: str, later: str) -> float:
-    from datetime import datetime
-
-    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
-
-
-# ---------------------------------------------------------------- the students
-
-
-def upload_files(folder: Path, students: int) -> list[list[Path]]:
-    """Each student's pictures: a few PNGs and JPEGs of different sizes, and one file that is not an image."""
-    from PIL import Image
-
-    rng = random.Random(0)
-    sets = []
-    for student in range(students):
-        files = []
-        for index in range(4):
-            size = rng.choice([(64, 48), (640, 480), (1600, 1200), (300, 300)])
-            colour = tuple(rng.randrange(256) for _ in range(3))
-            path = folder / f"student{student}-{index}.{'png' if index % 2 else 'jpg'}"
-            Image.new("RGB", size, colour).save(path)
-            files.append(path)
-        notes = folder / f"student{student}-notes.png"
-        notes.write_bytes(b"my homework, not a picture\n" * 40)
-        files.insert(2, notes)  # the third upload of each student
-        sets.append(files)
-    return sets
-
-
-async def settle(page, heading: str) -> None:
-    """Wait for a page's title, then for its script to finish (no running indicator, no skeletons)."""
-    await page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
-    await page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')""",
-        timeout=STEP_TIMEOUT_MS,
-    )
-
-
-async def student(browser, number: int, url: str, deadline: float, files: list[Path], stats: dict) -> None:
-    from playwright.async_api import Error as PlaywrightError
-
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    rng = random.Random(number)
-    uploads = 0
-    await asyncio.sleep(number * 1.5)  # students arrive over a few seconds, not in the same millisecond
+    workspace = Path(tempfile.mkdtemp(prefix=f"classroom-{way}-"))
+    overrides = {name: value for name, value in (("subset", args.subset), ("epochs", args.epochs)) if value is not None}
+    spec = {
+        "way": way,
+        "workspace": str(workspace),
+        "data_dir": data_dir,
+        "minutes": args.minutes,
+        "overrides": overrides,
+        "plan": {"students": args.students, "identical": args.identical, "eager": args.eager, "arrive_over": args.arrive_over},
+    }
+    (workspace / "spec.json").write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m", "bench.classroom_sim", "way", str(workspace / "spec.json"), str(workspace / "result.json")]
+    print(f"{way}: {args.students} students, workspace {workspace}", flush=True)
+    started = time.monotonic()
     try:
-        await page.goto(url)
-        await settle(page, "Explore CIFAR-10")
-        stats["page_loads"] += 1
-    except PlaywrightError as error:
-        stats["failed_loads"].append(f"student {number} first load: {str(error).splitlines()[0]}")
-    while time.monotonic() < deadline:
-        for title, heading in PAGES:
-            if time.monotonic() >= deadline:
-                break
-            try:
-                await page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
-                await settle(page, heading)
-                stats["page_loads"] += 1
-                if title == "Predict":
-                    await predict(page, files[uploads % len(files)], stats)
-                    uploads += 1
-            except PlaywrightError as error:
-                stats["failed_loads"].append(f"student {number} {title}: {str(error).splitlines()[0]}")
-                try:  # start again from the front door, as a student would reload
-                    await page.goto(url)
-                    await settle(page, "Explore CIFAR-10")
-                except PlaywrightError:
-                    pass
-            exceptions = await page.locator('[data-testid="stException"]').count()
-            if exceptions:
-                text = await page.locator('[data-testid="stException"]').first.inner_text()
-                stats["exceptions"].append(f"student {number} {title}: {text[:300]}")
-            await asyncio.sleep(rng.uniform(0.5, 2.0))  # reading the page
-    await context.close()
+        subprocess.run(command, cwd=ROOT, env=env, timeout=args.minutes * 60 + EXTRA_S, check=True)
+        figures = json.loads((workspace / "result.json").read_text())
+    finally:
+        # The way kills its workers itself; these are the ones left if it was killed (lab's run in sessions of their own).
+        for pid in launcher.live_workers(Store(workspace / "lab_home")):
+            os.kill(pid, 9)
+        if not args.keep:
+            shutil.rmtree(workspace, ignore_errors=True)
+    figures["wall_s"] = time.monotonic() - started
+    return figures
 
 
-async def predict(page, path: Path, stats: dict) -> None:
-    """Upload one file and time it until the answer (the top-k chart, or the refusal) is on screen."""
-    started = time.perf_counter()
-    await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    if path.name.endswith("notes.png"):
-        await page.get_by_text(re.compile("is not an image we can read")).first.wait_for(timeout=STEP_TIMEOUT_MS)
-        stats["refused_uploads"] += 1
-        return
-    await page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=STEP_TIMEOUT_MS)
-    await page.get_by_text(re.compile(r"\d+% sure")).first.wait_for(timeout=STEP_TIMEOUT_MS)
-    stats["predict_seconds"].append(time.perf_counter() - started)
+# ---------------------------------------------------------------- figures
 
 
-async def classroom(url: str, students: int, seconds: float, files: list[list[Path]]) -> dict:
-    from playwright.async_api import async_playwright
-
-    stats = {"page_loads": 0, "failed_loads": [], "exceptions": [], "predict_seconds": [], "refused_uploads": 0}
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        deadline = time.monotonic() + seconds
-        await asyncio.gather(*(student(browser, number, url, deadline, files[number], stats) for number in range(students)))
-        await browser.close()
-    return stats
+def first_result_waits(students: list[dict]) -> list[float | None]:
+    """Per student: seconds from their first Start to their first result (None: none by the deadline)."""
+    return [student["first_result_s"] - student["start_s"] if "first_result_s" in student else None for student in students]
 
 
-# ---------------------------------------------------------------- putting it together
-
-
-def table_row(stats: dict, peak_mb: float | None) -> dict:
-    latencies = stats["predict_seconds"]
+def summary_row(figures: dict) -> dict:
+    runs, timings = figures["runs"], figures["timings"]
+    latencies = [timing["wait_s"] + timing["run_s"] for timing in timings]
+    waits = first_result_waits(figures["students"])
+    served = [wait for wait in waits if wait is not None]
+    cold = [run["start_cost_s"] for run in runs if run.get("cold") and "start_cost_s" in run]
+    warm = [run["start_cost_s"] for run in runs if run.get("cold") is False and "start_cost_s" in run]
+    trained = [run["finished_s"] - run["claimed_s"] for run in runs if run["status"] == "completed"]
     return {
-        "students": stats["students"],
-        "seconds": stats["seconds"],
-        "page_loads": stats["page_loads"],
-        "loads_per_min": stats["page_loads"] / stats["seconds"] * 60,
-        "predictions": len(latencies),
-        "refused": stats["refused_uploads"],
+        "way": LABELS[figures["way"]],
+        "trained": sum(run["status"] == "completed" for run in runs),
+        "errors": len(figures["errors"]),
         "p50": percentile(latencies, 0.5),
         "p95": percentile(latencies, 0.95),
-        "max": max(latencies) if latencies else None,
-        "exceptions": len(stats["exceptions"]),
-        "failed": len(stats["failed_loads"]),
-        "peak_mb": peak_mb,
+        "server_mb": figures["server_peak_mb"],
+        "workers_mb": figures["workers_peak_mb"],
+        "median": median(served) if len(served) == len(waits) else None,
+        "max": max(served) if served and len(served) == len(waits) else None,
+        "unserved": len(waits) - len(served),
+        "all_done": figures["all_done_s"],
+        "run_s": median(trained),
+        "cold": median(cold),
+        "cold_n": len(cold),
+        "warm": median(warm),
+        "warm_n": len(warm),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Several headless browsers use the app while jobs queue.")
-    parser.add_argument("--students", type=int, default=6, help="concurrent browser sessions")
-    parser.add_argument("--seconds", type=float, default=120, help="how long the students click around")
-    parser.add_argument("--solo-seconds", type=float, default=25, help="one student alone first, for comparison")
-    parser.add_argument("--jobs", type=int, default=3, help="tiny training jobs queued while they do")
-    parser.add_argument("--no-write", action="store_true", help="print the table without updating docs/BENCHMARKS.md")
-    args = parser.parse_args()
+def group_rows(figures: dict) -> list[dict]:
+    """The students by what they asked for: the same settings as others, their own, a second run at once; then everyone."""
+    students = figures["students"]
+    groups = [
+        ("same settings as others", [s for s in students if s["identical"]]),
+        ("own settings, one run", [s for s in students if not s["identical"] and not s["eager"]]),
+        ("own settings, a second run at once", [s for s in students if s["eager"]]),
+        ("everyone", students),
+    ]
+    rows = []
+    for name, members in groups:
+        if not members:
+            continue
+        waits = first_result_waits(members)
+        served = [wait for wait in waits if wait is not None]
+        rows.append(
+            {
+                "group": name,
+                "students": len(members),
+                "start": median([s["start_s"] for s in members if "start_s" in s]),
+                "median": median(served) if len(served) == len(waits) else None,
+                "max": max(served) if served and len(served) == len(waits) else None,
+                "served": f"{len(served)} / {len(members)}",
+            }
+        )
+    return rows
+
+
+def start_order(figures: dict) -> str:
+    """The runs by the time a worker took them: the owner's arrival number, 'b' for a second run, '=' for the shared settings."""
+    identical = {s["number"] for s in figures["students"] if s["identical"]}
+    seen: dict[int, int] = {}
+    labels = {}
+    for run in sorted(figures["runs"], key=lambda run: run["queued_s"]):
+        number = run["student"]
+        seen[number] = seen.get(number, 0) + 1
+        labels[run["run_id"]] = f"{number}{'b' if seen[number] > 1 else ''}{'=' if number in identical else ''}"
+    taken = sorted((run for run in figures["runs"] if run["claimed_s"] is not None), key=lambda run: run["claimed_s"])
+    left = [labels[run["run_id"]] for run in figures["runs"] if run["claimed_s"] is None]
+    return ", ".join(labels[run["run_id"]] for run in taken) + (f" (never started: {', '.join(left)})" if left else "")
+
+
+def requests_line(figures: dict) -> str:
+    outcomes = [outcome["outcome"] for student in figures["students"] for outcome in student["outcomes"]]
+    counts = {name: outcomes.count(name) for name in ("queued", "following", "trained before")}
+    return f"{len(outcomes)} Start requests: " + ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+
+
+# ---------------------------------------------------------------- the section
+
+
+SUMMARY_COLUMNS = [
+    ("way", "way", ""),
+    ("trained", "runs trained", ""),
+    ("errors", "errors", ""),
+    ("p50", "page p50 s", ".2f"),
+    ("p95", "page p95 s", ".2f"),
+    ("server_mb", "server peak MB", ".0f"),
+    ("workers_mb", "workers peak MB", ".0f"),
+    ("median", "first result median s", ".0f"),
+    ("max", "first result max s", ".0f"),
+    ("all_done", "all runs done s", ".0f"),
+    ("run_s", "one run s", ".1f"),
+    ("cold", "run start, new worker s", ".1f"),
+    ("warm", "run start, warm worker s", ".1f"),
+]
+GROUP_COLUMNS = [
+    ("group", "students who", ""),
+    ("students", "students", ""),
+    ("start", "Start at s (median)", ".0f"),
+    ("median", "first result median s", ".0f"),
+    ("max", "first result max s", ".0f"),
+    ("served", "served", ""),
+]
+
+
+def targets(summaries: dict[str, dict]) -> list[str]:
+    fair = summaries.get("fair")
+    if fair is None:
+        return []
+    lines = [f"- 0 errors (fair): {'met' if fair['errors'] == 0 else 'NOT met'} ({fair['errors']})."]
+    fcfs = summaries.get("fcfs") or summaries.get("fcfs-cold")
+    if fcfs is not None and fair["median"] and fcfs["median"]:
+        ratio = fcfs["median"] / fair["median"]
+        verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+        lines.append(
+            f"- Median time to a first result at least {TARGET_RATIO:g}x shorter than first come first served: {verdict} ({ratio:.1f}x)."
+        )
+    elif fcfs is not None:
+        lines.append(
+            "- Median time to a first result against first come first served: not measured (a way left students without a result)."
+        )
+    last = fair["max"]
+    verdict = "met" if last is not None and last <= TARGET_LAST_S else "NOT met"
+    shown = f"{last:.0f} s" if last is not None else f"{fair['unserved']} students without a result"
+    lines.append(f"- The last student's first result within {TARGET_LAST_S / 60:.0f} minutes (fair): {verdict} ({shown}).")
+    return lines
+
+
+def section_body(args: argparse.Namespace, results: list[dict]) -> str:
+    summaries = {figures["way"]: summary_row(figures) for figures in results}
+    epochs = args.epochs or PRESETS["quick-demo"]["fields"]["epochs"]
+    settings = f"{args.subset or PRESETS['quick-demo']['fields']['subset']:,} training images, {epochs} epoch{'s' if epochs != 1 else ''}"
+    lines = [
+        f"{args.students} students arriving over {args.arrive_over:.0f} s, each an AppTest session of the real app in one server process "
+        f"(page runs take turns, as on one Python interpreter); quick-demo only ({settings}); {args.identical} students with identical "
+        f"settings, {args.eager} eager students queue a second run at once; LAB_MAX_JOBS={results[0]['max_jobs']}. Students think 1-4 s "
+        "between clicks and predict once their first result is in. A page interaction is one script run, its wait for a turn "
+        "included. A student's wait runs from their first Start to their first result (their own run, or one with the same "
+        "settings that they follow). 'Run start': from when a worker could take the run (a new worker's process start, a warm "
+        "worker's previous run's end, or the run's queueing if later) to the run's first progress event. Memory: the server's "
+        "peak (getrusage), all workers together sampled every 0.5 s.",
+        "",
+        markdown_table(list(summaries.values()), SUMMARY_COLUMNS),
+    ]
+    if targets(summaries):
+        lines += ["", *targets(summaries)]
+    for figures in results:
+        summary = summaries[figures["way"]]
+        lines += [
+            "",
+            f"**{LABELS[figures['way']]}**: {requests_line(figures)}; run start in a new worker {_count(summary, 'cold')}, "
+            f"in a warm one {_count(summary, 'warm')}.",
+            "",
+            markdown_table(group_rows(figures), GROUP_COLUMNS),
+            "",
+            f"Runs in the order they started (student by arrival; b = a second run; = the shared settings): {start_order(figures)}.",
+        ]
+        if figures["errors"]:
+            lines += ["", "Errors:", *(f"- {error}" for error in figures["errors"][:10])]
+            if len(figures["errors"]) > 10:
+                lines.append(f"- ... and {len(figures['errors']) - 10} more")
+    return "\n".join(lines)
+
+
+def _count(summary: dict, key: str) -> str:
+    value = summary[key]
+    return "-" if value is None else f"{value:.1f} s (median of {summary[key + '_n']})"
+
+
+def command_line(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The command that measures this class again: the options that differ from their defaults."""
+    options = []
+    for name in ("students", "identical", "eager", "subset", "epochs", "ways", "arrive_over", "minutes"):
+        value = getattr(args, name)
+        if value != parser.get_default(name):
+            options.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{name.replace('_', '-')} {value}")
+    return " ".join(["CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.classroom_load", *options])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A class on one machine: the fair queue against first come, first served.")
+    parser.add_argument("--students", type=int, default=30, help="students in the class")
+    parser.add_argument("--identical", type=int, default=10, help="students who choose the very same settings")
+    parser.add_argument("--eager", type=int, default=5, help="students who queue a second run at once")
+    parser.add_argument("--subset", type=int, help="training images per run (default: the quick-demo preset's)")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: the quick-demo preset's)")
+    parser.add_argument("--ways", default="fair,fcfs", help=f"comma-separated, from: {', '.join(WAYS)}")
+    parser.add_argument("--arrive-over", type=float, default=60.0, help="seconds over which the students arrive")
+    parser.add_argument(
+        "--minutes", type=float, default=40.0, help="each way's deadline; students without a result by then count as errors"
+    )
+    parser.add_argument("--out", type=Path, help="write the section into this file instead of docs/BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print the section without writing it")
+    parser.add_argument("--keep", action="store_true", help="keep each way's temporary folder (store, worker logs)")
+    args = parser.parse_args(argv)
+    ways = [way.strip() for way in args.ways.split(",") if way.strip()]
+    if not ways or any(way not in WAYS for way in ways):
+        parser.error(f"--ways takes some of: {', '.join(WAYS)}")
     data_dir = os.environ.get("CIFAR10_DIR")
     if not data_dir:
         sys.exit("set CIFAR10_DIR to a CIFAR-10 folder (for example ../shared/data/cifar-10-batches-py)")
-    started = time.monotonic()
-    load_before = os.getloadavg()[0]
-    workspace = Path(tempfile.mkdtemp(prefix="classroom-"))
-    lab_home = str(workspace / "lab_home")
-    env = {**os.environ, "LAB_HOME": lab_home, "CIFAR10_DIR": data_dir, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
-    os.environ.update(LAB_HOME=lab_home, CIFAR10_DIR=data_dir)  # for the job workers this process starts
+    data_dir = str(Path(data_dir).expanduser().resolve())
 
-    print("training the first model ...", flush=True)
-    first_run = train_first_model(env)
-    print(f"stored {first_run} in {time.monotonic() - started:.0f} s; starting the server ...", flush=True)
-    port = free_port()
-    server = start_server(env, port, workspace / "streamlit.log")
-    watcher = QueueWatcher(lab_home, data_dir, args.jobs, spacing=10)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        files = upload_files(workspace, args.students)
-        # One student alone first (it also warms the server's caches: data set, model, step timing).
-        solo_started = time.monotonic()
-        solo = asyncio.run(classroom(url, 1, args.solo_seconds, files))
-        solo["seconds"], solo["students"] = time.monotonic() - solo_started, 1
-        watcher.start()
-        browse_started = time.monotonic()
-        stats = asyncio.run(classroom(url, args.students, args.seconds, files))
-        stats["seconds"], stats["students"] = time.monotonic() - browse_started, args.students
-        from lab.jobs import launcher, queue
-        from lab.store.runs import Store
-
-        store = Store(lab_home)
-        wait_until = time.monotonic() + max(30, 290 - (time.monotonic() - started))  # stay within about 5 minutes
-        while queue.active_runs(store) and time.monotonic() < wait_until:
-            time.sleep(1)
-        watcher.stop.set()
-        watcher.join(5)
-        queue = watcher.summary()
-        memory = server_memory_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
-        from lab.jobs import launcher, queue
-        from lab.store.runs import Store
-
-        for pid in launcher.live_workers(Store(lab_home)):  # workers this run started; never anyone else's
-            os.kill(pid, 9)
-
-    rows = [table_row(solo, None), table_row(stats, memory.get("VmHWM"))]
-    table = markdown_table(
-        rows,
-        [
-            ("students", "browsers", ""),
-            ("seconds", "seconds", ".0f"),
-            ("page_loads", "page loads", ""),
-            ("loads_per_min", "loads / min", ".0f"),
-            ("predictions", "predictions", ""),
-            ("refused", "non-images refused", ""),
-            ("p50", "predict p50 s", ".2f"),
-            ("p95", "predict p95 s", ".2f"),
-            ("max", "predict max s", ".2f"),
-            ("exceptions", "exception blocks", ""),
-            ("failed", "failed loads", ""),
-            ("peak_mb", "server peak MB", ".0f"),
-        ],
-    )
-    statuses = ", ".join(f"{count} {status}" for status, count in sorted(queue["statuses"].items()))
-    wait = "-" if queue["mean_wait_s"] is None else f"{queue['mean_wait_s']:.0f} s"
-    queue_line = (
-        f"Queue: {queue['submitted']} tiny jobs (quick-demo, 500 images, 1 epoch) queued 10 s apart while browsing, LAB_MAX_JOBS=1: "
-        f"{statuses}; started in the order queued: {'yes' if queue['in_order'] else 'NO'}; longest queue {queue['max_queued']}; "
-        f"mean wait before starting {wait}."
-    )
-    note = (
-        f"The first row is one student alone; then {args.students} headless Chromium sessions on the same cores as the server and the "
-        "jobs. A prediction is timed from handing the file to the browser to the top-k chart on screen."
-    )
-    load_line = f"Load average (1 min): {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} at its end."
-    problems = solo["exceptions"] + solo["failed_loads"] + stats["exceptions"] + stats["failed_loads"]
-    body = note + "\n\n" + table + "\n\n" + queue_line + " " + load_line
-    if problems:
-        body += "\n\nProblems seen:\n" + "\n".join(f"- {problem}" for problem in problems[:10])
+    results = [run_way(way, args, data_dir) for way in ways]
+    body = section_body(args, results)
     print(body)
-    print(f"total {time.monotonic() - started:.0f} s")
-    if not args.no_write:
-        write_section(
-            "Classroom load: concurrent browsers and queued jobs",
-            body,
-            f"CIFAR10_DIR=../shared/data/cifar-10-batches-py .venv/bin/python -m bench.classroom_load --students {args.students}",
-        )
+    print("wall time per way: " + ", ".join(f"{figures['way']} {figures['wall_s']:.0f} s" for figures in results))
+    if args.no_write:
+        return
+    if args.out is not None:
+        harness.BENCHMARKS_MD = args.out  # write_section reads it when called
+    write_section(SECTION, body, command_line(args, parser))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Compare: every stored run next to the lab report's results, and a close look at one run."""
+"""Compare: every stored run next to the lab report's results, and a close look at one run.
+
+In classroom mode the page opens on the class leaderboard (ui/leaderboard_view.py); every run
+stays one click away, and only a run's owner (or the teacher) is offered its Delete button.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,27 @@ import streamlit as st
 
 from lab.evaluate.metrics import mistakes, most_confused_pairs
 from lab.insight import misclassified
+from lab.jobs import queue
 from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import StoreError
-from ui import charts, insight_views, results
+from ui import charts, identity, insight_views, leaderboard_view, results
 from ui.common import get_dataset, get_store, load_model
 from ui.router import ensure_router
 
 ensure_router("pages/compare.py")
+person = identity.require_person()
 
-st.title("Compare runs")
+VIEWS = {"class": "Class leaderboard", "runs": "Every run"}
+
 store = get_store()
+classroom = identity.classroom_on()
+if classroom:
+    view_name = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="class", required=True, key="compare_view")
+    if view_name == "class":
+        leaderboard_view.show_leaderboard(store)
+        st.stop()
+st.title("Compare runs")
+columns = results.table_columns(classroom)
 try:
     runs = store.list_runs()
     table = results.results_frame(results_table(store))
@@ -40,10 +55,10 @@ left, right = st.columns(2)
 tasks = left.multiselect("Task", sorted(table["task"].dropna().unique()), placeholder="All tasks", key="compare_tasks")
 models = right.multiselect("Model", sorted(table["model"].dropna().unique()), placeholder="All models", key="compare_models")
 view = table[table["task"].isin(tasks or table["task"]) & table["model"].isin(models or table["model"])]
-st.dataframe(view[results.TABLE_COLUMNS], column_config=results.COLUMN_CONFIG, hide_index=True, placeholder="–", key="compare_table")
+st.dataframe(view[columns], column_config=results.COLUMN_CONFIG, hide_index=True, placeholder="–", key="compare_table")
 st.download_button(
     "Download CSV",
-    view[results.TABLE_COLUMNS].to_csv(index=False),
+    view[columns].to_csv(index=False),
     file_name="cifar10-lab-results.csv",
     mime="text/csv",
     icon=":material/download:",
@@ -69,17 +84,25 @@ with st.expander("Train a row again", icon=":material/replay:"):
 
 with st.expander(f"All runs ({len(runs)}), including unfinished ones", icon=":material/folder_open:"):
     if runs:
-        listing = pd.DataFrame([{k: r.get(k) for k in ("run_id", "status", "model", "task", "created_at", "message")} for r in runs])
+        shown = ("run_id", *(("owner",) if classroom else ()), "status", "model", "task", "created_at", "message")
+        listing = pd.DataFrame([{k: r.get(k) for k in shown} for r in runs])
         st.dataframe(listing, hide_index=True, key="compare_all_runs")
-        deletable = [r["run_id"] for r in runs if r["status"] != "running"]
+        # Only the runs this person may delete are offered (their own; every run for the teacher); lab refuses the others too.
+        deletable = [r["run_id"] for r in runs if r["status"] != "running" and identity.may_manage(person, r)]
         if deletable:
             doomed = st.selectbox("Run to delete", deletable, key="compare_delete_run")
             sure = st.checkbox(f"Yes, delete {doomed} and its saved model", key="compare_delete_confirm")
             if st.button("Delete", type="primary", disabled=not sure, icon=":material/delete:", key="compare_delete"):
-                store.delete_run(doomed)
-                st.session_state.pop("compare_delete_confirm", None)
-                st.toast(f"Deleted {doomed}.")
-                st.rerun()
+                try:
+                    queue.delete(doomed, store, by=person)
+                except (PermissionError, ValueError) as error:  # someone else's run, or it started running meanwhile
+                    st.error(str(error), icon=":material/lock:")
+                else:
+                    st.session_state.pop("compare_delete_confirm", None)
+                    st.toast(f"Deleted {doomed}.")
+                    st.rerun()
+        elif classroom:
+            st.caption("You can delete your own finished runs here; you have none yet.")
     else:
         st.caption("No runs stored yet.")
 

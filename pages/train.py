@@ -5,34 +5,52 @@ it survives page changes and browser refreshes; this page reads its progress
 from the results store. Two tabs: the settings of a new run, and the current run
 (opened by Start, and on arrival while a job is active). Only the open tab is drawn,
 so nothing polls the store while the settings are on screen.
+In classroom mode the current run is the student's own latest (started or followed), never
+someone else's, and Start may return a run already trained with the same settings.
 """
 
 import streamlit as st
 
+from lab.classroom.limits import LimitError, load_limits
 from lab.config import RunConfig
 from lab.jobs import queue
 from lab.store.runs import StoreError
-from ui import insight_views, model_view, run_view, train_form
+from ui import identity, insight_views, model_view, run_view, train_form
 from ui.common import data_dir_setting, data_problem, get_dataset, get_store
 from ui.router import ensure_router
 
 ensure_router("pages/train.py")
+person = identity.require_person()
 
 SETTINGS_TAB, RUN_TAB = "Settings", "Current run"
+REFUSAL_KEY, OUTCOME_KEY = "train_refusal", "train_outcome"  # what Start's callback has to say, drawn by the page
 
 
 def start() -> None:
     """The Start button's callback. It runs before the page is drawn, so it can open the run tab,
-    and it reads the widgets' newest values (a number typed just before the click included)."""
+    and it reads the widgets' newest values (a number typed just before the click included).
+
+    In classroom mode the request may be answered by a run someone already trained (or is
+    training) with the same settings, or refused by the class's limits (a LimitError naming the limit).
+    """
+    owner = identity.current_person()  # read now: the session may have become the teacher since the page was drawn
+    if owner is None:
+        return
     try:
         config = train_form.config_from_state(st.session_state)
         model_view.check_memory(config, get_store())
-    except ValueError as error:
+        request = queue.ask_for_run(config, owner=owner, store=get_store(), data_dir=data_dir_setting(), classroom=identity.classroom_on())
+    except ValueError as error:  # a bad setting, too big for memory, or beyond the class's limits
+        if isinstance(error, LimitError):  # the form cannot know this one in advance: a full queue
+            st.session_state[REFUSAL_KEY] = str(error)
         st.toast(str(error), icon=":material/error:")
         return
-    run_view.remember(queue.submit(config, store=get_store(), data_dir=data_dir_setting()))
+    run_view.remember(request.run_id)
     st.session_state["train_tab"] = RUN_TAB
-    st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
+    if request.outcome == "queued":
+        st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
+    else:  # the same settings on the same data: that run's result is yours, nothing is trained twice
+        st.session_state[OUTCOME_KEY] = request.message[:1].upper() + request.message[1:] + "."
 
 
 def use_learning_rate(learning_rate: float) -> None:
@@ -48,7 +66,8 @@ except StoreError as error:  # LAB_HOME cannot be written (or the disk is full):
     st.error(f"Training is unavailable because runs cannot be stored: {error}", icon=":material/error:")
     st.stop()
 train_form.init_state()
-run = run_view.current_run(store)
+classroom = identity.classroom_on()
+run = run_view.current_run(store, person, classroom)
 if "train_tab" not in st.session_state:
     st.session_state["train_tab"] = RUN_TAB if run and run["status"] in queue.ACTIVE_STATUSES else SETTINGS_TAB
 settings_tab, run_tab = st.tabs([SETTINGS_TAB, RUN_TAB], key="train_tab", on_change="rerun")
@@ -69,8 +88,13 @@ if settings_tab.open:
         config: RunConfig | None = None
         try:
             config = train_form.config_from_state(st.session_state)
+            if classroom:
+                load_limits(store).check(config)  # the teacher's limits, named before the click (the queue checks them too)
             model_view.check_memory(config, store)  # before anything is built: VGG16 at 224 pixels may not fit
             model_view.show_layers(config)
+        except LimitError as error:
+            st.error(f"Class limit: {error}", icon=":material/block:")
+            config = None
         except ValueError as error:  # a setting RunConfig or the model registry refuses, explained
             st.error(str(error), icon=":material/error:")
             config = None
@@ -83,6 +107,8 @@ if settings_tab.open:
                 insight_views.lr_finder_panel(config, data, key="train_lr", on_use=use_learning_rate)
         if missing_data := data_problem():  # a job would fail at once: say so now, not after the click
             st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
+        if refusal := st.session_state.pop(REFUSAL_KEY, None):
+            st.error(f"Class limit: {refusal}", icon=":material/block:")
         st.button(
             "Start training",
             type="primary",
@@ -94,7 +120,9 @@ if settings_tab.open:
 
 if run_tab.open:
     with run_tab:
+        if outcome := st.session_state.pop(OUTCOME_KEY, None):
+            st.success(outcome, icon=":material/recycling:")
         if run is None:
             st.info("No run yet: choose settings and press **Start training**.", icon=":material/info:")
         else:
-            run_view.show_run(run)
+            run_view.show_run(run, person)

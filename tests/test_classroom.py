@@ -283,3 +283,35 @@ def test_a_wrong_teacher_password_is_refused_after_a_delay():
         assert not teacher.is_teacher_password(wrong, "open sesame", delay=0.3)
         assert time.perf_counter() - started >= 0.3
     assert not teacher.is_teacher_password("anything", None, delay=0.0)  # classroom mode off: nobody is the teacher
+
+
+def test_two_students_asking_at_the_same_moment_queue_one_run(store, data_dir):
+    """The search for the same run and the new row happen in one transaction: simultaneous clicks never train twice."""
+    import threading
+
+    students = [Person(f"student-{number}", f"Student {number}") for number in range(8)]
+    barrier = threading.Barrier(len(students))
+    outcomes = []
+
+    def click(person: Person) -> None:
+        barrier.wait()
+        outcomes.append(queue.ask_for_run(quick(), owner=person, store=store, data_dir=data_dir, classroom=True).outcome)
+
+    threads = [threading.Thread(target=click, args=(person,)) for person in students]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(store.list_runs()) == 1
+    assert sorted(outcomes) == ["following"] * 7 + ["queued"]
+
+
+def test_a_worker_can_take_runs_first_come_first_served(store, data_dir):
+    """`python -m lab.jobs.worker --order oldest`: the order a class had before the fair queue (for comparisons)."""
+    from lab.jobs import worker
+
+    save_limits(store, ClassLimits(max_queued_per_student=3))
+    runs = [queue.ask_for_run(quick(seed=seed), owner=person, store=store, data_dir=data_dir, classroom=True).run_id
+            for seed, person in ((1, ANA), (2, ANA), (3, BEN))]  # fmt: skip
+    assert store.claim_next_queued(worker_pid=1, choose=worker.ORDERS["oldest"]) == runs[0]
+    assert store.claim_next_queued(worker_pid=1, choose=worker.ORDERS["oldest"]) == runs[1]  # fair would take Ben's

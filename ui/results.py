@@ -30,6 +30,7 @@ TABLE_COLUMNS = [
 ]  # fmt: skip
 COLUMN_CONFIG = {
     "model": st.column_config.TextColumn("model", pinned=True),
+    "owner": st.column_config.TextColumn("owner", help="Who started the run."),
     "accuracy": st.column_config.NumberColumn("accuracy", format="percent", help="Share of test images classified correctly."),
     "precision_macro": st.column_config.NumberColumn("precision", format="%.3f", help="Macro average: every class counts the same."),
     "recall_macro": st.column_config.NumberColumn("recall", format="%.3f", help="Macro average: every class counts the same."),
@@ -43,9 +44,14 @@ COLUMN_CONFIG = {
 }
 
 
+def table_columns(classroom: bool) -> list[str]:
+    """The displayed columns: in classroom mode the owner too, next to the model (one user needs no names)."""
+    return [TABLE_COLUMNS[0], "owner", *TABLE_COLUMNS[1:]] if classroom else TABLE_COLUMNS
+
+
 def results_frame(rows: list[dict]) -> pd.DataFrame:
     """The results table as a DataFrame with the displayed columns, in display order."""
-    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*TABLE_COLUMNS, *(rows[0] if rows else [])])))
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*TABLE_COLUMNS, "owner", *(rows[0] if rows else [])])))
     frame["created_at"] = pd.to_datetime(frame["created_at"], errors="coerce", utc=True)
     frame["reference"] = frame["reference"].fillna(False).astype(bool)
     frame["options"] = frame["options"].fillna("")  # the report's rows are the presets themselves

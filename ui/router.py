@@ -5,7 +5,8 @@ server, until `streamlit_app.py` has called `st.navigation` once, a visit straig
 `/compare` is served the old way: `pages/compare.py` runs on its own, without the shared
 sidebar, the wide layout or the page titles. `ensure_router` notices that the router has
 not run in this session and sends the visitor through `streamlit_app.py`, which then opens
-the page that was asked for.
+the page that was asked for. The address's parameters travel along both switches (a switch
+clears them otherwise): in classroom mode one of them is the student's identity (ui/identity.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def ensure_router(page_path: str) -> None:
     """Call first thing on every page: re-enter through the router if it was skipped."""
     if not st.session_state.get(ROUTER_RAN):
         st.session_state[PENDING_PAGE] = page_path
-        st.switch_page("streamlit_app.py")
+        st.switch_page("streamlit_app.py", query_params=st.query_params.to_dict())
 
 
-def take_pending_page() -> str | None:
-    """The page a visitor asked for before being sent through the router, once."""
-    return st.session_state.pop(PENDING_PAGE, None)
+def open_pending_page() -> None:
+    """Open the page a visitor asked for before being sent through the router (once), keeping the address's parameters."""
+    if pending := st.session_state.pop(PENDING_PAGE, None):
+        st.switch_page(pending, query_params=st.query_params.to_dict())

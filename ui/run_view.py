@@ -4,6 +4,8 @@ While the run is active, an `st.fragment` re-runs every 1.5 s and reads the stor
 (a handful of small queries: the run's row, its milestone events, its latest batch).
 When the run finishes, the fragment reruns the whole page once, and the finished
 run is drawn by a fragment without a timer, so an idle page polls nothing.
+In classroom mode the current run is the person's own, its Cancel and Stop buttons are drawn
+only for those `lab` lets use them (its owner, the teacher), and a queued run says when it should start.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import streamlit as st
 
 from lab.jobs import launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress
+from lab.store.owners import Person
 from lab.store.runs import Store
-from ui import charts
-from ui.common import data_dir_setting, get_store
+from ui import charts, identity
+from ui.common import data_dir_setting, device_summary, get_store
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
@@ -24,11 +27,14 @@ STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "
 STATUS_ICONS |= {"failed": ":material/error:", "cancelled": ":material/cancel:"}
 
 
-def current_run(store: Store) -> dict | None:
+def current_run(store: Store, person: Person | None = None, classroom: bool = False) -> dict | None:
     """The run to show: this session's latest, else the one in the URL, else the newest active run.
 
     The store, not the browser, knows about jobs, so a refreshed page finds its job again.
+    In classroom mode only `person`'s own runs (started or followed) count, never someone else's.
     """
+    if classroom:
+        return _own_current_run(store, person)
     for run_id in (st.session_state.get(RUN_KEY), st.query_params.get("run")):
         if run_id:
             try:
@@ -44,17 +50,30 @@ def current_run(store: Store) -> dict | None:
     return active[-1]
 
 
+def _own_current_run(store: Store, person: Person | None) -> dict | None:
+    """The run this session asked for last when it is still the person's, else the person's newest."""
+    if person is None:
+        return None
+    own = store.runs_of(person.id)
+    wanted = st.session_state.get(RUN_KEY) or st.query_params.get("run")
+    run = next((run for run in own if run["run_id"] == wanted), own[0] if own else None)
+    if run is not None and run["run_id"] != wanted:
+        remember(run["run_id"])
+    return run
+
+
 def remember(run_id: str) -> None:
     st.session_state[RUN_KEY] = run_id
     st.query_params["run"] = run_id
 
 
-def show_run(run: dict) -> None:
+def show_run(run: dict, person: Person | None = None) -> None:
+    """The run's panel; its Cancel and Stop buttons only for `person` when they may use them (the owner, the teacher)."""
     live = run["status"] in queue.ACTIVE_STATUSES
-    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run["run_id"], live)
+    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run["run_id"], live, person)
 
 
-def _run_panel(run_id: str, live: bool) -> None:
+def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
     store = get_store()
     run = store.get_run(run_id)
     if run is None:
@@ -66,9 +85,11 @@ def _run_panel(run_id: str, live: bool) -> None:
     config = run["config"]
     st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {run['task']}: {run['status']}")
     st.caption(f"Run {run_id} · {config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
+    if person is not None and not identity.is_mine(person, run) and identity.classroom_on():
+        st.caption(f":material/group: Started by {run.get('owner_name') or 'another student'}; it counts as yours too.")
     progress = read_progress(store, run)
     if active:
-        _live(store, run, progress)
+        _live(store, run, progress, person)
     elif run["status"] == "completed":
         if run["message"]:  # e.g. stopped early on request
             st.info(run["message"], icon=":material/info:")
@@ -78,12 +99,11 @@ def _run_panel(run_id: str, live: bool) -> None:
         _curves(store, run_id, progress)
 
 
-def _live(store: Store, run: dict, progress: Progress) -> None:
+def _live(store: Store, run: dict, progress: Progress, person: Person | None) -> None:
     run_id = run["run_id"]
     if run["status"] == "queued":
         launcher.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
-        position = queue.queue_position(run_id, store)
-        st.info(f"Waiting for a free worker: number {position} in the queue." if position else "Starting ...", icon=":material/schedule:")
+        st.info(_waiting_line(store, run_id), icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
     elif progress.phase == "features":
@@ -100,7 +120,7 @@ def _live(store: Store, run: dict, progress: Progress) -> None:
         st.warning("Stopping after the current batch, then measuring and saving the model as it is ...", icon=":material/hourglass_top:")
     elif run.get("cancel_requested"):
         st.warning("Stopping after the current batch ...", icon=":material/hourglass_top:")
-    else:
+    elif identity.may_manage(person, run):  # someone else's run can be watched, not stopped (lab refuses it too)
         # A running run can also stop early and keep what it has learned: it is evaluated and appears in Compare.
         keep_column, cancel_column = st.columns(2) if run["status"] == "running" else (None, st.container())
         keep = keep_column is not None and keep_column.button(
@@ -119,9 +139,27 @@ def _live(store: Store, run: dict, progress: Progress) -> None:
             width="stretch" if keep_column is not None else "content",
         )
         if keep or cancel:
-            queue.cancel(run_id, store, keep_model=keep)
-            st.rerun(scope="fragment")
+            try:
+                queue.cancel(run_id, store, keep_model=keep, by=person)
+            except PermissionError as error:  # lab's own check: the run is someone else's
+                st.error(str(error), icon=":material/lock:")
+            else:
+                st.rerun(scope="fragment")
     _curves(store, run_id, progress)
+
+
+def _waiting_line(store: Store, run_id: str) -> str:
+    """Where a queued run stands: its place in the (fair) queue, and in classroom mode roughly when it starts."""
+    position = queue.queue_position(run_id, store)
+    if not position:
+        return "Starting ..."
+    line = f"Waiting for a free worker: number {position} in the queue."
+    if not identity.classroom_on():  # one user knows what they queued: the page stays as it was
+        return line
+    seconds = queue.seconds_until_start(run_id, store, device=device_summary()["device"])
+    if seconds is not None:
+        line += " It should start " + ("any moment now." if seconds < 1 else f"in about {format_seconds(seconds)}.")
+    return line
 
 
 def _curves(store: Store, run_id: str, progress: Progress) -> None:

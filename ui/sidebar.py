@@ -1,4 +1,5 @@
-"""The sidebar every page shares: what the server trains on, where the data and the results live.
+"""The sidebar every page shares: the mode (single-user or classroom, and who you are), what the server
+trains on, where the data and the results live, and in classroom mode the teacher password.
 
 Everything here is cheap on a rerun: the device probe is cached once per server process,
 the data-set status only looks at file names (it never loads the images), and the run
@@ -11,14 +12,17 @@ import streamlit as st
 
 from lab.data.cifar10 import describe_data_source
 from lab.store.runs import StoreError
+from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
 
 
 def render_sidebar() -> None:
     with st.sidebar:
+        identity.sidebar_mode()
         _device()
         _dataset()
         _results()
+        identity.sidebar_teacher()
 
 
 def _device() -> None:

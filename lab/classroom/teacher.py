@@ -28,9 +28,9 @@ def configured_password(secrets: Mapping[str, Any] | None = None) -> str | None:
     return str(password) if password else None
 
 
-def is_teacher_password(given: str, expected: str | None, *, delay: float = WRONG_PASSWORD_DELAY_SECONDS) -> bool:
-    """Whether `given` is the teacher password; a wrong one returns False only after `delay` seconds."""
+def is_teacher_password(given: str, expected: str | None, *, delay: float | None = None) -> bool:
+    """Whether `given` is the teacher password; a wrong one returns False only after `delay` seconds (default: the module's)."""
     if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
         return True
-    time.sleep(delay)
+    time.sleep(WRONG_PASSWORD_DELAY_SECONDS if delay is None else delay)
     return False

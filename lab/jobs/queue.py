@@ -24,7 +24,7 @@ from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
 from lab.store.owners import Person, local_person
-from lab.store.runs import Store
+from lab.store.runs import QueueFullError, Store
 from lab.train import estimate
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -69,33 +69,24 @@ def ask_for_run(
     """
     store = store or Store()
     owner = owner or local_person()
-    key = settings_key(config, source_identity(data_dir))
-    if classroom and not force:
-        same = _same_run(store, key)
-        if same is not None:
-            if same["owner_id"] != owner.id:
-                store.follow(same["run_id"], owner)
-            return _reused(same)
-    if classroom:
-        limits = load_limits(store)
+    limits = load_limits(store) if classroom else None
+    if limits is not None:
         limits.check(config)
-        waiting = store.runs_of(owner.id, status="queued")
-        if len(waiting) >= limits.max_queued_per_student:
-            listed = ", ".join(f"{run['run_id']} ({run['model']})" for run in waiting)
-            raise LimitError(
-                f"you already have {len(waiting)} runs waiting ({listed}); the class allows {limits.max_queued_per_student} "
-                "at a time: cancel one, or wait until one starts."
-            )
-    run_id = store.create_run(config, status="queued", owner=owner, settings_key=key)
+    key = settings_key(config, source_identity(data_dir))
+    try:
+        run_id, same = store.queue_run(
+            config,
+            owner=owner,
+            settings_key=key,
+            reuse=classroom and not force,
+            max_waiting=limits.max_queued_per_student if limits is not None else None,
+        )
+    except QueueFullError as error:
+        raise LimitError(str(error)) from error
+    if same is not None:
+        return _reused(same)
     launcher.ensure_workers(store, data_dir)
     return Request(run_id, "queued", f"queued as {run_id}.")
-
-
-def _same_run(store: Store, key: str) -> dict | None:
-    """The run to reuse for these settings: the newest completed one, else one queued or running."""
-    runs = store.runs_with_settings(key)
-    completed = [run for run in runs if run["status"] == "completed"]
-    return (completed or runs or [None])[0]
 
 
 def _reused(run: dict) -> Request:

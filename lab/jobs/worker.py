@@ -23,6 +23,8 @@ from lab.system import process_memory, processes
 CANCEL_POLL_SECONDS = 0.5  # the longest a worker goes between two looks at the cancel flag
 IDLE_POLL_SECONDS = 0.5  # how often an idle worker looks for a new run
 DEFAULT_IDLE_SECONDS = 60.0  # how long a worker waits for the next run before it exits (LAB_WORKER_IDLE_SECONDS)
+# The order in which a worker takes waiting runs: the class's fair turns, or first come, first served.
+ORDERS = {"fair": fairness.next_run, "oldest": None}  # None: the store's own, the oldest queued run
 WORKER_NICENESS = 10  # scheduling priority a worker gives up (0 = the server's own, 19 = the lowest)
 
 
@@ -55,12 +57,16 @@ def idle_seconds() -> float:
         return DEFAULT_IDLE_SECONDS
 
 
-def work(store: Store, data_dir: str | None = None) -> int:
-    """Train queued runs one after another until none is left for `idle_seconds()`; returns how many this worker took."""
+def work(store: Store, data_dir: str | None = None, order: str = "fair") -> int:
+    """Train queued runs one after another until none is left for `idle_seconds()`; returns how many this worker took.
+
+    `order` ("fair" or "oldest", see ORDERS) decides which waiting run comes next.
+    """
+    choose = ORDERS[order]
     data = None  # loaded on the first run, then shared by every run this worker trains
     taken = 0
     while True:
-        run_id = _claim_or_leave(store, idle_seconds())
+        run_id = _claim_or_leave(store, idle_seconds(), choose)
         if run_id is None:
             return taken
         taken += 1
@@ -105,7 +111,7 @@ def free_memory() -> None:
     process_memory.return_free_heap()
 
 
-def _claim_or_leave(store: Store, wait_seconds: float = 0.0) -> str | None:
+def _claim_or_leave(store: Store, wait_seconds: float = 0.0, choose=fairness.next_run) -> str | None:
     """The next queued run (waiting up to `wait_seconds` for one), or None after deregistering this worker.
 
     The last look and the deregistering happen under the workers lock, so a run queued at that
@@ -113,14 +119,14 @@ def _claim_or_leave(store: Store, wait_seconds: float = 0.0) -> str | None:
     """
     deadline = time.monotonic() + wait_seconds
     while True:
-        run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
+        run_id = store.claim_next_queued(os.getpid(), choose=choose)
         if run_id is not None:
             return run_id
         if time.monotonic() >= deadline:
             break
         time.sleep(IDLE_POLL_SECONDS)
     with launcher.workers_lock(store):
-        run_id = store.claim_next_queued(os.getpid(), choose=fairness.next_run)
+        run_id = store.claim_next_queued(os.getpid(), choose=choose)
         if run_id is None:
             launcher.unregister_worker(store, os.getpid())
         return run_id
@@ -135,12 +141,18 @@ def one_line(error: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.jobs.worker", description="Train the queued runs of a results store, then exit.")
     parser.add_argument("--lab-home", help="the results store's folder (default: $LAB_HOME or ./runs)")
+    parser.add_argument(
+        "--order",
+        choices=sorted(ORDERS),
+        default="fair",
+        help="fair: round robin across students (default); oldest: first come, first served",
+    )
     args = parser.parse_args(argv)
     processes.lower_priority(WORKER_NICENESS)  # training yields the CPU to the web server when both want it: pages stay quick
     store = Store(args.lab_home)
     launcher.register_worker(store, os.getpid())  # again, in case it was started by hand
     try:
-        taken = work(store, os.environ.get("CIFAR10_DIR") or None)
+        taken = work(store, os.environ.get("CIFAR10_DIR") or None, args.order)
     finally:
         launcher.unregister_worker(store, os.getpid())
     print(f"[worker {os.getpid()}] queue empty after {taken} run(s); exiting", flush=True)

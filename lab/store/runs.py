@@ -132,7 +132,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords):
         """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b".
 
         `owner` defaults to the local user. `settings_key` identifies the run's settings on its data
-        (lab.jobs.dedupe), so that the same run is found instead of trained twice.
+        (lab.jobs.queue.settings_key), so that the same run is found instead of trained twice.
         """
         owner = owner or local_person()
         if isinstance(config, dict):
@@ -145,13 +145,43 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords):
             run_id = new_run_id(config.model)
             try:
                 with self._write() as connection:
-                    connection.execute(
-                        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at,"
-                        " owner_id, owner_name, settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
-                         os.getpid() if running else None, now if running else None, owner.id, owner.name, settings_key),
-                    )  # fmt: skip
+                    _insert_run(connection, run_id, config, status, owner, settings_key, now, os.getpid() if running else None)
                 return run_id
+            except sqlite3.IntegrityError:
+                continue
+        raise StoreError("could not find an unused run id; is the system clock working?")
+
+    def queue_run(
+        self, config: RunConfig, *, owner: Person, settings_key: str, reuse: bool = False, max_waiting: int | None = None
+    ) -> tuple[str, dict | None]:
+        """Queue a run for `owner`, or find the same one; in one write transaction, so two clicks never race.
+
+        With `reuse`, a run with this settings key (the newest completed one, else one queued or
+        running) is returned instead, as `(its id, the run)`, and `owner` follows it. With
+        `max_waiting`, an owner who already has that many runs waiting gets QueueFullError. Otherwise
+        `(new id, None)`.
+        """
+        for _ in range(20):
+            run_id = new_run_id(config.model)
+            try:
+                with self._write() as connection:
+                    if reuse:
+                        same = connection.execute(SAME_SETTINGS, (settings_key,)).fetchone()
+                        if same is not None:
+                            if same["owner_id"] != owner.id:
+                                connection.execute(
+                                    "INSERT OR IGNORE INTO followers (run_id, owner_id, owner_name, created_at) VALUES (?, ?, ?, ?)",
+                                    (same["run_id"], owner.id, owner.name, utc_now()),
+                                )
+                            return same["run_id"], run_from_row(same)
+                    if max_waiting is not None:
+                        waiting = connection.execute(
+                            "SELECT run_id, model FROM runs WHERE owner_id = ? AND status = 'queued' ORDER BY created_at", (owner.id,)
+                        ).fetchall()
+                        if len(waiting) >= max_waiting:
+                            raise QueueFullError([(row["run_id"], row["model"]) for row in waiting], max_waiting)
+                    _insert_run(connection, run_id, config, "queued", owner, settings_key, utc_now(), None)
+                return run_id, None
             except sqlite3.IntegrityError:
                 continue
         raise StoreError("could not find an unused run id; is the system clock working?")
@@ -349,6 +379,34 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords):
         """SQLite's own check of the database file: "ok" when it is healthy."""
         with self._read() as connection:
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+
+
+class QueueFullError(StoreError):
+    """An owner already has as many runs waiting as the class allows; `waiting` lists them as (run_id, model)."""
+
+    def __init__(self, waiting: list[tuple[str, str]], limit: int):
+        listed = ", ".join(f"{run_id} ({model})" for run_id, model in waiting)
+        super().__init__(
+            f"you already have {len(waiting)} runs waiting ({listed}); the class allows {limit} at a time: "
+            "cancel one, or wait until one starts."
+        )
+        self.waiting = waiting
+
+
+def _insert_run(connection, run_id: str, config: RunConfig, status: str, owner: Person, settings_key, now: str, pid) -> None:
+    connection.execute(
+        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at,"
+        " owner_id, owner_name, settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
+         pid, now if status == "running" else None, owner.id, owner.name, settings_key),
+    )  # fmt: skip
+
+
+# The run to reuse for a settings key: the newest completed one, else the newest queued or running one.
+SAME_SETTINGS = """
+    SELECT * FROM runs WHERE settings_key = ? AND status IN ('completed', 'queued', 'running')
+     ORDER BY status = 'completed' DESC, created_at DESC, rowid DESC LIMIT 1
+"""
 
 
 # The waiting runs, each with when its owner's latest run started (None: never), oldest first.

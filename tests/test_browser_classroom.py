@@ -1,0 +1,201 @@
+"""Classroom mode end to end: one `streamlit run` server with a teacher password, three browsers on it.
+
+Ana and Ben are two students (two browser contexts: separate cookies, separate sessions), the
+teacher a third. Ana trains a tiny run; Ben's Train page does not show it as his, nor offer to stop
+it; the teacher's panel lists it; the class leaderboard shows it once it finishes. Screenshots of
+each step go to artifacts/screenshots/classroom-*.png. Skipped without Chromium, except under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.data.cifar10 import write_cifar10_folder
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import _free_port, _require_browser, settle
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+PASSWORD = "apples-and-pears"
+
+
+@pytest.fixture(scope="module")
+def class_url(tmp_path_factory):
+    """A classroom server: a teacher password, a private results store, a tiny synthetic CIFAR-10 folder."""
+    _require_browser()
+    workspace = tmp_path_factory.mktemp("classroom")
+    rng = np.random.default_rng(3)
+    # Each class its own mean colour, so a one-epoch model learns something.
+    y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
+    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
+    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
+    data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LAB_HOME": str(workspace / "lab_home"),
+        "CIFAR10_DIR": str(data_dir),
+        "LAB_TEACHER_PASSWORD": PASSWORD,
+        "LAB_WORKER_IDLE_SECONDS": "0",  # the worker leaves once the queue is empty, not a minute after the test
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    log_path = workspace / "streamlit.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+        assert PASSWORD not in log_path.read_text(errors="replace"), "the teacher password reached the server's log"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("classroom-*.png"):
+        old.unlink()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def visitor(browser, url: str):
+    """A browser of its own (fresh cookies and storage), on the app's address."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stApp"]')
+    return page
+
+
+def shot(page, name: str) -> None:
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 4000))})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"classroom-{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def join(page, name: str) -> None:
+    settle(page, "Welcome to the class")
+    field = page.get_by_label("Your name", exact=True)
+    field.fill(name)
+    field.press("Enter")
+    sidebar(page).get_by_text(f"you are {name}").wait_for()
+    settle(page, "Explore CIFAR-10")
+
+
+def sidebar(page):
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def open_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def test_two_students_and_a_teacher_share_one_server(browser, class_url):
+    ana, ben, teacher = visitor(browser, class_url), visitor(browser, class_url), visitor(browser, class_url)
+
+    settle(ana, "Welcome to the class")
+    shot(ana, "1-welcome")
+    join(ana, "Ana")
+    assert re.search(r"[?&]id=[\w-]{20,}", ana.url), ana.url  # the private identity, kept in the address
+    join(ben, "Ben")
+
+    # The teacher unlocks the panel before anything runs, so its queue shows Ana's run as it arrives.
+    settle(teacher, "Welcome to the class")
+    password = sidebar(teacher).get_by_label("Teacher password", exact=True)
+    password.fill("pears-and-apples")
+    password.press("Enter")
+    sidebar(teacher).get_by_text("Not accepted.").wait_for()
+    settle(teacher, "Not accepted.")
+    assert password.input_value() == ""  # the wrong guess is not kept, not even in the input
+    password.fill(PASSWORD)
+    password.press("Enter")
+    sidebar(teacher).get_by_text("Classroom mode: Teacher").wait_for()
+    settle(teacher, "Leave teacher mode")
+    assert PASSWORD not in teacher.url and sidebar(teacher).get_by_label("Teacher password").count() == 0
+    shot(teacher, "2-teacher-sidebar")
+    open_page(teacher, "Teacher")
+    settle(teacher, "The class's queue")
+
+    # Ana trains a tiny run.
+    open_page(ana, "Train")
+    settle(ana, "Start training")
+    for label, value in (("Training images (0 = all)", "200"), ("Epochs", "1"), ("Batch size", "16")):
+        field = ana.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        ana.wait_for_timeout(600)
+    ana.get_by_role("button", name="Start training").click()
+    ana.get_by_text("Cancel this run").or_(ana.get_by_text("Test accuracy")).first.wait_for()
+    run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", ana.locator('[data-testid="stMain"]').inner_text()).group(1)
+    shot(ana, "3-ana-training")
+
+    # The teacher's queue redraws itself and names Ana's run.
+    teacher.locator('[data-testid="stMain"]').get_by_text(run_id).first.wait_for(timeout=20_000)
+    assert "Ana" in teacher.locator('[data-testid="stMain"]').inner_text()
+    shot(teacher, "4-teacher-queue")
+
+    # Ben's Train page: his own runs only. Ana's run is not his current run and he cannot stop it.
+    open_page(ben, "Train")
+    settle(ben, "Start training")
+    ben.get_by_role("tab", name="Current run").click()
+    settle(ben, "No run yet")
+    main = ben.locator('[data-testid="stMain"]').inner_text()
+    assert run_id not in main and "Cancel this run" not in main and "Stop now" not in main
+    shot(ben, "5-ben-train")
+    no_exception(ben)
+
+    # A refresh keeps Ben's identity (it is in the address).
+    ben.reload()
+    sidebar(ben).get_by_text("you are Ben").wait_for()
+    assert ben.get_by_label("Your name", exact=True).count() == 0
+
+    # Ana's run finishes; the class leaderboard shows it, and the teacher's projected board too.
+    settle(ana, "Test accuracy", timeout=120_000)
+    no_exception(ana)
+    open_page(teacher, "Compare")
+    settle(teacher, "Class leaderboard")
+    teacher.locator('[data-testid="stMain"] [data-testid="stTable"]').get_by_text("Ana").first.wait_for(timeout=30_000)
+    shot(teacher, "6-leaderboard")
+    no_exception(teacher)

@@ -1,0 +1,224 @@
+"""Who is using the app: classroom mode on or off, the current person, the teacher.
+
+Classroom mode is on when a teacher password is configured (LAB_TEACHER_PASSWORD, or
+`teacher_password` in .streamlit/secrets.toml); otherwise everyone is the local user and
+nothing is asked. In classroom mode a student is:
+- their login, when Streamlit's own authentication is configured (`[auth]` in secrets);
+- otherwise a private random identity made the first time they give their name. It lives in
+  the address (`?id=...`), so a refresh or a bookmark keeps it, and in the session, so a page
+  switch (which clears the address's parameters) keeps it too; the store remembers the name.
+
+The teacher unlocks their panel with the password in the sidebar. The check happens in the
+input's callback, which then empties the input, so the password is never kept in the
+session, shown again, or put in the address. A session that unlocks it keeps its identity
+and gains the teacher's rights; without one it is "the teacher".
+
+Permissions are decided in `lab` (lab/store/owners.py); `may_manage` only asks it, so the
+pages can hide buttons that `lab` would refuse anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+
+import streamlit as st
+
+from lab.classroom import teacher
+from lab.store.owners import Person, check_may_manage, local_person
+from lab.store.runs import StoreError
+from ui.common import get_store
+
+ID_PARAM = "id"  # the address parameter that holds a student's private identity
+ID_KEY = "classroom_person_id"
+NAME_KEY = "classroom_person_name"
+TEACHER_KEY = "classroom_teacher"
+REFUSED_KEY = "classroom_teacher_refused"
+PASSWORD_WIDGET = "classroom_teacher_password"
+NAME_WIDGET = "classroom_your_name"
+TEACHER_ID, TEACHER_NAME = "teacher", "Teacher"
+LOGIN_PREFIX = "login:"
+NAME_MAX_CHARS = 40
+# What `secrets.token_urlsafe(16)` makes. Anything else in the address is ignored, so a hand-typed
+# `?id=teacher` or `?id=local` can never borrow the teacher's or the laptop user's runs.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+# ---------------------------------------------------------------- the mode
+
+
+def classroom_on() -> bool:
+    """Whether a teacher password is configured. Read on every run, so setting one needs no restart."""
+    return _teacher_password() is not None
+
+
+def _teacher_password() -> str | None:
+    # st.secrets raises when there is no secrets.toml; configured_password treats that as "not configured".
+    return teacher.configured_password(st.secrets)
+
+
+def auth_configured() -> bool:
+    """Whether Streamlit's own login is set up (`[auth]` in secrets): st.user then carries is_logged_in."""
+    return "is_logged_in" in st.user
+
+
+# ---------------------------------------------------------------- the person
+
+
+def current_person() -> Person | None:
+    """The person using this session; None in classroom mode until a student has said who they are."""
+    if not classroom_on():
+        return local_person()
+    state = st.session_state
+    person = _login_person() if auth_configured() else _named_person()
+    if state.get(TEACHER_KEY):
+        return Person(person.id, person.name, is_teacher=True) if person else Person(TEACHER_ID, TEACHER_NAME, is_teacher=True)
+    return person
+
+
+def require_person() -> Person:
+    """The current person; in classroom mode, until the visitor has said who they are, the prompt instead and the page stops.
+
+    The router already asks before any page opens; this keeps a page that runs on its own
+    (a page address before the router ran, a test) from acting for nobody.
+    """
+    person = current_person()
+    if person is None:
+        ask_who_you_are()
+        st.stop()
+    return person
+
+
+def may_manage(person: Person | None, run: dict) -> bool:
+    """Whether `person` may cancel, stop or delete `run`: asks lab's own rule, which also enforces it."""
+    if person is None:
+        return False
+    try:
+        check_may_manage(person, run, "change")
+    except PermissionError:
+        return False
+    return True
+
+
+def is_mine(person: Person | None, run: dict) -> bool:
+    return person is not None and run.get("owner_id") == person.id
+
+
+def _login_person() -> Person | None:
+    if not st.user.get("is_logged_in"):
+        return None
+    key = st.user.get("email") or st.user.get("sub")
+    if not key:
+        return None
+    name = clean_name(str(st.user.get("name") or str(key).split("@")[0])) or "student"
+    return Person(f"{LOGIN_PREFIX}{key}", name)
+
+
+def _named_person() -> Person | None:
+    """The private identity of this browser: from the session, else from the address (a refresh, a bookmark)."""
+    state = st.session_state
+    person_id, name = state.get(ID_KEY), state.get(NAME_KEY)
+    if not (person_id and name):
+        person_id = _token_in_address()
+        name = _known_name(person_id) if person_id else None
+        if not name:
+            return None
+        state[ID_KEY], state[NAME_KEY] = person_id, name
+    if st.query_params.get(ID_PARAM) != person_id:
+        st.query_params[ID_PARAM] = person_id  # a page switch clears the address's parameters: put it back
+    return Person(person_id, name)
+
+
+def _token_in_address() -> str | None:
+    token = st.query_params.get(ID_PARAM)
+    return token if token and TOKEN_PATTERN.fullmatch(token) else None
+
+
+def _known_name(person_id: str) -> str | None:
+    try:
+        return get_store().person_name(person_id)
+    except StoreError:
+        return None
+
+
+def clean_name(text: str) -> str:
+    """A display name safe to show anywhere (Markdown, tables, CSV): letters, digits, spaces, ' . -; at most 40 characters."""
+    kept = "".join(ch for ch in text if ch.isalnum() or ch in " .-'")
+    return " ".join(kept.split())[:NAME_MAX_CHARS].strip()
+
+
+def _join() -> None:
+    """The name input's callback: a new private identity, kept in the session, the address and the store."""
+    name = clean_name(st.session_state.get(NAME_WIDGET) or "")
+    if not name:
+        return
+    person_id = _token_in_address() or secrets.token_urlsafe(16)  # a bookmark whose store was reset keeps its identity
+    # If the store cannot be written, the name is still kept in this session and its address; only a refresh would ask again.
+    with contextlib.suppress(StoreError):
+        get_store().remember_person(person_id, name)
+    st.session_state[ID_KEY], st.session_state[NAME_KEY] = person_id, name
+    st.query_params[ID_PARAM] = person_id
+
+
+def ask_who_you_are() -> None:
+    """The main area before a classroom visitor is someone: their login, or their name."""
+    st.title("Welcome to the class")
+    if auth_configured():
+        st.write("Log in, so that your runs are yours and your results appear under your name.")
+        st.button("Log in", type="primary", icon=":material/login:", on_click=st.login, key="classroom_login")
+        return
+    st.write(
+        "Several people share this lab. Give your name once: your runs are kept under it, and the address of this page "
+        "becomes your own (bookmark it to come back as yourself)."
+    )
+    st.text_input("Your name", max_chars=NAME_MAX_CHARS, key=NAME_WIDGET, on_change=_join, placeholder="First name and initial")
+    st.button("Join the class", type="primary", icon=":material/login:", on_click=_join, key="classroom_join")
+    st.caption("Teacher? Unlock your panel with the teacher password at the bottom of the sidebar.")
+
+
+# ---------------------------------------------------------------- the teacher
+
+
+def _check_password() -> None:
+    """The password input's callback: check it, then empty the input, so it is kept nowhere."""
+    given = st.session_state.get(PASSWORD_WIDGET) or ""
+    st.session_state[PASSWORD_WIDGET] = ""
+    if not given:
+        return
+    # A wrong one answers only after a pause. The pause is read here, not bound when lab was imported, so tests can shorten it.
+    ok = teacher.is_teacher_password(given, _teacher_password(), delay=teacher.WRONG_PASSWORD_DELAY_SECONDS)
+    st.session_state[TEACHER_KEY] = ok
+    st.session_state[REFUSED_KEY] = not ok
+
+
+def _leave_teacher_mode() -> None:
+    st.session_state[TEACHER_KEY] = False
+
+
+def sidebar_mode() -> None:
+    """The sidebar's first line: which mode the app is in, and who you are in it."""
+    if not classroom_on():
+        st.markdown(":material/person: **Single-user mode**")
+        return
+    person = current_person()
+    if person is not None and person.is_teacher:
+        who = TEACHER_NAME if person.id == TEACHER_ID else f"{TEACHER_NAME} ({person.name})"
+        st.markdown(f":material/school: **Classroom mode:** {who}")
+    elif person is not None:
+        st.markdown(f":material/school: **Classroom mode:** you are {person.name}")
+    else:
+        st.markdown(":material/school: **Classroom mode:** tell us who you are")
+
+
+def sidebar_teacher() -> None:
+    """At the bottom of the sidebar in classroom mode: the teacher password, or the way out of teacher mode."""
+    if not classroom_on():
+        return
+    st.divider()
+    if st.session_state.get(TEACHER_KEY):
+        st.button("Leave teacher mode", icon=":material/logout:", on_click=_leave_teacher_mode, key="classroom_leave_teacher")
+        return
+    st.text_input("Teacher password", type="password", key=PASSWORD_WIDGET, on_change=_check_password, autocomplete="off")
+    if st.session_state.pop(REFUSED_KEY, False):
+        st.error("Not accepted.", icon=":material/lock:")

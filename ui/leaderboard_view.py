@@ -1,0 +1,126 @@
+"""The class leaderboard on Compare: each student's best completed run per task, ranked, for a wall projector.
+
+The board redraws itself (an `st.fragment` with a timer) while the class works, so a projected
+Compare page needs no clicks. Its rows come from `lab.classroom.leaderboard` and are cached for
+a few seconds across sessions, so thirty open boards cost one computation per refresh, not thirty.
+Type is large: the top three per task as big numbers, then the ranking as a table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+import streamlit as st
+
+from lab.classroom.leaderboard import leaderboard
+from lab.classroom.limits import Challenge, load_challenge
+from lab.jobs.progress import format_seconds
+from lab.store.runs import Store
+
+REFRESH_SECONDS = 10
+PODIUM = 3
+BIG_TYPE = {"font-size": "1.35rem", "padding": "0.45rem 0.8rem"}  # readable from the back of a classroom
+BIG_HEADER = [{"selector": "th", "props": [("font-size", "1.05rem"), ("font-weight", "600")]}]
+TASK_NAMES = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals"}
+
+
+def task_label(task: str) -> str:
+    """A task as people say it: "All 10 classes", "Vehicles vs animals", "cat vs dog"."""
+    if task.startswith("pair:"):
+        return " vs ".join(task.removeprefix("pair:").split(","))
+    return TASK_NAMES.get(task, task)
+
+
+def show_leaderboard(store: Store) -> None:
+    st.title("Class leaderboard")
+    st.caption(f"Each student's best finished run per task, by test accuracy. Refreshes by itself every {REFRESH_SECONDS} s.")
+    st.fragment(_board, run_every=REFRESH_SECONDS)(str(store.root))
+
+
+def _board(root: str) -> None:
+    store = Store(root)
+    challenge = load_challenge(store)
+    if challenge is not None:
+        st.info(
+            f"**Challenge:** {task_label(challenge.task)}, {_budget(challenge)}. Only runs that meet it are ranked.", icon=":material/flag:"
+        )
+    rows = class_rows(root, json.dumps(dataclasses.asdict(challenge) if challenge else None))
+    ranked = [row for row in rows if row["qualifies"]]
+    if not rows:
+        st.info("No finished runs yet: the board fills as the class's runs finish.", icon=":material/hourglass_empty:")
+        return
+    for task in dict.fromkeys(row["task"] for row in ranked):
+        rows_of_task = [row for row in ranked if row["task"] == task]
+        st.subheader(task_label(task))
+        _podium(rows_of_task[:PODIUM])
+        st.table(_big(ranking_frame(rows_of_task)), hide_index=True)
+    if not ranked:
+        st.warning("No run meets the challenge yet.", icon=":material/flag:")
+    others = [row for row in rows if not row["qualifies"]]
+    if others:
+        st.subheader("Not ranked for the challenge")
+        st.table(_big(not_ranked_frame(others)), hide_index=True)
+
+
+def _budget(challenge: Challenge) -> str:
+    limits = []
+    if challenge.max_train_seconds is not None:
+        limits.append(f"at most {format_seconds(challenge.max_train_seconds)} of training")
+    if challenge.max_params is not None:
+        limits.append(f"at most {challenge.max_params:,} parameters")
+    return " and ".join(limits) or "best accuracy"
+
+
+@st.cache_data(ttl=REFRESH_SECONDS / 2, show_spinner=False, max_entries=16)
+def class_rows(root: str, challenge_json: str) -> list[dict]:
+    """The leaderboard's rows for the store at `root` under a challenge (JSON, or "null"), cached briefly for every session."""
+    values = json.loads(challenge_json)
+    return leaderboard(Store(root), Challenge(**values) if values else None)
+
+
+def _podium(rows: list[dict]) -> None:
+    if not rows:
+        return
+    for column, row in zip(st.columns(PODIUM), rows, strict=False):
+        column.metric(f"{row['rank']}. {row['student']}", f"{row['accuracy']:.1%}", help=_details(row), border=True)
+
+
+def _details(row: dict) -> str:
+    return f"{row['model']} · {format_seconds(row['train_seconds'])} of training · {row['total_params'] or 0:,} parameters"
+
+
+def ranking_frame(rows: list[dict]) -> pd.DataFrame:
+    """The ranked rows as text, formatted once here, so the projected table shows exactly this."""
+    return pd.DataFrame(
+        {
+            "rank": [row["rank"] for row in rows],
+            "student": [row["student"] for row in rows],
+            "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
+            "training time": [format_seconds(row["train_seconds"]) for row in rows],
+            "parameters": [f"{row['total_params'] or 0:,}" for row in rows],
+            "changed from the preset": [row["options"] or "nothing" for row in rows],
+            "model": [row["model"] for row in rows],
+        }
+    )
+
+
+def not_ranked_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "student": [row["student"] for row in rows],
+            "task": [task_label(row["task"]) for row in rows],
+            "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
+            "why not ranked": [row["why_not"] for row in rows],
+        }
+    )
+
+
+def _big(frame: pd.DataFrame):
+    return frame.style.set_properties(**BIG_TYPE).set_table_styles(BIG_HEADER)
+
+
+def refresh_now() -> None:
+    """Drop the cached rows (after the teacher clears runs or changes the challenge), so every board redraws at once."""
+    class_rows.clear()

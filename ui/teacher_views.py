@@ -1,0 +1,216 @@
+"""The Teacher page's parts: the class's queue, any run's buttons, the class's limits and challenge, its results, a fresh start.
+
+Every action passes the teacher (`by=`) to `lab`, which checks it: the page is listed only for a
+session that gave the teacher password, and `lab` would refuse a student anyway.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import streamlit as st
+
+from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
+from lab.config import INPUT_SIZES, PRESETS
+from lab.jobs import queue
+from lab.jobs.progress import format_seconds
+from lab.report.results_table import RESULT_COLUMNS, results_table
+from lab.store.owners import Person
+from lab.store.runs import Store
+from ui.common import device_summary
+from ui.leaderboard_view import refresh_now, task_label
+
+QUEUE_REFRESH_SECONDS = 5
+STANDARD_TASKS = ("cifar10", "binary")
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def queue_view(store: Store) -> None:
+    """The runs training now and those waiting, in the order they will start; redraws itself."""
+    st.fragment(_queue_panel, run_every=QUEUE_REFRESH_SECONDS)(str(store.root))
+
+
+def _queue_panel(root: str) -> None:
+    store = Store(root)
+    rows = queue_rows(store)
+    if not rows:
+        st.info("Nothing is training or waiting.", icon=":material/check_circle:")
+        return
+    waiting = Counter(row["student"] for row in rows if row["status"] == "queued")
+    if waiting:
+        st.markdown("**Waiting:** " + ", ".join(f"{name} ({count})" for name, count in waiting.items()))
+    st.table(pd.DataFrame(rows), hide_index=True)  # plain text, large enough to read across the room
+
+
+def queue_rows(store: Store) -> list[dict]:
+    """Running runs first, then the queued ones in the fair order (round robin across students); every cell text."""
+    device = device_summary()["device"]
+    placed = []
+    for run in queue.active_runs(store):
+        place = queue.queue_position(run["run_id"], store) if run["status"] == "queued" else None
+        starts = queue.seconds_until_start(run["run_id"], store, device=device) if place else None
+        row = {
+            "place": "training" if run["status"] == "running" else str(place or "starting"),
+            "student": run.get("owner_name") or run.get("owner_id"),
+            "status": run["status"],
+            "model": run["model"],
+            "task": task_label(run["task"]),
+            "starts in": "now" if run["status"] == "running" else format_seconds(starts),
+            "run_id": run["run_id"],
+        }
+        placed.append((place or 0, row))
+    return [row for _, row in sorted(placed, key=lambda pair: pair[0])]
+
+
+# ---------------------------------------------------------------- one run
+
+
+def manage_run(store: Store, teacher: Person) -> None:
+    """Cancel, stop or delete any student's run."""
+    runs = store.list_runs()
+    if not runs:
+        st.caption("No runs stored yet.")
+        return
+    by_id = {run["run_id"]: run for run in runs}
+    run_id = st.selectbox(
+        "Run",
+        list(by_id),
+        format_func=lambda rid: f"{by_id[rid].get('owner') or '?'} · {by_id[rid]['model']} · {by_id[rid]['status']} · {rid}",
+        key="teacher_run",
+    )
+    run = by_id[run_id]
+    cancel_column, keep_column, delete_column = st.columns(3)
+    active = run["status"] in queue.ACTIVE_STATUSES
+    try:
+        if cancel_column.button("Cancel it", disabled=not active, icon=":material/stop_circle:", key="teacher_cancel"):
+            queue.cancel(run_id, store, by=teacher)
+            st.toast(f"Cancelling {run_id}.")
+            st.rerun()
+        if keep_column.button(
+            "Stop it and keep the model", disabled=run["status"] != "running", icon=":material/save:", key="teacher_keep"
+        ):
+            queue.cancel(run_id, store, keep_model=True, by=teacher)
+            st.toast(f"Stopping {run_id}; its model is kept.")
+            st.rerun()
+        if delete_column.button("Delete it", disabled=run["status"] == "running", icon=":material/delete:", key="teacher_delete"):
+            queue.delete(run_id, store, by=teacher)
+            refresh_now()
+            st.toast(f"Deleted {run_id}.")
+            st.rerun()
+    except (PermissionError, ValueError) as error:  # lab's checks: not the teacher after all, or it started meanwhile
+        st.error(str(error))
+
+
+# ---------------------------------------------------------------- limits and challenge
+
+
+def limits_form(store: Store) -> None:
+    """What each student may queue; the Train form and the queue both enforce it, naming the limit."""
+    limits = load_limits(store)
+    with st.form("teacher_limits_form", border=True):
+        left, right = st.columns(2)
+        epochs = left.number_input("Most epochs (0 = no limit)", 0, 1000, limits.max_epochs or 0, key="teacher_max_epochs")
+        images = right.number_input(
+            "Most training images (0 = no limit)", 0, 50_000, limits.max_train_images or 0, step=1000, key="teacher_max_images"
+        )
+        sizes = [0, *INPUT_SIZES]
+        size = left.selectbox(
+            "Largest input size",
+            sizes,
+            index=sizes.index(limits.max_input_size or 0),
+            format_func=lambda size: "no limit" if size == 0 else f"{size} pixels",
+            key="teacher_max_input",
+        )
+        per_student = right.number_input("Queued runs per student", 1, 50, limits.max_queued_per_student, key="teacher_max_queued")
+        presets = st.multiselect(
+            "Presets allowed (none chosen = every one)",
+            [*PRESETS, "custom"],
+            default=list(limits.allowed_presets or []),
+            key="teacher_presets",
+        )
+        if st.form_submit_button("Save the limits", type="primary", icon=":material/save:"):
+            try:
+                chosen = ClassLimits(
+                    max_epochs=int(epochs) or None,
+                    max_train_images=int(images) or None,
+                    max_input_size=int(size) or None,
+                    allowed_presets=tuple(presets) or None,
+                    max_queued_per_student=int(per_student),
+                )
+                save_limits(store, chosen)
+            except ValueError as error:
+                st.error(str(error))
+            else:
+                st.success("Limits saved: they apply to the next run anyone starts.", icon=":material/check:")
+
+
+def challenge_form(store: Store) -> None:
+    """A task and a budget: the leaderboard then ranks only the runs that meet it."""
+    current = load_challenge(store)
+    if current is not None:
+        st.markdown(f"**Now:** {task_label(current.task)} ({current.describe()})")
+    tasks = list(
+        dict.fromkeys(
+            [*STANDARD_TASKS, *(run["task"] for run in store.list_runs(status="completed")), *([current.task] if current else [])]
+        )
+    )
+    with st.form("teacher_challenge_form", border=True):
+        task = st.selectbox(
+            "Task", tasks, index=tasks.index(current.task) if current else 0, format_func=task_label, key="teacher_challenge_task"
+        )
+        left, right = st.columns(2)
+        seconds = left.number_input(
+            "Most training seconds (0 = no limit)",
+            0,
+            100_000,
+            int(current.max_train_seconds or 0) if current else 0,
+            key="teacher_challenge_seconds",
+        )
+        params = right.number_input(
+            "Most parameters (0 = no limit)",
+            0,
+            500_000_000,
+            (current.max_params or 0) if current else 0,
+            step=10_000,
+            key="teacher_challenge_params",
+        )
+        if st.form_submit_button("Set the challenge", type="primary", icon=":material/flag:"):
+            save_challenge(store, Challenge(task, max_train_seconds=float(seconds) or None, max_params=int(params) or None))
+            refresh_now()
+            st.rerun()
+    if current is not None and st.button("Remove the challenge", icon=":material/flag_circle:", key="teacher_challenge_remove"):
+        save_challenge(store, None)
+        refresh_now()
+        st.rerun()
+
+
+# ---------------------------------------------------------------- results and a fresh start
+
+
+def class_results_csv(store: Store) -> str:
+    """The class's completed runs (not the lab report's rows) as CSV, with their owners."""
+    rows = [row for row in results_table(store) if not row.get("reference")]
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(index=False)
+
+
+def clear_class(store: Store, teacher: Person) -> None:
+    """Cancel every active run and delete every run, behind a confirmation."""
+    sure = st.checkbox("Yes, cancel every queued and running run, and delete every run of the class", key="teacher_clear_confirm")
+    if not st.button("Clear the class's runs", type="primary", disabled=not sure, icon=":material/delete_sweep:", key="teacher_clear"):
+        return
+    deleted, stopping = 0, 0
+    for run in store.list_runs():
+        if run["status"] in queue.ACTIVE_STATUSES:
+            queue.cancel(run["run_id"], store, by=teacher)  # a queued run is cancelled at once; a running one after its batch
+        if store.get_run(run["run_id"])["status"] == "running":
+            stopping += 1
+            continue
+        queue.delete(run["run_id"], store, by=teacher)
+        deleted += 1
+    st.session_state.pop("teacher_clear_confirm", None)
+    refresh_now()
+    later = f" {stopping} running run(s) stop after their current batch: clear again then to delete them." if stopping else ""
+    st.success(f"Deleted {deleted} run(s).{later}", icon=":material/check:")
