@@ -60,7 +60,7 @@ class RunConfig:
     """Everything needed to reproduce one training run."""
 
     # What to learn.
-    task: str = "cifar10"  # "cifar10" | "binary" (vehicles vs animals) | "pair:CLASS_A,CLASS_B"
+    task: str = "cifar10"  # "cifar10" | "binary" (vehicles vs animals) | "pair:CLASS_A,CLASS_B" | "one-vs-rest:CLASS"
     model: str = "seed-cnn"  # the preset this run started from, or "custom"
 
     # The network.
@@ -116,12 +116,23 @@ class RunConfig:
         return task_class_names(self.task)
 
 
+ONE_VS_REST = "one-vs-rest:"  # a task's prefix: one CIFAR-10 class (label 1) against the nine others (label 0)
+
+
 def task_class_names(task: str) -> tuple[str, ...]:
     """Class names of a task, in label order; raises ValueError for an unknown task."""
     if task == "cifar10":
         return CLASS_NAMES
     if task == "binary":
         return ("animal", "vehicle")
+    if task.startswith(ONE_VS_REST):
+        name = task[len(ONE_VS_REST) :].strip().lower()
+        if name not in CLASS_NAMES:
+            raise ValueError(
+                f"task {task!r}: a one-vs-rest task names one CIFAR-10 class, for example 'one-vs-rest:cat'. "
+                f"Known classes: {', '.join(CLASS_NAMES)}."
+            )
+        return (f"not {name}", name)
     if task.startswith("pair:"):
         names = [name.strip().lower() for name in task[len("pair:") :].split(",")]
         unknown = [name for name in names if name not in CLASS_NAMES]
@@ -132,8 +143,25 @@ def task_class_names(task: str) -> tuple[str, ...]:
             )
         return (names[0], names[1])
     raise ValueError(
-        f"task {task!r} is unknown: use 'cifar10', 'binary' (vehicles vs animals) or 'pair:CLASS_A,CLASS_B' (for example 'pair:cat,dog')."
+        f"task {task!r} is unknown: use 'cifar10', 'binary' (vehicles vs animals), 'pair:CLASS_A,CLASS_B' "
+        "(for example 'pair:cat,dog') or 'one-vs-rest:CLASS' (for example 'one-vs-rest:cat')."
     )
+
+
+# The lab report's "binary" run: one class against the other nine, not vehicles vs animals. Its log (first-epoch
+# training accuracy, final test accuracy) fits this class best of the ten (docs/DECISIONS.md, "The report's binary task").
+REPORT_BINARY_TASK = "one-vs-rest:truck"
+REPORT_BINARY_EPOCHS = 5
+
+
+def groups_every_class(task: str) -> bool:
+    """Whether a two-label task sorts all ten classes into its two groups (so it trains on every image)."""
+    return task == "binary" or task.startswith(ONE_VS_REST)
+
+
+def positive_class(task: str) -> int | None:
+    """The label of the one class a one-vs-rest task looks for (1), or None for a task without one."""
+    return 1 if task.startswith(ONE_VS_REST) else None
 
 
 def _check(condition: bool, message: str) -> None:
@@ -195,8 +223,9 @@ def validate(config: RunConfig) -> None:
     _check(config.lr_schedule in LR_SCHEDULES, f"lr_schedule {config.lr_schedule!r} is unknown; choose one of: {', '.join(LR_SCHEDULES)}.")
     _check(0.0 <= config.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5); got {config.label_smoothing!r}.")
     _check(
-        not config.fine_labels or config.task == "binary",
-        f"fine_labels only applies to the binary task, whose two labels group the 10 classes; task {config.task!r} has no finer labels.",
+        not config.fine_labels or groups_every_class(config.task),
+        f"fine_labels only applies to the binary task or a one-vs-rest task, whose two labels group the 10 classes; "
+        f"task {config.task!r} has no finer labels.",
     )
     _check(0.0 < config.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5 (exclusive); got {config.val_fraction!r}.")
     num_classes = len(task_class_names(config.task))

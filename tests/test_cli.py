@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.config import REPORT_BINARY_TASK
 from lab.data.cifar10 import write_cifar10_folder
 from tests.synthetic import learnable_cifar10
 
@@ -140,10 +141,14 @@ def test_study_runs_the_reports_six_configurations_beside_the_reports_numbers(tm
             "study", "--epochs", "1", "--subset", "200", "--weights", "none", "--data-dir", str(data_dir), "--json", lab_home=tmp_path
         ).stdout
     )
-    by_key = {(row["model"], row["task"]): row for row in rows}
+    # The report's binary row is one class against the rest (REPORT_BINARY_TASK), beside the report's "binary" figure.
+    by_key = {(row["model"], "binary" if row["task"] == REPORT_BINARY_TASK else row["task"]): row for row in rows}
     assert len(rows) == 6 and {key: (row["total_params"], row["trainable_params"]) for key, row in by_key.items()} == REPORT_COUNTS
     assert by_key["seed-cnn", "cifar10"]["report_accuracy"] == pytest.approx(0.7191)
     assert by_key["seed-cnn", "binary"]["report_accuracy"] == pytest.approx(0.9598)
+    binary = by_key["seed-cnn", "binary"]
+    assert binary["baseline_accuracy"] == pytest.approx(0.9)  # one class in ten: "never" is right 90% of the time
+    assert {"positive_precision", "positive_recall", "positive_f1"} <= set(binary)
     assert all(0.0 <= row["accuracy"] <= 1.0 and row["n_test"] > 0 for row in rows)
     table = lab("runs", lab_home=tmp_path).stdout
     assert table.count("completed") == 6

@@ -80,3 +80,14 @@ def test_task_class_names():
     assert len(task_class_names("cifar10")) == 10
     assert task_class_names("binary") == ("animal", "vehicle")
     assert task_class_names("pair: Cat , dog") == ("cat", "dog")
+    assert task_class_names("one-vs-rest:Cat") == ("not cat", "cat")  # label 1 is the class the task looks for
+
+
+def test_one_vs_rest_names_one_known_class_and_may_learn_the_fine_labels():
+    from lab.config import groups_every_class, positive_class
+
+    with pytest.raises(ValueError, match="one-vs-rest task names one CIFAR-10 class"):
+        RunConfig(task="one-vs-rest:unicorn")
+    assert groups_every_class("one-vs-rest:cat") and groups_every_class("binary") and not groups_every_class("pair:cat,dog")
+    assert positive_class("one-vs-rest:cat") == 1 and positive_class("binary") is None
+    RunConfig(task="one-vs-rest:ship", fine_labels=True)  # its two labels group all ten classes, as binary's do

@@ -402,3 +402,11 @@ def test_a_keras_model_trains_on_the_dataset(arrays):
     dataset = pipeline.make_dataset(arrays[0], arrays[1], 50, shuffle=True, augment=True, seed=0)
     history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)  # the dataset shuffles itself
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_one_vs_rest_keeps_every_image_and_marks_one_class_in_ten():
+    task_data = tasks.prepare_task(synthetic_cifar10(), RunConfig(task="one-vs-rest:cat", batch_size=8))
+    assert task_data.class_names == ("not cat", "cat")
+    assert list(tasks.task_label_map("one-vs-rest:cat")) == [int(name == "cat") for name in CLASS_NAMES]
+    assert len(task_data.y_test) == len(synthetic_cifar10().y_test)  # nobody is left out
+    assert np.mean(task_data.y_test) == pytest.approx(0.1)  # the 1:9 imbalance

@@ -37,6 +37,21 @@ def test_metrics_match_hand_computed_values():
     assert frog["f1"] == pytest.approx(2 / 3)
 
 
+def test_the_baseline_and_the_positive_class_show_what_an_accuracy_hides():
+    """One class in ten: a model that always answers "no" scores 90% and never finds the class."""
+    y_true = [1] * 10 + [0] * 90
+    always_no = metrics_from_predictions(y_true, [0] * 100, ("not cat", "cat"), positive_class=1)
+    assert always_no["accuracy"] == pytest.approx(0.9) and always_no["baseline_accuracy"] == pytest.approx(0.9)
+    assert (always_no["positive_precision"], always_no["positive_recall"], always_no["positive_f1"]) == (0.0, 0.0, 0.0)
+    # Finding 6 of the 10 cats with 2 false alarms: precision 6/8, recall 6/10, F1 2PR/(P+R) = 2/3.
+    found = metrics_from_predictions(y_true, [1] * 6 + [0] * 4 + [1] * 2 + [0] * 88, ("not cat", "cat"), positive_class=1)
+    assert found["accuracy"] == pytest.approx(0.94)
+    assert found["positive_precision"] == pytest.approx(0.75) and found["positive_recall"] == pytest.approx(0.6)
+    assert found["positive_f1"] == pytest.approx(2 / 3)
+    balanced = metrics_from_predictions(Y_TRUE, Y_PRED, CLASSES)  # 4 cats of 10: always "cat" scores 40%
+    assert balanced["baseline_accuracy"] == pytest.approx(0.4) and "positive_f1" not in balanced
+
+
 def test_metrics_are_plain_json_values():
     metrics = metrics_from_predictions(np.array(Y_TRUE), np.array(Y_PRED), CLASSES)
     assert json.loads(json.dumps(metrics)) == metrics

@@ -24,7 +24,7 @@ def _freeze_depth(text: str) -> int | str:
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """Command-line options that map one-to-one onto RunConfig fields."""
     parser.add_argument("--model", default="seed-cnn", help=f"a preset ({', '.join(PRESETS)}) or 'custom'")
-    parser.add_argument("--task", help="cifar10 | binary | pair:CLASS_A,CLASS_B")
+    parser.add_argument("--task", help="cifar10 | binary (vehicles vs animals) | pair:CLASS_A,CLASS_B | one-vs-rest:CLASS")
     parser.add_argument("--backbone", choices=BACKBONES)
     parser.add_argument("--head", choices=HEADS)
     parser.add_argument("--freeze-depth", type=_freeze_depth, help="backbone layers kept frozen from the input up; 'all' or a number")
@@ -119,6 +119,10 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     gradcam.add_argument("--size", type=int, default=256, help="pixels per side of the written picture (default 256)")
     gradcam.add_argument("--layer", help="the convolutional layer to explain (default: the last one with a grid)")
     gradcam.add_argument("--json", action="store_true")
+
+    report = commands.add_parser("report", help="write a lab report (HTML, Markdown or PDF) from the stored runs")
+    report.add_argument("--out", required=True, help="the file to write: .html (self-contained), .md (charts beside it) or .pdf (A4)")
+    report.add_argument("--runs", nargs="+", metavar="RUN_ID", help="the runs to cover (default: the best run of each preset and task)")
 
     lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
     _add_config_options(lr_find)

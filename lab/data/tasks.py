@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.config import CLASS_NAMES, VEHICLE_CLASSES, RunConfig, task_class_names
+from lab.config import CLASS_NAMES, ONE_VS_REST, VEHICLE_CLASSES, RunConfig, task_class_names
 from lab.data.cifar10 import Cifar10
 
 
@@ -41,6 +41,9 @@ def task_label_map(task: str) -> np.ndarray:
     """For each CIFAR-10 label 0-9, the task's label, or -1 where the task leaves that class out."""
     if task == "binary":
         return np.array([int(name in VEHICLE_CLASSES) for name in CLASS_NAMES], dtype=np.int64)
+    if task.startswith(ONE_VS_REST):
+        positive = task_class_names(task)[1]
+        return np.array([int(name == positive) for name in CLASS_NAMES], dtype=np.int64)
     label_map = np.full(len(CLASS_NAMES), -1, dtype=np.int64)
     for task_label, name in enumerate(task_class_names(task)):  # "cifar10" keeps all ten, "pair:a,b" two
         label_map[CLASS_NAMES.index(name)] = task_label

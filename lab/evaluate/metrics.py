@@ -34,7 +34,14 @@ class Evaluation:
 
 
 def evaluate_model(
-    model, x_test: np.ndarray, y_test: np.ndarray, class_names: Sequence[str], *, batch_size: int = 256, tta: bool = False
+    model,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    batch_size: int = 256,
+    tta: bool = False,
+    positive_class: int | None = None,
 ) -> Evaluation:
     """Predict every test image with `model` and measure how often it is right.
 
@@ -52,7 +59,7 @@ def evaluate_model(
     prediction_seconds = time.perf_counter() - started
 
     predictions = probabilities.argmax(axis=1).astype(np.int64)
-    metrics = metrics_from_predictions(y_test, predictions, class_names)
+    metrics = metrics_from_predictions(y_test, predictions, class_names, positive_class=positive_class)
     metrics["tta"] = bool(tta)
     metrics["inference_ms_per_image"] = float(prediction_seconds / max(len(x_test), 1) * 1000.0)
     if len(x_test):
@@ -115,8 +122,15 @@ def single_image_latency_ms(model, one_image: np.ndarray, repeats: int = SINGLE_
     return float(statistics.median(timings))
 
 
-def metrics_from_predictions(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> dict:
-    """Accuracy, macro precision / recall / F1, per-class table and confusion matrix.
+def metrics_from_predictions(
+    y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str], *, positive_class: int | None = None
+) -> dict:
+    """Accuracy, macro precision / recall / F1, per-class table and confusion matrix, and the baseline.
+
+    `baseline_accuracy` is what always answering the commonest test class would score: on a task
+    where one class in ten is positive, 90% accuracy can mean the model learned nothing. With a
+    `positive_class` (a one-vs-rest task), `positive_precision`, `positive_recall` and `positive_f1`
+    say how well the model finds that class, which accuracy hides.
 
     Every class of the task gets a row and a column of the confusion matrix and a
     line of the per-class table, even one missing from this test split. A class
@@ -144,7 +158,7 @@ def metrics_from_predictions(y_true: Sequence[int], y_pred: Sequence[int], class
         }
         for index, name in enumerate(class_names)
     ]
-    return {
+    metrics = {
         "accuracy": float(sk_metrics.accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
         "precision_macro": float(np.mean(precision)),
         "recall_macro": float(np.mean(recall)),
@@ -154,6 +168,11 @@ def metrics_from_predictions(y_true: Sequence[int], y_pred: Sequence[int], class
         "class_names": [str(name) for name in class_names],
         "n_test": int(len(y_true)),
     }
+    metrics["baseline_accuracy"] = float(np.bincount(y_true, minlength=len(class_names)).max() / len(y_true)) if len(y_true) else 0.0
+    if positive_class is not None:
+        positive = per_class[positive_class]
+        metrics.update(positive_precision=positive["precision"], positive_recall=positive["recall"], positive_f1=positive["f1"])
+    return metrics
 
 
 def most_confused_pairs(confusion_matrix: Sequence[Sequence[int]], class_names: Sequence[str], k: int = 5) -> list[dict]:

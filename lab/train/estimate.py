@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.config import CLASS_NAMES, DEFAULT_FAST_CNN_WIDTH, RunConfig
+from lab.config import CLASS_NAMES, DEFAULT_FAST_CNN_WIDTH, RunConfig, groups_every_class
 from lab.data.pipeline import training_steps_per_epoch
 
 STARTUP_SECONDS = 10  # a worker's start: TensorFlow import, data loading, model build and tracing (2-core CPU)
@@ -47,7 +47,7 @@ class Estimate:
 
 def split_sizes(config: RunConfig) -> tuple[int, int]:
     """Training and validation images a run will see, assuming the full CIFAR-10 training set."""
-    classes_in_task = len(CLASS_NAMES) if config.task == "binary" else len(config.class_names)
+    classes_in_task = len(CLASS_NAMES) if groups_every_class(config.task) else len(config.class_names)
     pool = IMAGES_PER_CLASS * classes_in_task
     if config.subset is not None:
         pool = min(pool, config.subset)

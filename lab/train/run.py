@@ -19,11 +19,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from lab.config import RunConfig
+from lab.config import RunConfig, positive_class
 from lab.data.cifar10 import Cifar10, load_cifar10
 from lab.data.pipeline import full_batches_only, in_order, make_dataset, training_steps_per_epoch
 from lab.data.tasks import TaskData, prepare_task
 from lab.evaluate.metrics import evaluate_model
+from lab.evaluate.model_card import CARD_FILE, model_card
 from lab.models.pretrained import resolve_weights
 from lab.models.registry import backbone_layer_count, build_model, check_input_size, count_params
 from lab.models.scratch import adapt_whitening
@@ -200,11 +201,13 @@ def _train_and_evaluate(
     emit({"kind": "train_end", "status": "stopped early" if stopped_early else "completed", "train_seconds": train_seconds})
     if use_cache:
         features.update(_features(extractor, config, {"test": task.x_test}, emit))
-        evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names)
+        evaluation = evaluate_model(trainee, features["test"], task.y_test, task.class_names, positive_class=positive_class(config.task))
         # Time the whole model, as a user of the saved model will meet it, not the head alone.
         evaluation.metrics["inference_ms_per_image"] = _inference_ms(model, task.x_test[:256])
     else:
-        evaluation = evaluate_model(model, task.x_test, task.y_test, task.class_names, tta=config.tta)
+        evaluation = evaluate_model(
+            model, task.x_test, task.y_test, task.class_names, tta=config.tta, positive_class=positive_class(config.task)
+        )
     metrics = {
         **evaluation.metrics,
         **count_params(model),
@@ -219,6 +222,7 @@ def _train_and_evaluate(
 
     if store is not None:
         environment = devices.describe_environment(precision, strategy_name, xla)
+        card = model_card(config.to_dict(), metrics, environment, task.fingerprint, run_id=run_id or "")
         store.complete_run(
             run_id,
             metrics=metrics,
@@ -227,7 +231,7 @@ def _train_and_evaluate(
             environment=environment,
             fingerprint=task.fingerprint,
             train_seconds=train_seconds,
-            extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16))},
+            extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16)), CARD_FILE: card.encode()},
             message=stopped_early_message(config, epochs_trained) if stopped_early else "",
         )
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
