@@ -14,7 +14,7 @@ from lab.insight import misclassified
 from lab.jobs import queue
 from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import StoreError
-from ui import charts, identity, insight_views, leaderboard_view, results
+from ui import charts, identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.common import get_dataset, get_store, load_model
 from ui.router import ensure_router
 
@@ -31,10 +31,9 @@ if classroom:
         leaderboard_view.show_leaderboard(store)
         st.stop()
 st.title("Compare runs")
-columns = results.table_columns(classroom)
 try:
     runs = store.list_runs()
-    table = results.results_frame(results_table(store))
+    table = results.results_frame(results.with_task_metrics(results_table(store), runs))
 except StoreError as error:  # LAB_HOME unwritable or the disk full: the lab report's rows need no store
     st.error(f"The results store cannot be read, so only the lab report's results are shown: {error}")
     runs = []
@@ -52,10 +51,16 @@ if not completed:
 
 # ---- the results table: stored runs and the lab report's rows
 left, right = st.columns(2)
-tasks = left.multiselect("Task", sorted(table["task"].dropna().unique()), placeholder="All tasks", key="compare_tasks")
+chosen_tasks = left.multiselect(
+    "Task", sorted(table["task"].dropna().unique()), format_func=tasks.task_label, placeholder="All tasks", key="compare_tasks"
+)
 models = right.multiselect("Model", sorted(table["model"].dropna().unique()), placeholder="All models", key="compare_models")
-view = table[table["task"].isin(tasks or table["task"]) & table["model"].isin(models or table["model"])]
+view = table[table["task"].isin(chosen_tasks or table["task"]) & table["model"].isin(models or table["model"])]
+one_vs_rest = view[view["positive_f1"].notna()]
+columns = results.table_columns(classroom, one_class=not one_vs_rest.empty)  # its class's columns only while such a run is listed
 st.dataframe(view[columns], column_config=results.COLUMN_CONFIG, hide_index=True, placeholder="–", key="compare_table")
+if not one_vs_rest.empty:  # accuracy alone would rank a model that always says "no" near the top
+    tasks.show_imbalance_note(one_vs_rest["task"].iloc[0], one_vs_rest["baseline_accuracy"].iloc[0])
 st.download_button(
     "Download CSV",
     view[columns].to_csv(index=False),
@@ -130,11 +135,14 @@ if completed:
     st.subheader("One run up close")
     run = completed[st.selectbox("Run", ids, format_func=label, key="compare_run")]
     metrics, names = run["metrics"], results.class_names_of(run)
-    columns = st.columns(4)
+    columns = st.columns(5)
     columns[0].metric("Test accuracy", f"{metrics.get('accuracy') or 0:.1%}")
-    columns[1].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}")
-    columns[2].metric("Parameters", f"{metrics.get('total_params') or 0:,}")
-    columns[3].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
+    tasks.baseline_metric(columns[1], metrics, names)
+    columns[2].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}")
+    columns[3].metric("Parameters", f"{metrics.get('total_params') or 0:,}")
+    columns[4].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
+    tasks.one_class_metrics(metrics, run["task"])
+    run_files.zip_download(run)
     if metrics.get("confusion_matrix"):
         chart = charts.confusion_matrix_chart(metrics["confusion_matrix"], names, clickable=True)
         clicked = st.altair_chart(chart, width="content", on_select="rerun", key="compare_matrix")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab.config import CLASS_NAMES, task_class_names
+from lab.config import CLASS_NAMES, ONE_VS_REST, task_class_names
 from lab.data import stats as data_stats
 from lab.data.pipeline import augmentation_preview
 from lab.evaluate.predict import upscale_nearest
 from ui.charts import class_balance_chart
 from ui.common import get_dataset
 from ui.router import ensure_router
+from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, show_imbalance_note
 
 ensure_router("pages/explore.py")
 
 SCALE = 3  # 32 px -> 96 px, every pixel a sharp 3x3 block
-TASKS = {"cifar10": "All ten classes", "binary": "Vehicles vs animals", "pair": "A pair of classes"}
 
 st.title("Explore CIFAR-10")
 data = get_dataset()
@@ -44,9 +44,15 @@ def _augmented(source: str, index: int, draws: int, seed: int):
 
 
 st.caption(f"{len(data.x_train):,} training and {len(data.x_test):,} test images, 32 x 32 pixels each, read from {data.source}.")
-kind = st.segmented_control("Task", list(TASKS), format_func=TASKS.get, default="cifar10", required=True, key="explore_task")
+kind = st.segmented_control("Task", list(TASK_KINDS), format_func=TASK_KINDS.get, default="cifar10", required=True, key="explore_task")
 task = kind
-if kind == "pair":
+if kind == "one-vs-rest":
+    one_class = st.columns(2)[0].selectbox(  # as wide as one of the pair's two pickers
+        "The one class", CLASS_NAMES, index=CLASS_NAMES.index(DEFAULT_ONE_CLASS), key="explore_one_class",
+        help="This class against the nine others together, as in the lab report's binary task.",
+    )  # fmt: skip
+    task = f"{ONE_VS_REST}{one_class}"
+elif kind == "pair":
     left, right = st.columns(2)
     first = left.selectbox("First class", CLASS_NAMES, index=CLASS_NAMES.index("cat"), key="explore_pair_a")
     second = right.selectbox("Second class", CLASS_NAMES, index=CLASS_NAMES.index("dog"), key="explore_pair_b")
@@ -83,7 +89,20 @@ if balance.open:
         table = counts.pivot(index="class", columns="split", values="images").reindex(task_names)[["train", "test"]]
         st.dataframe(table, width="content")
         if counts.groupby("split")["images"].nunique().max() > 1:
-            st.caption("The classes are not balanced: accuracy alone can flatter a model that favours the big class; look at macro F1 too.")
+            test_counts = table["test"]
+            majority_share = float(test_counts.max() / test_counts.sum())
+            if one_class := one_class_of(task):
+                found, others = max(int(table.loc[one_class, "train"]), 1), int(table.loc[f"not {one_class}", "train"])
+                st.markdown(
+                    f"**1 {one_class} picture for every {others / found:.0f} others**: {found:,} {one_class} pictures against "
+                    f"{others:,} others among the training images, a 1 : {others / found:.0f} imbalance."
+                )
+            else:
+                st.caption(
+                    f"The classes are not balanced: always answering “{test_counts.idxmax()}” is right {majority_share:.0%} of the "
+                    "time on the test images, so compare any accuracy with that, and look at macro F1 too."
+                )
+            show_imbalance_note(task, majority_share)  # for a lopsided task: why its accuracy can mean nothing
         else:
             st.caption(
                 f"Every class has the same number of images, so a model that guesses at random is right 1 time in {len(task_names)}."

@@ -8,7 +8,7 @@ import streamlit as st
 from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
 from lab.store.runs import StoreError
-from ui import charts, insight_views, results
+from ui import charts, insight_views, results, run_files, tasks
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.router import ensure_router
 
@@ -33,23 +33,27 @@ if not choices:
 
 choice = st.selectbox("Model", list(choices), format_func=choices.get, key="predict_run")
 if choice == DEFAULT:
-    card = read_model_card(DEFAULT_MODEL_DIR)
+    facts = read_model_card(DEFAULT_MODEL_DIR)
+    metrics = run_files.default_model_metrics()
 else:
     run = runs[choice]
-    card = {"class_names": results.class_names_of(run), "accuracy": run["metrics"].get("accuracy"), "task": run["task"]}
-names = list(card["class_names"])
+    metrics = run["metrics"] or {}
+    facts = {"class_names": results.class_names_of(run), "accuracy": metrics.get("accuracy"), "task": run["task"]}
+names = list(facts["class_names"])
 try:
     model = load_default_model() if choice == DEFAULT else load_model(choice)
 except (StoreError, OSError, ValueError, TypeError, KeyError, ImportError) as error:
     st.error(f"This model cannot be loaded ({type(error).__name__}: {error}). Choose another one, or train it again.")
     st.stop()
 
-accuracy = f"right about {card['accuracy']:.0%} of the time" if card.get("accuracy") is not None else "of unknown accuracy"
+accuracy = f"right about {facts['accuracy']:.0%} of the time" if facts.get("accuracy") is not None else "of unknown accuracy"
 st.info(
-    f"This model is {accuracy} on CIFAR-10 test images, and it only knows these {len(names)} classes: "
-    f"{', '.join(names)}. Whatever you show it, it answers with one of them.",
+    f"This model is {accuracy} on CIFAR-10 test images ({tasks.baseline_words(metrics, names)}), and it only knows these "
+    f"{len(names)} classes: {', '.join(names)}. Whatever you show it, it answers with one of them.",
     icon=":material/lightbulb:",
 )
+tasks.one_class_metrics(metrics, facts["task"])
+run_files.show_card(None if choice == DEFAULT else choice)
 
 source = st.segmented_control("Picture", list(SOURCES), format_func=SOURCES.get, default="upload", required=True, key="predict_source")
 outcomes, true_class = [], None
@@ -77,7 +81,7 @@ else:
         st.stop()
     if st.button("Another picture", icon=":material/shuffle:", key="predict_another"):
         st.session_state["predict_test_seed"] = st.session_state.get("predict_test_seed", 0) + 1
-    task_labels = task_label_map(card["task"])[data.y_test]
+    task_labels = task_label_map(facts["task"])[data.y_test]
     rng = np.random.default_rng(st.session_state.get("predict_test_seed", 0))
     index = int(rng.choice(np.flatnonzero(task_labels >= 0)))
     true_class = names[task_labels[index]]

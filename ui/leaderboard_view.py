@@ -18,19 +18,12 @@ from lab.classroom.leaderboard import leaderboard
 from lab.classroom.limits import Challenge, load_challenge
 from lab.jobs.progress import format_seconds
 from lab.store.runs import Store
+from ui.tasks import balanced_baseline, one_class_of, task_label
 
 REFRESH_SECONDS = 10
 PODIUM = 3
 BIG_TYPE = {"font-size": "1.35rem", "padding": "0.45rem 0.8rem"}  # readable from the back of a classroom
 BIG_HEADER = [{"selector": "th", "props": [("font-size", "1.05rem"), ("font-weight", "600")]}]
-TASK_NAMES = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals"}
-
-
-def task_label(task: str) -> str:
-    """A task as people say it: "All 10 classes", "Vehicles vs animals", "cat vs dog"."""
-    if task.startswith("pair:"):
-        return " vs ".join(task.removeprefix("pair:").split(","))
-    return TASK_NAMES.get(task, task)
 
 
 def show_leaderboard(store: Store) -> None:
@@ -54,6 +47,11 @@ def _board(root: str) -> None:
     for task in dict.fromkeys(row["task"] for row in ranked):
         rows_of_task = [row for row in ranked if row["task"] == task]
         st.subheader(task_label(task))
+        if one_class := one_class_of(task):  # accuracy ranks the board, but 90% is what saying "no" every time scores
+            st.caption(
+                f"Always answering “not {one_class}” scores {balanced_baseline(task):.0%} here: "
+                f"only an accuracy above that means the model finds {one_class} pictures."
+            )
         _podium(rows_of_task[:PODIUM])
         st.table(_big(ranking_frame(rows_of_task)), hide_index=True)
     if not ranked:

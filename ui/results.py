@@ -20,18 +20,47 @@ import streamlit as st
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
-from ui import charts
+from ui import charts, tasks
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"
 TABLE_COLUMNS = [
-    "model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds",
+    "model", "accuracy", "baseline_accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds",
     "task", "options", "epochs", "device", "data", "created_at", "reference", "run_id",
 ]  # fmt: skip
+# A one-vs-rest run's figures for its one class, shown after the baseline while such a run is in the table.
+ONE_CLASS_COLUMNS = ["positive_recall", "positive_precision", "positive_f1"]
+NUMBER_COLUMNS = (
+    "accuracy",
+    "baseline_accuracy",
+    *ONE_CLASS_COLUMNS,
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "total_params",
+    "train_seconds",
+)
 COLUMN_CONFIG = {
     "model": st.column_config.TextColumn("model", pinned=True),
     "owner": st.column_config.TextColumn("owner", help="Who started the run."),
     "accuracy": st.column_config.NumberColumn("accuracy", format="percent", help="Share of test images classified correctly."),
+    "baseline_accuracy": st.column_config.NumberColumn(
+        "baseline",
+        format="percent",
+        help="What always giving the commonest answer scores on the same test images: an accuracy near it means the model "
+        "learned little. Empty for the lab report's rows, which do not give it.",
+    ),
+    "positive_recall": st.column_config.NumberColumn(
+        "class recall", format="percent", help="One class vs the rest: of that class's test pictures, the share the model finds."
+    ),
+    "positive_precision": st.column_config.NumberColumn(
+        "class precision",
+        format="percent",
+        help="One class vs the rest: of the model's answers naming that class, the share that are right.",
+    ),
+    "positive_f1": st.column_config.NumberColumn(
+        "class F1", format="%.3f", help="One class vs the rest: that class's recall and precision in one number."
+    ),
     "precision_macro": st.column_config.NumberColumn("precision", format="%.3f", help="Macro average: every class counts the same."),
     "recall_macro": st.column_config.NumberColumn("recall", format="%.3f", help="Macro average: every class counts the same."),
     "f1_macro": st.column_config.NumberColumn("F1", format="%.3f", help="Macro average of precision and recall's harmonic mean."),
@@ -44,18 +73,43 @@ COLUMN_CONFIG = {
 }
 
 
-def table_columns(classroom: bool) -> list[str]:
-    """The displayed columns: in classroom mode the owner too, next to the model (one user needs no names)."""
-    return [TABLE_COLUMNS[0], "owner", *TABLE_COLUMNS[1:]] if classroom else TABLE_COLUMNS
+def table_columns(classroom: bool, one_class: bool = False) -> list[str]:
+    """The displayed columns: in classroom mode the owner too, next to the model (one user needs no names);
+    with `one_class` (a one-vs-rest run is listed), its class's recall, precision and F1 after the baseline."""
+    columns = list(TABLE_COLUMNS)
+    if one_class:
+        at = columns.index("baseline_accuracy") + 1
+        columns[at:at] = ONE_CLASS_COLUMNS
+    return [columns[0], "owner", *columns[1:]] if classroom else columns
+
+
+def with_task_metrics(rows: list[dict], runs: list[dict]) -> list[dict]:
+    """The results rows with each stored run's baseline and, for a one-vs-rest run, its class's recall, precision and F1.
+
+    lab's results rows do not carry these yet: they come from the run's metrics (a baseline from the confusion
+    matrix for runs stored before metrics had one). A value a row already has is kept.
+    """
+    by_id = {run["run_id"]: run for run in runs}
+    filled = []
+    for row in rows:
+        run = by_id.get(row.get("run_id"))
+        if run is not None:
+            metrics = run.get("metrics") or {}
+            found = tasks.positive_metrics(metrics, run["task"]) or {}
+            extra = {"baseline_accuracy": tasks.baseline_accuracy(metrics), **found}
+            row = {**row, **{key: value for key, value in extra.items() if row.get(key) is None}}
+        filled.append(row)
+    return filled
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
     """The results table as a DataFrame with the displayed columns, in display order."""
-    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*TABLE_COLUMNS, "owner", *(rows[0] if rows else [])])))
+    known = [*TABLE_COLUMNS, *ONE_CLASS_COLUMNS, "owner"]
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*known, *(rows[0] if rows else [])])))
     frame["created_at"] = pd.to_datetime(frame["created_at"], errors="coerce", utc=True)
     frame["reference"] = frame["reference"].fillna(False).astype(bool)
     frame["options"] = frame["options"].fillna("")  # the report's rows are the presets themselves
-    for column in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds"):
+    for column in NUMBER_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 

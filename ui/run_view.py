@@ -14,11 +14,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from lab.config import task_class_names
 from lab.jobs import launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress
 from lab.store.owners import Person
 from lab.store.runs import Store
-from ui import charts, identity
+from ui import charts, identity, tasks
 from ui.common import data_dir_setting, device_summary, get_store
 
 RUN_KEY = "train_run_id"  # the run this session started last
@@ -83,7 +84,9 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
     if live and not active:
         st.rerun()  # it just finished: redraw the page once, without the timer
     config = run["config"]
-    st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {run['task']}: {run['status']}")
+    # The task in words: "one-vs-rest:truck: completed" would turn ":truck:" into an emoji shortcode.
+    task_words = tasks.task_label(run["task"])
+    st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {task_words[:1].lower()}{task_words[1:]}: {run['status']}")
     st.caption(f"Run {run_id} · {config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
     if person is not None and not identity.is_mine(person, run) and identity.classroom_on():
         st.caption(f":material/group: Started by {run.get('owner_name') or 'another student'}; it counts as yours too.")
@@ -185,28 +188,31 @@ def _curve_pair(frame: pd.DataFrame) -> None:
 
 def _results(store: Store, run: dict) -> None:
     metrics = run["metrics"] or {}
-    columns = st.columns(6)
+    names = list(metrics.get("class_names") or task_class_names(run["task"]))
+    columns = st.columns(7)
+    columns[0].metric("Test accuracy", _percent(metrics.get("accuracy")))
+    tasks.baseline_metric(columns[1], metrics, names)  # beside the accuracy: what a model that learned nothing scores
     for column, (label, key) in zip(
-        columns,
-        [
-            ("Test accuracy", "accuracy"),
-            ("Precision (macro)", "precision_macro"),
-            ("Recall (macro)", "recall_macro"),
-            ("F1 (macro)", "f1_macro"),
-        ],
-        strict=False,
+        columns[2:5],
+        [("Precision (macro)", "precision_macro"), ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")],
+        strict=True,
     ):
-        value = metrics.get(key)
-        column.metric(label, "-" if value is None else f"{value:.1%}")
-    columns[4].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=f"{metrics.get('trainable_params', 0):,} trainable")
-    columns[5].metric("Training time", format_seconds(run.get("train_seconds")))
+        column.metric(label, _percent(metrics.get(key)))
+    columns[5].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=f"{metrics.get('trainable_params', 0):,} trainable")
+    columns[6].metric("Training time", format_seconds(run.get("train_seconds")))
     kept = f" The weights of epoch {metrics['best_epoch']} (best validation accuracy) were kept." if metrics.get("best_epoch") else ""
-    st.caption(f"Measured on {metrics.get('n_test', '?')} test images never used for training.{kept}")
+    st.caption(
+        f"Measured on {metrics.get('n_test', '?')} test images never used for training; {tasks.baseline_words(metrics, names)}.{kept}"
+    )
+    tasks.one_class_metrics(metrics, run["task"])
     history = store.load_history(run["run_id"])
     if history:
         _curve_pair(charts.history_frame(history))
     if metrics.get("confusion_matrix"):
-        names = metrics.get("class_names") or [f"class {i}" for i in range(len(metrics["confusion_matrix"]))]
         st.markdown("**Confusion matrix**: rows are the true classes; darker cells hold more of that row's images.")
         st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names))
     st.page_link("pages/compare.py", label="Open in Compare", icon=":material/leaderboard:")
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

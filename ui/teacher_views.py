@@ -12,17 +12,19 @@ import pandas as pd
 import streamlit as st
 
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
-from lab.config import INPUT_SIZES, PRESETS
+from lab.config import CLASS_NAMES, INPUT_SIZES, ONE_VS_REST, PRESETS
 from lab.jobs import queue
 from lab.jobs.progress import format_seconds
 from lab.report.results_table import RESULT_COLUMNS, results_table
 from lab.store.owners import Person
 from lab.store.runs import Store
 from ui.common import device_summary
-from ui.leaderboard_view import refresh_now, task_label
+from ui.leaderboard_view import refresh_now
+from ui.tasks import task_label
 
 QUEUE_REFRESH_SECONDS = 5
-STANDARD_TASKS = ("cifar10", "binary")
+# The tasks a challenge can name before anyone has trained them: the standard two and every class against the rest.
+STANDARD_TASKS = ("cifar10", "binary", *(f"{ONE_VS_REST}{name}" for name in CLASS_NAMES))
 
 
 # ---------------------------------------------------------------- the queue

@@ -20,6 +20,7 @@ from lab.config import (
     HEADS,
     INPUT_SIZES,
     LR_SCHEDULES,
+    ONE_VS_REST,
     OPTIMIZERS,
     PRECISIONS,
     PRESETS,
@@ -28,11 +29,12 @@ from lab.config import (
     WEIGHT_CHOICES,
     RunConfig,
     config_for_preset,
+    groups_every_class,
 )
+from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, task_kind
 
 PREFILL_KEY = "train_prefill"
 DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
-TASK_LABELS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "pair": "Two classes"}
 PERSIST = {"persist_state": "session"}
 FAST_CNN_WIDTH_CHOICES = (0.25, 0.5, 0.75, 1.0)
 PRECISION_HELP = (
@@ -64,10 +66,12 @@ PLAIN_FIELDS = (
 def apply_config(config: RunConfig) -> None:
     """Write a config's values into the form's widget keys (call before the widgets are drawn)."""
     state = st.session_state
-    kind = "pair" if config.task.startswith("pair:") else config.task
+    kind = task_kind(config.task)
     state["train_task"] = kind
     if kind == "pair":
         state["train_class_a"], state["train_class_b"] = config.class_names
+    elif kind == "one-vs-rest":
+        state["train_one_class"] = one_class_of(config.task)
     state["train_model"] = config.model
     for name in (*PLAIN_FIELDS, "weights"):
         state[f"train_{name}"] = getattr(config, name)
@@ -91,6 +95,7 @@ def init_state() -> None:
         apply_config(config_for_preset(DEFAULT_PRESET))
     st.session_state.setdefault("train_class_a", "cat")
     st.session_state.setdefault("train_class_b", "dog")
+    st.session_state.setdefault("train_one_class", DEFAULT_ONE_CLASS)
 
 
 def _load_preset() -> None:
@@ -113,6 +118,8 @@ def task_from_state(state) -> str:
     kind = state.get("train_task", "cifar10")
     if kind == "pair":
         return f"pair:{state.get('train_class_a', 'cat')},{state.get('train_class_b', 'dog')}"
+    if kind == "one-vs-rest":
+        return ONE_VS_REST + state.get("train_one_class", DEFAULT_ONE_CLASS)
     return kind
 
 
@@ -131,16 +138,26 @@ def config_from_state(state) -> RunConfig:
         values["head"] = "linear"  # from-scratch networks bring their own head; keep the stored config plain
     if state["train_backbone"] == "fast-cnn" and state.get("train_width", DEFAULT_FAST_CNN_WIDTH) != DEFAULT_FAST_CNN_WIDTH:
         values["width"] = float(state["train_width"])  # the default stays None, as in the presets
-    values["fine_labels"] = values["task"] == "binary" and bool(state.get("train_fine_labels", False))
+    # Only a task whose two answers group the ten classes has finer labels; elsewhere the switch is hidden and ignored.
+    values["fine_labels"] = groups_every_class(values["task"]) and bool(state.get("train_fine_labels", False))
     return RunConfig(**values)
 
 
 def task_inputs() -> None:
-    st.radio("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key="train_task", horizontal=True, **PERSIST)
+    st.radio("Task", list(TASK_KINDS), format_func=TASK_KINDS.get, key="train_task", horizontal=True, **PERSIST)
     if st.session_state["train_task"] == "pair":
         left, right = st.columns(2)
         left.selectbox("First class", CLASS_NAMES, key="train_class_a", **PERSIST)
         right.selectbox("Second class", CLASS_NAMES, key="train_class_b", **PERSIST)
+    elif st.session_state["train_task"] == "one-vs-rest":
+        st.selectbox(
+            "The one class",
+            CLASS_NAMES,
+            key="train_one_class",
+            help="The model learns to tell this class from the nine others, which together hold 9 pictures in 10. "
+            f"The lab report's binary run was {DEFAULT_ONE_CLASS} against the rest.",
+            **PERSIST,
+        )
     subset_help = "Images drawn (stratified) from the 50,000 training images before the validation split; 0 = all."
     st.number_input("Training images (0 = all)", min_value=0, max_value=50_000, step=1000, key="train_subset", help=subset_help, **PERSIST)
     st.slider(
@@ -206,13 +223,13 @@ def training_inputs() -> None:
     right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
     left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", help=SCHEDULE_HELP, **PERSIST)
     st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 2 pixels while training.", **PERSIST)
-    if st.session_state["train_task"] == "binary":
+    if groups_every_class(task_from_state(st.session_state)):
         st.toggle(
             "Also learn the 10 classes (fine labels)",
             key="train_fine_labels",
             help="While training, a second output also names each image's CIFAR-10 class: a harder lesson that teaches "
-            "the network better features for vehicles vs animals. The loss curve then adds the 10-class loss; the saved "
-            "model answers the binary question only.",
+            "the network better features for the two-way question. The loss curve then adds the 10-class loss; the saved "
+            "model answers the two-way question only.",
             **PERSIST,
         )
     with st.expander("More options"):

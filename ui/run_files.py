@@ -1,0 +1,78 @@
+"""A model's files for people: its model card on Predict, its zip on Compare, the shipped model's metrics.
+
+The card is the MODEL_CARD.md training writes into each completed run's folder (and the one
+shipped beside the default model); runs stored before cards existed have none, and say so.
+The zip is exactly what `python -m lab export` writes (`Store.export_run`), built only when
+the button is clicked, so a page showing a 60 MB fine-tuned VGG16 does not zip it on every rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from lab.evaluate.model_card import CARD_FILE
+from lab.store.runs import Store
+from ui.common import DEFAULT_MODEL_DIR, get_store
+
+NO_CARD = (
+    "This run was stored before the lab wrote model cards, so it has none. Its settings and results are on the "
+    "Compare page; train it again (Compare's **Train a row again**) for a run with a card."
+)
+
+
+def card_text(run_id: str | None) -> str | None:
+    """The model card of a stored run, or of the shipped default model when `run_id` is None; None when there is none."""
+    folder = DEFAULT_MODEL_DIR if run_id is None else get_store().run_dir(run_id)
+    try:
+        return (Path(folder) / CARD_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def show_card(run_id: str | None) -> None:
+    """The "About this model" expander: the card with its headings two levels down, so they sit under the page's own."""
+    with st.expander("About this model", icon=":material/description:"):
+        text = card_text(run_id)
+        if text is None:
+            st.info(NO_CARD, icon=":material/description:")
+        else:
+            st.markdown(re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.MULTILINE))
+
+
+def default_model_metrics() -> dict:
+    """The shipped model's stored metrics (its accuracy, confusion matrix ...), or {} when they cannot be read."""
+    try:
+        return json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def zip_bytes(run_id: str, root: str) -> bytes:
+    """The run's zip, as `python -m lab export` writes it (`Store.export_run`), read back from a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="lab-export-") as folder:
+        return Store(root).export_run(run_id, Path(folder) / f"{run_id}.zip").read_bytes()
+
+
+def zip_download(run: dict) -> None:
+    """A button that downloads the run's zip (model, card, config, history, metrics); a line instead when it has no files."""
+    store = get_store()
+    run_id = run["run_id"]
+    if run["status"] != "completed" or not store.run_dir(run_id).is_dir():
+        st.caption(f"Run {run_id} has no saved files to download: only a completed run keeps its model.")
+        return
+    root = str(store.root)  # read now: the download runs on another thread, after this page run
+    st.download_button(
+        "Download this run (zip)",
+        data=lambda: zip_bytes(run_id, root),  # built on click only
+        file_name=f"{run_id}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        help="The model, its model card, its config, history and metrics: the same file `python -m lab export` writes.",
+        key="compare_run_zip",
+    )
