@@ -12,9 +12,10 @@ import streamlit as st
 from lab.evaluate.metrics import mistakes, most_confused_pairs
 from lab.insight import misclassified
 from lab.jobs import queue
+from lab.report import charts
 from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import StoreError
-from ui import charts, identity, insight_views, leaderboard_view, results, run_files, tasks
+from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.common import get_dataset, get_store, load_model
 from ui.router import ensure_router
 

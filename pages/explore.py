@@ -9,7 +9,7 @@ from lab.config import CLASS_NAMES, ONE_VS_REST, task_class_names
 from lab.data import stats as data_stats
 from lab.data.pipeline import augmentation_preview
 from lab.evaluate.predict import upscale_nearest
-from ui.charts import class_balance_chart
+from lab.report.charts import class_balance_chart
 from ui.common import get_dataset
 from ui.router import ensure_router
 from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, show_imbalance_note

@@ -7,8 +7,9 @@ import streamlit as st
 
 from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
+from lab.report import charts
 from lab.store.runs import StoreError
-from ui import charts, insight_views, results, run_files, tasks
+from ui import insight_views, results, run_files, tasks
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.router import ensure_router
 

@@ -1,4 +1,4 @@
-"""lab.data.stats (what the Explore page shows) and ui.charts (the Altair charts every page draws)."""
+"""lab.data.stats (what the Explore page shows) and lab.report.charts (the Altair charts every page and the lab report draw)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES
 from lab.data import stats as data_stats
-from ui import charts
+from lab.report import charts
 
 
 @pytest.fixture

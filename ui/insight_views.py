@@ -25,7 +25,7 @@ from lab.config import RunConfig
 from lab.evaluate.metrics import most_confused_pairs
 from lab.evaluate.predict import upscale_nearest
 from lab.insight import activations, gradcam, layer_taps, lr_finder, misclassified
-from ui import charts
+from lab.report import charts
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
 GALLERY_LIMIT = 24  # pictures per gallery: enough to see a pattern, few enough to load fast

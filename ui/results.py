@@ -20,7 +20,8 @@ import streamlit as st
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
-from ui import charts, tasks
+from lab.report import charts
+from ui import tasks
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"

@@ -17,9 +17,10 @@ import streamlit as st
 from lab.config import task_class_names
 from lab.jobs import launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress
+from lab.report import charts
 from lab.store.owners import Person
 from lab.store.runs import Store
-from ui import charts, identity, tasks
+from ui import identity, tasks
 from ui.common import data_dir_setting, device_summary, get_store
 
 RUN_KEY = "train_run_id"  # the run this session started last

@@ -1,4 +1,4 @@
-"""Altair chart builders shared by the pages, and the small tables they plot.
+"""Altair chart builders shared by the pages and the generated lab report, and the small tables they plot.
 
 Each builder takes plain Python data (lists, dicts, a DataFrame) and returns an
 `alt.Chart`; the page decides where to put it with `st.altair_chart(chart)`.
