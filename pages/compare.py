@@ -70,6 +70,7 @@ st.download_button(
     icon=":material/download:",
     key="compare_csv",
 )
+run_files.lab_report_download([row["run_id"] for row in view.to_dict("records") if not row.get("reference")])
 
 # ---- re-run a row, and manage runs
 with st.expander("Train a row again", icon=":material/replay:"):

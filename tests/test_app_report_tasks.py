@@ -275,8 +275,8 @@ def test_compare_downloads_a_run_as_the_zip_export_writes(tmp_path, monkeypatch)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", remember)
     at = open_page("pages/compare.py")
-    assert at.get("download_button")  # the CSV's and the run's
-    ((build, file_name),) = registered
+    assert at.get("download_button")  # the CSV's, the lab report's and the run's
+    ((build, file_name),) = [(data, name) for data, name in registered if name.endswith(".zip")]
     assert file_name == f"{run_id}.zip"
     with zipfile.ZipFile(io.BytesIO(build())) as downloaded:
         names = set(downloaded.namelist())
@@ -285,3 +285,25 @@ def test_compare_downloads_a_run_as_the_zip_export_writes(tmp_path, monkeypatch)
         with zipfile.ZipFile(exported) as written:
             assert names == set(written.namelist())
             assert all(downloaded.read(name) == written.read(name) for name in names)
+
+
+def test_compare_downloads_the_lab_report_of_the_listed_runs(monkeypatch):
+    """The lab report (HTML and PDF) is built on click, from the best run of each preset and task in the table."""
+    run_id = store_completed_run()
+    registered = {}
+    original = MediaFileManager.add_deferred
+
+    def remember(self, data, *args, **kwargs):
+        registered[kwargs.get("file_name")] = data
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", remember)
+    open_page("pages/compare.py")
+    page = registered["cifar10-lab-report.html"]().decode()
+    assert page.startswith("<!DOCTYPE html>") and "5. Results" in page and "10. Environment" in page
+    assert store_run_accuracy(run_id) in page
+    assert registered["cifar10-lab-report.pdf"]().startswith(b"%PDF")
+
+
+def store_run_accuracy(run_id: str) -> str:
+    return f"{Store().get_run(run_id)['metrics']['accuracy']:.2%}"

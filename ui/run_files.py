@@ -52,6 +52,39 @@ def default_model_metrics() -> dict:
         return {}
 
 
+def report_bytes(root: str, among: set[str], suffix: str) -> bytes:
+    """The lab report (lab/report) of the best run of each preset and task among `among`, as HTML or PDF."""
+    from lab.report.lab_report import build_report
+    from lab.report.writers import write_report
+
+    with tempfile.TemporaryDirectory(prefix="lab-report-") as folder:
+        return write_report(build_report(Store(root), among=among), Path(folder) / f"lab-report{suffix}").read_bytes()
+
+
+def lab_report_download(run_ids: list[str]) -> None:
+    """Buttons that download the lab report (HTML or PDF) of the listed runs: the best of each preset and task among them."""
+    if not run_ids:
+        st.caption("The lab report needs at least one completed run in the table.")
+        return
+    root = str(get_store().root)
+    left, right, _ = st.columns([1, 1, 2])
+    for column, suffix, mime, icon in (
+        (left, ".html", "text/html", ":material/article:"),
+        (right, ".pdf", "application/pdf", ":material/picture_as_pdf:"),
+    ):
+        column.download_button(
+            f"Download lab report ({suffix[1:].upper()})",
+            data=lambda suffix=suffix: report_bytes(root, set(run_ids), suffix),  # built on click only: it renders every chart
+            file_name=f"cifar10-lab-report{suffix}",
+            mime=mime,
+            on_click="ignore",
+            icon=icon,
+            help="The write-up to hand in: data, models, hyperparameters, results beside the report's, curves, confusion "
+            "matrices, findings and next steps, for the best run of each preset and task in the table.",
+            key=f"compare_lab_report{suffix}",
+        )
+
+
 def zip_bytes(run_id: str, root: str) -> bytes:
     """The run's zip, as `python -m lab export` writes it (`Store.export_run`), read back from a temporary file."""
     with tempfile.TemporaryDirectory(prefix="lab-export-") as folder:

@@ -56,8 +56,11 @@ class Report:
     run_ids: list[str]
 
 
-def choose_runs(store: Store, run_ids: list[str] | None = None) -> list[dict]:
-    """The runs a report covers: those named, else the best completed run (by test accuracy) of each preset and task."""
+def choose_runs(store: Store, run_ids: list[str] | None = None, *, among: set[str] | None = None) -> list[dict]:
+    """The runs a report covers: those named, else the best completed run (by test accuracy) of each preset and task.
+
+    `among` narrows the candidates for "the best" to these run ids (Compare's filtered table).
+    """
     if run_ids:
         runs = [store.get_run(run_id) for run_id in run_ids]
         missing = [run_id for run_id, run in zip(run_ids, runs, strict=True) if run is None or run["status"] != "completed"]
@@ -66,6 +69,8 @@ def choose_runs(store: Store, run_ids: list[str] | None = None) -> list[dict]:
         return runs
     best: dict[tuple[str, str], dict] = {}
     for run in store.list_runs(status="completed"):
+        if among is not None and run["run_id"] not in among:
+            continue
         key, accuracy = (run["model"], run["task"]), (run["metrics"] or {}).get("accuracy") or 0.0
         if key not in best or accuracy > (best[key]["metrics"].get("accuracy") or 0.0):
             best[key] = run
@@ -74,8 +79,8 @@ def choose_runs(store: Store, run_ids: list[str] | None = None) -> list[dict]:
     return sorted(best.values(), key=lambda run: (run["task"], -(run["metrics"].get("accuracy") or 0.0)))
 
 
-def build_report(store: Store, run_ids: list[str] | None = None) -> Report:
-    runs = choose_runs(store, run_ids)
+def build_report(store: Store, run_ids: list[str] | None = None, *, among: set[str] | None = None) -> Report:
+    runs = choose_runs(store, run_ids, among=among)
     configs = {run["run_id"]: RunConfig.from_dict(run["config"]) for run in runs}
     sections = [
         _data_section(runs),
