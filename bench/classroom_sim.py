@@ -258,7 +258,7 @@ class MemorySampler(threading.Thread):
                 try:
                     rss = child.memory_info().rss / 2**20
                     if child.pid not in self.workers:
-                        self.workers[child.pid] = {"started": child.create_time(), "command": " ".join(child.cmdline()[1:4]), "peak_mb": 0}
+                        self.workers[child.pid] = {"started": child.create_time(), "command": " ".join(child.cmdline()[1:]), "peak_mb": 0}
                 except psutil.Error:
                     continue
                 self.workers[child.pid]["peak_mb"] = max(self.workers[child.pid]["peak_mb"], rss)
