@@ -100,7 +100,33 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
         _results(store, run)
     else:
         (st.error if run["status"] == "failed" else st.warning)(run["message"] or run["status"])
+        if run["status"] == "failed":
+            _resume_offer(store, run, person)
         _curves(store, run_id, progress)
+
+
+def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
+    """A failed run that saved a checkpoint can continue from its last finished epoch, as the same run."""
+    run_id = run["run_id"]
+    if not identity.may_manage(person, run):
+        return  # only its owner or the teacher may resume it (lab refuses anyone else too)
+    if not queue.can_resume(run_id, store, by=person):
+        st.caption(queue.resume_refusal(run_id, store) or "")
+        return
+    if st.button(
+        "Resume this run",
+        key="trainbtn_resume",
+        icon=":material/play_arrow:",
+        help="Continues from the last finished epoch: same settings, same place in the learning-rate schedule.",
+    ):
+        try:
+            line = queue.resume(run_id, store, by=person, data_dir=data_dir_setting())
+        except (PermissionError, ValueError) as error:  # someone else's run, or it was resumed a moment ago
+            st.error(str(error), icon=":material/error:")
+        else:
+            st.toast(line, icon=":material/play_arrow:")
+            remember(run_id)
+            st.rerun()  # the whole page: the run is live again, and its panel polls
 
 
 def _live(store: Store, run: dict, progress: Progress, person: Person | None) -> None:

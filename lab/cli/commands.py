@@ -32,6 +32,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "evaluate": cmd_evaluate,
         "runs": cmd_runs,
         "stop": cmd_stop,
+        "resume": cmd_resume,
         "export": cmd_export,
         "study": cmd_study,
         "default-model": cmd_default_model,
@@ -55,7 +56,8 @@ class TerminalProgress:
         kind = event["kind"]
         if kind == "train_begin":
             self.epochs = event["epochs"]
-            self._line(f"training on {event['n_train']} images, validating on {event['n_val']}, {self.epochs} epochs")
+            resumed = f", continuing after epoch {event['resumed_from_epoch']}" if event.get("resumed_from_epoch") else ""
+            self._line(f"training on {event['n_train']} images, validating on {event['n_val']}, {self.epochs} epochs{resumed}")
         elif kind == "batch_end" and self.live:
             done = event["step"] / event["steps"]
             bar = "=" * int(done * self.width)
@@ -258,6 +260,35 @@ def cmd_stop(args) -> int:
     else:
         print(f"{args.run_id} stops after its current batch and keeps nothing.")
     return 0
+
+
+def cmd_resume(args) -> int:
+    """Continue an interrupted run from its last finished epoch, here in the foreground like `train`, as the same run."""
+    from lab.jobs import queue
+    from lab.train.run import run
+
+    store = Store()
+    epoch = queue.reopen_for_resume(args.run_id, store, status="running")  # refuses, with the reason, what cannot be resumed
+    config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
+    print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
+    with CtrlCStopsEarly() as ctrl_c:
+        result = run(
+            config,
+            TerminalProgress(),
+            data_dir=args.data_dir,
+            store=store,
+            run_id=args.run_id,
+            resume=True,
+            should_stop=lambda: ctrl_c.requested,
+            keep_when_stopped=lambda: True,
+        )
+    summary = summarise(result.run_id, config, result.metrics)
+    summary["status"] = result.status
+    if args.json:
+        print_json(summary)
+    else:
+        _print_table([summary])
+    return 0 if result.status == "completed" else 1
 
 
 def cmd_export(args) -> int:

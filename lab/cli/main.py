@@ -3,6 +3,7 @@
     python -m lab models --json
     python -m lab train --model seed-cnn --task cifar10 --epochs 2 --subset 10000 --data-dir DIR --json
     python -m lab evaluate RUN_ID --data-dir DIR --json
+    python -m lab resume RUN_ID --data-dir DIR
     python -m lab runs --json
     python -m lab export RUN_ID PATH
     python -m lab study --epochs 10 --weights none --data-dir DIR

@@ -91,6 +91,13 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     stop.add_argument("run_id")
     stop.add_argument("--keep", action="store_true", help="keep a running job's model: evaluate and save it as it is now")
 
+    resume = commands.add_parser(
+        "resume", help="continue an interrupted run (a killed worker, a restart, a full disk) from its last finished epoch, as the same run"
+    )
+    resume.add_argument("run_id")
+    resume.add_argument("--data-dir", help="the CIFAR-10 copy the run started on (default: $CIFAR10_DIR, else download)")
+    resume.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     runs = commands.add_parser("runs", help="list stored runs")
     runs.add_argument("--json", action="store_true")
 

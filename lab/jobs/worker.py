@@ -1,7 +1,8 @@
 """The worker process: `python -m lab.jobs.worker` trains the queued runs of a store, one at a time, then exits.
 
 It writes each run's progress events into the store, looks at the run's cancel flag
-between batches, and gives up CPU priority to the web server. lab/jobs/launcher.py
+between batches, and gives up CPU priority to the web server. A queued run that has a
+checkpoint was interrupted and resumed (lab.jobs.queue.resume): it continues from there. lab/jobs/launcher.py
 starts it; lab/jobs/queue.py is what the app calls.
 """
 
@@ -19,6 +20,7 @@ from lab.config import RunConfig
 from lab.jobs import fairness, launcher
 from lab.store.runs import Store
 from lab.system import process_memory, processes
+from lab.train import checkpoints
 
 CANCEL_POLL_SECONDS = 0.5  # the longest a worker goes between two looks at the cancel flag
 IDLE_POLL_SECONDS = 0.5  # how often an idle worker looks for a new run
@@ -89,6 +91,8 @@ def work(store: Store, data_dir: str | None = None, order: str = "fair") -> int:
                 run_id=run_id,
                 should_stop=cancel_checker(store, run_id),
                 keep_when_stopped=lambda run_id=run_id: store.keep_requested(run_id),
+                # Only a run that trained before, under this very id, has a checkpoint: continue it.
+                resume=checkpoints.saved_epoch(store.root, run_id) is not None,
             )
             print(f"[worker {os.getpid()}] run {run_id}: {result.status}", flush=True)
             del result

@@ -77,6 +77,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "failed": (),
     "cancelled": (),
 }
+# The one way back from an end, and only through Store.reopen_to_resume: a failed run that saved a
+# checkpoint continues as the same run, queued for a worker or running in the command line's process.
+RESUME_TRANSITIONS: dict[str, tuple[str, ...]] = {"failed": ("queued", "running")}
 # What runs.cancel_requested holds: 0 while a run may go on; otherwise it stops after its current
 # batch and is either dropped (cancelled) or evaluated and saved as it is (completed, stopped early).
 STOP_AND_DISCARD = 1

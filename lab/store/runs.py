@@ -8,7 +8,7 @@
 A run moves through these statuses, and only along these arrows:
 
     queued -> running -> completed   (also a run stopped early on request that kept its model)
-       |         |----> failed
+       |         |----> failed ----> queued | running   (resumed from its checkpoint: reopen_to_resume only)
        |         '----> cancelled
        '-> cancelled | failed
 
@@ -32,6 +32,7 @@ from lab.store.classroom import ClassroomRecords
 from lab.store.database import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
+    RESUME_TRANSITIONS,
     STATUSES,
     STOP_AND_DISCARD,
     STOP_AND_KEEP,
@@ -223,6 +224,26 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords):
                 " finished_at = CASE WHEN ? IN ('completed', 'failed', 'cancelled') THEN ? ELSE finished_at END"
                 " WHERE run_id = ?",
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
+            )
+
+    def reopen_to_resume(self, run_id: str, *, status: str = "queued", message: str = "", by: Person | None = None) -> None:
+        """Move a failed run back to `queued` (a worker continues it) or `running` (this process does), to resume it.
+
+        The caller has checked that the run saved a checkpoint (lab.jobs.queue); the store checks who
+        asks (only the owner or the teacher) and, in the transaction that moves it, that the run is
+        still failed, so two clicks resume it once. A leftover cancel request is cleared, and a run
+        reopened as running records this process as its worker, started now.
+        """
+        self._check_may_manage(run_id, by, "resume")
+        with self._write() as connection:
+            current = self._status_of(connection, run_id)
+            if status not in RESUME_TRANSITIONS.get(current, ()):
+                raise ValueError(f"run {run_id} is {current}: only a failed run can be resumed, as queued or running.")
+            now, running = utc_now(), status == "running"
+            connection.execute(
+                "UPDATE runs SET status = ?, message = ?, cancel_requested = 0, finished_at = NULL, updated_at = ?, worker_pid = ?,"
+                " started_at = CASE WHEN ? THEN ? ELSE started_at END WHERE run_id = ?",
+                (status, message, now, os.getpid() if running else None, running, now, run_id),
             )
 
     def request_cancel(self, run_id: str, *, keep_model: bool = False, by: Person | None = None) -> bool:

@@ -29,12 +29,13 @@ from lab.models.pretrained import resolve_weights
 from lab.models.registry import backbone_layer_count, build_model, check_input_size, count_params
 from lab.models.scratch import adapt_whitening
 from lab.system import process_memory
-from lab.train import devices, fine_labels
+from lab.train import checkpoints, devices, fine_labels
 from lab.train import memory as resources
 from lab.train.callbacks import EventCallback, EventHandler, keep_best_epoch
 from lab.train.compile import compile_model, steps_per_execution_for
 from lab.train.feature_cache import cache_decision, cached_features, split_at_features
 from lab.train.schedules import DECAYING_SCHEDULES, schedule_callbacks
+from lab.train.training_state import EpochCheckpoints, restore_model
 
 
 @dataclass
@@ -61,6 +62,7 @@ def run(
     keep_when_stopped: Callable[[], bool] | None = None,
     run_id: str | None = None,
     settings_key: str | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Train, evaluate and (when given a store) save one run.
 
@@ -71,8 +73,15 @@ def run(
     With a `store`, the run is recorded there: a new row is created (with `settings_key`, which
     lets the same run be found later) unless `run_id` names one the job runner already claimed.
     Failures mark the row failed and re-raise.
+
+    With a store, the run also saves a checkpoint after every epoch (lab/train/training_state.py),
+    removed once the run completes or is cancelled. `resume=True` continues the stored run `run_id`
+    from its checkpoint instead of starting afresh: same config, data split, weights, optimiser
+    state and callbacks, from the epoch after the saved one; the result completes that same run.
     """
     emit = on_event or (lambda event: None)
+    if resume and (store is None or run_id is None):
+        raise ValueError("resuming needs the store and the id of the run to continue.")
     preflight(config)
     if store is not None and run_id is None:
         run_id = store.create_run(config, status="running", settings_key=settings_key)
@@ -81,11 +90,20 @@ def run(
         # Only the task's splits live on: when this function loads the data itself, the whole
         # data set is freed once the splits are cut from it (about 150 MB less at the peak).
         task = prepare_task(data if data is not None else load_cifar10(data_dir), config)
+        resume_from = checkpoints.checkpoint_to_resume(store.root, run_id, config.to_dict(), task.fingerprint["sha256"]) if resume else None
         # Mixed precision for this run's models only; and once the run ends, nothing of its
         # traced graphs (nor the weights they hold) outlives it in this process (lab/system/process_memory.py).
         with devices.precision_policy(precision), process_memory.releasing_traced_graphs():
             return _train_and_evaluate(
-                config, precision, emit, task, store, run_id, should_stop=should_stop, keep_when_stopped=keep_when_stopped
+                config,
+                precision,
+                emit,
+                task,
+                store,
+                run_id,
+                should_stop=should_stop,
+                keep_when_stopped=keep_when_stopped,
+                resume_from=resume_from,
             )
     except BaseException as error:
         if store is not None:
@@ -117,7 +135,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _train_and_evaluate(
-    config: RunConfig, precision: str, emit: EventHandler, task: TaskData, store, run_id, *, should_stop, keep_when_stopped
+    config: RunConfig, precision: str, emit: EventHandler, task: TaskData, store, run_id, *, should_stop, keep_when_stopped, resume_from
 ) -> RunResult:
     gpus = devices.gpu_names()
     strategy_name = devices.choose_strategy_name(gpus, devices.cluster_workers())
@@ -130,7 +148,7 @@ def _train_and_evaluate(
     steps_per_epoch = math.ceil(n_train / config.batch_size) if use_cache else training_steps_per_epoch(n_train, config.batch_size)
     with devices.make_strategy(strategy_name).scope():
         model = build_model(config, task.num_classes)
-        if config.weights == "none":
+        if config.weights == "none" and resume_from is None:
             # A fast-cnn's first layer is fitted to the training pixels before any step is taken.
             adapt_whitening(model, task.x_train)
         # With cached features only the head trains: compile that, not the whole model. With fine
@@ -149,6 +167,8 @@ def _train_and_evaluate(
             steps_per_execution=steps_per_execution_for(config),
             with_fine_labels=config.fine_labels,
         )
+        if resume_from is not None:
+            restore_model(trainee, resume_from)  # weights and optimiser as they were after the saved epoch
 
     emit(
         {
@@ -159,11 +179,21 @@ def _train_and_evaluate(
             "n_val": len(task.x_val),
             "feature_cache": use_cache,
             "feature_cache_reason": cache_reason,
+            "resumed_from_epoch": resume_from.epoch if resume_from else None,
         }
     )
-    events = EventCallback(emit, should_stop, steps_per_epoch)
     keep_best = keep_best_epoch(config.epochs) if config.keep_best else None
-    callbacks = [events, *schedule_callbacks(config, steps_per_epoch), *([keep_best] if keep_best else [])]
+    callbacks = [*schedule_callbacks(config, steps_per_epoch), *([keep_best] if keep_best else [])]
+    # A run with a store saves its state after each epoch, unless it trains on cached features: that takes
+    # seconds, and starting again is simpler. The events come last, so an epoch_end means its checkpoint is saved.
+    if store is not None and not use_cache:
+        callbacks.append(
+            EpochCheckpoints(
+                store.root, run_id, config.to_dict(), callbacks, emit, data_sha256=task.fingerprint["sha256"], resume_from=resume_from
+            )
+        )
+    events = EventCallback(emit, should_stop, steps_per_epoch)
+    callbacks.append(events)
     started = time.perf_counter()
     if use_cache:
         # Only the head trains, on the backbone's stored outputs; each epoch keeps its last, smaller batch.
@@ -184,9 +214,20 @@ def _train_and_evaluate(
         )
         val_data = make_dataset(task.x_val, y_val, config.batch_size, shuffle=False)
     # The datasets shuffle themselves (Keras would warn that its own `shuffle` is ignored for them).
-    fit = trainee.fit(train_data, validation_data=val_data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=callbacks)
-    train_seconds = time.perf_counter() - started
-    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    initial_epoch = resume_from.epoch if resume_from else 0
+    fit = trainee.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        shuffle=False,
+        callbacks=callbacks,
+    )
+    train_seconds = time.perf_counter() - started + (resume_from.train_seconds if resume_from else 0.0)
+    history = {name: list(values) for name, values in (resume_from.history if resume_from else {}).items()}
+    for name, values in fit.history.items():  # a resumed run's epochs follow the saved ones
+        history.setdefault(name, []).extend(float(value) for value in values)
 
     # A stop request either drops the run or keeps what it has learned so far (evaluated and saved below).
     # Keras still ends the epoch a stop interrupts (validation, history), so that epoch counts as the last.
@@ -196,6 +237,7 @@ def _train_and_evaluate(
         emit({"kind": "train_end", "status": "cancelled", "train_seconds": train_seconds})
         if store is not None:
             store.set_status(run_id, "cancelled", f"cancelled after {epochs_trained} of {config.epochs} epochs")
+            checkpoints.remove_checkpoints(store.root, run_id)  # a cancelled run keeps nothing
         return RunResult(run_id, "cancelled", config, history=history, train_seconds=train_seconds, model=model)
 
     emit({"kind": "train_end", "status": "stopped early" if stopped_early else "completed", "train_seconds": train_seconds})
@@ -234,6 +276,7 @@ def _train_and_evaluate(
             extra_files={"test_probabilities.npy": _npy_bytes(evaluation.probabilities.astype(np.float16)), CARD_FILE: card.encode()},
             message=stopped_early_message(config, epochs_trained) if stopped_early else "",
         )
+        checkpoints.remove_checkpoints(store.root, run_id)  # completed: nothing left to resume
     return RunResult(run_id, "completed", config, metrics=metrics, history=history, train_seconds=train_seconds, model=model)
 
 

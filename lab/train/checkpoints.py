@@ -1,0 +1,170 @@
+"""A run's checkpoint on disk: where it lives, what it holds, writing it atomically and reading it back.
+
+After every finished epoch a run trained with a store saves everything it needs to carry on
+(lab/train/training_state.py decides what that is) under `LAB_HOME/checkpoints/<run_id>/`:
+
+    epoch-0003/checkpoint.json   the epoch, the config, the history so far, versions, callbacks' small state
+    epoch-0003/weights.npz       one .npz per list of arrays: the weights, the optimiser's variables,
+    epoch-0003/optimizer.npz     the best epoch's weights, the weight averages...
+
+Each epoch's folder is written under a temporary name and renamed into place in one step, then
+the older ones are removed: a reader finds the newest complete `epoch-NNNN`, never half of one,
+even when the process is killed while saving. Only the newest epoch's checkpoint is kept, and it
+goes when the run completes, is cancelled or is deleted.
+
+Plain JSON and NumPy's own format (pickles refused), not a `.keras` file: the trainer model is
+rebuilt by the very code that built it the first time (the fine-label loss and metric are
+closures no saved file can hold), and only its numbers come from here.
+
+Light on purpose (no Keras): the app asks `saved_epoch` on every render of a run's page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINTS_FOLDER = "checkpoints"  # beside the store's runs/ under LAB_HOME
+STATE_FILE = "checkpoint.json"
+FORMAT_VERSION = 1
+_EPOCH_FOLDER = re.compile(r"^epoch-(\d{4,})$")
+_ARRAYS_NAME = re.compile(r"^[a-z0-9_.-]{1,60}$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: damaged, or saved by another version of the lab or Keras."""
+
+
+@dataclass
+class Checkpoint:
+    """What a run saved after its `epoch`-th finished epoch (counted from 1).
+
+    `state`: small JSON-able facts (versions, each callback's counters); `arrays`: named lists
+    of arrays ("weights", "optimizer", "callback-1-best_weights", ...).
+    """
+
+    epoch: int
+    config: dict
+    history: dict[str, list[float]]
+    train_seconds: float
+    data_sha256: str = ""
+    state: dict = field(default_factory=dict)
+    arrays: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+def run_folder(store_root: str | Path, run_id: str) -> Path:
+    """`<store root>/checkpoints/<run_id>`; the run id must be a plain folder name."""
+    if not isinstance(run_id, str) or not run_id or Path(run_id).name != run_id or run_id in (".", "..") or "/" in run_id:
+        raise ValueError(f"run id {run_id!r} cannot name a checkpoint folder.")
+    return Path(store_root) / CHECKPOINTS_FOLDER / run_id
+
+
+def saved_epoch(store_root: str | Path, run_id: str) -> int | None:
+    """The last epoch a run saved a checkpoint for (counted from 1), or None when it saved none. Reads one folder listing."""
+    epochs = _complete_epochs(run_folder(store_root, run_id))
+    return max(epochs) if epochs else None
+
+
+def write_checkpoint(store_root: str | Path, run_id: str, checkpoint: Checkpoint) -> Path:
+    """Save `checkpoint` as this run's newest one, atomically; older epochs' folders are removed afterwards.
+
+    Raises OSError when the disk is full or the folder read-only; nothing half-written is left behind.
+    """
+    folder = run_folder(store_root, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f"epoch-{checkpoint.epoch:04d}.tmp-", dir=folder))
+    try:
+        state = {
+            "format": FORMAT_VERSION,
+            "epoch": checkpoint.epoch,
+            "config": checkpoint.config,
+            "history": checkpoint.history,
+            "train_seconds": checkpoint.train_seconds,
+            "data_sha256": checkpoint.data_sha256,
+            "state": checkpoint.state,
+            "arrays": {name: len(arrays) for name, arrays in checkpoint.arrays.items()},
+        }
+        for name, arrays in checkpoint.arrays.items():
+            if not _ARRAYS_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} cannot name a checkpoint file.")
+            with (temporary / f"{name}.npz").open("wb") as handle:
+                np.savez(handle, *arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+        with (temporary / STATE_FILE).open("w", encoding="utf-8") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = folder / f"epoch-{checkpoint.epoch:04d}"
+        if final.exists():  # the same epoch saved before by an earlier attempt
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    # Only now, with the new one in place, do the older epochs (and any half-written leftovers) go.
+    for other in folder.iterdir():
+        if other != final:
+            shutil.rmtree(other, ignore_errors=True)
+    return final
+
+
+def read_checkpoint(store_root: str | Path, run_id: str) -> Checkpoint | None:
+    """This run's newest checkpoint with all its arrays, or None when it saved none; CheckpointError when it is damaged."""
+    epoch = saved_epoch(store_root, run_id)
+    if epoch is None:
+        return None
+    folder = run_folder(store_root, run_id) / f"epoch-{epoch:04d}"
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        if state.get("format") != FORMAT_VERSION:
+            raise CheckpointError(f"run {run_id}'s checkpoint has format {state.get('format')!r}; this lab reads {FORMAT_VERSION}.")
+        arrays = {}
+        for name, count in state["arrays"].items():
+            with np.load(folder / f"{name}.npz", allow_pickle=False) as stored:
+                arrays[name] = [stored[f"arr_{index}"] for index in range(count)]
+    except (OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"run {run_id}'s checkpoint in {folder} cannot be read ({error}); train it again.") from error
+    return Checkpoint(
+        epoch=state["epoch"],
+        config=state["config"],
+        history=state["history"],
+        train_seconds=state["train_seconds"],
+        data_sha256=state.get("data_sha256", ""),
+        state=state["state"],
+        arrays=arrays,
+    )
+
+
+def checkpoint_to_resume(store_root: str | Path, run_id: str, config: dict, data_sha256: str) -> Checkpoint:
+    """The run's newest checkpoint, if it was saved by this config on this data; else CheckpointError saying why."""
+    checkpoint = read_checkpoint(store_root, run_id)
+    if checkpoint is None:
+        raise CheckpointError(f"run {run_id} has nothing saved to resume from: it stopped before its first epoch ended; train it again.")
+    if checkpoint.config != config:
+        raise CheckpointError(f"run {run_id}'s checkpoint was saved with other settings than the run's: train it again.")
+    if checkpoint.data_sha256 != data_sha256:
+        raise CheckpointError(
+            f"run {run_id} started on other data than this: point CIFAR10_DIR (or --data-dir) at the copy it started on, or train it again."
+        )
+    return checkpoint
+
+
+def remove_checkpoints(store_root: str | Path, run_id: str) -> None:
+    """Forget a run's checkpoint (it completed, was cancelled or deleted); nothing happens when there is none."""
+    shutil.rmtree(run_folder(store_root, run_id), ignore_errors=True)
+
+
+def _complete_epochs(folder: Path) -> list[int]:
+    """Epochs whose folder was renamed into place: temporary `*.tmp-*` folders are half-written and never count."""
+    if not folder.is_dir():
+        return []
+    found = (_EPOCH_FOLDER.fullmatch(entry.name) for entry in folder.iterdir())
+    return [int(match.group(1)) for match in found if match and (folder / match.group(0) / STATE_FILE).is_file()]
