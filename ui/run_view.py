@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import task_class_names
-from lab.jobs import launcher, queue
+from lab.jobs import cluster, launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress
 from lab.report import charts
 from lab.store.owners import Person
@@ -133,9 +133,16 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
     run_id = run["run_id"]
     if run["status"] == "queued":
         launcher.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
+        cluster_state = cluster.status_line(store.root)
+        if cluster_state is not None and not cluster_state[0]:  # the Ray cluster does not answer: say why the run waits
+            st.warning(cluster_state[1], icon=":material/cloud_off:")
         st.info(_waiting_line(store, run_id), icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
+    if run["status"] == "running" and (placed := store.latest_event(run_id, "placed")):
+        st.caption(
+            f":material/hub: Training on Ray node {placed['ran_on'].get('node_address')} ({placed['ran_on'].get('node_id', '')[:8]})"
+        )
     elif progress.phase == "features":
         st.progress(0.0, text="Running the frozen backbone once over every image (its outputs are cached; then only the head trains) ...")
     elif progress.phase == "training":

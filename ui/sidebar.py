@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.data.cifar10 import describe_data_source
+from lab.jobs import cluster
 from lab.store.runs import StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
@@ -30,6 +31,16 @@ def _device() -> None:
     icon = ":material/memory:" if info["gpus"] else ":material/computer:"
     st.markdown(f"{icon} **Device:** {info['device']}")
     st.caption(f"TensorFlow {info['tensorflow']} · Keras {info['keras']}")
+    try:
+        cluster_state = cluster.status_line(get_store().root)
+    except StoreError:  # the results folder itself is unusable: _results() says so
+        cluster_state = None
+    if cluster_state is not None:
+        healthy, line = cluster_state
+        st.markdown(
+            f"{':material/hub:' if healthy else ':material/cloud_off:'} **Jobs:** {'Ray cluster' if healthy else 'cluster unreachable'}"
+        )
+        st.caption(line)
 
 
 def _dataset() -> None:

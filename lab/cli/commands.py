@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.cli.parser import config_from_args
 from lab.config import PRESETS, REPORT_BINARY_EPOCHS, REPORT_BINARY_TASK, RunConfig, config_for_preset, positive_class
+from lab.jobs.cluster import ray_address
 from lab.report.results_table import reference_rows
 from lab.store.runs import Store
 from lab.system.paths import DEFAULT_MODEL_DIR
@@ -155,6 +156,9 @@ def cmd_train(args) -> int:
     same = None if args.force else _same_settings(store, key)
     if same is not None:
         return _show_same_run(same, config, args.json)
+    address = ray_address(getattr(args, "ray_address", None))
+    if address is not None:
+        return _train_on_cluster(config, store, address, args, key)
     with CtrlCStopsEarly() as ctrl_c:
         result = run(
             config,
@@ -172,6 +176,33 @@ def cmd_train(args) -> int:
     else:
         _print_table([summary])
     return 0 if result.status == "completed" else 1
+
+
+def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: str) -> int:
+    """`train --ray-address`: the run trains on a node of the cluster; progress, result and storage as for a local run."""
+    from lab.jobs import ray_dispatch
+
+    print(f"training on the Ray cluster at {address}", file=sys.stderr)
+    with CtrlCStopsEarly() as ctrl_c:
+        run_id, status = ray_dispatch.train_one(
+            config,
+            store,
+            address,
+            data_dir=args.data_dir,
+            settings_key=key,
+            on_event=TerminalProgress(),
+            should_stop=lambda: ctrl_c.requested,
+        )
+    run = store.get_run(run_id)
+    summary = summarise(run_id, config, run.get("metrics") or {})
+    summary.update(status=status, ran_on=(run.get("environment") or {}).get("ran_on"))
+    if args.json:
+        print_json(summary)
+    else:
+        _print_table([summary])
+        if status == "failed":
+            print(f"error: {run['message']}", file=sys.stderr)
+    return 0 if status == "completed" else 1
 
 
 def _same_settings(store: Store, key: str) -> dict | None:

@@ -81,6 +81,10 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     train.add_argument(
         "--force", action="store_true", help="train even when a run with the same settings on the same data exists (else: show its result)"
     )
+    train.add_argument(
+        "--ray-address",
+        help="train on the Ray cluster at this address (default: $LAB_RAY_ADDRESS; unset: here). Needs `pip install -e .[cluster]`",
+    )
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a stored model on the test batch")
     evaluate.add_argument("run_id")

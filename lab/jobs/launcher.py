@@ -20,6 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from lab.jobs import cluster
 from lab.store.runs import Store
 from lab.system import processes
 
@@ -48,7 +49,9 @@ def ensure_workers(store: Store, data_dir: str | None = None) -> int:
     if not _queued_count(store):  # the common case, answered without taking the lock
         return 0
     with workers_lock(store):
-        wanted = min(max_jobs() - len(live_workers(store)), _queued_count(store))
+        # On a Ray cluster one dispatcher sends every run out (lab/jobs/ray_dispatch.py); the cluster sets how many train at once.
+        most = 1 if cluster.ray_address() else max_jobs()
+        wanted = min(most - len(live_workers(store)), _queued_count(store))
         for _ in range(wanted):
             start_worker(store, data_dir)
     return max(0, wanted)
@@ -110,8 +113,12 @@ def _detached() -> dict:
 
 
 def worker_command(store: Store) -> list[str]:
-    """The command line of a worker for this store: this same Python, so the same packages."""
-    return [sys.executable, "-m", "lab.jobs.worker", "--lab-home", str(Path(store.root).resolve())]
+    """The command line of a worker for this store: this same Python, so the same packages.
+
+    With LAB_RAY_ADDRESS set, the "worker" is the Ray dispatcher: it trains nothing itself.
+    """
+    module = "lab.jobs.ray_dispatch" if cluster.ray_address() else "lab.jobs.worker"
+    return [sys.executable, "-m", module, "--lab-home", str(Path(store.root).resolve())]
 
 
 def _prune_logs(logs: Path) -> None:

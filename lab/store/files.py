@@ -42,7 +42,7 @@ def run_files(
 
 
 def write_run_folder(runs_folder: Path, run_id: str, files: dict[str, bytes], model=None) -> Path:
-    """Write `files` (and `model`, if given) into `runs_folder/run_id` atomically; return that folder.
+    """Write `files` (and `model`, a Keras model or a `.keras` file's bytes) into `runs_folder/run_id` atomically; return it.
 
     Everything goes into `<run_id>.tmp-<random>` first and is flushed to disk,
     then one `os.replace` gives the folder its real name. If anything fails the
@@ -64,7 +64,9 @@ def _write_run_folder(runs_folder: Path, run_id: str, files: dict[str, bytes], m
     try:
         for name, content in files.items():
             _write_synced(temporary / _checked_file_name(name), content)
-        if model is not None:
+        if isinstance(model, bytes):  # a .keras file saved elsewhere (a run trained on a Ray node)
+            _write_synced(temporary / MODEL_FILE, model)
+        elif model is not None:
             model.save(temporary / MODEL_FILE)
             _fsync_path(temporary / MODEL_FILE)
         _fsync_path(temporary)

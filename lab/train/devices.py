@@ -148,4 +148,13 @@ def describe_environment(precision: str = "float32", strategy: str = "default", 
         "precision": precision,
         "strategy": strategy,
         "xla": xla,
+        "ran_on": where_this_runs(),
     }
+
+
+def where_this_runs() -> dict[str, Any]:
+    """The machine a run trains on: a Ray node (set by lab/jobs/ray_node.py in LAB_RAN_ON), or this one."""
+    try:
+        return json.loads(os.environ["LAB_RAN_ON"])
+    except (KeyError, ValueError):
+        return {"kind": "local", "host": platform.node()}

@@ -1,0 +1,90 @@
+"""Whether the lab trains on a Ray cluster, and what the app knows of it: read without importing Ray.
+
+With `LAB_RAY_ADDRESS` set (for example `192.168.1.10:6379`, the address `ray start --head`
+prints), queued runs go to that cluster instead of local worker processes: the app still
+decides which run goes next (fair turns, class limits, no duplicates), Ray decides where it runs
+(lab/jobs/ray_dispatch.py). Unset, nothing here is used and Ray need not be installed.
+
+The dispatcher writes what it last saw of the cluster into `<store root>/cluster.json`, so the
+app's pages can say "the cluster does not answer" without connecting to it themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+STATUS_FILE = "cluster.json"
+DEFAULT_CPUS_PER_RUN = 2  # a CPU run's share of a node; a GPU run asks for one GPU instead
+CONNECT_TIMEOUT_SECONDS = 3.0
+
+
+def ray_address(explicit: str | None = None) -> str | None:
+    """The cluster to train on: `explicit` (a command's --ray-address), else LAB_RAY_ADDRESS, else None (local workers)."""
+    address = explicit or os.environ.get("LAB_RAY_ADDRESS", "")
+    return address.strip() or None
+
+
+def cpus_per_run() -> float:
+    """How many of a node's CPUs one run asks Ray for (the LAB_RAY_CPUS_PER_RUN setting); its TensorFlow uses that many threads."""
+    try:
+        return max(0.5, float(os.environ.get("LAB_RAY_CPUS_PER_RUN", DEFAULT_CPUS_PER_RUN)))
+    except ValueError:
+        return float(DEFAULT_CPUS_PER_RUN)
+
+
+def fall_back_to_local() -> bool:
+    """Whether queued runs train on local workers while the cluster does not answer (LAB_RAY_FALLBACK=local)."""
+    return os.environ.get("LAB_RAY_FALLBACK", "").strip().lower() == "local"
+
+
+def answers(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> str | None:
+    """None when something listens at the cluster's address; otherwise why not, in a sentence.
+
+    A plain TCP connection, so a wrong or dead address is told in seconds rather than after Ray's
+    own, much longer, connection timeout.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return f"LAB_RAY_ADDRESS {address!r} is not HOST:PORT (for example 192.168.1.10:6379, as `ray start --head` prints it)."
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return None
+    except OSError as error:
+        return f"the Ray cluster at {address} does not answer ({error.strerror or error}); is `ray start --head` running there?"
+
+
+def write_status(store_root: str | Path, **status) -> None:
+    """Record what the dispatcher just saw of the cluster (atomically: a page never reads half of it)."""
+    path = Path(store_root) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({**status, "checked_at": time.time()}), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_status(store_root: str | Path) -> dict | None:
+    """What the dispatcher last saw of the cluster: {"ok", "address", "message", "nodes", "cpus", "gpus", "checked_at"}, or None."""
+    try:
+        return json.loads((Path(store_root) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def status_line(store_root: str | Path) -> tuple[bool, str] | None:
+    """For the sidebar and the Train page: (healthy, a sentence) about the cluster, or None when runs train locally."""
+    address = ray_address()
+    if address is None:
+        return None
+    status = read_status(store_root)
+    if status is None or status.get("address") != address:
+        return True, f"Runs train on the Ray cluster at {address}."
+    if not status.get("ok"):
+        fallback = " They train here meanwhile." if fall_back_to_local() else " Queued runs wait until it answers."
+        return False, f"{status.get('message') or 'The Ray cluster does not answer.'}{fallback}"
+    nodes, cpus, gpus = status.get("nodes", 0), status.get("cpus", 0), status.get("gpus", 0)
+    hardware = f"{nodes} node{'s' if nodes != 1 else ''}, {cpus:g} CPUs" + (f", {gpus:g} GPUs" if gpus else "")
+    return True, f"Runs train on the Ray cluster at {address} ({hardware})."

@@ -1,0 +1,331 @@
+"""Training queued runs on a Ray cluster: `python -m lab.jobs.ray_dispatch` stands in for the local workers.
+
+The app keeps deciding which run goes next (fair turns, class limits, no duplicates: the same
+store and queue as local workers); Ray decides where it runs. The dispatcher, one process on the
+app's machine, loops:
+
+1. while the cluster has room for another run, it takes the next queued run (fair order) and
+   starts it as one Ray task (lab/jobs/ray_node.py), asking for one GPU when the cluster has GPUs
+   and for `LAB_RAY_CPUS_PER_RUN` CPUs otherwise; Ray's scheduler picks the node;
+2. it relays each running run's progress events from its channel into the store, and the
+   store's cancel and stop-and-keep requests back to the run;
+3. when a task ends, it stores the outcome it returned (model, history, metrics, environment)
+   exactly as a local worker would: completed, cancelled or failed, once.
+
+A node that dies mid-run leaves its run interrupted (failed, with a message naming the node);
+nothing completed is lost, because a run is stored only by this process, once, from the task's
+result. A cluster that does not answer leaves queued runs waiting (the app says so, from
+`cluster.json`), or lets local workers take them when LAB_RAY_FALLBACK=local.
+`python -m lab train --ray-address` uses the same RemoteRun for one run in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import lab
+from lab.jobs import cluster, fairness, launcher, ray_node
+from lab.store.runs import Store
+
+POLL_SECONDS = 0.5  # how often the dispatcher relays events and looks for room on the cluster
+RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
+INTERRUPTED_ON_NODE = "interrupted: the Ray node {node} stopped during the run ({error}); train it again"
+ORDERS = {"fair": fairness.next_run, "oldest": None}
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at `address` as a driver, shipping this `lab` package to its nodes (once per process).
+
+    The nodes need the lab's dependencies (TensorFlow, NumPy...) but not a copy of its code:
+    Ray's `py_modules` sends this very `lab` folder with every task, so app and nodes never differ.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=address,
+        namespace="cifar10-lab",
+        runtime_env={"py_modules": [str(Path(lab.__file__).parent)], "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}},
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
+
+
+def describe_cluster() -> dict:
+    """The cluster's live nodes and their CPUs and GPUs, as `cluster.json` records them."""
+    import ray
+
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    total = ray.cluster_resources()
+    return {"nodes": len(nodes), "cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0)}
+
+
+def room_for_runs() -> int:
+    """How many runs the cluster can train at once: one per GPU, else `cpus_per_run` CPUs of a node each."""
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    gpus = sum(int(resources.get("GPU", 0)) for resources in nodes)
+    if gpus:
+        return gpus
+    return sum(int(resources.get("CPU", 0) // cluster.cpus_per_run()) for resources in nodes)
+
+
+def _task_options() -> dict:
+    import ray
+
+    wants_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    resources = {"num_gpus": 1, "num_cpus": 1} if wants_gpu else {"num_cpus": cluster.cpus_per_run()}
+    return {**resources, "max_retries": 0}  # no retry: a run whose node dies is marked interrupted
+
+
+class RemoteRun:
+    """One run training on the cluster: its task, its channel, and the store it is recorded in."""
+
+    def __init__(self, store: Store, run_id: str, data_ref=None, data_dir: str | None = None, address: str | None = None):
+        import ray
+
+        self.store, self.run_id = store, run_id
+        self.stop_sent = False
+        self.node: str | None = None
+        config = store.get_run(run_id)["config"]
+        here = ray.get_runtime_context().get_node_id()
+        # The channel stays on the app's node: it outlives a training node that dies.
+        channel_class = ray.remote(num_cpus=0)(ray_node.RunChannel)
+        self.channel = channel_class.options(
+            scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=True)
+        ).remote()
+        options = _task_options()
+        # A fresh worker process per run (max_calls=1): TensorFlow's threads and memory start clean.
+        task = ray.remote(max_calls=1)(ray_node.train_on_node).options(**options)
+        self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, options["num_cpus"], address)
+
+    def relay(self, on_event: Callable[[dict], None] | None = None) -> None:
+        """Write the run's new events into the store (and show them), and pass on a stop request once."""
+        import ray
+
+        for event in ray.get(self.channel.drain.remote()):
+            if event.get("kind") == "placed":
+                self.node = event["ran_on"].get("node_address")
+            self.store.add_event(self.run_id, event)
+            if on_event is not None:
+                on_event(event)
+        if not self.stop_sent and self.store.cancel_requested(self.run_id):
+            self.channel.request_stop.remote(self.store.keep_requested(self.run_id))
+            self.stop_sent = True
+
+    def ended(self) -> bool:
+        import ray
+
+        ready, _ = ray.wait([self.task], timeout=0)
+        return bool(ready)
+
+    def finish(self, on_event: Callable[[dict], None] | None = None) -> str:
+        """Store the run's outcome (completed, cancelled or failed) and return its status."""
+        import ray
+
+        try:
+            outcome = ray.get(self.task)
+        except ray.exceptions.RayTaskError as error:  # the training itself raised: the run's own error
+            outcome = {"status": "failed", "message": _one_line(error.cause if error.cause is not None else error)}
+        except ray.exceptions.RayError as error:  # the node, its worker or the object store went away
+            outcome = {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=type(error).__name__)}
+        with contextlib.suppress(ray.exceptions.RayError):  # a dead channel has no last events to give
+            self.relay(on_event)  # the last events, sent just before the task ended
+        store_outcome(self.store, self.run_id, outcome)
+        ray.kill(self.channel)
+        return outcome["status"]
+
+
+def store_outcome(store: Store, run_id: str, outcome: dict) -> None:
+    """Record what a task returned, as a local worker would have: the run ends once, with its files when it completed."""
+    status = outcome["status"]
+    if status == "completed":
+        store.complete_run(
+            run_id,
+            metrics=outcome["metrics"],
+            history=outcome["history"],
+            model=outcome["model_bytes"],
+            environment=outcome["environment"],
+            fingerprint=outcome["fingerprint"],
+            train_seconds=outcome["train_seconds"],
+            extra_files=outcome.get("extra_files"),
+            message=outcome.get("message", ""),
+        )
+    else:
+        store.set_status(run_id, status if status in ("cancelled", "failed") else "failed", outcome.get("message", ""))
+
+
+def train_one(
+    config,
+    store: Store,
+    address: str,
+    *,
+    data_dir: str | None = None,
+    settings_key: str | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> tuple[str, str]:
+    """Train one run on the cluster from this process (`python -m lab train --ray-address`); returns (run id, status).
+
+    The run is stored in the local store like any other; `should_stop()` (Ctrl-C) stops it after
+    its current batch and keeps its model, as a local run does.
+    """
+    problem = cluster.answers(address)
+    if problem is not None:
+        raise ConnectionError(problem)
+    connect(address)
+    run_id = store.create_run(config, status="running", settings_key=settings_key)
+    try:
+        data_ref = None if os.environ.get("LAB_RAY_DATA") == "node" else _put_data(data_dir)
+        remote = RemoteRun(store, run_id, data_ref, data_dir, address)
+        while not remote.ended():
+            remote.relay(on_event)
+            if should_stop() and not remote.stop_sent:
+                store.request_cancel(run_id, keep_model=True)  # the next relay passes it on
+            time.sleep(POLL_SECONDS / 2)
+        return run_id, remote.finish(on_event)
+    except BaseException as error:
+        run = store.get_run(run_id)
+        if run is not None and run["status"] == "running":
+            store.set_status(run_id, "failed", _one_line(error))
+        raise
+
+
+def dispatch(store: Store, address: str, data_dir: str | None = None, order: str = "fair", idle_seconds: float = 0.0) -> int:
+    """Send queued runs to the cluster until none is queued or running for `idle_seconds`; returns how many it sent."""
+    choose = ORDERS[order]
+    running: dict[str, RemoteRun] = {}
+    data_ref = None
+    sent = 0
+    connected = False
+    idle_since = time.monotonic()
+    while True:
+        if not connected:
+            connected = _reach(store, address)
+            if not connected:
+                if cluster.fall_back_to_local():
+                    from lab.jobs import worker
+
+                    return sent + worker.work(store, data_dir, order)
+                if not store.list_runs(status="queued") and _leave(store, running):
+                    return sent
+                time.sleep(RETRY_SECONDS)
+                continue
+        try:
+            room = room_for_runs() - len(running)
+            while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
+                if data_ref is None and os.environ.get("LAB_RAY_DATA", "object-store") != "node":
+                    data_ref = _put_data(data_dir)
+                print(f"[dispatcher {os.getpid()}] run {run_id} -> Ray", flush=True)
+                try:
+                    running[run_id] = RemoteRun(store, run_id, data_ref, data_dir, address)
+                except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
+                    traceback.print_exc()
+                    store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {_one_line(error)}"})
+                    continue
+                sent, room = sent + 1, room - 1
+            for run_id, remote in list(running.items()):
+                remote.relay()
+                if remote.ended():
+                    status = remote.finish()
+                    print(f"[dispatcher {os.getpid()}] run {run_id}: {status}", flush=True)
+                    del running[run_id]
+        except Exception as error:  # noqa: BLE001 - the cluster went away: its runs are interrupted, the queue waits
+            traceback.print_exc()
+            for run_id, remote in running.items():
+                store_outcome(
+                    store,
+                    run_id,
+                    {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=remote.node or "?", error=_one_line(error))},
+                )
+            running.clear()
+            connected = False
+            _disconnect()
+            continue
+        if running or store.list_runs(status="queued"):
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= idle_seconds and _leave(store, running):
+            return sent
+        time.sleep(POLL_SECONDS)
+
+
+def _reach(store: Store, address: str) -> bool:
+    """Connect to the cluster and record what it has; record why not, when it does not answer."""
+    problem = cluster.answers(address)
+    if problem is None:
+        try:
+            connect(address)
+            cluster.write_status(store.root, ok=True, address=address, message="", **describe_cluster())
+            return True
+        except Exception as error:  # noqa: BLE001 - Ray's own connection errors vary by version
+            problem = f"the Ray cluster at {address} refused this app: {_one_line(error)}"
+            _disconnect()
+    print(f"[dispatcher {os.getpid()}] {problem}", flush=True)
+    cluster.write_status(store.root, ok=False, address=address, message=problem)
+    return False
+
+
+def _leave(store: Store, running: dict) -> bool:
+    """Deregister, unless a run was queued meanwhile (checked under the workers lock, as a local worker does)."""
+    with launcher.workers_lock(store):
+        if running or store.list_runs(status="queued"):
+            return False
+        launcher.unregister_worker(store, os.getpid())
+        return True
+
+
+def _put_data(data_dir: str | None):
+    """The data set, loaded once here and put in Ray's object store: every node fetches it once, its runs share it."""
+    import ray
+
+    from lab.data.cifar10 import load_cifar10
+
+    return ray.put(load_cifar10(data_dir))
+
+
+def _disconnect() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.jobs.ray_dispatch", description="Train the queued runs of a store on a Ray cluster."
+    )
+    parser.add_argument("--lab-home", help="the results store's folder (default: $LAB_HOME or ./runs)")
+    parser.add_argument("--ray-address", help="the cluster (default: $LAB_RAY_ADDRESS)")
+    parser.add_argument("--order", choices=sorted(ORDERS), default="fair")
+    args = parser.parse_args(argv)
+    address = cluster.ray_address(args.ray_address)
+    if address is None:
+        parser.error("no cluster: pass --ray-address or set LAB_RAY_ADDRESS")
+    store = Store(args.lab_home)
+    launcher.register_worker(store, os.getpid())
+    from lab.jobs.worker import idle_seconds
+
+    try:
+        sent = dispatch(store, address, os.environ.get("CIFAR10_DIR") or None, args.order, idle_seconds())
+    finally:
+        launcher.unregister_worker(store, os.getpid())
+    print(f"[dispatcher {os.getpid()}] queue empty after {sent} run(s); exiting", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

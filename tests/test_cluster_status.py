@@ -1,0 +1,45 @@
+"""What the app says about a Ray cluster, from the dispatcher's cluster.json: no Ray needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lab.jobs import cluster, launcher
+from lab.store.runs import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+def test_without_a_cluster_address_runs_train_locally(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAB_RAY_ADDRESS", raising=False)
+    assert cluster.ray_address() is None and cluster.status_line(tmp_path) is None
+    assert launcher.worker_command(Store(tmp_path))[2] == "lab.jobs.worker"
+
+
+def test_the_status_line_says_what_the_dispatcher_last_saw(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_RAY_ADDRESS", "10.0.0.5:6379")
+    assert cluster.status_line(tmp_path) == (True, "Runs train on the Ray cluster at 10.0.0.5:6379.")
+    cluster.write_status(tmp_path, ok=True, address="10.0.0.5:6379", message="", nodes=3, cpus=24.0, gpus=2.0)
+    assert cluster.status_line(tmp_path) == (True, "Runs train on the Ray cluster at 10.0.0.5:6379 (3 nodes, 24 CPUs, 2 GPUs).")
+    cluster.write_status(tmp_path, ok=False, address="10.0.0.5:6379", message="the Ray cluster at 10.0.0.5:6379 does not answer.")
+    healthy, line = cluster.status_line(tmp_path)
+    assert not healthy and line.endswith("does not answer. Queued runs wait until it answers.")
+    monkeypatch.setenv("LAB_RAY_FALLBACK", "local")
+    assert cluster.status_line(tmp_path)[1].endswith("They train here meanwhile.")
+
+
+def test_a_malformed_address_is_explained(monkeypatch):
+    assert "is not HOST:PORT" in cluster.answers("just-a-host")
+    assert cluster.answers("127.0.0.1:9", timeout=1) is not None  # the discard port: nobody listens
+
+
+def test_the_sidebar_says_the_cluster_does_not_answer(monkeypatch):
+    monkeypatch.setenv("LAB_RAY_ADDRESS", "10.0.0.5:6379")
+    cluster.write_status(Store().root, ok=False, address="10.0.0.5:6379", message="the Ray cluster at 10.0.0.5:6379 does not answer.")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    sidebar = "\n".join(str(element.value) for element in [*at.sidebar.markdown, *at.sidebar.caption])
+    assert "cluster unreachable" in sidebar and "Queued runs wait until it answers" in sidebar

@@ -1,0 +1,178 @@
+"""Training on a Ray cluster: a real two-node cluster on this machine (a head and a worker node, one CPU each).
+
+Both nodes listen on 127.0.0.1 only. The app's side is the real one: queue.submit starts the
+dispatcher process (lab/jobs/ray_dispatch.py), which sends each run to the cluster and writes
+its events and result into the store. Ray comes with `pip install -e .[cluster]` (and the dev
+extras); without it these tests skip, except under CI, where a missing Ray is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.jobs import cluster, launcher, queue
+from lab.store.runs import Store
+from tests.synthetic import random_cifar10_folder
+from tests.test_jobs import tiny_config, wait_finished, wait_for
+
+if os.environ.get("CI"):
+    import ray  # CI installs the dev extras, Ray included: a missing Ray fails there
+else:
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e .[cluster]")
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 240  # a tiny run on one CPU, TensorFlow's start in a fresh Ray worker included
+# Ray turns 127.0.0.1 into this machine's network address unless told this is not a cluster of machines;
+# with it, every node, driver and worker stays on the loopback address.
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 100 * 1024 * 1024}
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory) -> str:
+    return str(random_cifar10_folder(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py", 200, 100, seed=5))
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A head and a worker node, one CPU each, on loopback; shut down after this module's tests."""
+    from ray.cluster_utils import Cluster
+
+    saved = {name: os.environ.get(name) for name in LOOPBACK_ONLY}
+    os.environ.update(LOOPBACK_ONLY)
+    nodes = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    nodes.add_node(**NODE)
+    nodes.wait_for_nodes()
+    yield nodes
+    nodes.shutdown()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, two_nodes) -> Store:
+    """A store whose queued runs go to the two-node cluster, one CPU per run."""
+    monkeypatch.setenv("LAB_RAY_ADDRESS", two_nodes.address)
+    monkeypatch.setenv("LAB_RAY_CPUS_PER_RUN", "1")
+    store = Store(tmp_path / "lab_home")
+    yield store
+    for pid in launcher.live_workers(store):  # never leave a dispatcher behind, even when a test fails
+        os.kill(pid, signal.SIGKILL)
+
+
+def dispatcher_log(store: Store) -> str:
+    return "\n".join(path.read_text() for path in sorted((store.root / "logs").glob("*.log")))
+
+
+def node_of(store: Store, run_id: str) -> str:
+    return wait_for(lambda: (event := store.latest_event(run_id, "placed")) and event["ran_on"]["node_id"], TIMEOUT, "the run's node")
+
+
+def test_two_runs_train_at_once_on_different_nodes_and_their_events_reach_the_store(store, tiny_cifar):
+    first = queue.submit(tiny_config(epochs=2, seed=1), store=store, data_dir=tiny_cifar)
+    second = queue.submit(tiny_config(epochs=2, seed=2), store=store, data_dir=tiny_cifar)
+    assert launcher.worker_command(store)[2] == "lab.jobs.ray_dispatch"
+    assert node_of(store, first) != node_of(store, second)  # both placed at once, one per node
+    for run_id in (first, second):
+        run = wait_finished(store, run_id, TIMEOUT)
+        assert run["status"] == "completed", f"{run['message']}\n{dispatcher_log(store)}"
+        ran_on = run["environment"]["ran_on"]
+        assert ran_on["kind"] == "ray" and ran_on["node_address"] == "127.0.0.1" and ran_on["node_id"] == node_of(store, run_id)
+        kinds = {event["kind"] for event in store.events(run_id)}
+        assert {"train_begin", "batch_end", "epoch_end", "evaluation"} <= kinds  # live progress, relayed through Ray
+        assert (store.root / "runs" / run_id / "model.keras").is_file()
+        assert store.load_model(run_id) is not None
+    assert len(store.list_runs()) == 2  # each stored once
+    status = cluster.read_status(store.root)
+    assert status["ok"] and status["nodes"] == 2 and status["cpus"] == 2
+
+
+def test_cancel_and_stop_and_keep_reach_runs_on_the_cluster(store, tiny_cifar):
+    cancelled = queue.submit(tiny_config(epochs=40, batch_size=8, seed=3), store=store, data_dir=tiny_cifar)
+    kept = queue.submit(tiny_config(epochs=40, batch_size=8, seed=4), store=store, data_dir=tiny_cifar)
+    for run_id in (cancelled, kept):
+        wait_for(lambda run_id=run_id: store.latest_event(run_id, "batch_end"), TIMEOUT, f"{run_id}'s first batch")
+    queue.cancel(cancelled, store)
+    queue.cancel(kept, store, keep_model=True)
+    assert wait_finished(store, cancelled, 60)["status"] == "cancelled"
+    run = wait_finished(store, kept, 90)
+    assert run["status"] == "completed" and run["metrics"]["stopped_early"], run["message"]
+    assert run["metrics"]["epochs_completed"] < 40
+
+
+def test_the_command_line_trains_one_run_on_the_cluster(store, tiny_cifar, two_nodes):
+    command = [sys.executable, "-m", "lab", "train", "--model", "seed-cnn", "--epochs", "1", "--subset", "200", "--batch-size", "16"]
+    command += ["--data-dir", tiny_cifar, "--ray-address", two_nodes.address, "--json"]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "LAB_HOME": str(store.root)}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "completed" and summary["ran_on"]["kind"] == "ray"
+    assert "epoch 1/1" in done.stderr.lower() or "training on" in done.stderr  # the terminal's progress, as for a local run
+    run = store.get_run(summary["run_id"])
+    assert run["status"] == "completed" and run["environment"]["ran_on"]["kind"] == "ray"
+
+
+def test_a_cluster_that_does_not_answer_leaves_runs_waiting_and_says_so(tmp_path, monkeypatch, tiny_cifar):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("LAB_RAY_ADDRESS", dead)
+    store = Store(tmp_path / "lab_home")
+    try:
+        run_id = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+        status = wait_for(lambda: cluster.read_status(store.root), 60, "the dispatcher's word on the cluster")
+        assert not status["ok"] and "does not answer" in status["message"]
+        healthy, line = cluster.status_line(store.root)
+        assert not healthy and "Queued runs wait until it answers" in line
+        assert store.get_run(run_id)["status"] == "queued"  # nothing lost, nothing failed: it waits
+        queue.cancel(run_id, store)
+        wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to leave")
+    finally:
+        for pid in launcher.live_workers(store):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_without_a_cluster_runs_can_fall_back_to_local_workers(tmp_path, monkeypatch, tiny_cifar):
+    monkeypatch.setenv("LAB_RAY_ADDRESS", "127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.setenv("LAB_RAY_FALLBACK", "local")
+    store = Store(tmp_path / "lab_home")
+    try:
+        run_id = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+        run = wait_finished(store, run_id, TIMEOUT)
+        assert run["status"] == "completed" and run["environment"]["ran_on"]["kind"] == "local"
+        assert "They train here meanwhile" in cluster.status_line(store.root)[1]
+    finally:
+        for pid in launcher.live_workers(store):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
+    """Last in this module: it kills the worker node (and adds a fresh one for anything after it)."""
+    runs = [queue.submit(tiny_config(epochs=40, batch_size=8, seed=seed), store=store, data_dir=tiny_cifar) for seed in (5, 6)]
+    nodes = {node_of(store, run_id): run_id for run_id in runs}
+    worker_node = next(node for node in two_nodes.worker_nodes)
+    on_worker = nodes[worker_node.node_id]
+    on_head = next(run_id for run_id in runs if run_id != on_worker)
+    wait_for(lambda: store.latest_event(on_worker, "batch_end"), TIMEOUT, "the first batch on the worker node")
+    two_nodes.remove_node(worker_node, allow_graceful=False)  # as if the machine lost power
+
+    run = wait_finished(store, on_worker, 120)
+    assert run["status"] == "failed" and run["message"].startswith("interrupted: the Ray node"), run["message"]
+    assert store.get_run(on_head)["status"] == "running"  # the head's run carries on
+    queue.cancel(on_head, store)
+    assert wait_finished(store, on_head, 60)["status"] == "cancelled"
+    assert len(store.list_runs()) == 2 and store.integrity_check() == "ok"
+    two_nodes.add_node(**NODE)
