@@ -24,10 +24,11 @@ from bench.harness import markdown_table, write_section
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 300 * 1024 * 1024}
 
 
-def quick_run(seed: int, subset: int):
+def quick_run(seed: int, subset: int | None):
+    """The app's quick run (the quick-demo preset), or fewer images for a quick trial of this script."""
     from lab.config import config_for_preset
 
-    return config_for_preset("seed-cnn", epochs=1, subset=subset, seed=seed, keep_best=False)
+    return config_for_preset("quick-demo", seed=seed, **({"subset": subset} if subset else {}))
 
 
 def _seconds_since(stamp: str) -> float:
@@ -111,7 +112,7 @@ def first_progress(on_ray: bool, subset: int, data_dir: str, repeats: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=6, help="quick runs in the queue")
-    parser.add_argument("--subset", type=int, default=5000, help="training images per quick run")
+    parser.add_argument("--subset", type=int, help="fewer training images per run, for a quick trial (default: the preset's)")
     parser.add_argument("--repeats", type=int, default=2, help="runs timed from queued to first progress, per setup")
     args = parser.parse_args()
     data_dir = os.environ.get("CIFAR10_DIR")
@@ -131,7 +132,8 @@ def main() -> None:
     for row in starts:
         print(row)
     body = (
-        f"A queue of {args.runs} quick runs (seed-cnn, 1 epoch on {args.subset:,} images), queued at once through the app's queue; "
+        f"A queue of {args.runs} quick runs (the quick-demo preset{f' on {args.subset:,} images' if args.subset else ''}, seeds 0-{args.runs - 1}), "
+        "queued at once through the app's queue, one CPU per run; "
         f"two nodes against one: **{ratio:.2f}x** the runs per hour.\n\n"
         + markdown_table(
             rows,
