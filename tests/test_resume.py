@@ -282,6 +282,7 @@ def test_the_train_page_resumes_a_failed_run_that_saved_a_checkpoint(monkeypatch
     assert not at.exception, at.exception
     assert store.get_run(run_id)["status"] == "queued"
     assert at.button(key="trainbtn_cancel")  # live again: it can be cancelled while it waits
+    assert not at.get("progress")  # waiting, not "Saving the model ..."
 
 
 def test_the_train_page_says_when_a_failed_run_saved_nothing(_offline):

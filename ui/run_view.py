@@ -139,10 +139,6 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
         st.info(_waiting_line(store, run_id), icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
-    if run["status"] == "running" and (placed := store.latest_event(run_id, "placed")):
-        st.caption(
-            f":material/hub: Training on Ray node {placed['ran_on'].get('node_address')} ({placed['ran_on'].get('node_id', '')[:8]})"
-        )
     elif progress.phase == "features":
         st.progress(0.0, text="Running the frozen backbone once over every image (its outputs are cached; then only the head trains) ...")
     elif progress.phase == "training":
@@ -152,6 +148,10 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
     else:
         st.progress(
             1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
+        )
+    if run["status"] == "running" and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
+        st.caption(
+            f":material/hub: Training on Ray node {placed['ran_on'].get('node_address')} ({placed['ran_on'].get('node_id', '')[:8]})"
         )
     if run.get("keep_when_stopped"):
         st.warning("Stopping after the current batch, then measuring and saving the model as it is ...", icon=":material/hourglass_top:")
