@@ -35,7 +35,8 @@ from lab.jobs import cluster, fairness, launcher, ray_node
 from lab.store.runs import Store
 
 POLL_SECONDS = 0.5  # how often the dispatcher relays events and looks for room on the cluster
-RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
+RETRY_SECONDS = 5.0
+GIVE_UP_AFTER_ERRORS = 20  # polls in a row whose Ray calls failed before a run counts as interrupted  # how often it tries again to reach a cluster that did not answer
 INTERRUPTED_ON_NODE = "interrupted: the Ray node {node} stopped during the run ({error}); train it again"
 ORDERS = {"fair": fairness.next_run, "oldest": None}
 
@@ -96,12 +97,14 @@ class RemoteRun:
         self.store, self.run_id = store, run_id
         self.stop_sent = False
         self.node: str | None = None
+        self.errors_in_a_row = 0
         config = store.get_run(run_id)["config"]
         here = ray.get_runtime_context().get_node_id()
-        # The channel stays on the app's node: it outlives a training node that dies.
+        # The channel must stay on the app's node, so that it outlives a training node that dies. A hard
+        # affinity: a soft one lets Ray put it on another node whenever this one looks busy.
         channel_class = ray.remote(num_cpus=0)(ray_node.RunChannel)
         self.channel = channel_class.options(
-            scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=True)
+            scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
         ).remote()
         options = _task_options()
         # A fresh worker process per run (max_calls=1): TensorFlow's threads and memory start clean.
@@ -128,6 +131,32 @@ class RemoteRun:
         ready, _ = ray.wait([self.task], timeout=0)
         return bool(ready)
 
+    def poll(self) -> str | None:
+        """Relay the run's news; once its task has ended, store the outcome and return its status (else None).
+
+        A Ray call that fails while a node joins or leaves is tried again at the next poll; only a
+        run that keeps failing them is given up as interrupted. Either way the other runs go on.
+        """
+        import ray
+
+        try:
+            self.relay()
+            ended = self.ended()
+            self.errors_in_a_row = 0
+        except ray.exceptions.RayError as error:
+            self.errors_in_a_row += 1
+            if self.errors_in_a_row < GIVE_UP_AFTER_ERRORS:
+                return None
+            store_outcome(
+                self.store,
+                self.run_id,
+                {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=_one_line(error))},
+            )
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.kill(self.channel)
+            return "failed"
+        return self.finish() if ended else None
+
     def finish(self, on_event: Callable[[dict], None] | None = None) -> str:
         """Store the run's outcome (completed, cancelled or failed) and return its status."""
         import ray
@@ -141,7 +170,8 @@ class RemoteRun:
         with contextlib.suppress(ray.exceptions.RayError):  # a dead channel has no last events to give
             self.relay(on_event)  # the last events, sent just before the task ended
         store_outcome(self.store, self.run_id, outcome)
-        ray.kill(self.channel)
+        with contextlib.suppress(ray.exceptions.RayError):
+            ray.kill(self.channel)
         return outcome["status"]
 
 
@@ -185,8 +215,7 @@ def train_one(
     connect(address)
     run_id = store.create_run(config, status="running", settings_key=settings_key)
     try:
-        data_ref = None if os.environ.get("LAB_RAY_DATA") == "node" else _put_data(data_dir)
-        remote = RemoteRun(store, run_id, data_ref, data_dir, address)
+        remote = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address)
         while not remote.ended():
             remote.relay(on_event)
             if should_stop() and not remote.stop_sent:
@@ -204,7 +233,6 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
     """Send queued runs to the cluster until none is queued or running for `idle_seconds`; returns how many it sent."""
     choose = ORDERS[order]
     running: dict[str, RemoteRun] = {}
-    data_ref = None
     sent = 0
     connected = False
     idle_since = time.monotonic()
@@ -220,42 +248,67 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
                     return sent
                 time.sleep(RETRY_SECONDS)
                 continue
-        try:
-            room = room_for_runs() - len(running)
-            while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
-                if data_ref is None and os.environ.get("LAB_RAY_DATA", "object-store") != "node":
-                    data_ref = _put_data(data_dir)
-                print(f"[dispatcher {os.getpid()}] run {run_id} -> Ray", flush=True)
-                try:
-                    running[run_id] = RemoteRun(store, run_id, data_ref, data_dir, address)
-                except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
-                    traceback.print_exc()
-                    store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {_one_line(error)}"})
-                    continue
-                sent, room = sent + 1, room - 1
-            for run_id, remote in list(running.items()):
-                remote.relay()
-                if remote.ended():
-                    status = remote.finish()
-                    print(f"[dispatcher {os.getpid()}] run {run_id}: {status}", flush=True)
-                    del running[run_id]
-        except Exception as error:  # noqa: BLE001 - the cluster went away: its runs are interrupted, the queue waits
-            traceback.print_exc()
-            for run_id, remote in running.items():
-                store_outcome(
-                    store,
-                    run_id,
-                    {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=remote.node or "?", error=_one_line(error))},
-                )
-            running.clear()
+        if not _still_reachable(address):  # the head went away: every run on the cluster is interrupted
+            print(f"[dispatcher {os.getpid()}] lost the cluster at {address}", flush=True)
+            _fail_all(store, running, "the cluster stopped answering")
             connected = False
             _disconnect()
             continue
+        sent += _start_runs(store, running, choose, data_dir, address)
+        for run_id, remote in list(running.items()):
+            status = remote.poll()
+            if status is not None:
+                print(f"[dispatcher {os.getpid()}] run {run_id}: {status}", flush=True)
+                del running[run_id]
         if running or store.list_runs(status="queued"):
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= idle_seconds and _leave(store, running):
             return sent
         time.sleep(POLL_SECONDS)
+
+
+def _start_runs(store: Store, running: dict, choose, data_dir: str | None, address: str) -> int:
+    """Send queued runs to the cluster while it has room; returns how many were sent."""
+    try:
+        room = room_for_runs() - len(running)
+    except Exception:  # noqa: BLE001 - a node joining or leaving mid-call: no new run this round
+        traceback.print_exc()
+        return 0
+    sent = 0
+    while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
+        print(f"[dispatcher {os.getpid()}] run {run_id} -> Ray", flush=True)
+        try:
+            running[run_id] = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address)
+        except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
+            traceback.print_exc()
+            store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {_one_line(error)}"})
+            continue
+        sent, room = sent + 1, room - 1
+    return sent
+
+
+_data_refs: dict[str | None, object] = {}
+
+
+def _shared_data(data_dir: str | None):
+    """The data set in Ray's object store, put there once per dispatcher (None when the nodes load their own)."""
+    if os.environ.get("LAB_RAY_DATA", "object-store") == "node":
+        return None
+    if data_dir not in _data_refs:
+        _data_refs[data_dir] = _put_data(data_dir)
+    return _data_refs[data_dir]
+
+
+def _still_reachable(address: str) -> bool:
+    import ray
+
+    return ray.is_initialized() and cluster.answers(address) is None
+
+
+def _fail_all(store: Store, running: dict, reason: str) -> None:
+    for run_id, remote in running.items():
+        store_outcome(store, run_id, {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=remote.node or "?", error=reason)})
+    running.clear()
 
 
 def _reach(store: Store, address: str) -> bool:
@@ -295,6 +348,7 @@ def _put_data(data_dir: str | None):
 def _disconnect() -> None:
     import ray
 
+    _data_refs.clear()  # objects belong to the connection: a new one puts the data again
     if ray.is_initialized():
         ray.shutdown()
 
