@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from lab.cli.main import main
 from lab.jobs import cluster, launcher
+from lab.jobs.ray_node import RunChannel
 from lab.store.runs import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -43,3 +46,34 @@ def test_the_sidebar_says_the_cluster_does_not_answer(monkeypatch):
     assert not at.exception, at.exception
     sidebar = "\n".join(str(element.value) for element in [*at.sidebar.markdown, *at.sidebar.caption])
     assert "cluster unreachable" in sidebar and "Queued runs wait until it answers" in sidebar
+
+
+def test_workers_per_run_reads_its_setting_and_refuses_nonsense(monkeypatch):
+    monkeypatch.delenv("LAB_RAY_WORKERS_PER_RUN", raising=False)
+    assert cluster.workers_per_run() == 1
+    monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "3")
+    assert cluster.workers_per_run() == 3 and cluster.workers_per_run(2) == 2  # the command line's flag wins
+    for bad in ("two", "0", "-1"):
+        monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", bad)
+        with pytest.raises(ValueError, match="worker"):
+            cluster.workers_per_run()
+
+
+def test_the_channel_gives_every_worker_the_same_step_to_stop_after():
+    """Plain Python: the RunChannel actor's class, with two workers a step apart, as gradients keep them."""
+    channel = RunChannel()
+    assert channel.report_step([], 5) == (None, False)  # worker A finished step 5
+    assert channel.report_step([], 4) == (None, False)  # worker B is a step behind
+    channel.request_stop(keep_model=True)
+    stop_after, keep = channel.report_step([], 5)  # B catches up and hears first
+    assert (stop_after, keep) == (7, True)
+    channel.request_stop(keep_model=False)  # a later request changes nothing once the step is set
+    assert channel.report_step([], 6) == (7, True)  # A, at step 6, hears the same step
+    assert stop_after > channel.furthest_step  # a step neither worker has finished yet
+
+
+def test_a_run_of_several_workers_needs_a_cluster(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LAB_RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    assert main(["train", "--model", "quick-demo", "--ray-workers", "2"]) != 0
+    assert "--ray-address" in capsys.readouterr().err

@@ -159,6 +159,41 @@ def test_without_a_cluster_runs_can_fall_back_to_local_workers(tmp_path, monkeyp
             os.kill(pid, signal.SIGKILL)
 
 
+def test_one_run_trained_by_two_workers_at_once_spans_both_nodes(store, tiny_cifar, two_nodes):
+    """`train --ray-workers 2`: Ray Train's TensorflowTrainer, MultiWorkerMirroredStrategy, one model."""
+    command = [sys.executable, "-m", "lab", "train", "--model", "seed-cnn", "--epochs", "2", "--subset", "200", "--batch-size", "16"]
+    command += ["--data-dir", tiny_cifar, "--ray-address", two_nodes.address, "--ray-workers", "2", "--json"]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "LAB_HOME": str(store.root)}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = json.loads(done.stdout)["run_id"]
+    run = store.get_run(run_id)
+    assert run["status"] == "completed", run["message"]
+    workers = run["environment"]["ran_on"]["workers"]
+    assert len(workers) == 2 and {worker["node_id"] for worker in workers} == {node.node_id for node in two_nodes.list_all_nodes()}
+    assert run["environment"]["strategy"] == "multi_worker"
+    assert len(store.load_history(run_id)["loss"]) == 2 and 0.0 <= run["metrics"]["accuracy"] <= 1.0
+    epoch_ends = [event for event in store.events(run_id) if event["kind"] == "epoch_end"]
+    assert [event["epoch"] for event in epoch_ends] == [1, 2]  # one voice: rank 0's events only
+    assert store.load_model(run_id).count_params() == run["metrics"]["total_params"]
+
+
+def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, tiny_cifar, monkeypatch):
+    """Queued runs with LAB_RAY_WORKERS_PER_RUN=2. A worker that stopped alone would leave the other waiting
+    for its gradients forever: both stop after the same step, and the run is kept."""
+    monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
+    run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(run_id, "batch_end"), TIMEOUT, "the run's first batch")
+    queue.cancel(run_id, store, keep_model=True)
+    run = wait_finished(store, run_id, 120)
+    assert run["status"] == "completed" and run["message"].startswith("stopped early on request"), (
+        run["message"],
+        dispatcher_log(store)[-3000:],
+    )
+    assert run["metrics"]["epochs_completed"] < 400
+
+
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
     """Last in this module: it kills the worker node (and adds a fresh one for anything after it)."""
     runs = [queue.submit(tiny_config(epochs=400, batch_size=8, seed=seed), store=store, data_dir=tiny_cifar) for seed in (5, 6)]

@@ -150,9 +150,11 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
             1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
         )
     if run["status"] == "running" and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
-        st.caption(
-            f":material/hub: Training on Ray node {placed['ran_on'].get('node_address')} ({placed['ran_on'].get('node_id', '')[:8]})"
-        )
+        ran_on = placed["ran_on"]
+        where = f"Ray node {ran_on.get('node_address')} ({ran_on.get('node_id', '')[:8]})"
+        if ran_on.get("worker_count", 1) > 1:  # one model trained by several workers at once
+            where = f"{ran_on['worker_count']} Ray workers at once, led from {where}"
+        st.caption(f":material/hub: Training on {where}")
     if run.get("keep_when_stopped"):
         st.warning("Stopping after the current batch, then measuring and saving the model as it is ...", icon=":material/hourglass_top:")
     elif run.get("cancel_requested"):

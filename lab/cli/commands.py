@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.cli.parser import config_from_args
 from lab.config import PRESETS, REPORT_BINARY_EPOCHS, REPORT_BINARY_TASK, RunConfig, config_for_preset, positive_class
+from lab.jobs import cluster
 from lab.jobs.cluster import ray_address
 from lab.report.results_table import reference_rows
 from lab.store.runs import Store
@@ -157,6 +158,8 @@ def cmd_train(args) -> int:
     if same is not None:
         return _show_same_run(same, config, args.json)
     address = ray_address(getattr(args, "ray_address", None))
+    if address is None and getattr(args, "ray_workers", None):
+        raise ValueError("--ray-workers trains one run on several machines of a Ray cluster: give --ray-address (or LAB_RAY_ADDRESS) too")
     if address is not None:
         return _train_on_cluster(config, store, address, args, key)
     with CtrlCStopsEarly() as ctrl_c:
@@ -190,6 +193,7 @@ def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: 
             address,
             data_dir=args.data_dir,
             settings_key=key,
+            workers=cluster.workers_per_run(args.ray_workers),
             on_event=TerminalProgress(),
             should_stop=lambda: ctrl_c.requested,
         )

@@ -85,6 +85,11 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
         "--ray-address",
         help="train on the Ray cluster at this address (default: $LAB_RAY_ADDRESS; unset: here). Needs `pip install -e .[cluster]`",
     )
+    train.add_argument(
+        "--ray-workers",
+        type=int,
+        help="with --ray-address: train this one run with N workers at once, on several machines (default: $LAB_RAY_WORKERS_PER_RUN or 1)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a stored model on the test batch")
     evaluate.add_argument("run_id")

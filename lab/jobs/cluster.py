@@ -36,6 +36,23 @@ def cpus_per_run() -> float:
         return float(DEFAULT_CPUS_PER_RUN)
 
 
+def workers_per_run(explicit: int | None = None) -> int:
+    """How many Ray Train workers train each run together (`--ray-workers`, else LAB_RAY_WORKERS_PER_RUN; default 1).
+
+    One worker is a plain Ray task. Two or more train one model at once on several machines
+    (MultiWorkerMirroredStrategy): worth it for runs long enough to repay the workers' start and
+    the gradients they exchange after every step; a class's short runs train faster one per node.
+    """
+    raw = explicit if explicit is not None else os.environ.get("LAB_RAY_WORKERS_PER_RUN", "1")
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ValueError(f"LAB_RAY_WORKERS_PER_RUN must be a whole number of workers (1 or more); got {raw!r}") from None
+    if workers < 1:
+        raise ValueError(f"a run needs at least 1 Ray worker; got {workers}")
+    return workers
+
+
 def fall_back_to_local() -> bool:
     """Whether queued runs train on local workers while the cluster does not answer (LAB_RAY_FALLBACK=local)."""
     return os.environ.get("LAB_RAY_FALLBACK", "").strip().lower() == "local"

@@ -69,21 +69,23 @@ def describe_cluster() -> dict:
     return {"nodes": len(nodes), "cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0)}
 
 
-def room_for_runs() -> int:
-    """How many runs the cluster can train at once: one per GPU, else `cpus_per_run` CPUs of a node each."""
+def room_for_runs(workers: int = 1) -> int:
+    """How many runs the cluster can train at once: a worker per GPU, else per `cpus_per_run` CPUs of a node; `workers` per run."""
     import ray
 
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
     gpus = sum(int(resources.get("GPU", 0)) for resources in nodes)
-    if gpus:
-        return gpus
-    return sum(int(resources.get("CPU", 0) // cluster.cpus_per_run()) for resources in nodes)
+    slots = gpus or sum(int(resources.get("CPU", 0) // cluster.cpus_per_run()) for resources in nodes)
+    return slots // workers
 
 
-def _task_options() -> dict:
+def _task_options(workers: int = 1) -> dict:
+    """What one run's Ray task asks for: the training's resources, or nothing when Ray Train workers train it."""
     import ray
 
     wants_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    if workers > 1:  # this task only starts the workers and waits for them; they ask for the CPUs or GPUs
+        return {"num_cpus": 0, "max_retries": 0, "use_gpu": wants_gpu}
     resources = {"num_gpus": 1, "num_cpus": 1} if wants_gpu else {"num_cpus": cluster.cpus_per_run()}
     return {**resources, "max_retries": 0}  # no retry: a run whose node dies is marked interrupted
 
@@ -91,7 +93,7 @@ def _task_options() -> dict:
 class RemoteRun:
     """One run training on the cluster: its task, its channel, and the store it is recorded in."""
 
-    def __init__(self, store: Store, run_id: str, data_ref=None, data_dir: str | None = None, address: str | None = None):
+    def __init__(self, store: Store, run_id: str, data_ref=None, data_dir: str | None = None, address: str | None = None, workers: int = 1):
         import ray
 
         self.store, self.run_id = store, run_id
@@ -106,7 +108,12 @@ class RemoteRun:
         self.channel = channel_class.options(
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
         ).remote()
-        options = _task_options()
+        options = _task_options(workers)
+        if workers > 1:
+            use_gpu = options.pop("use_gpu")
+            task = ray.remote(ray_node.train_across_nodes).options(**options)
+            self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, workers, cluster.cpus_per_run(), use_gpu, address)
+            return
         # A fresh worker process per run (max_calls=1): TensorFlow's threads and memory start clean.
         task = ray.remote(max_calls=1)(ray_node.train_on_node).options(**options)
         self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, options["num_cpus"], address)
@@ -201,6 +208,7 @@ def train_one(
     *,
     data_dir: str | None = None,
     settings_key: str | None = None,
+    workers: int = 1,
     on_event: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[str, str]:
@@ -215,7 +223,7 @@ def train_one(
     connect(address)
     run_id = store.create_run(config, status="running", settings_key=settings_key)
     try:
-        remote = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address)
+        remote = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address, workers)
         while not remote.ended():
             remote.relay(on_event)
             if should_stop() and not remote.stop_sent:
@@ -269,8 +277,9 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
 
 def _start_runs(store: Store, running: dict, choose, data_dir: str | None, address: str) -> int:
     """Send queued runs to the cluster while it has room; returns how many were sent."""
+    workers = cluster.workers_per_run()
     try:
-        room = room_for_runs() - len(running)
+        room = room_for_runs(workers) - len(running)
     except Exception:  # noqa: BLE001 - a node joining or leaving mid-call: no new run this round
         traceback.print_exc()
         return 0
@@ -278,7 +287,7 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
     while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
         print(f"[dispatcher {os.getpid()}] run {run_id} -> Ray", flush=True)
         try:
-            running[run_id] = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address)
+            running[run_id] = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address, workers)
         except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
             traceback.print_exc()
             store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {_one_line(error)}"})

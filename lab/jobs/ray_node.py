@@ -6,6 +6,13 @@ carries the app's cancel and stop-and-keep requests back; the task's return valu
 finished run (metrics, history, the saved model's bytes, its environment) home, where
 lab/jobs/ray_dispatch.py stores it exactly as a local worker would.
 
+A run may also be trained by several workers at once, on several machines (`train_across_nodes`):
+Ray Train's TensorflowTrainer starts them and sets each one's TF_CONFIG; they train one model
+together under MultiWorkerMirroredStrategy (lab/train/multi_worker.py). The first worker (rank 0)
+reports the events and hands the finished run to the channel; a stop request takes effect on
+every worker after the same step, since a worker that stopped alone would leave the others
+waiting for its gradients forever.
+
 Plain functions and classes: lab/jobs/ray_dispatch.py turns them into Ray tasks and actors, so
 this module imports neither Ray nor TensorFlow until a node calls it.
 """
@@ -29,11 +36,40 @@ class RunChannel:
         self.events: list[dict] = []
         self.stop = False
         self.keep = False
+        # A run of several workers: the furthest step any of them reported, the step they all stop
+        # after once a stop is asked (with the keep decision as it was then), the workers' places,
+        # and the finished run rank 0 hands over.
+        self.furthest_step = 0
+        self.stop_after_step: int | None = None
+        self.keep_at_stop = False
+        self.workers: list[dict] = []
+        self.finished: dict | None = None
 
     def report(self, events: list[dict]) -> tuple[bool, bool]:
         """The run hands over its newest events; it hears back whether to stop, and whether to keep its model then."""
         self.events.extend(events)
         return self.stop, self.keep
+
+    def report_step(self, events: list[dict], step: int) -> tuple[int | None, bool]:
+        """A worker of a multi-worker run says which step it has finished; it hears the step to stop after (or None).
+
+        The workers exchange gradients at every step, so none is ever more than one step ahead of
+        another: two steps past the furthest one reported is a step none of them has reached yet.
+        """
+        self.events.extend(events)
+        self.furthest_step = max(self.furthest_step, step)
+        if self.stop and self.stop_after_step is None:
+            self.stop_after_step, self.keep_at_stop = self.furthest_step + 2, self.keep
+        return self.stop_after_step, self.keep_at_stop
+
+    def join(self, ran_on: dict) -> None:
+        self.workers.append(ran_on)
+
+    def finish(self, outcome: dict) -> None:
+        self.finished = {**outcome, "workers": list(self.workers)}
+
+    def outcome(self) -> dict | None:
+        return self.finished
 
     def drain(self) -> list[dict]:
         """The events that arrived since the last call, oldest first (the app writes them into its store)."""
@@ -89,18 +125,7 @@ def train_on_node(config: dict, run_id: str, channel, data, data_dir: str | None
     import ray
 
     ran_on = where_this_runs(cluster_address)
-    os.environ["LAB_RAN_ON"] = json.dumps(ran_on)  # lab.train.devices.describe_environment stores it with the run
-    threads = max(1, int(cpus))
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import tensorflow as tf
-
-    # One run gets the CPUs Ray gave it, not the whole node: other runs share the machine.
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-
-    from lab.config import RunConfig
-    from lab.train import run as training
-
+    _use_cpus(cpus)
     pending: list[dict] = [{"kind": "placed", "ran_on": ran_on}]
     last_report = 0.0
     stop = keep = False
@@ -120,9 +145,118 @@ def train_on_node(config: dict, run_id: str, channel, data, data_dir: str | None
         exchange()
         return stop
 
+    exchange(force=True)
+    try:
+        outcome = _train(config, run_id, ran_on, data, data_dir, on_event, should_stop, lambda: keep)
+    finally:
+        exchange(force=True)
+    return {**outcome, "ran_on": ran_on}
+
+
+def train_across_nodes(
+    config: dict, run_id: str, channel, data, data_dir: str | None, workers: int, cpus: float, use_gpu: bool, cluster_address: str | None
+) -> dict:
+    """Train one run with `workers` Ray Train workers at once, spread over the cluster's nodes; return its outcome.
+
+    This task only waits: the workers do the training, and rank 0 leaves the finished run in the channel.
+    """
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+
+    per_worker = {"CPU": cpus, **({"GPU": 1} if use_gpu else {})}
+    trainer = TensorflowTrainer(
+        _train_as_one_of_several,
+        train_loop_config={
+            "config": config,
+            "run_id": run_id,
+            "channel": channel,
+            "data": data,
+            "data_dir": data_dir,
+            "cpus": cpus,
+            "cluster_address": cluster_address,
+        },
+        # SPREAD: one worker per machine where it can, which is the point of training across machines.
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker, placement_strategy="SPREAD"),
+        run_config=RunConfig(name=f"lab-{run_id}", storage_path=tempfile.gettempdir()),
+    )
+    try:
+        trainer.fit()  # raises when a worker failed or died
+    finally:
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"lab-{run_id}", ignore_errors=True)  # Ray Train's own records of the run
+    outcome = ray.get(channel.outcome.remote())
+    if outcome is None:
+        return {"status": "failed", "message": "the workers ended without handing over the run"}
+    workers_ran_on = outcome.pop("workers")
+    if outcome.get("environment"):
+        outcome["environment"]["ran_on"] = {**outcome["environment"]["ran_on"], "workers": workers_ran_on}
+    return outcome
+
+
+def _train_as_one_of_several(settings: dict) -> None:
+    """One Ray Train worker's part of a multi-worker run (TF_CONFIG is already set by Ray Train)."""
+    from lab.train import devices
+
+    _use_cpus(settings["cpus"])  # thread counts, then the strategy: both only before TensorFlow's runtime starts
+    devices.start_multi_worker()
+    import ray
+    import ray.train
+
+    channel = settings["channel"]
+    rank = ray.train.get_context().get_world_rank()
+    ran_on = where_this_runs(settings["cluster_address"])
+    ray.get(channel.join.remote(ran_on))
+    world_size = ray.train.get_context().get_world_size()
+    pending: list[dict] = [{"kind": "placed", "ran_on": {**ran_on, "worker_count": world_size}}] if rank == 0 else []
+    steps_done = 0
+    stop_after: int | None = None
+    keep = False
+
+    def send(events: list[dict]) -> None:
+        nonlocal stop_after, keep
+        stop_after, keep = ray.get(channel.report_step.remote(events, steps_done))
+
+    def on_event(event: dict) -> None:
+        if rank == 0:  # one voice for the run: the others train the same steps
+            pending.append(event)
+
+    def should_stop() -> bool:
+        # Every worker asks after every step, so that all of them learn the same step to stop after.
+        nonlocal steps_done, pending
+        steps_done += 1
+        events, pending = pending, []
+        send(events)
+        return stop_after is not None and steps_done >= stop_after
+
+    send(pending)
+    pending = []
+    data = settings["data"]
+    if isinstance(data, ray.ObjectRef):  # inside a dict, Ray hands over the reference, not the data
+        data = ray.get(data)
+    outcome = _train(settings["config"], settings["run_id"], ran_on, data, settings["data_dir"], on_event, should_stop, lambda: keep)
+    if rank == 0:
+        channel.report_step.remote(pending, steps_done)
+        ray.get(channel.finish.remote(outcome))
+
+
+def _use_cpus(cpus: float) -> None:
+    """One run gets the CPUs Ray gave it, not the whole node: other runs share the machine."""
+    threads = max(1, int(cpus))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+
+
+def _train(config: dict, run_id: str, ran_on: dict, data, data_dir: str | None, on_event, should_stop, keep_when_stopped) -> dict:
+    """Train the run in this process into a NodeStore; return what it recorded."""
+    os.environ["LAB_RAN_ON"] = json.dumps(ran_on)  # lab.train.devices.describe_environment stores it with the run
+    from lab.config import RunConfig
+    from lab.train import run as training
+
     store = NodeStore()
     try:
-        exchange(force=True)
         if data is None:
             from lab.data.cifar10 import load_cifar10
 
@@ -134,9 +268,8 @@ def train_on_node(config: dict, run_id: str, channel, data, data_dir: str | None
             store=store,
             run_id=run_id,
             should_stop=should_stop,
-            keep_when_stopped=lambda: keep,
+            keep_when_stopped=keep_when_stopped,
         )
     finally:
-        exchange(force=True)
         store.close()
-    return {**store.outcome, "ran_on": ran_on}
+    return store.outcome

@@ -104,10 +104,35 @@ def choose_strategy_name(gpus: Sequence[str], workers: int) -> str:
     return "default"
 
 
+_multi_worker: tf.distribute.Strategy | None = None
+
+
+def start_multi_worker() -> tf.distribute.Strategy:
+    """The process's MultiWorkerMirroredStrategy, made once, from TF_CONFIG.
+
+    TensorFlow configures its collective operations (the all-reduce that sums the workers'
+    gradients) when this strategy is made, and only before its runtime has started: call this
+    first thing in a worker process, before anything else touches TensorFlow.
+    """
+    global _multi_worker
+    if _multi_worker is None:
+        from lab.train import multi_worker
+
+        multi_worker.enable()  # Keras' fit needs two fixes to run under this strategy
+        try:
+            _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise RuntimeError(
+                f"this process could not join the multi-worker run ({error}); "
+                "a worker must make its strategy (lab.train.devices.start_multi_worker) before any other TensorFlow call"
+            ) from error
+    return _multi_worker
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """Build the strategy `choose_strategy_name` picked."""
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return start_multi_worker()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

@@ -164,7 +164,8 @@ def _train_and_evaluate(
             task.num_classes,
             steps_per_epoch,
             jit_compile=xla,
-            steps_per_execution=steps_per_execution_for(config),
+            # Keras runs several steps per call with a loop TensorFlow cannot split across machines.
+            steps_per_execution=1 if strategy_name == "multi_worker" else steps_per_execution_for(config),
             with_fine_labels=config.fine_labels,
         )
         if resume_from is not None:
