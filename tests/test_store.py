@@ -23,6 +23,10 @@ RESULT_KEYS = {
     "precision_macro",
     "recall_macro",
     "f1_macro",
+    "baseline_accuracy",
+    "positive_precision",
+    "positive_recall",
+    "positive_f1",
     "total_params",
     "trainable_params",
     "train_seconds",
@@ -480,3 +484,26 @@ def test_concurrent_first_use_creates_the_schema_once(tmp_path):
     with context.Pool(4) as pool:
         made = pool.starmap(_write_runs_from_another_process, [(root, 2)] * 4)
     assert sum(made) == 8 and len(Store(root).list_runs()) == 8
+
+
+def test_results_rows_carry_the_baseline_and_a_one_vs_rest_runs_figures_for_its_class(store):
+    """`python -m lab runs --json`, the CSV and Compare read these rows: a 90% accuracy comes with its 90% baseline."""
+    truck = store.create_run(RunConfig(task="one-vs-rest:truck"), status="running")
+    metrics = {"accuracy": 0.95, "baseline_accuracy": 0.9, "positive_precision": 0.8, "positive_recall": 0.7, "positive_f1": 0.75}
+    store.complete_run(truck, **_finish_kwargs(metrics={**_finish_kwargs()["metrics"], **metrics}))
+    older = store.create_run(RunConfig(task="one-vs-rest:cat"), status="running")  # stored before metrics had these keys
+    per_class = [
+        {"class": "rest", "precision": 0.9, "recall": 0.99, "f1": 0.94},
+        {"class": "cat", "precision": 0.6, "recall": 0.2, "f1": 0.3},
+    ]
+    store.complete_run(
+        older, **_finish_kwargs(metrics={"accuracy": 0.9, "confusion_matrix": [[890, 10], [80, 20]], "per_class": per_class})
+    )
+    ten = store.create_run(RunConfig(), status="running")
+    store.complete_run(ten, **_finish_kwargs(metrics={"accuracy": 0.7, "confusion_matrix": [[50, 50], [25, 75]]}))
+
+    rows = {row["run_id"]: row for row in results_table(store)}
+    assert {key: rows[truck][key] for key in metrics} == metrics
+    assert rows[older]["baseline_accuracy"] == 0.9  # from the confusion matrix: 900 of 1000 test pictures are "rest"
+    assert (rows[older]["positive_precision"], rows[older]["positive_recall"], rows[older]["positive_f1"]) == (0.6, 0.2, 0.3)
+    assert rows[ten]["baseline_accuracy"] == 0.5 and rows[ten]["positive_f1"] is None  # no one class on a ten-class task

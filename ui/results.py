@@ -21,7 +21,6 @@ from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
 from lab.report import charts
-from ui import tasks
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"
@@ -82,25 +81,6 @@ def table_columns(classroom: bool, one_class: bool = False) -> list[str]:
         at = columns.index("baseline_accuracy") + 1
         columns[at:at] = ONE_CLASS_COLUMNS
     return [columns[0], "owner", *columns[1:]] if classroom else columns
-
-
-def with_task_metrics(rows: list[dict], runs: list[dict]) -> list[dict]:
-    """The results rows with each stored run's baseline and, for a one-vs-rest run, its class's recall, precision and F1.
-
-    lab's results rows do not carry these yet: they come from the run's metrics (a baseline from the confusion
-    matrix for runs stored before metrics had one). A value a row already has is kept.
-    """
-    by_id = {run["run_id"]: run for run in runs}
-    filled = []
-    for row in rows:
-        run = by_id.get(row.get("run_id"))
-        if run is not None:
-            metrics = run.get("metrics") or {}
-            found = tasks.positive_metrics(metrics, run["task"]) or {}
-            extra = {"baseline_accuracy": tasks.baseline_accuracy(metrics), **found}
-            row = {**row, **{key: value for key, value in extra.items() if row.get(key) is None}}
-        filled.append(row)
-    return filled
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:

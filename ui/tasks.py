@@ -17,6 +17,7 @@ import streamlit as st
 
 from lab.config import ONE_VS_REST, REPORT_BINARY_TASK, positive_class, task_class_names
 from lab.data.tasks import task_label_map
+from lab.report.results_table import baseline_accuracy, positive_metrics
 
 # The kinds of task a picker offers, in the order shown; "one-vs-rest" and "pair" then ask for their classes.
 TASK_KINDS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "one-vs-rest": "One class vs the rest", "pair": "Two classes"}
@@ -57,14 +58,6 @@ def with_article(noun: str) -> str:
 # ---------------------------------------------------------------- what an accuracy has to beat
 
 
-def baseline_accuracy(metrics: dict) -> float | None:
-    """What always answering the commonest test class scores: stored with newer runs, else from the confusion matrix."""
-    if metrics.get("baseline_accuracy") is not None:
-        return float(metrics["baseline_accuracy"])
-    rows = [sum(row) for row in metrics.get("confusion_matrix") or []]
-    return max(rows) / sum(rows) if rows and sum(rows) else None
-
-
 def balanced_baseline(task: str) -> float:
     """The baseline of `task` on a test split with as many pictures of every CIFAR-10 class (the official one, the shared copy)."""
     labels = task_label_map(task)
@@ -88,19 +81,6 @@ def baseline_words(metrics: dict, class_names) -> str:
     majority = majority_answer(metrics, class_names)
     answer = f"always answering “{majority}”" if majority else "always giving the same answer"
     return f"{answer} scores {baseline:.1%}"
-
-
-def positive_metrics(metrics: dict, task: str) -> dict[str, float] | None:
-    """A one-vs-rest run's precision, recall and F1 for its one class (from its per-class table for older runs), else None."""
-    one_class = one_class_of(task)
-    if one_class is None:
-        return None
-    if all(metrics.get(key) is not None for key in POSITIVE_LABELS):
-        return {key: float(metrics[key]) for key in POSITIVE_LABELS}
-    row = next((row for row in metrics.get("per_class") or [] if row.get("class") == one_class), None)
-    if row is None:
-        return None
-    return {"positive_recall": row["recall"], "positive_precision": row["precision"], "positive_f1": row["f1"]}
 
 
 def answers_naming(metrics: dict, label: int) -> int | None:

@@ -11,9 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lab.config import positive_class, task_class_names
 from lab.report.changes import changes_summary
 from lab.store.runs import Store
 from lab.system.paths import REFERENCE_RESULTS_CSV
+
+POSITIVE_COLUMNS = ("positive_precision", "positive_recall", "positive_f1")
 
 # The columns of the results table, the same for stored runs and the report's rows.
 RESULT_COLUMNS = (
@@ -27,6 +30,12 @@ RESULT_COLUMNS = (
     "precision_macro",
     "recall_macro",
     "f1_macro",
+    # What always answering the commonest class scores, and a one-vs-rest run's figures for its one
+    # class: what shows whether an accuracy means anything on a task with a majority class.
+    "baseline_accuracy",
+    "positive_precision",
+    "positive_recall",
+    "positive_f1",
     "total_params",
     "trainable_params",
     "train_seconds",
@@ -37,7 +46,7 @@ RESULT_COLUMNS = (
     "status",
     "source",
 )
-_FLOAT_COLUMNS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "train_seconds")
+_FLOAT_COLUMNS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", *POSITIVE_COLUMNS, "baseline_accuracy", "train_seconds")
 _INT_COLUMNS = ("total_params", "trainable_params", "epochs")
 
 
@@ -104,6 +113,8 @@ def results_row(run: dict) -> dict:
         "task": run["task"],
         "options": _options(config, metrics),
         **{key: first(key) for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params")},
+        "baseline_accuracy": baseline_accuracy(metrics),
+        **(positive_metrics(metrics, run["task"]) or dict.fromkeys(POSITIVE_COLUMNS)),
         "train_seconds": run["train_seconds"],
         "epochs": metrics.get("epochs_completed", config.get("epochs")),
         "device": device if device is None or isinstance(device, str) else str(device),
@@ -112,6 +123,27 @@ def results_row(run: dict) -> dict:
         "status": run["status"],
         "source": "stored run",
     }
+
+
+def baseline_accuracy(metrics: dict) -> float | None:
+    """What always answering the commonest test class scores: stored with newer runs, else from the confusion matrix."""
+    if metrics.get("baseline_accuracy") is not None:
+        return float(metrics["baseline_accuracy"])
+    rows = [sum(row) for row in metrics.get("confusion_matrix") or []]
+    return max(rows) / sum(rows) if rows and sum(rows) else None
+
+
+def positive_metrics(metrics: dict, task: str) -> dict[str, float] | None:
+    """A one-vs-rest run's precision, recall and F1 for its one class (from its per-class table for older runs), else None."""
+    if positive_class(task) is None:
+        return None
+    if all(metrics.get(key) is not None for key in POSITIVE_COLUMNS):
+        return {key: float(metrics[key]) for key in POSITIVE_COLUMNS}
+    one_class = task_class_names(task)[1]
+    row = next((row for row in metrics.get("per_class") or [] if row.get("class") == one_class), None)
+    if row is None:
+        return None
+    return {"positive_precision": row["precision"], "positive_recall": row["recall"], "positive_f1": row["f1"]}
 
 
 def _options(config: dict, metrics: dict) -> str:
