@@ -20,6 +20,7 @@ import pytest
 
 from lab.jobs import cluster, launcher, queue
 from lab.store.runs import Store
+from lab.train import checkpoints
 from tests.synthetic import random_cifar10_folder
 from tests.test_jobs import tiny_config, wait_finished, wait_for
 
@@ -195,13 +196,15 @@ def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, t
 
 
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
-    """Last in this module: it kills the worker node (and adds a fresh one for anything after it)."""
+    """Then the interrupted run resumes from the checkpoint its node sent home.
+
+    Last in this module: it kills the worker node (and adds a fresh one for anything after it)."""
     runs = [queue.submit(tiny_config(epochs=400, batch_size=8, seed=seed), store=store, data_dir=tiny_cifar) for seed in (5, 6)]
     nodes = {node_of(store, run_id): run_id for run_id in runs}
     worker_node = next(node for node in two_nodes.worker_nodes)
     on_worker = nodes[worker_node.node_id]
     on_head = next(run_id for run_id in runs if run_id != on_worker)
-    wait_for(lambda: store.latest_event(on_worker, "batch_end"), TIMEOUT, "the first batch on the worker node")
+    wait_for(lambda: store.latest_event(on_worker, "epoch_end"), TIMEOUT, "the first epoch on the worker node")
     two_nodes.remove_node(worker_node, allow_graceful=False)  # as if the machine lost power
 
     run = wait_finished(store, on_worker, 120)
@@ -212,4 +215,19 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
     head_run = wait_finished(store, on_head, 60)
     assert head_run["status"] == "cancelled", (head_run["message"], dispatcher_log(store)[-3000:])
     assert len(store.list_runs()) == 2 and store.integrity_check() == "ok"
+
+    # Each epoch's checkpoint came home through the channel: the run resumes on the node that is left.
+    saved = checkpoints.saved_epoch(store.root, on_worker)
+    assert saved is not None and saved >= 1
+    queue.resume(on_worker, store, data_dir=tiny_cifar)
+    begin = wait_for(
+        lambda: (event := store.latest_event(on_worker, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
+    )
+    assert begin["resumed_from_epoch"] == saved
+    wait_for(lambda: store.latest_event(on_worker, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
+    queue.cancel(on_worker, store, keep_model=True)
+    run = wait_finished(store, on_worker, 120)
+    assert run["status"] == "completed" and run["metrics"]["epochs_completed"] > saved + 1, (run["message"], dispatcher_log(store)[-3000:])
+    assert len(store.load_history(on_worker)["loss"]) == run["metrics"]["epochs_completed"]  # the epochs before the crash count
+    assert checkpoints.saved_epoch(store.root, on_worker) is None  # completed: nothing left to resume
     two_nodes.add_node(**NODE)

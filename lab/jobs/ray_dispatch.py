@@ -33,11 +33,12 @@ from pathlib import Path
 import lab
 from lab.jobs import cluster, fairness, launcher, ray_node
 from lab.store.runs import Store
+from lab.train import checkpoints
 
 POLL_SECONDS = 0.5  # how often the dispatcher relays events and looks for room on the cluster
 RETRY_SECONDS = 5.0
 GIVE_UP_AFTER_ERRORS = 20  # polls in a row whose Ray calls failed before a run counts as interrupted  # how often it tries again to reach a cluster that did not answer
-INTERRUPTED_ON_NODE = "interrupted: the Ray node {node} stopped during the run ({error}); train it again"
+INTERRUPTED_ON_NODE = "interrupted: the Ray node {node} stopped during the run ({error})"
 ORDERS = {"fair": fairness.next_run, "oldest": None}
 
 
@@ -108,21 +109,31 @@ class RemoteRun:
         self.channel = channel_class.options(
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
         ).remote()
+        # A resumed run (lab.jobs.queue.resume) continues from the checkpoint its node sent home.
+        resume = checkpoints.checkpoint_files(store.root, run_id)
         options = _task_options(workers)
         if workers > 1:
             use_gpu = options.pop("use_gpu")
             task = ray.remote(ray_node.train_across_nodes).options(**options)
-            self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, workers, cluster.cpus_per_run(), use_gpu, address)
+            self.task = task.remote(
+                config, run_id, self.channel, data_ref, data_dir, workers, cluster.cpus_per_run(), use_gpu, address, resume
+            )
             return
         # A fresh worker process per run (max_calls=1): TensorFlow's threads and memory start clean.
         task = ray.remote(max_calls=1)(ray_node.train_on_node).options(**options)
-        self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, options["num_cpus"], address)
+        self.task = task.remote(config, run_id, self.channel, data_ref, data_dir, options["num_cpus"], address, resume)
 
     def relay(self, on_event: Callable[[dict], None] | None = None) -> None:
         """Write the run's new events into the store (and show them), and pass on a stop request once."""
         import ray
 
-        for event in ray.get(self.channel.drain.remote()):
+        events, checkpoint = ray.get(self.channel.collect.remote())
+        if checkpoint is not None:  # kept here, so the run can be resumed even if its node dies
+            try:
+                checkpoints.install_checkpoint_files(self.store.root, self.run_id, *checkpoint)
+            except OSError as error:  # a full disk: the previous checkpoint stays, and the run goes on
+                print(f"[dispatcher {os.getpid()}] run {self.run_id}: checkpoint not saved ({error})", flush=True)
+        for event in events:
             if event.get("kind") == "placed":
                 self.node = event["ran_on"].get("node_address")
             self.store.add_event(self.run_id, event)
@@ -199,6 +210,8 @@ def store_outcome(store: Store, run_id: str, outcome: dict) -> None:
         )
     else:
         store.set_status(run_id, status if status in ("cancelled", "failed") else "failed", outcome.get("message", ""))
+    if status != "failed":  # a completed or cancelled run has nothing left to resume; a failed one keeps its checkpoint
+        checkpoints.remove_checkpoints(store.root, run_id)
 
 
 def train_one(

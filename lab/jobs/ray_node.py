@@ -44,6 +44,7 @@ class RunChannel:
         self.keep_at_stop = False
         self.workers: list[dict] = []
         self.finished: dict | None = None
+        self.checkpoint: tuple[int, dict[str, bytes]] | None = None
 
     def report(self, events: list[dict]) -> tuple[bool, bool]:
         """The run hands over its newest events; it hears back whether to stop, and whether to keep its model then."""
@@ -71,10 +72,19 @@ class RunChannel:
     def outcome(self) -> dict | None:
         return self.finished
 
-    def drain(self) -> list[dict]:
-        """The events that arrived since the last call, oldest first (the app writes them into its store)."""
+    def save_checkpoint(self, epoch: int, files: dict[str, bytes]) -> None:
+        """The run's newest checkpoint, kept here (on the app's node) until the app takes it home."""
+        self.checkpoint = (epoch, files)
+
+    def collect(self) -> tuple[list[dict], tuple[int, dict[str, bytes]] | None]:
+        """The events that arrived since the last call, oldest first, and the newest checkpoint not yet taken.
+
+        One call for both: a checkpoint arrives before its epoch's `epoch_end` event, so the app that
+        stores what it collects never has an epoch's end on record without that epoch's checkpoint.
+        """
         events, self.events = self.events, []
-        return events
+        checkpoint, self.checkpoint = self.checkpoint, None
+        return events, checkpoint
 
     def request_stop(self, keep_model: bool) -> None:
         self.stop = True
@@ -84,8 +94,9 @@ class RunChannel:
 class NodeStore:
     """What `lab.train.run.run` needs of a store, on a node far from the real one: it records the outcome to send home.
 
-    Checkpoints go to a temporary folder on the node (they serve a resume on the same node only,
-    and go with the run); the finished model is saved once, as the bytes of a `.keras` file.
+    Checkpoints go to a temporary folder on the node, and each one is also sent home through the
+    channel, so a run whose node dies can be resumed anywhere; the finished model is saved once,
+    as the bytes of a `.keras` file.
     """
 
     def __init__(self):
@@ -116,11 +127,21 @@ def where_this_runs(cluster_address: str | None = None) -> dict:
     }
 
 
-def train_on_node(config: dict, run_id: str, channel, data, data_dir: str | None, cpus: float, cluster_address: str | None) -> dict:
+def train_on_node(
+    config: dict,
+    run_id: str,
+    channel,
+    data,
+    data_dir: str | None,
+    cpus: float,
+    cluster_address: str | None,
+    resume: tuple[int, dict[str, bytes]] | None = None,
+) -> dict:
     """Train one run here, reporting through `channel`; return its outcome (see NodeStore) for the app to store.
 
     `data`: the data set from Ray's object store (put once by the app, shared by the runs on a
-    node), or None to load it from `data_dir` / this node's CIFAR10_DIR.
+    node), or None to load it from `data_dir` / this node's CIFAR10_DIR. `resume`: the checkpoint
+    (epoch, files) to continue an interrupted run from, as lab.train.checkpoints.checkpoint_files reads it.
     """
     import ray
 
@@ -145,16 +166,28 @@ def train_on_node(config: dict, run_id: str, channel, data, data_dir: str | None
         exchange()
         return stop
 
+    def send_checkpoint(epoch: int, files: dict[str, bytes]) -> None:
+        ray.get(channel.save_checkpoint.remote(epoch, files))
+
     exchange(force=True)
     try:
-        outcome = _train(config, run_id, ran_on, data, data_dir, on_event, should_stop, lambda: keep)
+        outcome = _train(config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint)
     finally:
         exchange(force=True)
     return {**outcome, "ran_on": ran_on}
 
 
 def train_across_nodes(
-    config: dict, run_id: str, channel, data, data_dir: str | None, workers: int, cpus: float, use_gpu: bool, cluster_address: str | None
+    config: dict,
+    run_id: str,
+    channel,
+    data,
+    data_dir: str | None,
+    workers: int,
+    cpus: float,
+    use_gpu: bool,
+    cluster_address: str | None,
+    resume: tuple[int, dict[str, bytes]] | None = None,
 ) -> dict:
     """Train one run with `workers` Ray Train workers at once, spread over the cluster's nodes; return its outcome.
 
@@ -175,6 +208,7 @@ def train_across_nodes(
             "data_dir": data_dir,
             "cpus": cpus,
             "cluster_address": cluster_address,
+            "resume": resume,
         },
         # SPREAD: one worker per machine where it can, which is the point of training across machines.
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker, placement_strategy="SPREAD"),
@@ -233,7 +267,22 @@ def _train_as_one_of_several(settings: dict) -> None:
     data = settings["data"]
     if isinstance(data, ray.ObjectRef):  # inside a dict, Ray hands over the reference, not the data
         data = ray.get(data)
-    outcome = _train(settings["config"], settings["run_id"], ran_on, data, settings["data_dir"], on_event, should_stop, lambda: keep)
+
+    def send_checkpoint(epoch: int, files: dict[str, bytes]) -> None:
+        ray.get(channel.save_checkpoint.remote(epoch, files))
+
+    outcome = _train(
+        settings["config"],
+        settings["run_id"],
+        ran_on,
+        data,
+        settings["data_dir"],
+        settings["resume"],
+        on_event,
+        should_stop,
+        lambda: keep,
+        send_checkpoint if rank == 0 else None,  # every worker holds the same weights: rank 0's checkpoint is the run's
+    )
     if rank == 0:
         channel.report_step.remote(pending, steps_done)
         ray.get(channel.finish.remote(outcome))
@@ -249,26 +298,49 @@ def _use_cpus(cpus: float) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
 
 
-def _train(config: dict, run_id: str, ran_on: dict, data, data_dir: str | None, on_event, should_stop, keep_when_stopped) -> dict:
-    """Train the run in this process into a NodeStore; return what it recorded."""
+def _train(
+    config: dict,
+    run_id: str,
+    ran_on: dict,
+    data,
+    data_dir: str | None,
+    resume: tuple[int, dict[str, bytes]] | None,
+    on_event,
+    should_stop,
+    keep_when_stopped,
+    send_checkpoint,
+) -> dict:
+    """Train the run in this process into a NodeStore, sending each epoch's checkpoint home; return what it recorded."""
     os.environ["LAB_RAN_ON"] = json.dumps(ran_on)  # lab.train.devices.describe_environment stores it with the run
     from lab.config import RunConfig
+    from lab.train import checkpoints
     from lab.train import run as training
 
     store = NodeStore()
+
+    def on_event_sending_checkpoints(event: dict) -> None:
+        if event["kind"] == "checkpoint" and "error" not in event and send_checkpoint is not None:
+            found = checkpoints.checkpoint_files(store.root, run_id)
+            if found is not None:
+                send_checkpoint(*found)  # before the epoch's end is announced
+        on_event(event)
+
     try:
+        if resume is not None:
+            checkpoints.install_checkpoint_files(store.root, run_id, *resume)
         if data is None:
             from lab.data.cifar10 import load_cifar10
 
             data = load_cifar10(data_dir or os.environ.get("CIFAR10_DIR") or None)
         training.run(
             RunConfig.from_dict(config),
-            on_event=on_event,
+            on_event=on_event_sending_checkpoints,
             data=data,
             store=store,
             run_id=run_id,
             should_stop=should_stop,
             keep_when_stopped=keep_when_stopped,
+            resume=resume is not None,
         )
     finally:
         store.close()

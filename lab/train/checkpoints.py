@@ -77,32 +77,67 @@ def write_checkpoint(store_root: str | Path, run_id: str, checkpoint: Checkpoint
 
     Raises OSError when the disk is full or the folder read-only; nothing half-written is left behind.
     """
-    folder = run_folder(store_root, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f"epoch-{checkpoint.epoch:04d}.tmp-", dir=folder))
-    try:
-        state = {
-            "format": FORMAT_VERSION,
-            "epoch": checkpoint.epoch,
-            "config": checkpoint.config,
-            "history": checkpoint.history,
-            "train_seconds": checkpoint.train_seconds,
-            "data_sha256": checkpoint.data_sha256,
-            "state": checkpoint.state,
-            "arrays": {name: len(arrays) for name, arrays in checkpoint.arrays.items()},
-        }
+    state = {
+        "format": FORMAT_VERSION,
+        "epoch": checkpoint.epoch,
+        "config": checkpoint.config,
+        "history": checkpoint.history,
+        "train_seconds": checkpoint.train_seconds,
+        "data_sha256": checkpoint.data_sha256,
+        "state": checkpoint.state,
+        "arrays": {name: len(arrays) for name, arrays in checkpoint.arrays.items()},
+    }
+
+    def fill(temporary: Path) -> None:
         for name, arrays in checkpoint.arrays.items():
             if not _ARRAYS_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} cannot name a checkpoint file.")
             with (temporary / f"{name}.npz").open("wb") as handle:
                 np.savez(handle, *arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
+                _flush_to_disk(handle)
         with (temporary / STATE_FILE).open("w", encoding="utf-8") as handle:
             json.dump(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = folder / f"epoch-{checkpoint.epoch:04d}"
+            _flush_to_disk(handle)
+
+    return _install(store_root, run_id, checkpoint.epoch, fill)
+
+
+def checkpoint_files(store_root: str | Path, run_id: str) -> tuple[int, dict[str, bytes]] | None:
+    """The newest checkpoint as (epoch, {file name: bytes}), or None: how a checkpoint travels between machines.
+
+    A run on a Ray node sends each epoch's checkpoint home this way, and a resumed one gets it back.
+    """
+    epoch = saved_epoch(store_root, run_id)
+    if epoch is None:
+        return None
+    folder = run_folder(store_root, run_id) / f"epoch-{epoch:04d}"
+    return epoch, {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+def install_checkpoint_files(store_root: str | Path, run_id: str, epoch: int, files: dict[str, bytes]) -> Path:
+    """Put a checkpoint that `checkpoint_files` read elsewhere in place as this run's newest, atomically."""
+    if STATE_FILE not in files:
+        raise ValueError(f"a checkpoint needs its {STATE_FILE}; got {sorted(files)}")
+
+    def fill(temporary: Path) -> None:
+        for name, content in files.items():
+            if name != STATE_FILE and not (name.endswith(".npz") and _ARRAYS_NAME.fullmatch(name.removesuffix(".npz"))):
+                raise ValueError(f"{name!r} cannot name a checkpoint file.")
+            with (temporary / name).open("wb") as handle:
+                handle.write(content)
+                _flush_to_disk(handle)
+
+    return _install(store_root, run_id, epoch, fill)
+
+
+def _install(store_root: str | Path, run_id: str, epoch: int, fill) -> Path:
+    """Write an epoch's folder under a temporary name (`fill` writes its files), rename it into place, drop the older ones."""
+    folder = run_folder(store_root, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f"epoch-{epoch:04d}.tmp-", dir=folder))
+    try:
+        fill(temporary)
+        final = folder / f"epoch-{epoch:04d}"
         if final.exists():  # the same epoch saved before by an earlier attempt
             shutil.rmtree(final)
         os.replace(temporary, final)
@@ -114,6 +149,11 @@ def write_checkpoint(store_root: str | Path, run_id: str, checkpoint: Checkpoint
         if other != final:
             shutil.rmtree(other, ignore_errors=True)
     return final
+
+
+def _flush_to_disk(handle) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def read_checkpoint(store_root: str | Path, run_id: str) -> Checkpoint | None:
