@@ -70,6 +70,25 @@ def test_a_checkpoint_reads_back_as_written_and_only_the_newest_epoch_is_kept(tm
     assert checkpoints.saved_epoch(tmp_path, "run1") is None
 
 
+def test_a_checkpoint_travels_as_files_and_installs_whole_elsewhere(tmp_path):
+    """How a Ray node's checkpoint reaches the app's store (and goes back to a node for a resume)."""
+    node, home = tmp_path / "node", tmp_path / "home"
+    assert checkpoints.checkpoint_files(node, "run1") is None
+    checkpoints.write_checkpoint(node, "run1", _checkpoint(3))
+    epoch, files = checkpoints.checkpoint_files(node, "run1")
+    assert epoch == 3 and sorted(files) == [checkpoints.STATE_FILE, "weights.npz"]
+    checkpoints.write_checkpoint(home, "run1", _checkpoint(2))  # an older one already home is replaced
+    checkpoints.install_checkpoint_files(home, "run1", epoch, files)
+    assert [p.name for p in checkpoints.run_folder(home, "run1").iterdir()] == ["epoch-0003"]
+    back = checkpoints.read_checkpoint(home, "run1")
+    assert back.epoch == 3 and back.history == {"loss": [1.0] * 3}
+    np.testing.assert_array_equal(back.arrays["weights"][0], np.full((2, 3), 3.0, np.float32))
+    for bad in ({"../escape.npz": b"", checkpoints.STATE_FILE: b"{}"}, {"weights.npz": b""}):  # a path out, no state file
+        with pytest.raises(ValueError):
+            checkpoints.install_checkpoint_files(home, "run1", 4, bad)
+    assert checkpoints.saved_epoch(home, "run1") == 3 and not (tmp_path / "home" / "checkpoints" / "escape.npz").exists()
+
+
 def test_a_half_written_checkpoint_never_counts_and_a_damaged_one_says_so(tmp_path):
     checkpoints.write_checkpoint(tmp_path, "run1", _checkpoint(1))
     folder = checkpoints.run_folder(tmp_path, "run1")
