@@ -43,12 +43,12 @@ def quick(**overrides):
     return config_for_preset("quick-demo", **{"epochs": 1, "subset": 200, **overrides})
 
 
-def finish(store: Store, run_id: str, accuracy: float, train_seconds: float = 60.0, params: int = 1000) -> None:
+def finish(store: Store, run_id: str, accuracy: float, train_seconds: float = 60.0, params: int = 1000, **more_metrics) -> None:
     """Complete a run the way a worker would, with a tiny model and the given figures."""
     if store.get_run(run_id)["status"] == "queued":
         store.set_status(run_id, "running")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    metrics = {"accuracy": accuracy, "total_params": params, "trainable_params": params, "epochs_completed": 1}
+    metrics = {"accuracy": accuracy, "total_params": params, "trainable_params": params, "epochs_completed": 1, **more_metrics}
     store.complete_run(run_id, metrics=metrics, history={}, model=model, environment={}, fingerprint={}, train_seconds=train_seconds)
 
 
@@ -239,6 +239,18 @@ def test_the_leaderboard_ranks_each_students_best_run_per_task(store, data_dir):
     assert {board[0]["student"], board[1]["student"]} == {"Ana", "Carl"} and board[2]["student"] == "Ben"
     assert board[0]["run_id"] == board[1]["run_id"] == ana_high  # Ana's best, not her first; Carl's by reuse
     assert [row["accuracy"] for row in board] == [0.55, 0.55, 0.50]
+
+
+def test_on_a_one_vs_rest_task_the_board_ranks_by_the_class_f1_not_accuracy(store, data_dir):
+    """Saying "not truck" every time scores 90%: the model that finds trucks ranks first, though less accurate."""
+    truck = {"task": "one-vs-rest:truck"}
+    says_no = queue.ask_for_run(quick(seed=1, **truck), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
+    finds = queue.ask_for_run(quick(seed=2, **truck), owner=BEN, store=store, data_dir=data_dir, classroom=True).run_id
+    finish(store, says_no, 0.90, positive_precision=0.0, positive_recall=0.0, positive_f1=0.0)
+    finish(store, finds, 0.88, positive_precision=0.45, positive_recall=0.6, positive_f1=0.51)
+    board = leaderboard(store)
+    assert [(row["student"], row["rank"], row["score"]) for row in board] == [("Ben", 1, 0.51), ("Ana", 2, 0.0)]
+    assert [row["accuracy"] for row in board] == [0.88, 0.90]  # shown beside the F1
 
 
 def test_a_challenge_ranks_only_the_runs_that_meet_it_and_says_why_the_others_do_not(store, data_dir):
