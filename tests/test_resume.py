@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 
+from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.jobs import launcher, queue
 from lab.store.owners import NotYourRunError, Person
 from lab.store.runs import Store
@@ -255,6 +256,20 @@ def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
     assert store.get_run(run_id)["status"] == "queued"
     with pytest.raises(queue.CannotResumeError, match="is queued already"):  # a second click resumes nothing more
         queue.resume(run_id, store, by=ANA)
+
+
+def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs(store, monkeypatch):
+    monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: this test only moves rows
+    save_limits(store, ClassLimits(max_queued_per_student=1))
+    run_id = _failed_run(store, owner=ANA)
+    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
+    with pytest.raises(LimitError, match=f"you already have 1 runs waiting \\({waiting}"):
+        queue.resume(run_id, store, by=ANA, classroom=True)
+    assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
+    queue.cancel(waiting, store, by=ANA)
+    queue.resume(run_id, store, by=ANA, classroom=True)
+    assert store.get_run(run_id)["status"] == "queued"
 
 
 def test_deleting_a_run_removes_its_checkpoint(store):

@@ -120,7 +120,7 @@ def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
         help="Continues from the last finished epoch: same settings, same place in the learning-rate schedule.",
     ):
         try:
-            line = queue.resume(run_id, store, by=person, data_dir=data_dir_setting())
+            line = queue.resume(run_id, store, by=person, data_dir=data_dir_setting(), classroom=identity.classroom_on())
         except (PermissionError, ValueError) as error:  # someone else's run, or it was resumed a moment ago
             st.error(str(error), icon=":material/error:")
         else:

@@ -149,21 +149,28 @@ class CannotResumeError(ValueError):
     """A run that cannot continue where it stopped; the message says why, and what to do instead."""
 
 
-def resume(run_id: str, store: Store, *, by: Person | None = None, data_dir: str | None = None) -> str:
+def resume(run_id: str, store: Store, *, by: Person | None = None, data_dir: str | None = None, classroom: bool = False) -> str:
     """Continue an interrupted run from its last finished epoch, as the same run; returns a sentence saying so.
 
     The run goes back to the queue and a worker picks it up like any other (`data_dir` as in
     `submit`: the same copy of the data it started on). Refused with NotYourRunError for anyone but
     its owner or the teacher, and with CannotResumeError (why, and what to do) for a run that is not
-    failed or saved no checkpoint.
+    failed or saved no checkpoint. In classroom mode it waits in the queue like a new run, so it
+    counts toward its owner's waiting runs: a LimitError when they are full.
     """
-    epoch = reopen_for_resume(run_id, store, by=by, status="queued")
+    max_waiting = load_limits(store).max_queued_per_student if classroom else None
+    try:
+        epoch = reopen_for_resume(run_id, store, by=by, status="queued", max_waiting=max_waiting)
+    except QueueFullError as error:
+        raise LimitError(str(error)) from error
     launcher.ensure_workers(store, data_dir)
     epochs = store.get_run(run_id)["config"].get("epochs")
     return f"run {run_id} continues after epoch {epoch} of {epochs} as soon as a worker is free."
 
 
-def reopen_for_resume(run_id: str, store: Store, *, by: Person | None = None, status: str = "queued") -> int:
+def reopen_for_resume(
+    run_id: str, store: Store, *, by: Person | None = None, status: str = "queued", max_waiting: int | None = None
+) -> int:
     """Check that `run_id` can be resumed by `by`, move it back to `status`; return the epoch it continues after.
 
     `status`: "queued" for a worker (`resume`), "running" when the caller trains it itself (`python -m lab resume`).
@@ -176,7 +183,8 @@ def reopen_for_resume(run_id: str, store: Store, *, by: Person | None = None, st
     if refusal is not None:
         raise CannotResumeError(refusal)
     epoch = checkpoints.saved_epoch(store.root, run_id)
-    store.reopen_to_resume(run_id, status=status, by=by, message=f"resuming after epoch {epoch} of {run['config'].get('epochs')}")
+    message = f"resuming after epoch {epoch} of {run['config'].get('epochs')}"
+    store.reopen_to_resume(run_id, status=status, by=by, message=message, max_waiting=max_waiting)
     return epoch
 
 

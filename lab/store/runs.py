@@ -226,19 +226,30 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords):
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
             )
 
-    def reopen_to_resume(self, run_id: str, *, status: str = "queued", message: str = "", by: Person | None = None) -> None:
+    def reopen_to_resume(
+        self, run_id: str, *, status: str = "queued", message: str = "", by: Person | None = None, max_waiting: int | None = None
+    ) -> None:
         """Move a failed run back to `queued` (a worker continues it) or `running` (this process does), to resume it.
 
         The caller has checked that the run saved a checkpoint (lab.jobs.queue); the store checks who
         asks (only the owner or the teacher) and, in the transaction that moves it, that the run is
         still failed, so two clicks resume it once. A leftover cancel request is cleared, and a run
-        reopened as running records this process as its worker, started now.
+        reopened as running records this process as its worker, started now. With `max_waiting`, a
+        run whose owner already has that many runs waiting gets QueueFullError, as a new run would.
         """
         self._check_may_manage(run_id, by, "resume")
         with self._write() as connection:
             current = self._status_of(connection, run_id)
             if status not in RESUME_TRANSITIONS.get(current, ()):
                 raise ValueError(f"run {run_id} is {current}: only a failed run can be resumed, as queued or running.")
+            if status == "queued" and max_waiting is not None:
+                waiting = connection.execute(
+                    "SELECT run_id, model FROM runs WHERE status = 'queued' AND owner_id = (SELECT owner_id FROM runs WHERE run_id = ?)"
+                    " ORDER BY created_at",
+                    (run_id,),
+                ).fetchall()
+                if len(waiting) >= max_waiting:
+                    raise QueueFullError([(row["run_id"], row["model"]) for row in waiting], max_waiting)
             now, running = utc_now(), status == "running"
             connection.execute(
                 "UPDATE runs SET status = ?, message = ?, cancel_requested = 0, finished_at = NULL, updated_at = ?, worker_pid = ?,"
