@@ -88,7 +88,7 @@ if settings_tab.open:
         config: RunConfig | None = None
         try:
             config = train_form.config_from_state(st.session_state)
-            if classroom:
+            if classroom and not (person and person.is_teacher):
                 load_limits(store).check(config)  # the teacher's limits, named before the click (the queue checks them too)
             model_view.check_memory(config, store)  # before anything is built: VGG16 at 224 pixels may not fit
             model_view.show_layers(config)

@@ -201,6 +201,8 @@ def test_each_class_limit_refuses_with_its_message(store, data_dir, limits, conf
         queue.ask_for_run(config, owner=ANA, store=store, data_dir=data_dir, classroom=True)
     assert store.list_runs() == []
     queue.ask_for_run(config, owner=ANA, store=store, data_dir=data_dir)  # outside classroom mode: no limits
+    queue.ask_for_run(config, owner=TEACHER, store=store, data_dir=data_dir, classroom=True, force=True)  # the teacher sets them
+    assert len(store.list_runs()) == 2
 
 
 def test_a_full_queue_refuses_one_more_run_and_lists_the_waiting_ones(store, data_dir):

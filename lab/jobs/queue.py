@@ -67,13 +67,14 @@ def ask_for_run(
 
     In classroom mode the same settings on the same data are never trained twice (unless `force`):
     a completed run with them becomes the owner's result at once, and a queued or running one is
-    followed; the teacher's limits refuse with a LimitError that names the limit, and so does a
-    student's queue once it is full. Outside classroom mode (a laptop) every request is queued, as
+    followed; the teacher's limits refuse a student's run with a LimitError that names the limit,
+    and so does a student's queue once it is full (the teacher's own runs, a demonstration say, are
+    not limited). Outside classroom mode (a laptop) every request is queued, as
     before; the settings key is stored either way, so the command line can find the run later.
     """
     store = store or Store()
     owner = owner or local_person()
-    limits = load_limits(store) if classroom else None
+    limits = load_limits(store) if classroom and not owner.is_teacher else None  # the teacher sets them, for the students
     if limits is not None:
         limits.check(config)
     key = settings_key(config, source_identity(data_dir))
