@@ -177,7 +177,7 @@ def cmd_train(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        _print_table([summary])
+        print_table([summary])
     return 0 if result.status == "completed" else 1
 
 
@@ -203,7 +203,7 @@ def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: 
     if args.json:
         print_json(summary)
     else:
-        _print_table([summary])
+        print_table([summary])
         if status == "failed":
             print(f"error: {run['message']}", file=sys.stderr)
     return 0 if status == "completed" else 1
@@ -226,7 +226,7 @@ def _show_same_run(run: dict, config: RunConfig, as_json: bool) -> int:
         if as_json:
             print_json(summary)
         else:
-            _print_table([summary])
+            print_table([summary])
         return 0
     print(
         f"the same run is already {run['status']} as {run['run_id']} (started by {who}); "
@@ -257,7 +257,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        _print_table([summary])
+        print_table([summary])
     return 0
 
 
@@ -322,7 +322,7 @@ def cmd_resume(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        _print_table([summary])
+        print_table([summary])
     return 0 if result.status == "completed" else 1
 
 
@@ -411,15 +411,15 @@ def cmd_study(args) -> int:
     if args.json:
         print_json(rows)
     else:
-        _print_table(rows, with_report=True)
+        print_table(rows, with_report=True)
     return 0
 
 
-def _fmt(value, pattern: str) -> str:
+def format_cell(value, pattern: str) -> str:
     return "-" if value is None else format(value, pattern)
 
 
-def _print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
+def print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
     """The report's columns: model, accuracy %, macro precision, recall, F1, parameters, training time."""
     header = f"{'model':<20}{'task':<22}{'acc %':>8}{'base %':>8}{'prec':>8}{'recall':>8}{'F1':>8}{'params':>14}{'time s':>9}"
     print(header + (f"{'report acc %':>14}" if with_report else ""))
@@ -427,21 +427,21 @@ def _print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
         accuracy = None if row.get("accuracy") is None else 100 * row["accuracy"]
         baseline = None if row.get("baseline_accuracy") is None else 100 * row["baseline_accuracy"]
         line = (
-            f"{row['model']:<20}{row['task']:<22}{_fmt(accuracy, '.2f'):>8}{_fmt(baseline, '.2f'):>8}{_fmt(row.get('precision_macro'), '.4f'):>8}"
-            f"{_fmt(row.get('recall_macro'), '.4f'):>8}{_fmt(row.get('f1_macro'), '.4f'):>8}{_fmt(row.get('total_params'), ','):>14}"
-            f"{_fmt(row.get('train_seconds'), '.1f'):>9}"
+            f"{row['model']:<20}{row['task']:<22}{format_cell(accuracy, '.2f'):>8}{format_cell(baseline, '.2f'):>8}{format_cell(row.get('precision_macro'), '.4f'):>8}"
+            f"{format_cell(row.get('recall_macro'), '.4f'):>8}{format_cell(row.get('f1_macro'), '.4f'):>8}{format_cell(row.get('total_params'), ','):>14}"
+            f"{format_cell(row.get('train_seconds'), '.1f'):>9}"
         )
         if with_report:
             report = row.get("report_accuracy")
-            line += f"{_fmt(None if report is None else 100 * report, '.2f'):>14}"
+            line += f"{format_cell(None if report is None else 100 * report, '.2f'):>14}"
         print(line)
     for row in rows:
         if row.get("positive_f1") is not None:
             found = row["task"].split(":")[-1]
             print(
-                f"{row['task']}: always answering 'not {found}' scores {_fmt(row.get('baseline_accuracy'), '.1%')}; the model finds "
-                f"{_fmt(row.get('positive_recall'), '.1%')} of the {found}s, and {_fmt(row.get('positive_precision'), '.1%')} "
-                f"of its '{found}' answers are right (F1 {_fmt(row['positive_f1'], '.3f')})."
+                f"{row['task']}: always answering 'not {found}' scores {format_cell(row.get('baseline_accuracy'), '.1%')}; the model finds "
+                f"{format_cell(row.get('positive_recall'), '.1%')} of the {found}s, and {format_cell(row.get('positive_precision'), '.1%')} "
+                f"of its '{found}' answers are right (F1 {format_cell(row['positive_f1'], '.3f')})."
             )
     if rows and rows[0].get("run_id"):
         print("run ids: " + ", ".join(str(row["run_id"]) for row in rows))
