@@ -211,7 +211,7 @@ def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_
 def test_the_first_ctrl_c_asks_training_to_stop_and_keep_and_the_second_aborts(capsys):
     import signal
 
-    from lab.cli.commands import CtrlCStopsEarly
+    from lab.cli.train_commands import CtrlCStopsEarly
 
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (CI's background job ignores Ctrl-C)
     try:
