@@ -146,7 +146,7 @@ def train_on_node(
     import ray
 
     ran_on = where_this_runs(cluster_address)
-    _use_cpus(cpus)
+    use_cpus(cpus)
     pending: list[dict] = [{"kind": "placed", "ran_on": ran_on}]
     last_report = 0.0
     stop = keep = False
@@ -171,7 +171,7 @@ def train_on_node(
 
     exchange(force=True)
     try:
-        outcome = _train(config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint)
+        outcome = train_into_node_store(config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint)
     finally:
         exchange(force=True)
     return {**outcome, "ran_on": ran_on}
@@ -231,7 +231,7 @@ def _train_as_one_of_several(settings: dict) -> None:
     """One Ray Train worker's part of a multi-worker run (TF_CONFIG is already set by Ray Train)."""
     from lab.train import devices
 
-    _use_cpus(settings["cpus"])  # thread counts, then the strategy: both only before TensorFlow's runtime starts
+    use_cpus(settings["cpus"])  # thread counts, then the strategy: both only before TensorFlow's runtime starts
     devices.start_multi_worker()
     import ray
     import ray.train
@@ -271,7 +271,7 @@ def _train_as_one_of_several(settings: dict) -> None:
     def send_checkpoint(epoch: int, files: dict[str, bytes]) -> None:
         ray.get(channel.save_checkpoint.remote(epoch, files))
 
-    outcome = _train(
+    outcome = train_into_node_store(
         settings["config"],
         settings["run_id"],
         ran_on,
@@ -288,7 +288,7 @@ def _train_as_one_of_several(settings: dict) -> None:
         ray.get(channel.finish.remote(outcome))
 
 
-def _use_cpus(cpus: float) -> None:
+def use_cpus(cpus: float) -> None:
     """One run gets the CPUs Ray gave it, not the whole node: other runs share the machine."""
     threads = max(1, int(cpus))
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -298,7 +298,7 @@ def _use_cpus(cpus: float) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
 
 
-def _train(
+def train_into_node_store(
     config: dict,
     run_id: str,
     ran_on: dict,
