@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lab
-from lab.jobs import cluster, fairness, launcher, ray_node
+from lab.jobs import cluster, fairness, launcher, ray_node, ray_train
 from lab.store.runs import Store
 from lab.train import checkpoints
 
@@ -114,7 +114,7 @@ class RemoteRun:
         options = _task_options(workers)
         if workers > 1:
             use_gpu = options.pop("use_gpu")
-            task = ray.remote(ray_node.train_across_nodes).options(**options)
+            task = ray.remote(ray_train.train_across_nodes).options(**options)
             self.task = task.remote(
                 config, run_id, self.channel, data_ref, data_dir, workers, cluster.cpus_per_run(), use_gpu, address, resume
             )

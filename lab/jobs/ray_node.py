@@ -6,12 +6,7 @@ carries the app's cancel and stop-and-keep requests back; the task's return valu
 finished run (metrics, history, the saved model's bytes, its environment) home, where
 lab/jobs/ray_dispatch.py stores it exactly as a local worker would.
 
-A run may also be trained by several workers at once, on several machines (`train_across_nodes`):
-Ray Train's TensorflowTrainer starts them and sets each one's TF_CONFIG; they train one model
-together under MultiWorkerMirroredStrategy (lab/train/multi_worker.py). The first worker (rank 0)
-reports the events and hands the finished run to the channel; a stop request takes effect on
-every worker after the same step, since a worker that stopped alone would leave the others
-waiting for its gradients forever.
+A run may also be trained by several workers at once, on several machines: lab/jobs/ray_train.py.
 
 Plain functions and classes: lab/jobs/ray_dispatch.py turns them into Ray tasks and actors, so
 this module imports neither Ray nor TensorFlow until a node calls it.
@@ -171,121 +166,12 @@ def train_on_node(
 
     exchange(force=True)
     try:
-        outcome = train_into_node_store(config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint)
+        outcome = train_into_node_store(
+            config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint
+        )
     finally:
         exchange(force=True)
     return {**outcome, "ran_on": ran_on}
-
-
-def train_across_nodes(
-    config: dict,
-    run_id: str,
-    channel,
-    data,
-    data_dir: str | None,
-    workers: int,
-    cpus: float,
-    use_gpu: bool,
-    cluster_address: str | None,
-    resume: tuple[int, dict[str, bytes]] | None = None,
-) -> dict:
-    """Train one run with `workers` Ray Train workers at once, spread over the cluster's nodes; return its outcome.
-
-    This task only waits: the workers do the training, and rank 0 leaves the finished run in the channel.
-    """
-    import ray
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.tensorflow import TensorflowTrainer
-
-    per_worker = {"CPU": cpus, **({"GPU": 1} if use_gpu else {})}
-    trainer = TensorflowTrainer(
-        _train_as_one_of_several,
-        train_loop_config={
-            "config": config,
-            "run_id": run_id,
-            "channel": channel,
-            "data": data,
-            "data_dir": data_dir,
-            "cpus": cpus,
-            "cluster_address": cluster_address,
-            "resume": resume,
-        },
-        # SPREAD: one worker per machine where it can, which is the point of training across machines.
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=per_worker, placement_strategy="SPREAD"),
-        run_config=RunConfig(name=f"lab-{run_id}", storage_path=tempfile.gettempdir()),
-    )
-    try:
-        trainer.fit()  # raises when a worker failed or died
-    finally:
-        shutil.rmtree(Path(tempfile.gettempdir()) / f"lab-{run_id}", ignore_errors=True)  # Ray Train's own records of the run
-    outcome = ray.get(channel.outcome.remote())
-    if outcome is None:
-        return {"status": "failed", "message": "the workers ended without handing over the run"}
-    workers_ran_on = outcome.pop("workers")
-    if outcome.get("environment"):
-        outcome["environment"]["ran_on"] = {**outcome["environment"]["ran_on"], "workers": workers_ran_on}
-    return outcome
-
-
-def _train_as_one_of_several(settings: dict) -> None:
-    """One Ray Train worker's part of a multi-worker run (TF_CONFIG is already set by Ray Train)."""
-    from lab.train import devices
-
-    use_cpus(settings["cpus"])  # thread counts, then the strategy: both only before TensorFlow's runtime starts
-    devices.start_multi_worker()
-    import ray
-    import ray.train
-
-    channel = settings["channel"]
-    rank = ray.train.get_context().get_world_rank()
-    ran_on = where_this_runs(settings["cluster_address"])
-    ray.get(channel.join.remote(ran_on))
-    world_size = ray.train.get_context().get_world_size()
-    pending: list[dict] = [{"kind": "placed", "ran_on": {**ran_on, "worker_count": world_size}}] if rank == 0 else []
-    steps_done = 0
-    stop_after: int | None = None
-    keep = False
-
-    def send(events: list[dict]) -> None:
-        nonlocal stop_after, keep
-        stop_after, keep = ray.get(channel.report_step.remote(events, steps_done))
-
-    def on_event(event: dict) -> None:
-        if rank == 0:  # one voice for the run: the others train the same steps
-            pending.append(event)
-
-    def should_stop() -> bool:
-        # Every worker asks after every step, so that all of them learn the same step to stop after.
-        nonlocal steps_done, pending
-        steps_done += 1
-        events, pending = pending, []
-        send(events)
-        return stop_after is not None and steps_done >= stop_after
-
-    send(pending)
-    pending = []
-    data = settings["data"]
-    if isinstance(data, ray.ObjectRef):  # inside a dict, Ray hands over the reference, not the data
-        data = ray.get(data)
-
-    def send_checkpoint(epoch: int, files: dict[str, bytes]) -> None:
-        ray.get(channel.save_checkpoint.remote(epoch, files))
-
-    outcome = train_into_node_store(
-        settings["config"],
-        settings["run_id"],
-        ran_on,
-        data,
-        settings["data_dir"],
-        settings["resume"],
-        on_event,
-        should_stop,
-        lambda: keep,
-        send_checkpoint if rank == 0 else None,  # every worker holds the same weights: rank 0's checkpoint is the run's
-    )
-    if rank == 0:
-        channel.report_step.remote(pending, steps_done)
-        ray.get(channel.finish.remote(outcome))
 
 
 def use_cpus(cpus: float) -> None:
