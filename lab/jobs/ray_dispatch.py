@@ -36,8 +36,8 @@ from lab.store.runs import Store
 from lab.train import checkpoints
 
 POLL_SECONDS = 0.5  # how often the dispatcher relays events and looks for room on the cluster
-RETRY_SECONDS = 5.0
-GIVE_UP_AFTER_ERRORS = 20  # polls in a row whose Ray calls failed before a run counts as interrupted  # how often it tries again to reach a cluster that did not answer
+RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
+GIVE_UP_AFTER_ERRORS = 20  # polls in a row whose Ray calls failed before a run counts as interrupted
 INTERRUPTED_ON_NODE = "interrupted: the Ray node {node} stopped during the run ({error})"
 ORDERS = {"fair": fairness.next_run, "oldest": None}
 
@@ -80,7 +80,7 @@ def room_for_runs(workers: int = 1) -> int:
     return slots // workers
 
 
-def _task_options(workers: int = 1) -> dict:
+def task_options(workers: int = 1) -> dict:
     """What one run's Ray task asks for: the training's resources, or nothing when Ray Train workers train it."""
     import ray
 
@@ -111,7 +111,7 @@ class RemoteRun:
         ).remote()
         # A resumed run (lab.jobs.queue.resume) continues from the checkpoint its node sent home.
         resume = checkpoints.checkpoint_files(store.root, run_id)
-        options = _task_options(workers)
+        options = task_options(workers)
         if workers > 1:
             use_gpu = options.pop("use_gpu")
             task = ray.remote(ray_train.train_across_nodes).options(**options)
@@ -168,7 +168,7 @@ class RemoteRun:
             store_outcome(
                 self.store,
                 self.run_id,
-                {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=_one_line(error))},
+                {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=one_line(error))},
             )
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.kill(self.channel)
@@ -182,7 +182,7 @@ class RemoteRun:
         try:
             outcome = ray.get(self.task)
         except ray.exceptions.RayTaskError as error:  # the training itself raised: the run's own error
-            outcome = {"status": "failed", "message": _one_line(error.cause if error.cause is not None else error)}
+            outcome = {"status": "failed", "message": one_line(error.cause if error.cause is not None else error)}
         except ray.exceptions.RayError as error:  # the node, its worker or the object store went away
             outcome = {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=type(error).__name__)}
         with contextlib.suppress(ray.exceptions.RayError):  # a dead channel has no last events to give
@@ -236,7 +236,7 @@ def train_one(
     connect(address)
     run_id = store.create_run(config, status="running", settings_key=settings_key)
     try:
-        remote = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address, workers)
+        remote = RemoteRun(store, run_id, shared_data(data_dir), data_dir, address, workers)
         while not remote.ended():
             remote.relay(on_event)
             if should_stop() and not remote.stop_sent:
@@ -246,7 +246,7 @@ def train_one(
     except BaseException as error:
         run = store.get_run(run_id)
         if run is not None and run["status"] == "running":
-            store.set_status(run_id, "failed", _one_line(error))
+            store.set_status(run_id, "failed", one_line(error))
         raise
 
 
@@ -273,7 +273,7 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
             print(f"[dispatcher {os.getpid()}] lost the cluster at {address}", flush=True)
             _fail_all(store, running, "the cluster stopped answering")
             connected = False
-            _disconnect()
+            disconnect()
             continue
         sent += _start_runs(store, running, choose, data_dir, address)
         for run_id, remote in list(running.items()):
@@ -300,10 +300,10 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
     while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
         print(f"[dispatcher {os.getpid()}] run {run_id} -> Ray", flush=True)
         try:
-            running[run_id] = RemoteRun(store, run_id, _shared_data(data_dir), data_dir, address, workers)
+            running[run_id] = RemoteRun(store, run_id, shared_data(data_dir), data_dir, address, workers)
         except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
             traceback.print_exc()
-            store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {_one_line(error)}"})
+            store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {one_line(error)}"})
             continue
         sent, room = sent + 1, room - 1
     return sent
@@ -312,7 +312,7 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
 _data_refs: dict[str | None, object] = {}
 
 
-def _shared_data(data_dir: str | None):
+def shared_data(data_dir: str | None):
     """The data set in Ray's object store, put there once per dispatcher (None when the nodes load their own)."""
     if os.environ.get("LAB_RAY_DATA", "object-store") == "node":
         return None
@@ -342,8 +342,8 @@ def _reach(store: Store, address: str) -> bool:
             cluster.write_status(store.root, ok=True, address=address, message="", **describe_cluster())
             return True
         except Exception as error:  # noqa: BLE001 - Ray's own connection errors vary by version
-            problem = f"the Ray cluster at {address} refused this app: {_one_line(error)}"
-            _disconnect()
+            problem = f"the Ray cluster at {address} refused this app: {one_line(error)}"
+            disconnect()
     print(f"[dispatcher {os.getpid()}] {problem}", flush=True)
     cluster.write_status(store.root, ok=False, address=address, message=problem)
     return False
@@ -367,7 +367,7 @@ def _put_data(data_dir: str | None):
     return ray.put(load_cifar10(data_dir))
 
 
-def _disconnect() -> None:
+def disconnect() -> None:
     import ray
 
     _data_refs.clear()  # objects belong to the connection: a new one puts the data again
@@ -375,7 +375,7 @@ def _disconnect() -> None:
         ray.shutdown()
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
 
