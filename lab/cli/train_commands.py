@@ -82,11 +82,11 @@ def cmd_train(args) -> int:
 
 def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: str) -> int:
     """`train --ray-address`: the run trains on a node of the cluster; progress, result and storage as for a local run."""
-    from lab.jobs import ray_dispatch
+    from lab.jobs import ray_runs
 
     print(f"training on the Ray cluster at {address}", file=sys.stderr)
     with CtrlCStopsEarly() as ctrl_c:
-        run_id, status = ray_dispatch.train_one(
+        run_id, status = ray_runs.train_one(
             config,
             store,
             address,
