@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lab.cli.output import TerminalProgress, print_json, print_table, summarise
+from lab.cli.output import TerminalProgress, print_json, print_summary, print_table, summarise
 from lab.cli.parser import config_from_args
 from lab.cli.train_commands import cmd_resume, cmd_stop, cmd_train
 from lab.config import PRESETS, REPORT_BINARY_EPOCHS, REPORT_BINARY_TASK, RunConfig, config_for_preset, positive_class
@@ -70,10 +70,7 @@ def cmd_evaluate(args) -> int:
     )
     metrics = {**(run.get("metrics") or {}), **evaluation.metrics}
     summary = summarise(args.run_id, config, metrics)
-    if args.json:
-        print_json(summary)
-    else:
-        print_table([summary])
+    print_summary(summary, args.json)
     return 0
 
 

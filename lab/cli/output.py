@@ -97,3 +97,11 @@ def print_table(rows: list[dict[str, Any]], with_report: bool = False) -> None:
             )
     if rows and rows[0].get("run_id"):
         print("run ids: " + ", ".join(str(row["run_id"]) for row in rows))
+
+
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """One run's summary: the JSON object (`--json`) or a one-row results table."""
+    if as_json:
+        print_json(summary)
+    else:
+        print_table([summary])

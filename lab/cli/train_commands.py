@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 
-from lab.cli.output import TerminalProgress, print_json, print_table, summarise
+from lab.cli.output import TerminalProgress, print_json, print_summary, summarise
 from lab.cli.parser import config_from_args
 from lab.config import RunConfig
 from lab.jobs import cluster
@@ -73,10 +73,7 @@ def cmd_train(args) -> int:
         )
     summary = summarise(result.run_id, config, result.metrics)
     summary["status"] = result.status
-    if args.json:
-        print_json(summary)
-    else:
-        print_table([summary])
+    print_summary(summary, args.json)
     return 0 if result.status == "completed" else 1
 
 
@@ -99,12 +96,9 @@ def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: 
     run = store.get_run(run_id)
     summary = summarise(run_id, config, run.get("metrics") or {})
     summary.update(status=status, ran_on=(run.get("environment") or {}).get("ran_on"))
-    if args.json:
-        print_json(summary)
-    else:
-        print_table([summary])
-        if status == "failed":
-            print(f"error: {run['message']}", file=sys.stderr)
+    print_summary(summary, args.json)
+    if status == "failed" and not args.json:
+        print(f"error: {run['message']}", file=sys.stderr)
     return 0 if status == "completed" else 1
 
 
@@ -122,10 +116,7 @@ def _show_same_run(run: dict, config: RunConfig, as_json: bool) -> int:
         summary = summarise(run["run_id"], config, run["metrics"])
         summary.update(status="completed", already_trained=True, owner=who, train_seconds=run.get("train_seconds"))
         print(f"already trained by {who} as {run['run_id']}; --force trains it again", file=sys.stderr)
-        if as_json:
-            print_json(summary)
-        else:
-            print_table([summary])
+        print_summary(summary, as_json)
         return 0
     print(
         f"the same run is already {run['status']} as {run['run_id']} (started by {who}); "
@@ -178,8 +169,5 @@ def cmd_resume(args) -> int:
         )
     summary = summarise(result.run_id, config, result.metrics)
     summary["status"] = result.status
-    if args.json:
-        print_json(summary)
-    else:
-        print_table([summary])
+    print_summary(summary, args.json)
     return 0 if result.status == "completed" else 1
