@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lab.cli.main import main
-from lab.jobs import cluster, launcher
+from lab.jobs import cluster, launcher, ray_node
 from lab.jobs.ray_node import RunChannel
 from lab.store.runs import Store
 
@@ -77,3 +78,16 @@ def test_a_run_of_several_workers_needs_a_cluster(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("LAB_HOME", str(tmp_path))
     assert main(["train", "--model", "quick-demo", "--ray-workers", "2"]) != 0
     assert "--ray-address" in capsys.readouterr().err
+
+
+def test_a_node_removes_the_temporary_folders_of_dead_workers_only(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{ray_node.LEFTOVER_PREFIX}{gone.stdout.strip()}-abc"
+    alive = tmp_path / f"{ray_node.LEFTOVER_PREFIX}{os.getpid()}-def"
+    for folder in (dead, alive):
+        (folder / "checkpoints").mkdir(parents=True)
+    ray_node.remove_leftovers(tmp_path)
+    assert not dead.exists() and alive.exists()

@@ -95,7 +95,8 @@ class NodeStore:
     """
 
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="lab-ray-run-"))
+        remove_leftovers()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{LEFTOVER_PREFIX}{os.getpid()}-"))
         self.outcome: dict = {"status": "failed", "message": "the run ended without saying how"}
 
     def set_status(self, run_id: str, status: str, message: str = "") -> None:
@@ -108,6 +109,30 @@ class NodeStore:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+LEFTOVER_PREFIX = "lab-ray-run-"  # then the worker's process id: lab-ray-run-<pid>-<random>
+
+
+def remove_leftovers(folder: Path | None = None) -> None:
+    """Remove the temporary folders of runs whose worker process is gone (killed with its node, say).
+
+    Their checkpoints went home through the channel already; only this node's disk still held them.
+    """
+    for leftover in (folder or Path(tempfile.gettempdir())).glob(f"{LEFTOVER_PREFIX}*-*"):
+        pid = leftover.name.removeprefix(LEFTOVER_PREFIX).split("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, the call only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def where_this_runs(cluster_address: str | None = None) -> dict:
