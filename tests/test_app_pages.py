@@ -19,7 +19,7 @@ from PIL import Image
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from lab.config import config_for_preset, task_class_names
+from lab.config import REPORT_BINARY_TASK, config_for_preset, task_class_names
 from lab.data.cifar10 import load_cifar10
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model, metrics_from_predictions
@@ -219,9 +219,9 @@ def test_compare_explains_when_the_local_test_split_differs(tiny_data):
 def test_compare_filters_the_table(no_data):
     store_completed_run()
     at = open_page("pages/compare.py")
-    at.multiselect(key="compare_tasks").set_value(["binary"]).run()
+    at.multiselect(key="compare_tasks").set_value([REPORT_BINARY_TASK]).run()  # the report's binary row: one class vs the rest
     table = at.dataframe[0].value
-    assert set(table["task"]) == {"binary"} and table["reference"].all()
+    assert set(table["task"]) == {REPORT_BINARY_TASK} and table["reference"].all()
 
 
 def test_compare_deletes_a_run_only_after_confirmation(no_data):
@@ -314,10 +314,11 @@ def test_compare_rerun_opens_train_with_the_run_settings(no_data):
 def test_compare_rerun_of_a_report_row_uses_its_preset(no_data):
     at = open_page("pages/compare.py")
     rows = at.dataframe[0].value["run_id"].tolist()
-    at.selectbox(key="compare_rerun_row").set_value(rows.index("report-seed-cnn-binary")).run()
+    at.selectbox(key="compare_rerun_row").set_value(rows.index("report-seed-cnn-one-vs-rest-truck")).run()
     at.button(key="compare_rerun").click().run()
     assert not at.exception
-    assert at.session_state["train_model"] == "seed-cnn" and at.session_state["train_task"] == "binary"
+    assert at.session_state["train_model"] == "seed-cnn" and at.session_state["train_task"] == "one-vs-rest"
+    assert at.session_state["train_one_class"] == "truck"
 
 
 def test_predict_explains_a_picture_with_the_default_model(no_data):

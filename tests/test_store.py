@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import RunConfig, config_for_preset
+from lab.config import REPORT_BINARY_TASK, RunConfig, config_for_preset
 from lab.report.results_table import reference_rows, results_table
 from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
 
@@ -415,7 +415,7 @@ def test_reference_rows_parse_the_lab_report_table(store):
     assert seed["accuracy"] == pytest.approx(0.7191)
     assert seed["total_params"] == 356810 and seed["trainable_params"] == 356810
     assert seed["f1_macro"] is None and seed["train_seconds"] is None  # not given by the report
-    assert by_key[("seed-cnn", "binary")]["accuracy"] == pytest.approx(0.9598)
+    assert by_key[("seed-cnn", REPORT_BINARY_TASK)]["accuracy"] == pytest.approx(0.9598)  # one class vs the rest
     vgg = by_key[("vgg16-frozen", "cifar10")]
     assert vgg["accuracy"] is None and vgg["total_params"] == 14719818 and vgg["trainable_params"] == 5130
     assert by_key[("vgg16-finetune", "cifar10")]["trainable_params"] == 13113098
