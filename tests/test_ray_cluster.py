@@ -195,6 +195,32 @@ def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, t
     assert run["metrics"]["epochs_completed"] < 400
 
 
+def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(store, tiny_cifar, monkeypatch):
+    """The app's machine restarts mid-run: rank 0's checkpoint is home, and both workers continue from it."""
+    monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
+    run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(run_id, "epoch_end"), TIMEOUT, "the run's first epoch")
+    for pid in launcher.live_workers(store):  # the dispatcher, killed as a server restart would
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to die")
+    store.mark_interrupted_runs()
+    assert store.get_run(run_id)["status"] == "failed"
+    saved = checkpoints.saved_epoch(store.root, run_id)
+    assert saved is not None and saved >= 1
+
+    queue.resume(run_id, store, data_dir=tiny_cifar)
+    begin = wait_for(
+        lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
+    )
+    assert begin["resumed_from_epoch"] == saved
+    wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
+    queue.cancel(run_id, store, keep_model=True)
+    run = wait_finished(store, run_id, 120)
+    assert run["status"] == "completed", (run["message"], dispatcher_log(store)[-3000:])
+    assert len(store.load_history(run_id)["loss"]) == run["metrics"]["epochs_completed"] > saved + 1
+    assert len(run["environment"]["ran_on"]["workers"]) == 2
+
+
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
     """Then the interrupted run resumes from the checkpoint its node sent home.
 
