@@ -53,7 +53,7 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
     running: dict[str, RemoteRun] = {}
     sent = 0
     connected = False
-    idle_since = time.monotonic()
+    idle_since = last_check = time.monotonic()
     while True:
         if not connected:
             connected = _reach(store, address)
@@ -66,12 +66,15 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
                     return sent
                 time.sleep(RETRY_SECONDS)
                 continue
-        if not _still_reachable(address):  # the head went away: every run on the cluster is interrupted
-            print(f"[dispatcher {os.getpid()}] lost the cluster at {address}", flush=True)
-            _fail_all(store, running, "the cluster stopped answering")
-            connected = False
-            disconnect()
-            continue
+        # Is the head still there? Asked every RETRY_SECONDS, not on every poll: a TCP connection each time.
+        if time.monotonic() - last_check >= RETRY_SECONDS:
+            last_check = time.monotonic()
+            if not _still_reachable(address):  # the head went away: every run on the cluster is interrupted
+                print(f"[dispatcher {os.getpid()}] lost the cluster at {address}", flush=True)
+                _fail_all(store, running, "the cluster stopped answering")
+                connected = False
+                disconnect()
+                continue
         sent += _start_runs(store, running, choose, data_dir, address)
         for run_id, remote in list(running.items()):
             status = remote.poll()
