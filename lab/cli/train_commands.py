@@ -48,7 +48,6 @@ class CtrlCStopsEarly:
 def cmd_train(args) -> int:
     from lab.data.cache import source_identity
     from lab.jobs.queue import settings_key
-    from lab.train.run import run
 
     config = config_from_args(args)
     store = Store()
@@ -61,20 +60,7 @@ def cmd_train(args) -> int:
         raise ValueError("--ray-workers trains one run on several machines of a Ray cluster: give --ray-address (or LAB_RAY_ADDRESS) too")
     if address is not None:
         return _train_on_cluster(config, store, address, args, key)
-    with CtrlCStopsEarly() as ctrl_c:
-        result = run(
-            config,
-            TerminalProgress(),
-            data_dir=args.data_dir,
-            store=store,
-            should_stop=lambda: ctrl_c.requested,
-            keep_when_stopped=lambda: True,
-            settings_key=key,
-        )
-    summary = summarise(result.run_id, config, result.metrics)
-    summary["status"] = result.status
-    print_summary(summary, args.json)
-    return 0 if result.status == "completed" else 1
+    return _train_here(config, store, args, settings_key=key)
 
 
 def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: str) -> int:
@@ -150,22 +136,27 @@ def cmd_stop(args) -> int:
 def cmd_resume(args) -> int:
     """Continue an interrupted run from its last finished epoch, here in the foreground like `train`, as the same run."""
     from lab.jobs import queue
-    from lab.train.run import run
 
     store = Store()
     epoch = queue.reopen_for_resume(args.run_id, store, status="running")  # refuses, with the reason, what cannot be resumed
     config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
     print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
+    return _train_here(config, store, args, run_id=args.run_id, resume=True)
+
+
+def _train_here(config: RunConfig, store: Store, args, **run_options) -> int:
+    """Train (or resume) one run in this process with terminal progress; Ctrl-C once stops it and keeps the model."""
+    from lab.train.run import run
+
     with CtrlCStopsEarly() as ctrl_c:
         result = run(
             config,
             TerminalProgress(),
             data_dir=args.data_dir,
             store=store,
-            run_id=args.run_id,
-            resume=True,
             should_stop=lambda: ctrl_c.requested,
             keep_when_stopped=lambda: True,
+            **run_options,
         )
     summary = summarise(result.run_id, config, result.metrics)
     summary["status"] = result.status
