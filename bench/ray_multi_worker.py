@@ -17,10 +17,9 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 from bench.harness import markdown_table, write_section
-from bench.ray_scaling import NODE, quick_run, wait_all
+from bench.ray_scaling import NODE, loopback_cluster_settings, quick_run, wait_all
 
 
 def one_run(workers: int, seed: int, subset: int | None, data_dir: str, address: str) -> dict:
@@ -51,14 +50,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="runs per setup (seeds 0, 1, ...)")
     parser.add_argument("--subset", type=int, help="fewer training images per run, for a quick trial (default: the preset's)")
     args = parser.parse_args()
-    data_dir = os.environ.get("CIFAR10_DIR")
-    if not data_dir:
-        raise SystemExit("set CIFAR10_DIR to the CIFAR-10 folder (../shared/data/cifar-10-batches-py)")
-    data_dir = str(Path(data_dir).resolve())
-    # Ray turns 127.0.0.1 into this machine's network address unless told this is not a cluster of machines.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["LAB_RAY_CPUS_PER_RUN"] = "1"
-    os.environ["LAB_WORKER_IDLE_SECONDS"] = "0"  # a fresh dispatcher per run: each setup pays the same start
+    data_dir = loopback_cluster_settings()
 
     from ray.cluster_utils import Cluster
 

@@ -31,6 +31,18 @@ def quick_run(seed: int, subset: int | None):
     return config_for_preset("quick-demo", seed=seed, **({"subset": subset} if subset else {}))
 
 
+def loopback_cluster_settings() -> str:
+    """The settings these Ray benches share; returns the CIFAR-10 folder (CIFAR10_DIR, required)."""
+    data_dir = os.environ.get("CIFAR10_DIR")
+    if not data_dir:
+        raise SystemExit("set CIFAR10_DIR to the CIFAR-10 folder (../shared/data/cifar-10-batches-py)")
+    # Ray turns 127.0.0.1 into this machine's network address unless told this is not a cluster of machines.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["LAB_RAY_CPUS_PER_RUN"] = "1"
+    os.environ["LAB_WORKER_IDLE_SECONDS"] = "0"  # every run starts cold: a new worker or dispatcher per measurement
+    return str(Path(data_dir).resolve())
+
+
 def _seconds_since(stamp: str) -> float:
     return time.time() - datetime.datetime.fromisoformat(stamp).timestamp()
 
@@ -115,14 +127,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, help="fewer training images per run, for a quick trial (default: the preset's)")
     parser.add_argument("--repeats", type=int, default=2, help="runs timed from queued to first progress, per setup")
     args = parser.parse_args()
-    data_dir = os.environ.get("CIFAR10_DIR")
-    if not data_dir:
-        raise SystemExit("set CIFAR10_DIR to the CIFAR-10 folder (../shared/data/cifar-10-batches-py)")
-    data_dir = str(Path(data_dir).resolve())
-    # Ray turns 127.0.0.1 into this machine's network address unless told this is not a cluster of machines.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["LAB_RAY_CPUS_PER_RUN"] = "1"
-    os.environ["LAB_WORKER_IDLE_SECONDS"] = "0"  # every setup starts cold: a new worker or dispatcher per measurement
+    data_dir = loopback_cluster_settings()
 
     rows = [queue_of_runs(nodes, args.runs, args.subset, data_dir) for nodes in (1, 2)]
     for row in rows:

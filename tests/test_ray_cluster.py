@@ -80,6 +80,23 @@ def node_of(store: Store, run_id: str) -> str:
     return wait_for(lambda: (event := store.latest_event(run_id, "placed")) and event["ran_on"]["node_id"], TIMEOUT, "the run's node")
 
 
+def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
+    """Resume an interrupted run from the checkpoint it sent home, let it train past that, stop it and keep it."""
+    saved = checkpoints.saved_epoch(store.root, run_id)
+    assert saved is not None and saved >= 1
+    queue.resume(run_id, store, data_dir=data_dir)
+    begin = wait_for(
+        lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
+    )
+    assert begin["resumed_from_epoch"] == saved
+    wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
+    queue.cancel(run_id, store, keep_model=True)
+    run = wait_finished(store, run_id, 120)
+    assert run["status"] == "completed" and run["metrics"]["epochs_completed"] > saved + 1, (run["message"], dispatcher_log(store)[-3000:])
+    assert len(store.load_history(run_id)["loss"]) == run["metrics"]["epochs_completed"]  # the epochs before the stop count
+    return run
+
+
 def test_two_runs_train_at_once_on_different_nodes_and_their_events_reach_the_store(store, tiny_cifar):
     first = queue.submit(tiny_config(epochs=2, seed=1), store=store, data_dir=tiny_cifar)
     second = queue.submit(tiny_config(epochs=2, seed=2), store=store, data_dir=tiny_cifar)
@@ -205,19 +222,7 @@ def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(stor
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to die")
     store.mark_interrupted_runs()
     assert store.get_run(run_id)["status"] == "failed"
-    saved = checkpoints.saved_epoch(store.root, run_id)
-    assert saved is not None and saved >= 1
-
-    queue.resume(run_id, store, data_dir=tiny_cifar)
-    begin = wait_for(
-        lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
-    )
-    assert begin["resumed_from_epoch"] == saved
-    wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
-    queue.cancel(run_id, store, keep_model=True)
-    run = wait_finished(store, run_id, 120)
-    assert run["status"] == "completed", (run["message"], dispatcher_log(store)[-3000:])
-    assert len(store.load_history(run_id)["loss"]) == run["metrics"]["epochs_completed"] > saved + 1
+    run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
     assert len(run["environment"]["ran_on"]["workers"]) == 2
 
 
@@ -243,17 +248,6 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
     assert len(store.list_runs()) == 2 and store.integrity_check() == "ok"
 
     # Each epoch's checkpoint came home through the channel: the run resumes on the node that is left.
-    saved = checkpoints.saved_epoch(store.root, on_worker)
-    assert saved is not None and saved >= 1
-    queue.resume(on_worker, store, data_dir=tiny_cifar)
-    begin = wait_for(
-        lambda: (event := store.latest_event(on_worker, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
-    )
-    assert begin["resumed_from_epoch"] == saved
-    wait_for(lambda: store.latest_event(on_worker, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
-    queue.cancel(on_worker, store, keep_model=True)
-    run = wait_finished(store, on_worker, 120)
-    assert run["status"] == "completed" and run["metrics"]["epochs_completed"] > saved + 1, (run["message"], dispatcher_log(store)[-3000:])
-    assert len(store.load_history(on_worker)["loss"]) == run["metrics"]["epochs_completed"]  # the epochs before the crash count
+    resume_then_stop_and_keep(store, on_worker, tiny_cifar)
     assert checkpoints.saved_epoch(store.root, on_worker) is None  # completed: nothing left to resume
     two_nodes.add_node(**NODE)
