@@ -185,6 +185,36 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL)",
         "CREATE TABLE people (person_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
     ],
+    # Classroom trust: a name compared the way people read it (`name_key`: NFKC, case, spacing and
+    # look-alike letters folded), the hash of the short secret a student rejoins with from another
+    # computer, the hashes of the tokens browsers keep in a cookie (one person, several browsers), every sign-in attempt (the teacher password, a rejoin) for deployment-wide limits,
+    # and each person's turns in the fair queue, kept even after their runs are deleted.
+    [
+        "ALTER TABLE people ADD COLUMN name_key TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE people ADD COLUMN secret_hash TEXT",
+        "CREATE INDEX people_by_name_key ON people(name_key)",
+        """CREATE TABLE sign_in_attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            person_id TEXT,
+            person_name TEXT,
+            ok INTEGER NOT NULL
+        )""",
+        "CREATE INDEX sign_in_attempts_by_kind ON sign_in_attempts(kind, at)",
+        """CREATE TABLE browser_tokens (
+            token_hash TEXT PRIMARY KEY,
+            person_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT
+        )""",
+        "CREATE INDEX browser_tokens_by_person ON browser_tokens(person_id)",
+        """CREATE TABLE turns (
+            owner_id TEXT PRIMARY KEY,
+            first_queued_at TEXT NOT NULL,
+            last_started_at TEXT
+        )""",
+    ],
 ]
 
 
