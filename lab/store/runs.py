@@ -28,6 +28,7 @@ from pathlib import Path
 
 from lab.config import RunConfig
 from lab.store import files as store_files
+from lab.store.attempts import SignInAttempts
 from lab.store.classroom import ClassroomRecords
 from lab.store.database import (
     DATABASE_NAME,
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 
-class Store(ProgressEvents, SavedRuns, ClassroomRecords):
+class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
     """Runs, their progress events and their files, under one root folder.
 
     This file holds what a run goes through (created, claimed, moved along, completed,
