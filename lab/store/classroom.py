@@ -5,7 +5,9 @@
   makes the result count as theirs too.
 - The class's settings (the teacher's limits and challenge) are JSON values under a key, so
   they survive a restart of the server.
-- `people` maps the private identity in a student's address to the name they gave.
+- `people` holds each student's public id, the name they gave (and its key for comparing names),
+  and the hash of the secret they rejoin with; `browser_tokens` the hashes of the tokens their
+  browsers keep in a cookie; `sign_in_attempts` (kind "rejoin") the rejoin guesses.
 
 `Store` gets these methods from `ClassroomRecords`, which needs the store's `_read`/`_write`.
 """
@@ -21,7 +23,7 @@ ACTIVE_AND_DONE = ("queued", "running", "completed")
 
 
 class ClassroomRecords:
-    """Followers, the class's settings and people's names (part of `Store`)."""
+    """Followers, the class's settings, people's names and their browsers (part of `Store`)."""
 
     # -- the same settings on the same data -------------------------------------
 
@@ -87,15 +89,106 @@ class ClassroomRecords:
             )
 
     # -- names behind identities ------------------------------------------------------
+    # A person's public id (what runs.owner_id holds) is not what their browser proves it with: each
+    # browser keeps a random token in a cookie, and the store keeps only that token's SHA-256, so
+    # nothing read from the store lets anyone be someone. lab/classroom/identities.py makes both.
 
-    def remember_person(self, person_id: str, name: str) -> None:
+    def add_person(self, person_id: str, name: str, *, name_key: str, secret_hash: str | None) -> bool:
+        """Record a new person, unless someone already has the same name key; False when the name is taken.
+
+        The check and the insert are one write transaction, so two students joining with the same
+        name at the same moment cannot both get it.
+        """
+        with self._write() as connection:
+            added = connection.execute(
+                "INSERT INTO people (person_id, name, name_key, secret_hash, created_at) SELECT ?, ?, ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM people WHERE name_key = ?)",
+                (person_id, name, name_key, secret_hash, utc_now(), name_key),
+            ).rowcount
+        return added == 1
+
+    def remember_person(self, person_id: str, name: str, *, name_key: str = "") -> None:
+        """Record (or rename) a person known by an id made elsewhere, such as a login; no secret, no browser token."""
         with self._write() as connection:
             connection.execute(
-                "INSERT INTO people (person_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(person_id) DO UPDATE SET name = excluded.name",
-                (person_id, name, utc_now()),
+                "INSERT INTO people (person_id, name, name_key, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(person_id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key",
+                (person_id, name, name_key, utc_now()),
             )
 
     def person_name(self, person_id: str) -> str | None:
         with self._read() as connection:
             row = connection.execute("SELECT name FROM people WHERE person_id = ?", (person_id,)).fetchone()
         return None if row is None else row["name"]
+
+    def people(self) -> list[dict]:
+        """Everyone who joined: dicts with person_id, name, name_key and created_at (never the secret's hash), oldest first."""
+        with self._read() as connection:
+            rows = connection.execute("SELECT person_id, name, name_key, created_at FROM people ORDER BY created_at, person_id").fetchall()
+        return [dict(row) for row in rows]
+
+    def name_keys(self) -> set[str]:
+        with self._read() as connection:
+            return {row["name_key"] for row in connection.execute("SELECT DISTINCT name_key FROM people WHERE name_key != ''")}
+
+    def people_with_name_key(self, name_key: str) -> list[dict]:
+        """The people whose name reads as `name_key`, with their secret's hash (None: they cannot rejoin)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                "SELECT person_id, name, name_key, secret_hash, created_at FROM people WHERE name_key = ? ORDER BY created_at", (name_key,)
+            ).fetchall()
+        return [dict(row) for row in rows]
+
+    def add_browser_token(self, token_hash: str, person_id: str) -> None:
+        now = utc_now()
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO browser_tokens (token_hash, person_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+                (token_hash, person_id, now, now),
+            )
+
+    def person_for_token_hash(self, token_hash: str, *, seen: bool = False) -> dict | None:
+        """The person (person_id, name) a browser token's hash belongs to, or None; `seen` notes the visit."""
+        with self._write() if seen else self._read() as connection:
+            row = connection.execute(
+                "SELECT people.person_id, people.name FROM browser_tokens JOIN people ON people.person_id = browser_tokens.person_id"
+                " WHERE browser_tokens.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            if row is not None and seen:
+                connection.execute("UPDATE browser_tokens SET last_seen_at = ? WHERE token_hash = ?", (utc_now(), token_hash))
+        return None if row is None else dict(row)
+
+    def forget_browser_token(self, token_hash: str) -> bool:
+        """End one browser's identity; False when there was no such token."""
+        with self._write() as connection:
+            return connection.execute("DELETE FROM browser_tokens WHERE token_hash = ?", (token_hash,)).rowcount == 1
+
+    def browser_token_count(self, person_id: str) -> int:
+        """How many browsers hold `person_id`'s identity now."""
+        with self._read() as connection:
+            return connection.execute("SELECT COUNT(*) FROM browser_tokens WHERE person_id = ?", (person_id,)).fetchone()[0]
+
+    # Rejoin attempts share sign_in_attempts (kind "rejoin") with the teacher password's, for limits
+    # that hold for the whole deployment, however many browsers or sessions guess at once.
+
+    def record_rejoin_attempt(self, *, person_id: str | None, person_name: str, ok: bool, at: str | None = None) -> None:
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO sign_in_attempts (kind, at, person_id, person_name, ok) VALUES ('rejoin', ?, ?, ?, ?)",
+                (at or utc_now(), person_id, person_name, int(ok)),
+            )
+
+    def wrong_rejoins_since(self, since: str, person_ids: list[str] | None = None) -> list[str]:
+        """When the wrong rejoin secrets since `since` (ISO UTC) were typed, oldest first: for everyone, or for these people."""
+        where, parameters = "", []
+        if person_ids is not None:
+            if not person_ids:
+                return []
+            where, parameters = f" AND person_id IN ({', '.join('?' * len(person_ids))})", list(person_ids)
+        with self._read() as connection:
+            rows = connection.execute(
+                "SELECT at FROM sign_in_attempts WHERE kind = 'rejoin' AND ok = 0 AND at >= ?" + where + " ORDER BY at",
+                [since, *parameters],
+            ).fetchall()
+        return [row["at"] for row in rows]
