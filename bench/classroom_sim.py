@@ -374,10 +374,12 @@ def run_way(spec: dict) -> dict:
 
     from lab.classroom.limits import ClassLimits, save_limits
     from lab.jobs import launcher, queue
+    from lab.store.owners import Person
     from lab.store.runs import Store
 
     store = Store(lab_home)
-    save_limits(store, ClassLimits(allowed_presets=("quick-demo",), max_queued_per_student=2))  # the teacher, before class
+    teacher = Person("teacher", "Teacher", is_teacher=True)
+    save_limits(store, ClassLimits(allowed_presets=("quick-demo",), max_queued_per_student=2), by=teacher)  # the teacher, before class
     sampler = MemorySampler()
     sampler.start()
     try:

@@ -30,11 +30,11 @@ limits_column, challenge_column = st.columns(2, gap="large")
 with limits_column:
     st.subheader("Class limits")
     st.caption("What one student may start. Kept in the results store, so they survive a restart.")
-    teacher_views.limits_form(store)
+    teacher_views.limits_form(store, person)
 with challenge_column:
     st.subheader("Challenge")
     st.caption("A task and a budget: the class leaderboard on Compare then ranks only the runs that meet it.")
-    teacher_views.challenge_form(store)
+    teacher_views.challenge_form(store, person)
 
 st.subheader("The class's results")
 st.download_button(

@@ -313,7 +313,7 @@ def test_a_queued_run_shows_its_fair_place_and_when_it_should_start(tiny_data):
 
 
 def test_a_full_queue_refuses_one_more_and_lists_the_waiting_runs(tiny_data):
-    save_limits(Store(), ClassLimits(max_queued_per_student=1))
+    save_limits(Store(), ClassLimits(max_queued_per_student=1), by=TEACHER)
     ana = student("Ana")
     waiting = queued_run(ana, seed=7)
     at = open_page(session(ana), "pages/train.py")
@@ -346,7 +346,7 @@ def test_a_full_queue_refuses_one_more_and_lists_the_waiting_runs(tiny_data):
     ],
 )
 def test_each_class_limit_refuses_with_its_message(tiny_data, limits, widget, value, message):
-    save_limits(Store(), limits)
+    save_limits(Store(), limits, by=TEACHER)
     at = open_page(session(student("Ana")), "pages/train.py")
     assert not at.button(key="trainbtn_start").disabled  # the preset as it is fits every limit here
     kind, key = widget
@@ -390,7 +390,7 @@ def test_the_class_leaderboard_ranks_each_students_best_run_and_explains_the_cha
     assert list(ranking["student"]) == ["Ben", "Ana", "Cleo"] and list(ranking["accuracy"]) == ["80.0%", "71.0%", "66.0%"]
     assert [metric.label for metric in at.metric] == ["1. Ben", "2. Ana", "3. Cleo"]
 
-    save_challenge(Store(), Challenge("cifar10", max_params=200_000))
+    save_challenge(Store(), Challenge("cifar10", max_params=200_000), by=TEACHER)
     at = open_page(session(ana), "pages/compare.py")
     assert "at most 200,000 parameters" in texts(at)
     assert list(at.table[0].value["student"]) == ["Ana", "Cleo"]

@@ -57,7 +57,7 @@ def finish(store: Store, run_id: str, accuracy: float, train_seconds: float = 60
 
 def test_every_run_records_its_owner_and_the_results_show_it(store, data_dir):
     mine = queue.ask_for_run(quick(), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
-    local = queue.ask_for_run(quick(seed=1), store=store, data_dir=data_dir).run_id
+    local = queue.ask_for_run(quick(seed=1), store=store, data_dir=data_dir, owner=local_person()).run_id
     assert (store.get_run(mine)["owner_id"], store.get_run(mine)["owner"]) == ("ana-token", "Ana")
     assert store.get_run(local)["owner_id"] == "local" and store.get_run(local)["owner"] == local_person().name
     finish(store, mine, 0.5)
@@ -91,7 +91,7 @@ def test_only_the_owner_or_the_teacher_may_cancel_stop_or_delete_a_run(store, da
 def test_the_local_user_may_manage_every_run(store, data_dir):
     """The command line and a laptop without classroom mode: whoever has the shell is trusted."""
     theirs = queue.ask_for_run(quick(), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
-    assert queue.cancel(theirs, store) and store.delete_run(theirs)
+    assert queue.cancel(theirs, store, by=local_person()) and store.delete_run(theirs, by=local_person())
 
 
 # ---------------------------------------------------------------- the fair queue
@@ -99,7 +99,7 @@ def test_the_local_user_may_manage_every_run(store, data_dir):
 
 def test_the_queue_takes_turns_across_students_not_first_come_first_served(store, data_dir):
     """Ana queues three runs first, then Ben two and Carl one: they start Ana, Ben, Carl, Ana, Ben, Ana."""
-    save_limits(store, ClassLimits(max_queued_per_student=3))
+    save_limits(store, ClassLimits(max_queued_per_student=3), by=TEACHER)
     queued = {}
     for person, seeds in ((ANA, (1, 2, 3)), (BEN, (4, 5)), (CARL, (6,))):
         for seed in seeds:
@@ -177,8 +177,8 @@ def test_other_data_is_another_run(store, data_dir, tmp_path):
 
 
 def test_outside_classroom_mode_every_request_is_queued(store, data_dir):
-    queue.ask_for_run(quick(), store=store, data_dir=data_dir)
-    queue.ask_for_run(quick(), store=store, data_dir=data_dir)
+    queue.ask_for_run(quick(), store=store, data_dir=data_dir, owner=local_person())
+    queue.ask_for_run(quick(), store=store, data_dir=data_dir, owner=local_person())
     assert len(store.list_runs()) == 2
 
 
@@ -196,7 +196,7 @@ def test_outside_classroom_mode_every_request_is_queued(store, data_dir):
     ],
 )
 def test_each_class_limit_refuses_with_its_message(store, data_dir, limits, config, message):
-    save_limits(store, limits)
+    save_limits(store, limits, by=TEACHER)
     with pytest.raises(LimitError, match=message.replace("(", r"\(").replace(")", r"\)")):
         queue.ask_for_run(config, owner=ANA, store=store, data_dir=data_dir, classroom=True)
     assert store.list_runs() == []
@@ -216,7 +216,7 @@ def test_a_full_queue_refuses_one_more_run_and_lists_the_waiting_ones(store, dat
 
 
 def test_limits_survive_a_restart(store):
-    save_limits(store, ClassLimits(max_epochs=3, allowed_presets=("quick-demo", "fast-cnn-quick"), max_queued_per_student=1))
+    save_limits(store, ClassLimits(max_epochs=3, allowed_presets=("quick-demo", "fast-cnn-quick"), max_queued_per_student=1), by=TEACHER)
     assert load_limits(Store(store.root)) == ClassLimits(
         max_epochs=3, allowed_presets=("quick-demo", "fast-cnn-quick"), max_queued_per_student=1
     )
@@ -263,7 +263,7 @@ def test_a_challenge_ranks_only_the_runs_that_meet_it_and_says_why_the_others_do
     finish(store, slow, 0.60, train_seconds=300)
     finish(store, big, 0.70, train_seconds=60, params=500_000)
     challenge = Challenge(task="cifar10", max_train_seconds=120, max_params=200_000)
-    save_challenge(store, challenge)
+    save_challenge(store, challenge, by=TEACHER)
     board = leaderboard(store, challenge)
     # Only Ana's run meets the challenge; the others come after it, unranked, best first, each with its reason.
     assert [(row["student"], row["rank"], row["qualifies"]) for row in board] == [
@@ -324,7 +324,7 @@ def test_a_worker_can_take_runs_first_come_first_served(store, data_dir):
     """`python -m lab.jobs.worker --order oldest`: the order a class had before the fair queue (for comparisons)."""
     from lab.jobs import worker
 
-    save_limits(store, ClassLimits(max_queued_per_student=3))
+    save_limits(store, ClassLimits(max_queued_per_student=3), by=TEACHER)
     runs = [queue.ask_for_run(quick(seed=seed), owner=person, store=store, data_dir=data_dir, classroom=True).run_id
             for seed, person in ((1, ANA), (2, ANA), (3, BEN))]  # fmt: skip
     assert store.claim_next_queued(worker_pid=1, choose=worker.ORDERS["oldest"]) == runs[0]

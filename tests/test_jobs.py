@@ -14,6 +14,7 @@ import pytest
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue
 from lab.report.results_table import results_table
+from lab.store.owners import local_person
 from lab.store.runs import Store
 from lab.system import processes
 from tests.synthetic import random_cifar10_folder
@@ -87,7 +88,7 @@ def test_queue_position_follows_creation_order(store):
     first, second = store.create_run(tiny_config()), store.create_run(tiny_config(seed=1))
     assert [queue.queue_position(run_id, store) for run_id in (first, second)] == [1, 2]
     assert [run["run_id"] for run in queue.active_runs(store)] == [first, second]
-    assert queue.cancel(first, store)  # a queued run is cancelled at once
+    assert queue.cancel(first, store, by=local_person())  # a queued run is cancelled at once
     assert store.get_run(first)["status"] == "cancelled"
     assert queue.queue_position(first, store) is None and queue.queue_position(second, store) == 1
 
@@ -144,7 +145,7 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
     run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
     asked = time.monotonic()
-    assert queue.cancel(run_id, store)
+    assert queue.cancel(run_id, store, by=local_person())
     run = wait_finished(store, run_id, timeout=30)
     assert run["status"] == "cancelled"
     assert time.monotonic() - asked < 5
@@ -155,7 +156,7 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
 def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(store, tiny_cifar):
     run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
-    assert queue.cancel(run_id, store, keep_model=True)
+    assert queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, timeout=60)
     assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
     assert run["metrics"]["stopped_early"] is True and run["metrics"]["epochs_completed"] < 50

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab.jobs import cluster, launcher, queue
+from lab.store.owners import local_person
 from lab.store.runs import Store
 from lab.train import checkpoints
 from tests.synthetic import random_cifar10_folder
@@ -84,13 +85,13 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
     """Resume an interrupted run from the checkpoint it sent home, let it train past that, stop it and keep it."""
     saved = checkpoints.saved_epoch(store.root, run_id)
     assert saved is not None and saved >= 1
-    queue.resume(run_id, store, data_dir=data_dir)
+    queue.resume(run_id, store, data_dir=data_dir, by=local_person())
     begin = wait_for(
         lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
     )
     assert begin["resumed_from_epoch"] == saved
     wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
-    queue.cancel(run_id, store, keep_model=True)
+    queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, 120)
     assert run["status"] == "completed" and run["metrics"]["epochs_completed"] > saved + 1, (run["message"], dispatcher_log(store)[-3000:])
     assert len(store.load_history(run_id)["loss"]) == run["metrics"]["epochs_completed"]  # the epochs before the stop count
@@ -121,8 +122,8 @@ def test_cancel_and_stop_and_keep_reach_runs_on_the_cluster(store, tiny_cifar):
     kept = queue.submit(tiny_config(epochs=40, batch_size=8, seed=4), store=store, data_dir=tiny_cifar)
     for run_id in (cancelled, kept):
         wait_for(lambda run_id=run_id: store.latest_event(run_id, "batch_end"), TIMEOUT, f"{run_id}'s first batch")
-    queue.cancel(cancelled, store)
-    queue.cancel(kept, store, keep_model=True)
+    queue.cancel(cancelled, store, by=local_person())
+    queue.cancel(kept, store, keep_model=True, by=local_person())
     assert wait_finished(store, cancelled, 60)["status"] == "cancelled"
     run = wait_finished(store, kept, 90)
     assert run["status"] == "completed" and run["metrics"]["stopped_early"], run["message"]
@@ -156,7 +157,7 @@ def test_a_cluster_that_does_not_answer_leaves_runs_waiting_and_says_so(tmp_path
         healthy, line = cluster.status_line(store.root)
         assert not healthy and "Queued runs wait until it answers" in line
         assert store.get_run(run_id)["status"] == "queued"  # nothing lost, nothing failed: it waits
-        queue.cancel(run_id, store)
+        queue.cancel(run_id, store, by=local_person())
         wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to leave")
     finally:
         for pid in launcher.live_workers(store):
@@ -202,14 +203,21 @@ def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, t
     for its gradients forever: both stop after the same step, and the run is kept."""
     monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
     run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
-    wait_for(lambda: store.latest_event(run_id, "batch_end"), TIMEOUT, "the run's first batch")
-    queue.cancel(run_id, store, keep_model=True)
+    seen = wait_for(lambda: store.latest_event(run_id, "batch_end"), TIMEOUT, "the run's first batch")
+    steps_seen = (seen["epoch"] - 1) * seen["steps"] + seen["step"]  # steps rank 0 had trained when the stop was asked
+    queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, 120)
     assert run["status"] == "completed" and run["message"].startswith("stopped early on request"), (
         run["message"],
         dispatcher_log(store)[-3000:],
     )
     assert run["metrics"]["epochs_completed"] < 400
+    workers = run["environment"]["ran_on"]["workers"]
+    assert sorted(worker["rank"] for worker in workers) == [0, 1]
+    steps_done = [worker["steps_done"] for worker in workers]
+    # Both trained exactly as many steps: the same step was the last for each of them.
+    assert steps_done[0] == steps_done[1], workers
+    assert steps_seen <= steps_done[0] < 400 * seen["steps"], (steps_seen, workers)
 
 
 def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(store, tiny_cifar, monkeypatch):
@@ -240,9 +248,18 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
 
     run = wait_finished(store, on_worker, 120)
     assert run["status"] == "failed" and run["message"].startswith("interrupted: the Ray node"), run["message"]
+    # The head's run carries on: it finishes epochs it had not reached when the other node died.
+    epoch_at_death = (store.latest_event(on_head, "epoch_end") or {"epoch": 0})["epoch"]
+    events_at_death = len(store.events(on_head))
+    wait_for(
+        lambda: (store.latest_event(on_head, "epoch_end") or {"epoch": 0})["epoch"] >= epoch_at_death + 2,
+        TIMEOUT,
+        f"two more epochs of the head's run after epoch {epoch_at_death}",
+    )
+    assert len(store.events(on_head)) > events_at_death
     head_run = store.get_run(on_head)
-    assert head_run["status"] == "running", (head_run["message"], dispatcher_log(store)[-3000:])  # the head's run carries on
-    queue.cancel(on_head, store)
+    assert head_run["status"] == "running", (head_run["message"], dispatcher_log(store)[-3000:])
+    queue.cancel(on_head, store, by=local_person())
     head_run = wait_finished(store, on_head, 60)
     assert head_run["status"] == "cancelled", (head_run["message"], dispatcher_log(store)[-3000:])
     assert len(store.list_runs()) == 2 and store.integrity_check() == "ok"

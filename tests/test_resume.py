@@ -20,7 +20,7 @@ import pytest
 
 from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.jobs import launcher, queue
-from lab.store.owners import NotYourRunError, Person
+from lab.store.owners import NotYourRunError, Person, local_person
 from lab.store.runs import Store
 from lab.system import processes
 from lab.train import checkpoints
@@ -184,7 +184,7 @@ def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny
     assert queue.can_resume(run_id, store)
     epochs_before = [event["epoch"] for event in store.events(run_id) if event["kind"] == "epoch_end"]
 
-    line = queue.resume(run_id, store, data_dir=tiny_cifar)
+    line = queue.resume(run_id, store, data_dir=tiny_cifar, by=local_person())
     assert f"after epoch {saved} of 4" in line
     run = wait_finished(store, run_id)
     assert run["status"] == "completed", run["message"]
@@ -228,19 +228,19 @@ def test_a_run_with_nothing_saved_says_so(store):
     run_id = _failed_run(store)
     assert not queue.can_resume(run_id, store)
     with pytest.raises(queue.CannotResumeError, match="nothing saved to resume from: it stopped before its first epoch ended"):
-        queue.resume(run_id, store)
+        queue.resume(run_id, store, by=local_person())
     assert store.get_run(run_id)["status"] == "failed"  # refused: nothing changed
 
 
 def test_completed_cancelled_and_active_runs_are_not_resumed(store):
     queued = store.create_run(tiny_config())
     with pytest.raises(queue.CannotResumeError, match="is queued already"):
-        queue.resume(queued, store)
-    queue.cancel(queued, store)
+        queue.resume(queued, store, by=local_person())
+    queue.cancel(queued, store, by=local_person())
     with pytest.raises(queue.CannotResumeError, match="cancelled"):
-        queue.resume(queued, store)
+        queue.resume(queued, store, by=local_person())
     with pytest.raises(LookupError, match="no run with id"):
-        queue.resume("20260101-000000-seed-cnn-dead", store)
+        queue.resume("20260101-000000-seed-cnn-dead", store, by=local_person())
 
 
 def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
@@ -260,7 +260,7 @@ def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
 
 def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs(store, monkeypatch):
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: this test only moves rows
-    save_limits(store, ClassLimits(max_queued_per_student=1))
+    save_limits(store, ClassLimits(max_queued_per_student=1), by=TEACHER)
     run_id = _failed_run(store, owner=ANA)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
     waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
@@ -275,7 +275,7 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
 def test_deleting_a_run_removes_its_checkpoint(store):
     run_id = _failed_run(store)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
-    queue.delete(run_id, store)
+    queue.delete(run_id, store, by=local_person())
     assert checkpoints.saved_epoch(store.root, run_id) is None
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from lab.config import REPORT_BINARY_TASK, RunConfig, config_for_preset
 from lab.report.results_table import reference_rows, results_table
+from lab.store.owners import local_person
 from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
 
 RESULT_KEYS = {
@@ -97,7 +98,7 @@ def test_database_uses_wal_and_has_a_schema_version(store):
     store.list_runs()
     with sqlite3.connect(store.database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2  # 2: classroom mode
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 3  # 3: classroom trust
     assert store.integrity_check() == "ok"
 
 
@@ -142,7 +143,8 @@ def test_created_run_ids_are_readable_and_valid(store):
 
 
 def test_store_methods_refuse_unsafe_ids(store):
-    for call in (store.get_run, store.run_dir, store.load_model, store.delete_run):
+    delete = lambda run_id: store.delete_run(run_id, by=local_person())  # noqa: E731
+    for call in (store.get_run, store.run_dir, store.load_model, delete):
         with pytest.raises(ValueError):
             call("../escape")
 
@@ -211,7 +213,7 @@ def test_unknown_status_and_unknown_run_raise(store):
 
 def test_cancel_a_queued_run_at_once(store):
     run_id = store.create_run(RunConfig())
-    assert store.request_cancel(run_id) is True
+    assert store.request_cancel(run_id, by=local_person()) is True
     assert store.get_run(run_id)["status"] == "cancelled"
     assert store.cancel_requested(run_id) is True
     assert store.claim_next_queued(worker_pid=1) is None  # a cancelled run is never started
@@ -221,29 +223,29 @@ def test_cancel_a_running_run_sets_a_flag_the_job_polls(store):
     run_id = store.create_run(RunConfig())
     store.claim_next_queued(worker_pid=os.getpid())
     assert store.cancel_requested(run_id) is False
-    assert store.request_cancel(run_id) is True
+    assert store.request_cancel(run_id, by=local_person()) is True
     run = store.get_run(run_id)
     assert run["status"] == "running" and run["cancel_requested"] is True
     assert store.cancel_requested(run_id) is True
     store.set_status(run_id, "cancelled", "stopped after epoch 1")
-    assert store.request_cancel(run_id) is False  # nothing left to cancel
+    assert store.request_cancel(run_id, by=local_person()) is False  # nothing left to cancel
 
 
 def test_a_running_run_can_be_asked_to_stop_and_keep_its_model(store):
     run_id = store.create_run(RunConfig())
     store.claim_next_queued(worker_pid=os.getpid())
     assert store.keep_requested(run_id) is False and store.get_run(run_id)["keep_when_stopped"] is False
-    assert store.request_cancel(run_id, keep_model=True) is True
+    assert store.request_cancel(run_id, keep_model=True, by=local_person()) is True
     run = store.get_run(run_id)
     assert run["status"] == "running" and run["cancel_requested"] is True and run["keep_when_stopped"] is True
     assert store.cancel_requested(run_id) is True and store.keep_requested(run_id) is True
-    assert store.request_cancel(run_id) is True  # a later plain cancel wins: nothing is kept
+    assert store.request_cancel(run_id, by=local_person()) is True  # a later plain cancel wins: nothing is kept
     assert store.keep_requested(run_id) is False and store.cancel_requested(run_id) is True
 
 
 def test_a_queued_run_asked_to_keep_its_model_is_cancelled_at_once(store):
     run_id = store.create_run(RunConfig())
-    assert store.request_cancel(run_id, keep_model=True) is True
+    assert store.request_cancel(run_id, keep_model=True, by=local_person()) is True
     assert store.get_run(run_id)["status"] == "cancelled"  # nothing learned yet, nothing to keep
     assert store.keep_requested(run_id) is False
 
@@ -384,14 +386,14 @@ def test_delete_removes_row_events_and_folder(store):
     run_id = store.create_run(RunConfig(), status="running")
     store.add_event(run_id, {"kind": "epoch_end", "epoch": 1})
     with pytest.raises(ValueError, match="still running"):
-        store.delete_run(run_id)
+        store.delete_run(run_id, by=local_person())
     store.complete_run(run_id, **_finish_kwargs())
 
-    assert store.delete_run(run_id) is True
+    assert store.delete_run(run_id, by=local_person()) is True
     assert store.get_run(run_id) is None
     assert store.events(run_id) == []
     assert not store.run_dir(run_id).exists()
-    assert store.delete_run(run_id) is False
+    assert store.delete_run(run_id, by=local_person()) is False
 
 
 # -- listing and the results table ----------------------------------------------------------

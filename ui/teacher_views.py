@@ -109,7 +109,7 @@ def manage_run(store: Store, teacher: Person) -> None:
 # ---------------------------------------------------------------- limits and challenge
 
 
-def limits_form(store: Store) -> None:
+def limits_form(store: Store, teacher: Person) -> None:
     """What each student may queue; the Train form and the queue both enforce it, naming the limit."""
     limits = load_limits(store)
     with st.form("teacher_limits_form", border=True):
@@ -142,14 +142,14 @@ def limits_form(store: Store) -> None:
                     allowed_presets=tuple(presets) or None,
                     max_queued_per_student=int(per_student),
                 )
-                save_limits(store, chosen)
-            except ValueError as error:
+                save_limits(store, chosen, by=teacher)
+            except (PermissionError, ValueError) as error:  # a bad value, or lab's check: not the teacher after all
                 st.error(str(error))
             else:
                 st.success("Limits saved: they apply to the next run anyone starts.", icon=":material/check:")
 
 
-def challenge_form(store: Store) -> None:
+def challenge_form(store: Store, teacher: Person) -> None:
     """A task and a budget: the leaderboard then ranks only the runs that meet it."""
     current = load_challenge(store)
     if current is not None:
@@ -180,11 +180,11 @@ def challenge_form(store: Store) -> None:
             key="teacher_challenge_params",
         )
         if st.form_submit_button("Set the challenge", type="primary", icon=":material/flag:"):
-            save_challenge(store, Challenge(task, max_train_seconds=float(seconds) or None, max_params=int(params) or None))
+            save_challenge(store, Challenge(task, max_train_seconds=float(seconds) or None, max_params=int(params) or None), by=teacher)
             refresh_now()
             st.rerun()
     if current is not None and st.button("Remove the challenge", icon=":material/flag_circle:", key="teacher_challenge_remove"):
-        save_challenge(store, None)
+        save_challenge(store, None, by=teacher)
         refresh_now()
         st.rerun()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.config import PRESETS, RunConfig
+from lab.store.owners import Person, check_teacher
 from lab.store.runs import Store
 
 LIMITS_KEY = "class_limits"
@@ -109,7 +110,9 @@ def load_limits(store: Store) -> ClassLimits:
     return ClassLimits.from_dict(store.get_setting(LIMITS_KEY))
 
 
-def save_limits(store: Store, limits: ClassLimits) -> None:
+def save_limits(store: Store, limits: ClassLimits, *, by: Person) -> None:
+    """Keep the class's limits; only the teacher may (NotTheTeacherError, a PermissionError, for anyone else)."""
+    check_teacher(by, "set the class's limits")
     store.set_setting(LIMITS_KEY, limits.to_dict())
 
 
@@ -118,5 +121,7 @@ def load_challenge(store: Store) -> Challenge | None:
     return Challenge(**values) if values else None
 
 
-def save_challenge(store: Store, challenge: Challenge | None) -> None:
+def save_challenge(store: Store, challenge: Challenge | None, *, by: Person) -> None:
+    """Set (or with None, remove) the class's challenge; only the teacher may."""
+    check_teacher(by, "set the class's challenge")
     store.set_setting(CHALLENGE_KEY, dataclasses.asdict(challenge) if challenge is not None else None)

@@ -11,6 +11,7 @@ from lab.cli.parser import config_from_args
 from lab.config import RunConfig
 from lab.jobs import cluster
 from lab.jobs.cluster import ray_address
+from lab.store.owners import local_person
 from lab.store.runs import Store
 
 
@@ -120,7 +121,7 @@ def cmd_stop(args) -> int:
     store = Store()
     if store.get_run(args.run_id) is None:
         raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
-    if not queue.cancel(args.run_id, store, keep_model=args.keep):
+    if not queue.cancel(args.run_id, store, keep_model=args.keep, by=local_person()):  # whoever has the shell is trusted
         print(f"{args.run_id} has already finished ({store.get_run(args.run_id)['status']}): nothing to stop.")
         return 1
     status = store.get_run(args.run_id)["status"]
@@ -138,7 +139,7 @@ def cmd_resume(args) -> int:
     from lab.jobs import queue
 
     store = Store()
-    epoch = queue.reopen_for_resume(args.run_id, store, status="running")  # refuses, with the reason, what cannot be resumed
+    epoch = queue.reopen_for_resume(args.run_id, store, by=local_person(), status="running")  # refuses, with the reason, what cannot be resumed
     config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
     print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
     return _train_here(config, store, args, run_id=args.run_id, resume=True)

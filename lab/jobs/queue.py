@@ -27,7 +27,7 @@ from lab.classroom.limits import LimitError, load_limits
 from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
-from lab.store.owners import NotYourRunError, Person, check_may_manage, local_person
+from lab.store.owners import NotYourRunError, Person, check_may_manage, local_person, require_person
 from lab.store.runs import QueueFullError, RunNotFoundError, Store
 from lab.train import checkpoints, estimate
 
@@ -57,7 +57,7 @@ def settings_key(config: RunConfig, data_identity: str) -> str:
 def ask_for_run(
     config: RunConfig,
     *,
-    owner: Person | None = None,
+    owner: Person,
     store: Store | None = None,
     data_dir: str | None = None,
     classroom: bool = False,
@@ -73,7 +73,7 @@ def ask_for_run(
     before; the settings key is stored either way, so the command line can find the run later.
     """
     store = store or Store()
-    owner = owner or local_person()
+    owner = require_person(owner)
     limits = load_limits(store) if classroom and not owner.is_teacher else None  # the teacher sets them, for the students
     if limits is not None:
         limits.check(config)
@@ -117,20 +117,23 @@ def _ago(timestamp: str | None) -> str:
 
 
 def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | None = None) -> str:
-    """Queue a run and make sure a worker will train it; returns the run id at once.
+    """Queue a run for the local user (outside classroom mode) and make sure a worker will train it; returns the run id at once.
+
+    The shortcut of the command line, the benchmarks and the tests: whoever has the shell is trusted, so
+    the run is the local user's, said here explicitly (`ask_for_run` itself has no default owner).
 
     `data_dir` (else CIFAR10_DIR) is handed to the worker this call starts. A worker that is
     already running keeps the data location it was started with, so every run queued in one
     store should use the same one, as the app does (its CIFAR10_DIR setting).
     """
-    return ask_for_run(config, store=store, data_dir=data_dir).run_id
+    return ask_for_run(config, owner=local_person(), store=store, data_dir=data_dir).run_id
 
 
-def cancel(run_id: str, store: Store, *, keep_model: bool = False, by: Person | None = None) -> bool:
+def cancel(run_id: str, store: Store, *, by: Person, keep_model: bool = False) -> bool:
     """Stop a run: a queued one is cancelled at once, a running one after its current batch (within a second).
 
     `keep_model`: a running run is then evaluated and saved as it is, instead of dropped.
-    `by`: who asks; only the run's owner or the teacher may (lab.store.owners). Returns False when
+    `by`: who asks (required); only the run's owner or the teacher may (lab.store.owners). Returns False when
     the run had already finished.
     """
     asked = store.request_cancel(run_id, keep_model=keep_model, by=by)
@@ -139,10 +142,14 @@ def cancel(run_id: str, store: Store, *, keep_model: bool = False, by: Person | 
     return asked
 
 
-def delete(run_id: str, store: Store, *, by: Person | None = None) -> bool:
-    """Delete a finished run (its row, events, files and any checkpoint); only its owner or the teacher may."""
+def delete(run_id: str, store: Store, *, by: Person) -> bool:
+    """Delete a finished run (its row, events, files and any checkpoint); only its owner or the teacher may.
+
+    False, touching nothing, for an id with no row: a folder of that name is nobody's to remove.
+    """
     deleted = store.delete_run(run_id, by=by)
-    checkpoints.remove_checkpoints(store.root, run_id)
+    if deleted:
+        checkpoints.remove_checkpoints(store.root, run_id)
     return deleted
 
 
@@ -150,7 +157,7 @@ class CannotResumeError(ValueError):
     """A run that cannot continue where it stopped; the message says why, and what to do instead."""
 
 
-def resume(run_id: str, store: Store, *, by: Person | None = None, data_dir: str | None = None, classroom: bool = False) -> str:
+def resume(run_id: str, store: Store, *, by: Person, data_dir: str | None = None, classroom: bool = False) -> str:
     """Continue an interrupted run from its last finished epoch, as the same run; returns a sentence saying so.
 
     The run goes back to the queue and a worker picks it up like any other (`data_dir` as in
@@ -169,9 +176,7 @@ def resume(run_id: str, store: Store, *, by: Person | None = None, data_dir: str
     return f"run {run_id} continues after epoch {epoch} of {epochs} as soon as a worker is free."
 
 
-def reopen_for_resume(
-    run_id: str, store: Store, *, by: Person | None = None, status: str = "queued", max_waiting: int | None = None
-) -> int:
+def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "queued", max_waiting: int | None = None) -> int:
     """Check that `run_id` can be resumed by `by`, move it back to `status`; return the epoch it continues after.
 
     `status`: "queued" for a worker (`resume`), "running" when the caller trains it itself (`python -m lab resume`).
@@ -179,7 +184,7 @@ def reopen_for_resume(
     """
     store.mark_interrupted_runs()
     run = _existing_run(run_id, store)
-    check_may_manage(by or local_person(), run, "resume")
+    check_may_manage(require_person(by), run, "resume")
     refusal = _resume_refusal(run, store)
     if refusal is not None:
         raise CannotResumeError(refusal)

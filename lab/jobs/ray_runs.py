@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lab
 from lab.jobs import cluster, ray_node, ray_train
+from lab.store.owners import local_person
 from lab.store.runs import Store
 from lab.train import checkpoints
 
@@ -224,7 +225,7 @@ def train_one(
         while not remote.ended():
             remote.relay(on_event)
             if should_stop() and not remote.stop_sent:
-                store.request_cancel(run_id, keep_model=True)  # the next relay passes it on
+                store.request_cancel(run_id, keep_model=True, by=local_person())  # the shell's own run; the next relay passes it on
             time.sleep(POLL_SECONDS / 2)
         return run_id, remote.finish(on_event)
     except BaseException as error:

@@ -42,6 +42,23 @@ class NotYourRunError(StoreError, PermissionError):
     """Someone asked to change a run that is neither theirs nor theirs to manage."""
 
 
+class NotTheTeacherError(StoreError, PermissionError):
+    """Someone who is not the teacher asked to change what only the teacher sets (the class's limits, its challenge)."""
+
+
+def require_person(by: Person | None) -> Person:
+    """`by` itself; TypeError when it is missing. Every action that changes a run names who acts: no default stands for anyone."""
+    if not isinstance(by, Person):
+        raise TypeError(f"`by` must be the Person who acts (lab.store.owners.local_person() on the command line), not {by!r}.")
+    return by
+
+
+def check_teacher(person: Person, action: str) -> None:
+    """Raise NotTheTeacherError unless `person` teaches; `action` names what was asked ("save the class's limits")."""
+    if not require_person(person).is_teacher:
+        raise NotTheTeacherError(f"only the teacher can {action}.")
+
+
 def check_may_manage(person: Person, run: dict, action: str) -> None:
     """Raise NotYourRunError unless `person` owns `run` or teaches; `action` names what was asked ("cancel")."""
     if person.is_teacher or person.id == run.get("owner_id"):

@@ -52,7 +52,7 @@ from lab.store.database import (
     writing,
 )
 from lab.store.events import ProgressEvents
-from lab.store.owners import Person, check_may_manage, local_person
+from lab.store.owners import Person, check_may_manage, local_person, require_person
 from lab.store.saved import SavedRuns
 from lab.system import processes
 
@@ -228,7 +228,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             )
 
     def reopen_to_resume(
-        self, run_id: str, *, status: str = "queued", message: str = "", by: Person | None = None, max_waiting: int | None = None
+        self, run_id: str, *, by: Person, status: str = "queued", message: str = "", max_waiting: int | None = None
     ) -> None:
         """Move a failed run back to `queued` (a worker continues it) or `running` (this process does), to resume it.
 
@@ -258,15 +258,15 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 (status, message, now, os.getpid() if running else None, running, now, run_id),
             )
 
-    def request_cancel(self, run_id: str, *, keep_model: bool = False, by: Person | None = None) -> bool:
+    def request_cancel(self, run_id: str, *, by: Person, keep_model: bool = False) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current batch.
 
         `keep_model=True` asks a running run to stop early but keep what it learned: it is then
         evaluated and saved as a completed run, trained for fewer epochs than planned. A queued run
         has learned nothing yet, so it is cancelled either way.
         Returns False when the run had already finished, so there was nothing to cancel.
-        `by`: who asks (default: the local user); anyone but the run's owner or the teacher is
-        refused with NotYourRunError.
+        `by`: who asks (required: lab.store.owners.local_person() for the command line); anyone but
+        the run's owner or the teacher is refused with NotYourRunError.
         """
         self._check_may_manage(run_id, by, "stop" if keep_model else "cancel")
         with self._write() as connection:
@@ -379,8 +379,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             rows = connection.execute(query + " ORDER BY created_at DESC, rowid DESC", parameters).fetchall()
         return [run_from_row(row) for row in rows]
 
-    def _check_may_manage(self, run_id: str, by: Person | None, action: str) -> None:
-        check_may_manage(by or local_person(), self._require_run(run_id), action)
+    def _check_may_manage(self, run_id: str, by: Person, action: str) -> None:
+        check_may_manage(require_person(by), self._require_run(run_id), action)
 
     def _require_run(self, run_id: str) -> dict:
         run = self.get_run(run_id)
@@ -390,23 +390,28 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
 
     # -- removing and exporting -------------------------------------------------
 
-    def delete_run(self, run_id: str, *, by: Person | None = None) -> bool:
+    def delete_run(self, run_id: str, *, by: Person) -> bool:
         """Delete a run's row, events, followers and folder; False if there was no such run.
 
         A running run must be cancelled first, so its job never writes to a run that is gone.
-        `by`: who asks (default: the local user); only the run's owner or the teacher may.
+        `by`: who asks (required); only the run's owner or the teacher may. An id with no row
+        touches nothing, not even a folder of that name: nobody can be checked as its owner.
         """
-        if self.get_run(run_id) is not None:
-            self._check_may_manage(run_id, by, "delete")
+        require_person(by)
+        if self.get_run(run_id) is None:
+            return False
+        self._check_may_manage(run_id, by, "delete")
         with self._write() as connection:
             row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
-            if row is not None and row["status"] == "running":
+            if row is None:
+                return False  # deleted meanwhile by someone else
+            if row["status"] == "running":
                 raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
             connection.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         store_files.remove_run_folder(self.runs_folder, run_id)
-        return row is not None
+        return True
 
     def integrity_check(self) -> str:
         """SQLite's own check of the database file: "ok" when it is healthy."""
