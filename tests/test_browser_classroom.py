@@ -152,7 +152,7 @@ def test_two_students_and_a_teacher_share_one_server(browser, class_url):
     password.fill(PASSWORD)
     password.press("Enter")
     sidebar(teacher).get_by_text("Classroom mode: Teacher").wait_for()
-    settle(teacher, "Leave teacher mode")
+    settle(teacher, "Lock the teacher panel")
     assert PASSWORD not in teacher.url and sidebar(teacher).get_by_label("Teacher password").count() == 0
     shot(teacher, "2-teacher-sidebar")
     open_page(teacher, "Teacher")

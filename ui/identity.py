@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -54,8 +55,8 @@ def classroom_on() -> bool:
 
 
 def _teacher_password() -> str | None:
-    # st.secrets raises when there is no secrets.toml; configured_password treats that as "not configured".
-    return teacher.configured_password(st.secrets)
+    # st.secrets raises when there is no secrets.toml (not configured) and when one cannot be read (ClassroomConfigError).
+    return teacher.configured_password(st.secrets, secrets_files=st.get_option("secrets.files"))
 
 
 def auth_configured() -> bool:
@@ -70,9 +71,8 @@ def current_person() -> Person | None:
     """The person using this session; None in classroom mode until a student has said who they are."""
     if not classroom_on():
         return local_person()
-    state = st.session_state
     person = _login_person() if auth_configured() else _named_person()
-    if state.get(TEACHER_KEY):
+    if teacher_session_active():
         return Person(person.id, person.name, is_teacher=True) if person else Person(TEACHER_ID, TEACHER_NAME, is_teacher=True)
     return person
 
@@ -178,22 +178,66 @@ def ask_who_you_are() -> None:
 
 
 # ---------------------------------------------------------------- the teacher
+# The teacher unlocks the panel with the password; lab (lab/classroom/teacher.py) limits the guesses for the whole
+# deployment and decides when an unlocked panel ends: after LAB_TEACHER_SESSION_HOURS, at "Lock", or when the password
+# changes. The session keeps only a TeacherSession (when, and a keyed fingerprint of the password), never the password.
+
+TEACHER_SESSION_KEY = "classroom_teacher_session"
+TEACHER_ENDED_KEY = "classroom_teacher_ended"
 
 
 def _check_password() -> None:
-    """The password input's callback: check it, then empty the input, so it is kept nowhere."""
-    given = st.session_state.get(PASSWORD_WIDGET) or ""
-    st.session_state[PASSWORD_WIDGET] = ""
+    """The password input's callback: try it (lab counts and records the try), then empty the input, so it is kept nowhere."""
+    state = st.session_state
+    given = state.get(PASSWORD_WIDGET) or ""
+    state[PASSWORD_WIDGET] = ""
     if not given:
         return
-    # A wrong one answers only after a pause. The pause is read here, not bound when lab was imported, so tests can shorten it.
-    ok = teacher.is_teacher_password(given, _teacher_password(), delay=teacher.WRONG_PASSWORD_DELAY_SECONDS)
-    st.session_state[TEACHER_KEY] = ok
-    st.session_state[REFUSED_KEY] = not ok
+    password = _teacher_password()
+    try:
+        # A wrong one answers only after a pause. The pause is read here, not bound when lab was imported, so tests can shorten it.
+        outcome = teacher.sign_in(get_store(), given, password, current_person(), delay=teacher.WRONG_PASSWORD_DELAY_SECONDS)
+    except StoreError as error:  # the try cannot be counted, so it is not checked either
+        outcome = teacher.SignInOutcome(False, None, f"Teacher sign-in is not possible now: {error}")
+    state[TEACHER_KEY] = outcome.accepted
+    if outcome.accepted:
+        state[TEACHER_SESSION_KEY] = teacher.TeacherSession.start(password)
+        state.pop(TEACHER_ENDED_KEY, None)
+    else:
+        state[REFUSED_KEY] = outcome.message
 
 
-def _leave_teacher_mode() -> None:
+def teacher_session_active() -> bool:
+    """Whether this session's teacher panel is unlocked: ends it, saying why, once it is too old or the password changed."""
+    state = st.session_state
+    if not state.get(TEACHER_KEY):
+        return False
+    session = state.get(TEACHER_SESSION_KEY)
+    if not isinstance(session, teacher.TeacherSession):
+        why = "The teacher panel is locked: enter the teacher password to open it."
+    else:
+        hours = teacher.session_hours(st.secrets, secrets_files=st.get_option("secrets.files"))
+        why = session.why_ended(datetime.now(UTC), _teacher_password(), hours)
+    if why:
+        _end_teacher_session(why)
+        return False
+    return True
+
+
+def _end_teacher_session(why: str) -> None:
     st.session_state[TEACHER_KEY] = False
+    st.session_state.pop(TEACHER_SESSION_KEY, None)
+    st.session_state[TEACHER_ENDED_KEY] = why
+
+
+def _lock_teacher_panel() -> None:
+    _end_teacher_session("The teacher panel is locked. Enter the teacher password to open it again.")
+
+
+def check_configuration() -> None:
+    """Read the classroom configuration once, first thing: raises ClassroomConfigError when it cannot be read."""
+    if classroom_on():
+        teacher.session_hours(st.secrets, secrets_files=st.get_option("secrets.files"))
 
 
 def sidebar_mode() -> None:
@@ -212,13 +256,15 @@ def sidebar_mode() -> None:
 
 
 def sidebar_teacher() -> None:
-    """At the bottom of the sidebar in classroom mode: the teacher password, or the way out of teacher mode."""
+    """At the bottom of the sidebar in classroom mode: the teacher password, or the button that locks the teacher panel."""
     if not classroom_on():
         return
     st.divider()
-    if st.session_state.get(TEACHER_KEY):
-        st.button("Leave teacher mode", icon=":material/logout:", on_click=_leave_teacher_mode, key="classroom_leave_teacher")
+    if teacher_session_active():
+        st.button("Lock the teacher panel", icon=":material/lock:", on_click=_lock_teacher_panel, key="classroom_leave_teacher")
         return
+    if ended := st.session_state.pop(TEACHER_ENDED_KEY, None):
+        st.info(ended, icon=":material/lock_clock:")
     st.text_input("Teacher password", type="password", key=PASSWORD_WIDGET, on_change=_check_password, autocomplete="off")
-    if st.session_state.pop(REFUSED_KEY, False):
-        st.error("Not accepted.", icon=":material/lock:")
+    if refused := st.session_state.pop(REFUSED_KEY, None):
+        st.error(refused if isinstance(refused, str) else teacher.NOT_ACCEPTED, icon=":material/lock:")

@@ -84,7 +84,7 @@ def start_worker(store: Store, data_dir: str | None) -> int:
     logs = Path(store.root) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     _prune_logs(logs)
-    env = dict(os.environ)
+    env = processes.child_environment()  # never the teacher password: a worker has no use for it
     if data_dir:
         env["CIFAR10_DIR"] = str(Path(data_dir).expanduser().resolve())
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

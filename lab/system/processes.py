@@ -1,4 +1,4 @@
-"""Is a training worker still alive, and is it still the same process? And asking for less CPU.
+"""Is a training worker still alive, and is it still the same process? Asking for less CPU, and a child's environment without secrets.
 
 A pid alone is not enough to answer: once a process exits, the system may give its
 number to an unrelated process (after a reboot this happens quickly). So besides
@@ -12,6 +12,8 @@ psutil answers both on Linux, macOS and Windows (on Linux it reads /proc for us)
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import psutil
@@ -81,3 +83,17 @@ def _create_time(pid: int) -> float | None:
         return psutil.Process(pid).create_time()
     except (psutil.Error, OSError, ValueError):
         return None
+
+
+# Environment variables that hold secrets no child process needs. Streamlit also copies every top-level string of
+# .streamlit/secrets.toml into the environment under its own name, so `teacher_password` is dropped as well
+# (names are compared without regard to case). A database URL with a password would be added here if the store
+# ever reads one from the environment.
+SECRET_VARIABLES = ("LAB_TEACHER_PASSWORD", "TEACHER_PASSWORD")
+
+
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process the lab starts (a worker, the Ray dispatcher): this one's, without its secrets."""
+    secret = {name.upper() for name in SECRET_VARIABLES}
+    source = os.environ if base is None else base
+    return {name: value for name, value in source.items() if name.upper() not in secret}
