@@ -10,6 +10,7 @@
     python -m lab gradcam RUN_ID photo.jpg --out heatmap.png [--class cat]
     python -m lab lr-find --model seed-cnn --data-dir DIR [--json]
     python -m lab report --out report.html [--runs RUN_ID ...]
+    python -m lab teacher attempts [--json]      python -m lab teacher unlock
 
 Errors a user can fix (a bad setting, no data, no weights) print one readable line
 and exit with status 2, never a traceback.

@@ -140,6 +140,13 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="the file to write: .html (self-contained), .md (charts beside it) or .pdf (A4)")
     report.add_argument("--runs", nargs="+", metavar="RUN_ID", help="the runs to cover (default: the best run of each preset and task)")
 
+    teacher = commands.add_parser("teacher", help="the teacher's sign-in, from the server: clear its lock, list the tries at the password")
+    teacher_commands = teacher.add_subparsers(dest="teacher_command", required=True)
+    teacher_commands.add_parser("unlock", help="clear the lock that too many wrong teacher passwords put on the teacher's sign-in")
+    attempts = teacher_commands.add_parser("attempts", help="every try at the teacher password, newest first: when, who, accepted or not")
+    attempts.add_argument("--limit", type=int, default=100, help="how many of the newest tries (default 100)")
+    attempts.add_argument("--json", action="store_true")
+
     lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
     _add_config_options(lr_find)
     lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
