@@ -31,7 +31,7 @@ def cmd_attempts(args) -> int:
     attempts = teacher.attempts(store, limit=args.limit)
     if args.json:
         print_json(
-            [{**{key: row[key] for key in ("person_id", "person_name", "ok", "outcome")}, "at": row["at"].isoformat()} for row in attempts]
+            [{"at": row["at"].isoformat(), **{key: row[key] for key in ("person_id", "person_name", "ok", "outcome")}} for row in attempts]
         )
         return 0
     if not attempts:
