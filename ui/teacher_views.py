@@ -1,4 +1,5 @@
-"""The Teacher page's parts: the class's queue, any run's buttons, the class's limits and challenge, its results, a fresh start.
+"""The Teacher page's parts: the class's queue, any run's buttons, the class's limits and challenge, its results, a fresh start,
+and the tries at the teacher password.
 
 Every action passes the teacher (`by=`) to `lab`, which checks it: the page is listed only for a
 session that gave the teacher password, and `lab` would refuse a student anyway.
@@ -11,6 +12,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
+from lab.classroom import teacher as teacher_sign_in
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
 from lab.config import CLASS_NAMES, INPUT_SIZES, ONE_VS_REST, PRESETS
 from lab.jobs import queue
@@ -23,6 +25,7 @@ from ui.leaderboard_view import refresh_now
 from ui.tasks import task_label
 
 QUEUE_REFRESH_SECONDS = 5
+ATTEMPTS_SHOWN = 200  # the newest tries at the teacher password listed on the page
 # The tasks a challenge can name before anyone has trained them: the standard two and every class against the rest.
 STANDARD_TASKS = ("cifar10", "binary", *(f"{ONE_VS_REST}{name}" for name in CLASS_NAMES))
 
@@ -110,7 +113,7 @@ def manage_run(store: Store, teacher: Person) -> None:
 
 
 def limits_form(store: Store, teacher: Person) -> None:
-    """What each student may queue; the Train form and the queue both enforce it, naming the limit."""
+    """What each student may queue, and what the whole class may have waiting; the Train form and the queue enforce it, naming the limit."""
     limits = load_limits(store)
     with st.form("teacher_limits_form", border=True):
         left, right = st.columns(2)
@@ -127,6 +130,22 @@ def limits_form(store: Store, teacher: Person) -> None:
             key="teacher_max_input",
         )
         per_student = right.number_input("Queued runs per student", 1, 50, limits.max_queued_per_student, key="teacher_max_queued")
+        waiting_total = left.number_input(
+            "Runs waiting in the whole class (0 = no limit)",
+            0,
+            1000,
+            limits.max_waiting_total or 0,
+            key="teacher_max_waiting_total",
+            help="Counts everyone's queued runs together, so many tabs with many names cannot fill the queue.",
+        )
+        newcomers = right.number_input(
+            "New students per minute (0 = no limit)",
+            0,
+            1000,
+            limits.max_new_students_per_minute or 0,
+            key="teacher_max_new_per_minute",
+            help="How many people may start their first run within one minute: a whole class arriving, not a flood of made-up names.",
+        )
         presets = st.multiselect(
             "Presets allowed (none chosen = every one)",
             [*PRESETS, "custom"],
@@ -141,6 +160,8 @@ def limits_form(store: Store, teacher: Person) -> None:
                     max_input_size=int(size) or None,
                     allowed_presets=tuple(presets) or None,
                     max_queued_per_student=int(per_student),
+                    max_waiting_total=int(waiting_total) or None,
+                    max_new_students_per_minute=int(newcomers) or None,
                 )
                 save_limits(store, chosen, by=teacher)
             except (PermissionError, ValueError) as error:  # a bad value, or lab's check: not the teacher after all
@@ -216,3 +237,26 @@ def clear_class(store: Store, teacher: Person) -> None:
     refresh_now()
     later = f" {stopping} running run(s) stop after their current batch: clear again then to delete them." if stopping else ""
     st.success(f"Deleted {deleted} run(s).{later}", icon=":material/check:")
+
+
+# ---------------------------------------------------------------- tries at the teacher password
+
+
+def sign_in_attempts(store: Store) -> None:
+    """Every try at the teacher password, newest first: when, from which identity, accepted or not; and the lock, if any."""
+    locked = teacher_sign_in.locked_until(store)
+    if locked is not None:
+        st.warning(teacher_sign_in.locked_sentence(locked), icon=":material/lock_clock:")
+    rows = [
+        {
+            "when": row["at"].astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            "who": row["person_name"] or "someone who had not joined",
+            "identity": row["person_id"] or "",
+            "outcome": row["outcome"],
+        }
+        for row in teacher_sign_in.attempts(store, limit=ATTEMPTS_SHOWN)
+    ]
+    if not rows:
+        st.caption("Nobody has tried the teacher password yet.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -2,7 +2,10 @@
 
 Limits bound what a student may queue, so that thirty students share one small server:
 epochs, training images, input size, which presets, and how many runs one student may have
-waiting. Each refusal names the limit and the student's value. The challenge is a task plus
+waiting. Class-wide caps bound what everyone together may add: runs waiting in total, and new
+people allowed to queue their first run per minute (so that many tabs with many names cannot
+fill the queue). Limits count people: an identity is one browser's, or with login the account.
+Each refusal names the limit and the student's value. The challenge is a task plus
 a budget (training seconds, parameters): the leaderboard then ranks only the runs that meet it.
 """
 
@@ -12,13 +15,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lab.config import PRESETS, RunConfig
+from lab.config import PRESETS, RunConfig, config_for_preset
 from lab.store.owners import Person, check_teacher
-from lab.store.runs import Store
+from lab.store.runs import QueueCaps, Store
 
 LIMITS_KEY = "class_limits"
 CHALLENGE_KEY = "class_challenge"
 DEFAULT_QUEUED_PER_STUDENT = 2
+# For a class of about thirty: more waiting runs than one each, fewer than everyone's two at once;
+# and the whole class may arrive within one minute, but not three classes' worth of names.
+DEFAULT_WAITING_TOTAL = 40
+DEFAULT_NEW_STUDENTS_PER_MINUTE = 30
 CIFAR10_TRAIN_IMAGES = 50_000  # what a run without a subset trains on (before the validation split)
 
 
@@ -28,16 +35,18 @@ class LimitError(ValueError):
 
 @dataclass(frozen=True)
 class ClassLimits:
-    """What one student may queue. None means no limit."""
+    """What one student may queue, and what the whole class may have waiting. None means no limit."""
 
     max_epochs: int | None = None
     max_train_images: int | None = None
     max_input_size: int | None = None
     allowed_presets: tuple[str, ...] | None = None
     max_queued_per_student: int = DEFAULT_QUEUED_PER_STUDENT
+    max_waiting_total: int | None = DEFAULT_WAITING_TOTAL
+    max_new_students_per_minute: int | None = DEFAULT_NEW_STUDENTS_PER_MINUTE
 
     def __post_init__(self) -> None:
-        for name in ("max_epochs", "max_train_images", "max_input_size"):
+        for name in ("max_epochs", "max_train_images", "max_input_size", "max_waiting_total", "max_new_students_per_minute"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a whole number of at least 1, or no limit; got {value!r}.")
@@ -49,9 +58,20 @@ class ClassLimits:
                 raise ValueError(f"allowed presets must be some of: {', '.join(PRESETS)}, custom; got {list(self.allowed_presets)}.")
 
     def check(self, config: RunConfig) -> None:
-        """Raise LimitError, naming the limit, when `config` asks for more than the class allows."""
-        if self.allowed_presets is not None and config.model not in self.allowed_presets:
-            raise LimitError(f"the class allows only these models: {', '.join(self.allowed_presets)} (you chose {config.model}).")
+        """Raise LimitError, naming the limit, when `config` asks for more than the class allows.
+
+        The allowed presets are checked on the whole configuration (`preset_differences`), not on
+        its label alone: a modified client sending a preset's name with another network is refused.
+        """
+        if self.allowed_presets is not None and "custom" not in self.allowed_presets:
+            if config.model not in self.allowed_presets:
+                raise LimitError(f"the class allows only these models: {', '.join(self.allowed_presets)} (you chose {config.model}).")
+            changed = preset_differences(config, config.model)
+            if changed:
+                raise LimitError(
+                    f"the class allows only these models: {', '.join(self.allowed_presets)}, as they are; your {config.model} "
+                    f"has a different {', '.join(changed)}. Choose the preset again to reset them, or ask the teacher to allow custom."
+                )
         if self.max_epochs is not None and config.epochs > self.max_epochs:
             raise LimitError(f"the class allows at most {self.max_epochs} epochs (you asked for {config.epochs}).")
         images = config.subset or CIFAR10_TRAIN_IMAGES
@@ -62,6 +82,10 @@ class ClassLimits:
             )
         if self.max_input_size is not None and config.input_size > self.max_input_size:
             raise LimitError(f"the class allows an input size of at most {self.max_input_size} pixels (you asked for {config.input_size}).")
+
+    def caps(self) -> QueueCaps:
+        """The queue's caps for one student's request (checked by the store, in the transaction that queues)."""
+        return QueueCaps(self.max_queued_per_student, self.max_waiting_total, self.max_new_students_per_minute)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -103,6 +127,35 @@ class Challenge:
         if self.max_params is not None:
             budget.append(f"at most {self.max_params:,} parameters")
         return f"{self.task}" + (f", {' and '.join(budget)}" if budget else "")
+
+
+# The settings a student may change and still run a preset, as the Train form lets them without
+# switching to "custom": which task and images to learn from, for how long, and how the weights
+# learn. How long is bounded by the other limits (epochs, training images). Every other field is
+# the preset's own: the network (backbone, head, freezing, input size, weights, dropout, width)
+# and what sets the cost of each image (batch size, number format, test-time augmentation), so
+# that a preset the teacher allows costs what the teacher expects per image.
+PRESET_FREE_FIELDS = frozenset(
+    {
+        "task", "subset", "val_fraction", "seed", "epochs", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
+        "label_smoothing", "augment", "ema", "keep_best", "fine_labels",
+    }
+)  # fmt: skip
+
+
+def preset_differences(config: RunConfig, preset: str) -> list[str]:
+    """The fields of `config` that differ from preset `preset`'s, apart from PRESET_FREE_FIELDS; empty when it is that preset.
+
+    A run counts as preset P only when it carries P's name and every other field is P's.
+    """
+    if preset not in PRESETS:
+        return ["model"]
+    reference = config_for_preset(preset)
+    return [
+        field.name
+        for field in dataclasses.fields(RunConfig)
+        if field.name not in PRESET_FREE_FIELDS and getattr(config, field.name) != getattr(reference, field.name)
+    ]
 
 
 def load_limits(store: Store) -> ClassLimits:

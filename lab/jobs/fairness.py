@@ -4,6 +4,11 @@ The student whose latest run started longest ago goes first (a student with no r
 yet, before everyone), and each student's own runs start in the order they were queued. So a
 student who queues two runs does not make the others wait for both: everyone else gets a turn
 in between. With one user (a laptop, the command line) this is simply the oldest run first.
+
+When a student's latest run started is remembered by the store's `turns` table (lab/store/turns.py),
+not read from their runs: deleting your finished runs does not make you look like someone who
+never had a turn. How many new names may join the queue is the class's limits' business
+(lab/classroom/limits.py), checked when a run is queued.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from collections.abc import Sequence
 
 
 def fair_order(waiting: Sequence[dict]) -> list[str]:
-    """The run ids of `waiting` (dicts with run_id, owner_id, created_at, owner_last_started) in starting order."""
+    """The run ids of `waiting` (dicts with run_id, owner_id, created_at, owner_last_started) in starting order.
+
+    `owner_last_started`: when the owner's latest run started (Store.waiting_runs reads it from the turns table), or None.
+    """
     queues: dict[str, list[dict]] = {}
     for run in sorted(waiting, key=lambda run: run["created_at"]):
         queues.setdefault(run["owner_id"], []).append(run)

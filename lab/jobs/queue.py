@@ -28,7 +28,7 @@ from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
 from lab.store.owners import NotYourRunError, Person, check_may_manage, local_person, require_person
-from lab.store.runs import QueueFullError, RunNotFoundError, Store
+from lab.store.runs import ClassFullError, QueueCaps, QueueFullError, RunNotFoundError, Store
 from lab.train import checkpoints, estimate
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -84,9 +84,9 @@ def ask_for_run(
             owner=owner,
             settings_key=key,
             reuse=classroom and not force,
-            max_waiting=limits.max_queued_per_student if limits is not None else None,
+            caps=limits.caps() if limits is not None else None,
         )
-    except QueueFullError as error:
+    except (QueueFullError, ClassFullError) as error:
         raise LimitError(str(error)) from error
     if same is not None:
         return _reused(same)
@@ -162,21 +162,27 @@ def resume(run_id: str, store: Store, *, by: Person, data_dir: str | None = None
 
     The run goes back to the queue and a worker picks it up like any other (`data_dir` as in
     `submit`: the same copy of the data it started on). Refused with NotYourRunError for anyone but
-    its owner or the teacher, and with CannotResumeError (why, and what to do) for a run that is not
-    failed or saved no checkpoint. In classroom mode it waits in the queue like a new run, so it
-    counts toward its owner's waiting runs: a LimitError when they are full.
+    its owner, a student who follows it, or the teacher, and with CannotResumeError (why, and what to
+    do) for a run that is not failed or saved no checkpoint. In classroom mode a student's resume
+    passes the same limits as Start: the class's limits on the run's config (the teacher may have
+    tightened them since), and the queue's caps, since it waits like a new run (a LimitError naming
+    the limit).
     """
-    max_waiting = load_limits(store).max_queued_per_student if classroom else None
+    caps = None
+    if classroom and not require_person(by).is_teacher:
+        limits = load_limits(store)
+        limits.check(RunConfig.from_dict(_existing_run(run_id, store)["config"]))
+        caps = limits.caps()
     try:
-        epoch = reopen_for_resume(run_id, store, by=by, status="queued", max_waiting=max_waiting)
-    except QueueFullError as error:
+        epoch = reopen_for_resume(run_id, store, by=by, status="queued", caps=caps)
+    except (QueueFullError, ClassFullError) as error:
         raise LimitError(str(error)) from error
     launcher.ensure_workers(store, data_dir)
     epochs = store.get_run(run_id)["config"].get("epochs")
     return f"run {run_id} continues after epoch {epoch} of {epochs} as soon as a worker is free."
 
 
-def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "queued", max_waiting: int | None = None) -> int:
+def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "queued", caps: QueueCaps | None = None) -> int:
     """Check that `run_id` can be resumed by `by`, move it back to `status`; return the epoch it continues after.
 
     `status`: "queued" for a worker (`resume`), "running" when the caller trains it itself (`python -m lab resume`).
@@ -190,7 +196,7 @@ def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "q
         raise CannotResumeError(refusal)
     epoch = checkpoints.saved_epoch(store.root, run_id)
     message = f"resuming after epoch {epoch} of {run['config'].get('epochs')}"
-    store.reopen_to_resume(run_id, status=status, by=by, message=message, max_waiting=max_waiting)
+    store.reopen_to_resume(run_id, status=status, by=by, message=message, caps=caps)
     return epoch
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from lab.config import RunConfig
 from lab.store import files as store_files
+from lab.store import turns
 from lab.store.attempts import SignInAttempts
 from lab.store.classroom import ClassroomRecords
 from lab.store.database import (
@@ -54,10 +55,14 @@ from lab.store.database import (
 from lab.store.events import ProgressEvents
 from lab.store.owners import Person, check_may_manage, local_person, require_person
 from lab.store.saved import SavedRuns
+from lab.store.turns import QUEUED_WITH_OWNERS_LAST_START, ClassFullError, QueueCaps, QueueFullError
 from lab.system import processes
 
 __all__ = [
     "INTERRUPTED_MESSAGE",
+    "ClassFullError",
+    "QueueCaps",
+    "QueueFullError",
     "STATUSES",
     "TRANSITIONS",
     "RunNotFoundError",
@@ -148,20 +153,22 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             try:
                 with self._write() as connection:
                     _insert_run(connection, run_id, config, status, owner, settings_key, now, os.getpid() if running else None)
+                    (turns.record_started if running else turns.record_queued)(connection, owner.id, now)
                 return run_id
             except sqlite3.IntegrityError:
                 continue
         raise StoreError("could not find an unused run id; is the system clock working?")
 
     def queue_run(
-        self, config: RunConfig, *, owner: Person, settings_key: str, reuse: bool = False, max_waiting: int | None = None
+        self, config: RunConfig, *, owner: Person, settings_key: str, reuse: bool = False, caps: QueueCaps | None = None
     ) -> tuple[str, dict | None]:
         """Queue a run for `owner`, or find the same one; in one write transaction, so two clicks never race.
 
         With `reuse`, a run with this settings key (the newest completed one, else one queued or
-        running) is returned instead, as `(its id, the run)`, and `owner` follows it. With
-        `max_waiting`, an owner who already has that many runs waiting gets QueueFullError. Otherwise
-        `(new id, None)`.
+        running) is returned instead, as `(its id, the run)`, and `owner` follows it. With `caps`
+        (lab.store.turns.QueueCaps), a run that would pass one is refused: QueueFullError when the
+        owner has too many waiting, ClassFullError when the whole class has. Otherwise `(new id, None)`,
+        and the turns table remembers when `owner` first queued.
         """
         for _ in range(20):
             run_id = new_run_id(config.model)
@@ -176,13 +183,10 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                                     (same["run_id"], owner.id, owner.name, utc_now()),
                                 )
                             return same["run_id"], run_from_row(same)
-                    if max_waiting is not None:
-                        waiting = connection.execute(
-                            "SELECT run_id, model FROM runs WHERE owner_id = ? AND status = 'queued' ORDER BY created_at", (owner.id,)
-                        ).fetchall()
-                        if len(waiting) >= max_waiting:
-                            raise QueueFullError([(row["run_id"], row["model"]) for row in waiting], max_waiting)
-                    _insert_run(connection, run_id, config, "queued", owner, settings_key, utc_now(), None)
+                    now = utc_now()
+                    turns.check_room(connection, owner.id, caps, now)
+                    _insert_run(connection, run_id, config, "queued", owner, settings_key, now, None)
+                    turns.record_queued(connection, owner.id, now)
                 return run_id, None
             except sqlite3.IntegrityError:
                 continue
@@ -194,7 +198,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         `choose` picks it from the waiting runs (dicts with run_id, owner_id, created_at and
         owner_last_started, when that owner's latest run started, or None), oldest first; the
         default takes the oldest. lab.jobs.fairness passes the class's fair order. Reading and
-        updating happen in one write transaction, so two workers never take the same run.
+        updating happen in one write transaction, so two workers never take the same run. The
+        owner's turn is recorded (lab/store/turns.py), so it counts even after the run is deleted.
         """
         with self._write() as connection:
             waiting = [dict(row) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
@@ -206,6 +211,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ? AND status = 'queued'",
                 (worker_pid, now, now, run_id),
             )
+            owner_id = next(run["owner_id"] for run in waiting if run["run_id"] == run_id)
+            turns.record_started(connection, owner_id, now)
             return run_id
 
     def waiting_runs(self) -> list[dict]:
@@ -228,35 +235,31 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             )
 
     def reopen_to_resume(
-        self, run_id: str, *, by: Person, status: str = "queued", message: str = "", max_waiting: int | None = None
+        self, run_id: str, *, by: Person, status: str = "queued", message: str = "", caps: QueueCaps | None = None
     ) -> None:
         """Move a failed run back to `queued` (a worker continues it) or `running` (this process does), to resume it.
 
         The caller has checked that the run saved a checkpoint (lab.jobs.queue); the store checks who
         asks (only the owner or the teacher) and, in the transaction that moves it, that the run is
         still failed, so two clicks resume it once. A leftover cancel request is cleared, and a run
-        reopened as running records this process as its worker, started now. With `max_waiting`, a
-        run whose owner already has that many runs waiting gets QueueFullError, as a new run would.
+        reopened as running records this process as its worker, started now. With `caps`, a run
+        reopened as queued is refused as a new one would be (QueueFullError, ClassFullError).
         """
         self._check_may_manage(run_id, by, "resume")
         with self._write() as connection:
             current = self._status_of(connection, run_id)
             if status not in RESUME_TRANSITIONS.get(current, ()):
                 raise ValueError(f"run {run_id} is {current}: only a failed run can be resumed, as queued or running.")
-            if status == "queued" and max_waiting is not None:
-                waiting = connection.execute(
-                    "SELECT run_id, model FROM runs WHERE status = 'queued' AND owner_id = (SELECT owner_id FROM runs WHERE run_id = ?)"
-                    " ORDER BY created_at",
-                    (run_id,),
-                ).fetchall()
-                if len(waiting) >= max_waiting:
-                    raise QueueFullError([(row["run_id"], row["model"]) for row in waiting], max_waiting)
+            owner_id = connection.execute("SELECT owner_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()["owner_id"]
             now, running = utc_now(), status == "running"
+            if not running:
+                turns.check_room(connection, owner_id, caps, now)
             connection.execute(
                 "UPDATE runs SET status = ?, message = ?, cancel_requested = 0, finished_at = NULL, updated_at = ?, worker_pid = ?,"
                 " started_at = CASE WHEN ? THEN ? ELSE started_at END WHERE run_id = ?",
                 (status, message, now, os.getpid() if running else None, running, now, run_id),
             )
+            (turns.record_started if running else turns.record_queued)(connection, owner_id, now)
 
     def request_cancel(self, run_id: str, *, by: Person, keep_model: bool = False) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current batch.
@@ -419,18 +422,6 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
 
 
-class QueueFullError(StoreError):
-    """An owner already has as many runs waiting as the class allows; `waiting` lists them as (run_id, model)."""
-
-    def __init__(self, waiting: list[tuple[str, str]], limit: int):
-        listed = ", ".join(f"{run_id} ({model})" for run_id, model in waiting)
-        super().__init__(
-            f"you already have {len(waiting)} runs waiting ({listed}); the class allows {limit} at a time: "
-            "cancel one, or wait until one starts."
-        )
-        self.waiting = waiting
-
-
 def _insert_run(connection, run_id: str, config: RunConfig, status: str, owner: Person, settings_key, now: str, pid) -> None:
     connection.execute(
         "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at,"
@@ -444,17 +435,6 @@ def _insert_run(connection, run_id: str, config: RunConfig, status: str, owner: 
 SAME_SETTINGS = """
     SELECT * FROM runs WHERE settings_key = ? AND status IN ('completed', 'queued', 'running')
      ORDER BY status = 'completed' DESC, created_at DESC, rowid DESC LIMIT 1
-"""
-
-
-# The waiting runs, each with when its owner's latest run started (None: never), oldest first.
-QUEUED_WITH_OWNERS_LAST_START = """
-    SELECT queued.run_id, queued.owner_id, queued.owner_name, queued.created_at,
-           (SELECT MAX(started.started_at) FROM runs AS started
-             WHERE started.owner_id = queued.owner_id AND started.started_at IS NOT NULL) AS owner_last_started
-      FROM runs AS queued
-     WHERE queued.status = 'queued'
-     ORDER BY queued.created_at, queued.rowid
 """
 
 
