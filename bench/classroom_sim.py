@@ -155,6 +155,7 @@ def attend(room: Classroom, student: dict) -> None:
 def _attend(room: Classroom, student: dict) -> None:
     from streamlit.testing.v1 import AppTest
 
+    from lab.classroom import identities
     from lab.jobs import queue
     from lab.store.owners import Person
 
@@ -177,8 +178,7 @@ def _attend(room: Classroom, student: dict) -> None:
         step("give a name", lambda: at.text_input(key="classroom_your_name").set_value(name).run())
     person_id = at.session_state.to_dict().get("classroom_person_id")
     if person_id is None:  # the name prompt is missing or failed: an identity as the app would make it
-        person_id = secrets.token_urlsafe(16)
-        room.store.remember_person(person_id, name)
+        person_id = identities.join(room.store, name).person.id
         server.errors.append(f"student {number}: joined without the app's name prompt")
     person = Person(person_id, name)
     room.owners[person.id] = number

@@ -1,8 +1,9 @@
 """Classroom mode through the app (AppTest): several people on one results store, each with their own identity.
 
 Every test sets a teacher password (classroom mode on) and a private LAB_HOME (conftest.py). Students
-are AppTest sessions whose address carries their private identity (`?id=...`, as a bookmark would),
-the teacher a session that typed the password. No test trains anything: workers are never started,
+are AppTest sessions of a browser that joined earlier: AppTest runs no components and sends no cookies,
+so a session is given the browser's token the way ui/identity.py keeps it once read from the cookie
+(`classroom_browser_token` in the session). The teacher is a session that typed the password. No test trains anything: workers are never started,
 and a completed run is stored directly through the store's API with a tiny Keras model.
 
 AppTest runs the router (streamlit_app.py, with the sidebar) on an app's first run only; later runs
@@ -13,7 +14,6 @@ first run, and `reroute` runs the router again where a test needs it.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from io import StringIO
 from pathlib import Path
@@ -24,6 +24,7 @@ import pytest
 from keras import layers
 from streamlit.testing.v1 import AppTest
 
+from lab.classroom import identities
 from lab.classroom import teacher as teacher_password
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
 from lab.config import RunConfig, config_for_preset, task_class_names
@@ -68,21 +69,24 @@ def tiny_data(tmp_path, monkeypatch) -> str:
     return folder
 
 
+BROWSER_TOKENS: dict[str, str] = {}  # person id -> the token their browser's cookie holds
+
+
 def student(name: str) -> Person:
-    """A student who joined earlier: a private identity the store knows the name of."""
-    person = Person(secrets.token_urlsafe(16), name)
-    Store().remember_person(person.id, name)
-    return person
+    """A student who joined earlier, as the join screen makes one: a person, and a token their browser keeps."""
+    joined = identities.join(Store(), name)
+    BROWSER_TOKENS[joined.person.id] = joined.browser_token
+    return joined.person
 
 
 TEACHER = Person("teacher", "Teacher", is_teacher=True)
 
 
 def session(person: Person | None = None) -> AppTest:
-    """A browser session: the app opened at its address (with the person's identity in it), first run done."""
+    """A browser session: the app opened by `person`'s browser (its cookie read into the session), first run done."""
     at = AppTest.from_file(APP, default_timeout=90)
     if person is not None:
-        at.query_params["id"] = person.id
+        at.session_state["classroom_browser_token"] = BROWSER_TOKENS[person.id]
     at.run()
     assert not at.exception, at.exception
     return at
@@ -159,30 +163,81 @@ def test_without_a_teacher_password_nothing_is_asked(monkeypatch):
     assert compare.title[0].value == "Compare runs" and "owner" not in compare.dataframe[0].value.columns
 
 
-def test_a_student_gives_a_name_once_and_keeps_it_in_the_address():
+def test_a_student_joins_once_is_shown_a_secret_and_keeps_out_of_the_address():
     at = session()
     assert "Classroom mode" in sidebar_text(at)
     assert [title.value for title in at.title] == ["Welcome to the class"]  # no page before a name
     at.text_input(key="classroom_your_name").set_value("  Ana <b>M.</b>  ").run()
     assert not at.exception
-    token = at.query_params["id"]
-    assert len(token) >= 20 and Store().person_name(token) == "Ana bM.b"  # no markup survives in a name
+    person_id, token = at.session_state["classroom_person_id"], at.session_state["classroom_browser_token"]
+    assert person_id.startswith("p-") and Store().person_name(person_id) == "Ana bM.b"  # no markup survives in a name
+    assert identities.person_for_browser(Store(), token).id == person_id
+    assert "id" not in at.query_params and person_id not in str(at.query_params) and token not in str(at.query_params)
     assert at.title[0].value == "Explore CIFAR-10"
+    secret = at.session_state["classroom_new_secret"]
+    assert f"Your secret: `{secret}`" in texts(reroute(at))  # shown once, to write down
+    at.button(key="classroom_secret_done").click().run()
+    assert "classroom_new_secret" not in at.session_state and "Your secret" not in texts(at)
     open_page(at, "pages/train.py")
-    assert at.query_params["id"] == token  # a page switch keeps it
+    assert at.session_state["classroom_person_id"] == person_id and "id" not in at.query_params  # a page switch keeps it
 
-    again = session(Person(token, "?"))  # a refresh, or the bookmark tomorrow: same address, new session
+    BROWSER_TOKENS[person_id] = token
+    again = session(Person(person_id, "?"))  # a refresh, or the browser tomorrow: the cookie, in a new session
     assert "you are Ana bM.b" in sidebar_text(again)
     assert not [field for field in again.text_input if field.label == "Your name"]
 
 
-@pytest.mark.parametrize("address", ["teacher", "local", "short", "x" * 100])
-def test_an_address_identity_that_no_one_was_given_is_ignored(address):
-    Store().remember_person(address, "Someone")
+def test_an_address_never_makes_its_opener_someone():
+    ana = student("Ana")
+    assert identities.person_for_browser(Store(), BROWSER_TOKENS[ana.id]) == ana  # her browser's token is real
+    Store().remember_person("teacher", "Someone")  # even ids someone holds in the store
+    Store().remember_person("local", "Someone")
+    for address in (ana.id, BROWSER_TOKENS[ana.id], "teacher", "local", "x" * 40):
+        at = AppTest.from_file(APP, default_timeout=90)
+        at.query_params["id"] = address  # a copied, bookmarked or hand-made address
+        at.run()
+        assert [title.value for title in at.title] == ["Welcome to the class"], address
+    at.text_input(key="classroom_your_name").set_value("Ben").run()  # joining there makes a new person, always
+    assert at.session_state["classroom_person_id"] not in (ana.id, "x" * 40) and "you are Ben" in sidebar_text(reroute(at))
+
+
+def test_a_made_up_browser_token_is_no_one():
+    student("Ana")
     at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["id"] = address
+    at.session_state["classroom_browser_token"] = "a-token-this-browser-was-never-given-000000"
     at.run()
     assert [title.value for title in at.title] == ["Welcome to the class"]
+    assert "classroom_browser_token" not in at.session_state  # forgotten, not kept
+
+
+@pytest.mark.parametrize(("name", "refusal"), [("ana", 'already called "ana"'), ("Ｔｅａｃｈｅｒ", "kept for the teacher")])
+def test_a_taken_name_or_the_teacher_s_is_refused_on_the_join_screen(name, refusal):
+    student("Ana")
+    at = session()
+    reroute(at.text_input(key="classroom_your_name").set_value(name).run())
+    assert [title.value for title in at.title] == ["Welcome to the class"] and "classroom_person_id" not in at.session_state
+    assert any(refusal in error.value for error in at.error), [error.value for error in at.error]
+    assert [person["name"] for person in Store().people()] == ["Ana"]
+
+
+def test_a_student_rejoins_with_name_and_secret_and_leaves_on_one_browser():
+    joined = identities.join(Store(), "Ana")
+    at = session()  # another computer
+    at.text_input(key="classroom_rejoin_name").set_value("Ana")
+    at.text_input(key="classroom_rejoin_secret").set_value("WRONG-SECRET")
+    reroute(at.button(key="FormSubmitter:classroom_rejoin_form-Rejoin").click().run())
+    assert any("do not match anyone" in error.value for error in at.error) and "classroom_person_id" not in at.session_state
+    assert at.text_input(key="classroom_rejoin_secret").value == ""  # the typed secret is not kept
+    at.text_input(key="classroom_rejoin_name").set_value("ana")
+    at.text_input(key="classroom_rejoin_secret").set_value(identities.show_secret(joined.secret))
+    at.button(key="FormSubmitter:classroom_rejoin_form-Rejoin").click().run()  # the router's page now: it runs again
+    assert at.session_state["classroom_person_id"] == joined.person.id and "you are Ana" in sidebar_text(at)
+    assert Store().browser_token_count(joined.person.id) == 2
+
+    at.button(key="classroom_leave").click().run()
+    assert [title.value for title in at.title] == ["Welcome to the class"] and "Leave" not in sidebar_text(at)
+    assert Store().browser_token_count(joined.person.id) == 1  # the first computer keeps her
+    assert identities.person_for_browser(Store(), joined.browser_token) == joined.person
 
 
 def test_a_login_is_the_identity_when_streamlit_authentication_is_configured():
@@ -216,7 +271,7 @@ def test_a_wrong_teacher_password_is_refused_without_detail(monkeypatch):
         at.switch_page("pages/teacher.py")  # not in the navigation
     alone = AppTest.from_file(str(Path(APP).parent / "pages" / "teacher.py"), default_timeout=90)  # the page run on its own
     alone.session_state["router_ran"] = True
-    alone.query_params["id"] = ana.id
+    alone.session_state["classroom_browser_token"] = BROWSER_TOKENS[ana.id]
     alone.run()
     assert "This page is for the teacher" in texts(alone) and not alone.get("download_button")
 

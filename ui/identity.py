@@ -4,9 +4,12 @@ Classroom mode is on when a teacher password is configured (LAB_TEACHER_PASSWORD
 `teacher_password` in .streamlit/secrets.toml); otherwise everyone is the local user and
 nothing is asked. In classroom mode a student is:
 - their login, when Streamlit's own authentication is configured (`[auth]` in secrets);
-- otherwise a private random identity made the first time they give their name. It lives in
-  the address (`?id=...`), so a refresh or a bookmark keeps it, and in the session, so a page
-  switch (which clears the address's parameters) keeps it too; the store remembers the name.
+- otherwise an identity made when they join with their name (lab/classroom/identities.py). Their
+  browser keeps its proof, a random token, in a cookie (ui/browser_cookie.py), so a refresh, a new
+  tab or a closed and reopened browser keeps it, and the session keeps it across page changes. It is
+  never in an address: a copied link, a bookmark or a hand-made `?id=` makes nobody anybody. Joining
+  shows a short secret once; with their name it brings a student back on another computer ("Joined
+  before?"). "Leave" in the sidebar ends the identity on this browser.
 
 The teacher unlocks their panel with the password in the sidebar. The check happens in the
 input's callback, which then empties the input, so the password is never kept in the
@@ -20,30 +23,33 @@ pages can hide buttons that `lab` would refuse anyway.
 from __future__ import annotations
 
 import contextlib
-import re
-import secrets
 from datetime import UTC, datetime
 
 import streamlit as st
 
-from lab.classroom import teacher
+from lab.classroom import identities, teacher
+from lab.classroom.names import NAME_MAX_CHARS, NameRefusedError, clean_name
 from lab.store.owners import Person, check_may_manage, local_person
 from lab.store.runs import StoreError
+from ui import browser_cookie
 from ui.common import get_store
 
-ID_PARAM = "id"  # the address parameter that holds a student's private identity
+# What this session knows of its person: the browser token (its proof, server memory only), and the id and name it gave.
+TOKEN_KEY = "classroom_browser_token"
 ID_KEY = "classroom_person_id"
 NAME_KEY = "classroom_person_name"
+LEFT_KEY = "classroom_left"  # this session left: the cookie it started with is not read again
+NEW_SECRET_KEY = "classroom_new_secret"  # the rejoin secret, shown once after joining until "I wrote it down"
+JOIN_ERROR_KEY = "classroom_join_refused"
+REJOIN_ERROR_KEY = "classroom_rejoin_refused"
+REJOIN_NAME_WIDGET = "classroom_rejoin_name"
+REJOIN_SECRET_WIDGET = "classroom_rejoin_secret"
 TEACHER_KEY = "classroom_teacher"
 REFUSED_KEY = "classroom_teacher_refused"
 PASSWORD_WIDGET = "classroom_teacher_password"
 NAME_WIDGET = "classroom_your_name"
 TEACHER_ID, TEACHER_NAME = "teacher", "Teacher"
 LOGIN_PREFIX = "login:"
-NAME_MAX_CHARS = 40
-# What `secrets.token_urlsafe(16)` makes. Anything else in the address is ignored, so a hand-typed
-# `?id=teacher` or `?id=local` can never borrow the teacher's or the laptop user's runs.
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
 # ---------------------------------------------------------------- the mode
@@ -116,49 +122,111 @@ def _login_person() -> Person | None:
 
 
 def _named_person() -> Person | None:
-    """The private identity of this browser: from the session, else from the address (a refresh, a bookmark)."""
+    """The person whose token this browser holds: the session's token, else the cookie the browser sent when the session began.
+
+    The store is asked on every run, so Leave in one tab ends the identity in the browser's other tabs too.
+    """
     state = st.session_state
-    person_id, name = state.get(ID_KEY), state.get(NAME_KEY)
-    if not (person_id and name):
-        person_id = _token_in_address()
-        name = _known_name(person_id) if person_id else None
-        if not name:
-            return None
-        state[ID_KEY], state[NAME_KEY] = person_id, name
-    if st.query_params.get(ID_PARAM) != person_id:
-        st.query_params[ID_PARAM] = person_id  # a page switch clears the address's parameters: put it back
-    return Person(person_id, name)
-
-
-def _token_in_address() -> str | None:
-    token = st.query_params.get(ID_PARAM)
-    return token if token and TOKEN_PATTERN.fullmatch(token) else None
-
-
-def _known_name(person_id: str) -> str | None:
-    try:
-        return get_store().person_name(person_id)
-    except StoreError:
+    token = state.get(TOKEN_KEY)
+    from_cookie = token is None and not state.get(LEFT_KEY)
+    if from_cookie:
+        token = browser_cookie.token_sent()
+    if not token:
         return None
+    try:
+        person = identities.person_for_browser(get_store(), token, seen=from_cookie)
+    except StoreError:  # the store cannot be read just now: the session's own person stays who they were
+        return Person(state[ID_KEY], state[NAME_KEY]) if state.get(TOKEN_KEY) == token and state.get(ID_KEY) else None
+    if person is None:  # a token no one was given, or one that has left
+        for key in (TOKEN_KEY, ID_KEY, NAME_KEY):
+            state.pop(key, None)
+        return None
+    state[TOKEN_KEY], state[ID_KEY], state[NAME_KEY] = token, person.id, person.name
+    return person
 
 
-def clean_name(text: str) -> str:
-    """A display name safe to show anywhere (Markdown, tables, CSV): letters, digits, spaces, ' . -; at most 40 characters."""
-    kept = "".join(ch for ch in text if ch.isalnum() or ch in " .-'")
-    return " ".join(kept.split())[:NAME_MAX_CHARS].strip()
+def _become(person: Person, token: str) -> None:
+    """This session is now `person`; its browser keeps `token` (the sidebar writes the cookie)."""
+    state = st.session_state
+    state[TOKEN_KEY], state[ID_KEY], state[NAME_KEY] = token, person.id, person.name
+    state.pop(LEFT_KEY, None)
 
 
 def _join() -> None:
-    """The name input's callback: a new private identity, kept in the session, the address and the store."""
-    name = clean_name(st.session_state.get(NAME_WIDGET) or "")
-    if not name:
+    """The name input's callback: a new person, always (nothing the browser sends is adopted), and their secret to show once."""
+    state = st.session_state
+    name = state.get(NAME_WIDGET) or ""
+    if not clean_name(name) or _named_person() is not None:  # Enter then the button: one join, not two
         return
-    person_id = _token_in_address() or secrets.token_urlsafe(16)  # a bookmark whose store was reset keeps its identity
-    # If the store cannot be written, the name is still kept in this session and its address; only a refresh would ask again.
-    with contextlib.suppress(StoreError):
-        get_store().remember_person(person_id, name)
-    st.session_state[ID_KEY], st.session_state[NAME_KEY] = person_id, name
-    st.query_params[ID_PARAM] = person_id
+    try:
+        joined = identities.join(get_store(), name)
+    except NameRefusedError as refusal:
+        state[JOIN_ERROR_KEY] = str(refusal)
+        return
+    except StoreError as error:
+        state[JOIN_ERROR_KEY] = f"The class's records cannot be written just now, so you cannot join yet: {error}"
+        return
+    _become(joined.person, joined.browser_token)
+    state[NEW_SECRET_KEY] = identities.show_secret(joined.secret)
+
+
+def _rejoin() -> None:
+    """The rejoin form's callback: name and secret give this browser a new token for that person; the typed secret is then forgotten."""
+    state = st.session_state
+    name, secret = state.get(REJOIN_NAME_WIDGET) or "", state.get(REJOIN_SECRET_WIDGET) or ""
+    state[REJOIN_SECRET_WIDGET] = ""
+    if not (name.strip() and secret.strip()):
+        state[REJOIN_ERROR_KEY] = "Type the name you joined with and your secret."
+        return
+    try:
+        person, token = identities.rejoin(get_store(), name, secret)
+    except identities.RejoinRefusedError as refusal:
+        state[REJOIN_ERROR_KEY] = str(refusal)
+        return
+    except StoreError as error:
+        state[REJOIN_ERROR_KEY] = f"The class's records cannot be read just now: {error}"
+        return
+    _become(person, token)
+
+
+def _leave() -> None:
+    """The Leave button's callback: this browser's token ends in the store, and the cookie is cleared at the next draw."""
+    state = st.session_state
+    with contextlib.suppress(StoreError):  # the session forgets it either way; the sidebar clears the cookie
+        identities.leave(get_store(), state.get(TOKEN_KEY))
+    for key in (TOKEN_KEY, ID_KEY, NAME_KEY, NEW_SECRET_KEY, TEACHER_KEY):
+        state.pop(key, None)
+    state[LEFT_KEY] = True
+
+
+def keep_identity_in_browser() -> None:
+    """Write or clear the cookie when this session's token differs from what the browser sent (an invisible element)."""
+    if not classroom_on() or auth_configured():
+        return
+    state, sent = st.session_state, browser_cookie.token_sent()
+    token = state.get(TOKEN_KEY)
+    if token and token != sent:
+        browser_cookie.keep(token)
+    elif state.get(LEFT_KEY) and not token and sent:
+        browser_cookie.clear()
+
+
+def show_new_secret() -> None:
+    """Once, after joining: the rejoin secret, until the student says they wrote it down."""
+    secret, name = st.session_state.get(NEW_SECRET_KEY), st.session_state.get(NAME_KEY)
+    if not (secret and name):
+        return
+    with st.container(border=True):
+        st.markdown(f":material/key: **Your secret: `{secret}`**")
+        st.write(
+            f"Write it down now. With your name ({name}), it brings you back as yourself on another computer or browser. "
+            "It is shown only this once, and the teacher cannot see it either."
+        )
+        st.button("I wrote it down", icon=":material/check:", key="classroom_secret_done", on_click=_secret_written_down)
+
+
+def _secret_written_down() -> None:
+    st.session_state.pop(NEW_SECRET_KEY, None)
 
 
 def ask_who_you_are() -> None:
@@ -168,12 +236,20 @@ def ask_who_you_are() -> None:
         st.write("Log in, so that your runs are yours and your results appear under your name.")
         st.button("Log in", type="primary", icon=":material/login:", on_click=st.login, key="classroom_login")
         return
-    st.write(
-        "Several people share this lab. Give your name once: your runs are kept under it, and the address of this page "
-        "becomes your own (bookmark it to come back as yourself)."
-    )
+    st.write("Several people share this lab. Join with your name: your runs are kept under it, and this browser remembers you.")
     st.text_input("Your name", max_chars=NAME_MAX_CHARS, key=NAME_WIDGET, on_change=_join, placeholder="First name and initial")
     st.button("Join the class", type="primary", icon=":material/login:", on_click=_join, key="classroom_join")
+    if refusal := st.session_state.pop(JOIN_ERROR_KEY, None):
+        st.error(refusal, icon=":material/person_off:")
+    rejoin_refusal = st.session_state.pop(REJOIN_ERROR_KEY, None)
+    with st.expander("Joined before? Come back with your secret", icon=":material/key:", expanded=rejoin_refusal is not None):
+        st.write("On another computer or browser, type the name you joined with and the secret you were shown (like K7QP-3XMA).")
+        with st.form("classroom_rejoin_form", border=False):
+            st.text_input("Name you joined with", max_chars=NAME_MAX_CHARS, key=REJOIN_NAME_WIDGET)
+            st.text_input("Your secret", max_chars=20, key=REJOIN_SECRET_WIDGET, placeholder="K7QP-3XMA", autocomplete="off")
+            st.form_submit_button("Rejoin", icon=":material/login:", on_click=_rejoin)
+        if rejoin_refusal:
+            st.error(rejoin_refusal, icon=":material/lock:")
     st.caption("Teacher? Unlock your panel with the teacher password at the bottom of the sidebar.")
 
 
@@ -253,6 +329,14 @@ def sidebar_mode() -> None:
         st.markdown(f":material/school: **Classroom mode:** you are {person.name}")
     else:
         st.markdown(":material/school: **Classroom mode:** tell us who you are")
+    if person is not None and st.session_state.get(TOKEN_KEY):  # a joined name, not a login: Leave ends it on this browser
+        with st.popover("Leave", icon=":material/logout:"):
+            st.write(
+                f"Leaving makes this browser forget that you are {person.name}. To come back as {person.name}, here or on "
+                "another computer, you need your name and the secret you were shown when you joined."
+            )
+            st.button("Leave on this browser", type="primary", icon=":material/logout:", on_click=_leave, key="classroom_leave")
+    keep_identity_in_browser()
 
 
 def sidebar_teacher() -> None:

@@ -123,7 +123,7 @@ def person_for_browser(store, token: str | None, *, seen: bool = False) -> Perso
 
     `seen` records the visit (once per session is enough).
     """
-    if not token:
+    if not isinstance(token, str) or not token:
         return None
     row = store.person_for_token_hash(hash_token(token), seen=seen)
     return None if row is None else Person(row["person_id"], row["name"])
