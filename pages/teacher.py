@@ -46,5 +46,13 @@ st.download_button(
     key="teacher_csv",
 )
 
+st.subheader("Tries at the teacher password")
+st.caption(
+    "Every try, newest first: when, from which student's identity, and whether it was accepted. "
+    "After 5 wrong tries within 10 minutes teacher sign-in locks for everyone; "
+    "`python -m lab teacher unlock` on the server clears it."
+)
+teacher_views.sign_in_attempts(store)
+
 with st.expander("Start afresh: clear the class's runs", icon=":material/delete_sweep:"):
     teacher_views.clear_class(store, person)
