@@ -98,11 +98,22 @@ def test_an_unknown_format_is_refused(trained, tmp_path):
 
 def test_every_completed_run_carries_its_model_card(trained):
     store, runs = trained
-    card = (store.run_dir(runs["one-vs-rest"].run_id) / CARD_FILE).read_text()
-    assert "whether a picture shows a cat or something else" in card
-    assert "Baseline: always answering the commonest class scores 90.0%" in card
-    assert "it still answers one of its classes" in card
-    assert f"{runs['one-vs-rest'].metrics['accuracy']:.1%}" in card
+    completed = store.list_runs(status="completed")
+    assert {row["run_id"] for row in completed} == {result.run_id for result in runs.values()}  # all three, nothing else
+    for row in completed:
+        run_id, config, metrics = row["run_id"], row["config"], row["metrics"]
+        card = (store.run_dir(run_id) / CARD_FILE).read_text()
+        assert card.startswith(f"# Model card: {config['model']} on {config['task']} ({run_id})"), run_id
+        assert f"- Accuracy: {metrics['accuracy']:.1%}" in card, run_id
+        assert f"{row['fingerprint']['n_train']:,} training" in card, run_id
+        assert f"{metrics['epochs_completed']} epochs, batch {config['batch_size']}" in card, run_id
+        assert f"learning rate {config['learning_rate']:g}" in card, run_id
+        assert "it still answers one of its classes" in card, run_id
+    one_vs_rest = (store.run_dir(runs["one-vs-rest"].run_id) / CARD_FILE).read_text()
+    assert "whether a picture shows a cat or something else" in one_vs_rest
+    assert "Baseline: always answering the commonest class scores 90.0%" in one_vs_rest
+    for name in ("cifar10", "worse"):
+        assert "which of the ten CIFAR-10 classes a picture shows" in (store.run_dir(runs[name].run_id) / CARD_FILE).read_text()
 
 
 @pytest.mark.browser
