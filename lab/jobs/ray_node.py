@@ -38,6 +38,7 @@ class RunChannel:
         self.stop_after_step: int | None = None
         self.keep_at_stop = False
         self.workers: list[dict] = []
+        self.last_step_by_rank: dict[int, int] = {}
         self.finished: dict | None = None
         self.checkpoint: tuple[int, dict[str, bytes]] | None = None
 
@@ -61,11 +62,19 @@ class RunChannel:
     def join(self, ran_on: dict) -> None:
         self.workers.append(ran_on)
 
+    def report_last_step(self, rank: int, step: int) -> None:
+        """A worker of a multi-worker run says how many steps it trained in all, as it leaves."""
+        self.last_step_by_rank[rank] = step
+
     def finish(self, outcome: dict) -> None:
-        self.finished = {**outcome, "workers": list(self.workers)}
+        self.finished = dict(outcome)
 
     def outcome(self) -> dict | None:
-        return self.finished
+        """The finished run with its workers' places and the steps each one trained (asked once every worker has left)."""
+        if self.finished is None:
+            return None
+        workers = [{**worker, "steps_done": self.last_step_by_rank.get(worker.get("rank"))} for worker in self.workers]
+        return {**self.finished, "workers": workers}
 
     def save_checkpoint(self, epoch: int, files: dict[str, bytes]) -> None:
         """The run's newest checkpoint, kept here (on the app's node) until the app takes it home."""

@@ -81,7 +81,7 @@ def _train_as_one_of_several(settings: dict) -> None:
     channel = settings["channel"]
     rank = ray.train.get_context().get_world_rank()
     ran_on = where_this_runs(settings["cluster_address"])
-    ray.get(channel.join.remote(ran_on))
+    ray.get(channel.join.remote({**ran_on, "rank": rank}))
     world_size = ray.train.get_context().get_world_size()
     pending: list[dict] = [{"kind": "placed", "ran_on": {**ran_on, "worker_count": world_size}}] if rank == 0 else []
     steps_done = 0
@@ -128,3 +128,5 @@ def _train_as_one_of_several(settings: dict) -> None:
     if rank == 0:
         channel.report_step.remote(pending, steps_done)
         ray.get(channel.finish.remote(outcome))
+    # Every worker says how many steps it trained: the run records that they all stopped after the same one.
+    ray.get(channel.report_last_step.remote(rank, steps_done))
