@@ -20,7 +20,7 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lab.classroom import teacher
+from lab.classroom import identities, teacher
 from lab.classroom.teacher import CHECKED, REFUSED_WHILE_LOCKED, ClassroomConfigError, SignInPolicy, TeacherSession
 from lab.data import cifar10 as lab_data
 from lab.jobs import launcher
@@ -184,8 +184,11 @@ def classroom(tmp_path, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "no_cifar"))
 
 
-def app() -> AppTest:
+def app(browser_token: str | None = None) -> AppTest:
+    """A browser session, first run done: a visitor who has not joined, or a student whose browser holds `browser_token`."""
     at = AppTest.from_file(APP, default_timeout=90)
+    if browser_token is not None:
+        at.session_state["classroom_browser_token"] = browser_token  # what ui/identity.py keeps once it read the cookie
     at.run()
     assert not at.exception, at.exception
     return at
@@ -255,7 +258,8 @@ def test_an_old_teacher_session_is_no_longer_the_teacher(classroom):
 
 
 def test_the_app_locks_out_every_session_after_five_wrong_guesses_and_the_teacher_sees_them(classroom):
-    guessers = [unlock_panel(app(), f"guess-{number}") for number in range(5)]  # five browsers, one guess each
+    ana = identities.join(Store(), "Ana")  # one of the guessers is a student who joined: her identity is on record
+    guessers = [unlock_panel(app(ana.browser_token if number == 0 else None), f"guess-{number}") for number in range(5)]  # five browsers
     assert all(at.session_state["classroom_teacher"] is False for at in guessers)
     assert [refusal(at) for at in guessers[:4]] == [teacher.NOT_ACCEPTED] * 4
     assert "locked until" in refusal(guessers[4])  # the fifth wrong guess locked sign-in for everyone
@@ -268,6 +272,8 @@ def test_the_app_locks_out_every_session_after_five_wrong_guesses_and_the_teache
     assert teacher_page_listed(the_teacher)
     table = next(frame.value for frame in the_teacher.dataframe if "outcome" in frame.value.columns)
     assert list(table["outcome"]) == ["accepted", "lock cleared on the server", "refused: sign-in was locked", *["wrong password"] * 5]
+    assert list(table["who"])[-1] == "Ana" and list(table["identity"])[-1] == ana.person.id
+    assert list(table["who"])[:-1] == ["someone who had not joined", "the server", *["someone who had not joined"] * 5]
     assert PASSWORD not in table.to_string()
 
 
