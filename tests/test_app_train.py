@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 from lab.config import RunConfig, config_for_preset
 from lab.data import cifar10 as lab_data
 from lab.jobs import launcher, queue
-from lab.report.results_table import results_table
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
@@ -161,13 +160,20 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
         time.sleep(0.5)
     run = Store().get_run(run_id)
     assert run["status"] == "completed", run["message"]
-    assert run_id in {row["run_id"] for row in results_table(Store())}
+    accuracy = f"{run['metrics']['accuracy']:.1%}"
 
     at.run()  # the page now shows the finished run's results
     assert not at.exception
     assert [m.label for m in at.metric][:1] == ["Test accuracy"]
     assert "completed" in "\n".join(str(s.value) for s in at.subheader)
+
+    # On the Compare page: a row of the results table, and the run chosen for a close look with its accuracy.
     open_page(at, "pages/compare.py")
+    (table,) = [frame.value for frame in at.dataframe if "run_id" in frame.value.columns and "accuracy" in frame.value.columns]
+    (row,) = table[table["run_id"] == run_id].to_dict("records")
+    assert row["model"] == run["config"]["model"] and row["accuracy"] == pytest.approx(run["metrics"]["accuracy"])
+    assert at.selectbox(key="compare_run").value == run_id
+    assert {metric.label: metric.value for metric in at.metric}["Test accuracy"] == accuracy
     deadline = time.monotonic() + 30
     while launcher.live_workers(Store()) and time.monotonic() < deadline:
         time.sleep(0.2)
