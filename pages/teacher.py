@@ -36,6 +36,8 @@ with challenge_column:
     st.caption("A task and a budget: the class leaderboard on Compare then ranks only the runs that meet it.")
     teacher_views.challenge_form(store, person)
 
+teacher_views.shared_names(store)  # drawn only when two students' names read the same
+
 st.subheader("The class's results")
 st.download_button(
     "Download the class's results (CSV)",

@@ -175,7 +175,7 @@ def test_a_student_joins_once_is_shown_a_secret_and_keeps_out_of_the_address():
     assert "id" not in at.query_params and person_id not in str(at.query_params) and token not in str(at.query_params)
     assert at.title[0].value == "Explore CIFAR-10"
     secret = at.session_state["classroom_new_secret"]
-    assert f"Your secret: `{secret}`" in texts(reroute(at))  # shown once, to write down
+    assert f"Your secret: {secret}" in texts(reroute(at))  # shown once, to write down
     at.button(key="classroom_secret_done").click().run()
     assert "classroom_new_secret" not in at.session_state and "Your secret" not in texts(at)
     open_page(at, "pages/train.py")
@@ -218,6 +218,17 @@ def test_a_taken_name_or_the_teacher_s_is_refused_on_the_join_screen(name, refus
     assert [title.value for title in at.title] == ["Welcome to the class"] and "classroom_person_id" not in at.session_state
     assert any(refusal in error.value for error in at.error), [error.value for error in at.error]
     assert [person["name"] for person in Store().people()] == ["Ana"]
+
+
+def test_the_teacher_sees_identities_whose_names_read_the_same():
+    ana = student("Ana")
+    at = open_page(as_teacher(), "pages/teacher.py")
+    assert "Names that read the same" not in texts(at)  # nothing to show while every name is told apart
+    Store().remember_person("p-joined-before-names-were-compared", "\u0410NA")  # a Cyrillic А, stored without a key
+    at = open_page(as_teacher(), "pages/teacher.py")
+    assert "Names that read the same" in texts(at)
+    table = next(frame.value for frame in at.dataframe if "identity" in frame.value.columns and "name" in frame.value.columns)
+    assert list(table["name"]) == ["Ana", "\u0410NA"] and list(table["identity"]) == [ana.id, "p-joined-before-names-were-compared"]
 
 
 def test_a_student_rejoins_with_name_and_secret_and_leaves_on_one_browser():

@@ -217,7 +217,7 @@ def show_new_secret() -> None:
     if not (secret and name):
         return
     with st.container(border=True):
-        st.markdown(f":material/key: **Your secret: `{secret}`**")
+        st.subheader(f":material/key: Your secret: {secret}", anchor=False)
         st.write(
             f"Write it down now. With your name ({name}), it brings you back as yourself on another computer or browser. "
             "It is shown only this once, and the teacher cannot see it either."

@@ -1,4 +1,4 @@
-"""The sidebar every page shares: the mode (single-user or classroom, and who you are), what the server
+"""The sidebar every page shares: the mode (single-user or classroom, who you are and Leave), what the server
 trains on, where the data and the results live, and in classroom mode the teacher password.
 
 Everything here is cheap on a rerun: the device probe is cached once per server process,

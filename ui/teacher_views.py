@@ -12,6 +12,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
+from lab.classroom import identities
 from lab.classroom import teacher as teacher_sign_in
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
 from lab.config import CLASS_NAMES, INPUT_SIZES, ONE_VS_REST, PRESETS
@@ -259,4 +260,30 @@ def sign_in_attempts(store: Store) -> None:
     if not rows:
         st.caption("Nobody has tried the teacher password yet.")
         return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+# ---------------------------------------------------------------- names that read the same
+
+
+def shared_names(store: Store) -> None:
+    """Students whose names read the same ("Ana" and "Аna" with a Cyrillic А): nothing at all while every name is told apart.
+
+    Joining refuses a name that reads like one in the class, so this lists only names that joined at
+    the very same moment, or before names were compared.
+    """
+    groups = identities.people_sharing_a_name(store)
+    if not groups:
+        return
+    st.subheader("Names that read the same")
+    st.warning(
+        "These identities have names that look the same on screen, so the leaderboard cannot tell them apart. "
+        "Ask the students which is which: one of them can leave and join again with an initial (earlier runs keep the old name).",
+        icon=":material/group:",
+    )
+    rows = [
+        {"name": person["name"], "identity": person["person_id"], "joined": person["created_at"][:16].replace("T", " ") + " UTC"}
+        for group in groups
+        for person in group
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
