@@ -101,12 +101,12 @@ with st.expander(f"All runs ({len(runs)}), including unfinished ones", icon=":ma
             sure = st.checkbox(f"Yes, delete {doomed} and its saved model", key="compare_delete_confirm")
             if st.button("Delete", type="primary", disabled=not sure, icon=":material/delete:", key="compare_delete"):
                 try:
-                    queue.delete(doomed, store, by=person)
+                    done = queue.delete(doomed, store, by=person)
                 except (PermissionError, ValueError) as error:  # someone else's run, or it started running meanwhile
                     st.error(str(error), icon=":material/lock:")
                 else:
                     st.session_state.pop("compare_delete_confirm", None)
-                    st.toast(f"Deleted {doomed}.")
+                    st.toast(done.message[:1].upper() + done.message[1:])  # a run classmates follow stays theirs: it says so
                     st.rerun()
         elif classroom:
             st.caption("You can delete your own finished runs here; you have none yet.")

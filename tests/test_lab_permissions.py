@@ -61,7 +61,7 @@ def test_deleting_an_unknown_id_leaves_a_folder_of_that_name_untouched(store):
     planted.mkdir(parents=True)
     (planted / "keep.txt").write_text("not a run of this store")
     assert store.get_run(unknown) is None and planted.is_dir()  # the precondition: a folder, no row
-    assert queue.delete(unknown, store, by=ANA) is False
+    assert not queue.delete(unknown, store, by=ANA)
     assert store.delete_run(unknown, by=local_person()) is False
     assert (planted / "keep.txt").read_text() == "not a run of this store"
 

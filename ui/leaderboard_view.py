@@ -30,7 +30,8 @@ def show_leaderboard(store: Store) -> None:
     st.title("Class leaderboard")
     st.caption(
         "Each student's best finished run per task, by test accuracy (on a one-vs-rest task, by its class's F1). "
-        f"Refreshes by itself every {REFRESH_SECONDS} s."
+        "The first to train a configuration gets the credit: a classmate who asked for the same run is listed as "
+        f"“same as NAME's”, not ranked. Refreshes by itself every {REFRESH_SECONDS} s."
     )
     st.fragment(_board, run_every=REFRESH_SECONDS)(str(store.root))
 
@@ -57,7 +58,7 @@ def _board(root: str) -> None:
                 f"{one_class}: ranked by that F1, which is high only when the model finds the {one_class} pictures "
                 "and rarely cries wolf."
             )
-        _podium(rows_of_task[:PODIUM], one_class)
+        _podium([row for row in rows_of_task if row["rank"] is not None][:PODIUM], one_class)
         st.table(_big(ranking_frame(rows_of_task, one_class)), hide_index=True)
     if not ranked:
         st.warning("No run meets the challenge yet.", icon=":material/flag:")
@@ -100,8 +101,8 @@ def ranking_frame(rows: list[dict], one_class: str | None = None) -> pd.DataFram
     ranked_by = {f"{one_class} F1": [f"{row['score']:.2f}" for row in rows]} if one_class else {}
     return pd.DataFrame(
         {
-            "rank": [row["rank"] for row in rows],
-            "student": [row["student"] for row in rows],
+            "rank": [str(row["rank"]) if row["rank"] is not None else "–" for row in rows],
+            "student": [student_label(row) for row in rows],
             **ranked_by,
             "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
             "training time": [format_seconds(row["train_seconds"]) for row in rows],
@@ -115,12 +116,17 @@ def ranking_frame(rows: list[dict], one_class: str | None = None) -> pd.DataFram
 def not_ranked_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "student": [row["student"] for row in rows],
+            "student": [student_label(row) for row in rows],
             "task": [task_label(row["task"]) for row in rows],
             "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
             "why not ranked": [row["why_not"] for row in rows],
         }
     )
+
+
+def student_label(row: dict) -> str:
+    """The student's name; for a copy of a classmate's run, "Ben (same as Ana's)": the credit stays with who trained it first."""
+    return f"{row['student']} (same as {row['copy_of']}'s)" if row.get("copy_of") else row["student"]
 
 
 def _big(frame: pd.DataFrame):

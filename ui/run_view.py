@@ -108,8 +108,9 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
 def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
     """A failed run that saved a checkpoint can continue from its last finished epoch, as the same run."""
     run_id = run["run_id"]
-    if not identity.may_manage(person, run):
-        return  # only its owner or the teacher may resume it (lab refuses anyone else too)
+    follows = person is not None and person.id in store.follower_ids(run_id)
+    if not (identity.may_manage(person, run) or follows):
+        return  # only its owner, a classmate who follows it, or the teacher may resume it (lab refuses anyone else too)
     if not queue.can_resume(run_id, store, by=person):
         st.caption(queue.resume_refusal(run_id, store) or "")
         return
@@ -179,11 +180,14 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
         )
         if keep or cancel:
             try:
-                queue.cancel(run_id, store, keep_model=keep, by=person)
+                done = queue.cancel(run_id, store, keep_model=keep, by=person)
             except PermissionError as error:  # lab's own check: the run is someone else's
                 st.error(str(error), icon=":material/lock:")
             else:
-                st.rerun(scope="fragment")
+                st.toast(done.message[:1].upper() + done.message[1:], icon=":material/group:" if "classmate" in done.message else None)
+                still_mine = (store.get_run(run_id) or {}).get("owner_id") == person.id
+                # A run classmates follow goes on for them and leaves this page: redraw the whole page, not just this panel.
+                st.rerun(scope="fragment" if still_mine else "app")
     _curves(store, run_id, progress)
 
 

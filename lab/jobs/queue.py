@@ -129,28 +129,62 @@ def submit(config: RunConfig, *, store: Store | None = None, data_dir: str | Non
     return ask_for_run(config, owner=local_person(), store=store, data_dir=data_dir).run_id
 
 
-def cancel(run_id: str, store: Store, *, by: Person, keep_model: bool = False) -> bool:
+@dataclass(frozen=True)
+class Done:
+    """What came of a cancel, stop or delete: whether anything was done (its truth value) and a sentence saying what."""
+
+    done: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+def cancel(run_id: str, store: Store, *, by: Person, keep_model: bool = False) -> Done:
     """Stop a run: a queued one is cancelled at once, a running one after its current batch (within a second).
 
     `keep_model`: a running run is then evaluated and saved as it is, instead of dropped.
-    `by`: who asks (required); only the run's owner or the teacher may (lab.store.owners). Returns False when
-    the run had already finished.
+    `by`: who asks (required); only the run's owner or the teacher may (lab.store.owners). False when
+    the run had already finished. A run classmates follow goes on for them (Store.request_cancel):
+    the message says so.
     """
+    sharing = len(store.followers(run_id)) if not require_person(by).is_teacher else 0
     asked = store.request_cancel(run_id, keep_model=keep_model, by=by)
-    if asked and store.get_run(run_id)["status"] == "cancelled":
+    run = store.get_run(run_id)
+    if not asked:
+        return Done(False, f"run {run_id} has already finished ({run['status']}): nothing to stop.")
+    if run["status"] == "cancelled":
         checkpoints.remove_checkpoints(store.root, run_id)  # a resumed run cancelled while waiting keeps nothing either
-    return asked
+        return Done(True, f"run {run_id} was still queued: cancelled.")
+    if run["owner_id"] != by.id and sharing:
+        count = len(store.followers(run_id)) + 1
+        return Done(True, f"it goes on for {_classmates(count)} who asked for the same run; it is no longer in your list.")
+    if keep_model and sharing and not store.followers(run_id):
+        return Done(
+            True,
+            f"run {run_id} stops and is kept as yours; the same settings are queued again for {_classmates(sharing)} who asked for them too.",
+        )
+    kept = "then is evaluated and saved" if keep_model else "and keeps nothing"
+    return Done(True, f"run {run_id} stops after its current batch, {kept}.")
 
 
-def delete(run_id: str, store: Store, *, by: Person) -> bool:
+def delete(run_id: str, store: Store, *, by: Person) -> Done:
     """Delete a finished run (its row, events, files and any checkpoint); only its owner or the teacher may.
 
     False, touching nothing, for an id with no row: a folder of that name is nobody's to remove.
+    A run classmates follow stays theirs: only the owner's listing goes (Store.delete_run).
     """
-    deleted = store.delete_run(run_id, by=by)
-    if deleted:
-        checkpoints.remove_checkpoints(store.root, run_id)
-    return deleted
+    if not store.delete_run(run_id, by=by):
+        return Done(False, f"no run with id {run_id!r} to delete.")
+    if store.get_run(run_id) is not None:  # passed to a classmate who follows it: files and checkpoint stay theirs
+        count = len(store.followers(run_id)) + 1
+        return Done(True, f"removed {run_id} from your list; {_classmates(count)} who asked for the same run keep it.")
+    checkpoints.remove_checkpoints(store.root, run_id)
+    return Done(True, f"deleted {run_id}.")
+
+
+def _classmates(count: int) -> str:
+    return f"{count} classmate{'s' if count != 1 else ''}"
 
 
 class CannotResumeError(ValueError):
@@ -190,7 +224,7 @@ def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "q
     """
     store.mark_interrupted_runs()
     run = _existing_run(run_id, store)
-    check_may_manage(require_person(by), run, "resume")
+    check_may_manage(require_person(by), run, "resume", followers=store.follower_ids(run_id))  # a follower may resume it too
     refusal = _resume_refusal(run, store)
     if refusal is not None:
         raise CannotResumeError(refusal)
@@ -210,7 +244,7 @@ def can_resume(run_id: str, store: Store, *, by: Person | None = None) -> bool:
         return False
     if by is not None:
         try:
-            check_may_manage(by, run, "resume")
+            check_may_manage(by, run, "resume", followers=store.follower_ids(run_id))
         except NotYourRunError:
             return False
     return checkpoints.saved_epoch(store.root, run_id) is not None

@@ -2,7 +2,11 @@
 
 - A student who asks for a run that someone already trained (or is training) with the same
   settings on the same data follows that run instead of training a copy: a `followers` row
-  makes the result count as theirs too.
+  makes the result count as theirs too. A shared run belongs to everyone who follows it, so
+  nobody's action removes another's result: when its owner cancels or deletes it, it passes to
+  the earliest follower (`hand_over`); when its owner stops it and keeps the model, the same
+  settings are queued again for the followers (`queue_again_for_followers`). The store's
+  request_cancel and delete_run call these inside their own write transaction.
 - The class's settings (the teacher's limits and challenge) are JSON values under a key, so
   they survive a restart of the server.
 - `people` holds each student's public id, the name they gave (and its key for comparing names),
@@ -14,8 +18,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+from lab.store import turns
 from lab.store.database import from_json, run_from_row, to_json, utc_now, validate_run_id
 from lab.store.owners import Person
 
@@ -52,6 +58,10 @@ class ClassroomRecords:
                 "SELECT owner_id, owner_name, created_at FROM followers WHERE run_id = ? ORDER BY created_at", (validate_run_id(run_id),)
             ).fetchall()
         return [dict(row) for row in rows]
+
+    def follower_ids(self, run_id: str) -> set[str]:
+        """The identities that follow run `run_id`."""
+        return {follower["owner_id"] for follower in self.followers(run_id)}
 
     def runs_of(self, person_id: str, status: str | tuple[str, ...] | None = None) -> list[dict]:
         """The runs `person_id` started or follows, newest first (each with `followed: bool`)."""
@@ -192,3 +202,45 @@ class ClassroomRecords:
                 [since, *parameters],
             ).fetchall()
         return [row["at"] for row in rows]
+
+
+# -- shared runs: what the owner's cancel, stop or delete leaves to the followers (inside the store's write transaction)
+
+
+def followers_in(connection: sqlite3.Connection, run_id: str) -> list[sqlite3.Row]:
+    """The followers of `run_id`, earliest first."""
+    return connection.execute(
+        "SELECT owner_id, owner_name FROM followers WHERE run_id = ? ORDER BY created_at, rowid", (run_id,)
+    ).fetchall()
+
+
+def hand_over(connection: sqlite3.Connection, run_id: str, heir: sqlite3.Row) -> None:
+    """Make the earliest follower `heir` the run's owner; their follower row goes (they own it now)."""
+    connection.execute(
+        "UPDATE runs SET owner_id = ?, owner_name = ?, updated_at = ? WHERE run_id = ?",
+        (heir["owner_id"], heir["owner_name"], utc_now(), run_id),
+    )
+    connection.execute("DELETE FROM followers WHERE run_id = ? AND owner_id = ?", (run_id, heir["owner_id"]))
+
+
+def queue_again_for_followers(connection: sqlite3.Connection, run_id: str, followers: list[sqlite3.Row], new_run_id: str) -> None:
+    """Queue run `run_id`'s settings again as `new_run_id`, owned by the earliest follower and followed by the others.
+
+    The stopped run stays its owner's, with fewer epochs than asked: it forgets its settings key,
+    so a later request with those settings finds the new run, not the one that stopped early.
+    """
+    run = connection.execute("SELECT model, task, config_json, settings_key FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    now = utc_now()
+    heir, others = followers[0], followers[1:]
+    connection.execute(
+        "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, owner_id, owner_name, settings_key)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+        (new_run_id, now, now, run["model"], run["task"], run["config_json"], heir["owner_id"], heir["owner_name"], run["settings_key"]),
+    )
+    connection.executemany(
+        "INSERT INTO followers (run_id, owner_id, owner_name, created_at) VALUES (?, ?, ?, ?)",
+        [(new_run_id, other["owner_id"], other["owner_name"], now) for other in others],
+    )
+    connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
+    connection.execute("UPDATE runs SET settings_key = NULL WHERE run_id = ?", (run_id,))
+    turns.record_queued(connection, heir["owner_id"], now)

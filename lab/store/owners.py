@@ -9,6 +9,7 @@ enforces that itself, so a page that forgot to hide a button still cannot act fo
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lab.store.database import StoreError
@@ -59,9 +60,13 @@ def check_teacher(person: Person, action: str) -> None:
         raise NotTheTeacherError(f"only the teacher can {action}.")
 
 
-def check_may_manage(person: Person, run: dict, action: str) -> None:
-    """Raise NotYourRunError unless `person` owns `run` or teaches; `action` names what was asked ("cancel")."""
-    if person.is_teacher or person.id == run.get("owner_id"):
+def check_may_manage(person: Person, run: dict, action: str, followers: Iterable[str] = ()) -> None:
+    """Raise NotYourRunError unless `person` owns `run` or teaches; `action` names what was asked ("cancel").
+
+    `followers`: identities that share the run and may do `action` too (the store passes them for
+    "resume": a failed run someone followed is theirs to continue as well).
+    """
+    if person.is_teacher or person.id == run.get("owner_id") or person.id in set(followers):
         return
     owner = run.get("owner_name") or "another student"
     raise NotYourRunError(f"run {run['run_id']} belongs to {owner}: only its owner or the teacher can {action} it.")

@@ -30,7 +30,7 @@ from lab.config import RunConfig
 from lab.store import files as store_files
 from lab.store import turns
 from lab.store.attempts import SignInAttempts
-from lab.store.classroom import ClassroomRecords
+from lab.store.classroom import ClassroomRecords, followers_in, hand_over, queue_again_for_followers
 from lab.store.database import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
@@ -270,22 +270,43 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         Returns False when the run had already finished, so there was nothing to cancel.
         `by`: who asks (required: lab.store.owners.local_person() for the command line); anyone but
         the run's owner or the teacher is refused with NotYourRunError.
+
+        A shared run goes on for its followers (lab/store/classroom.py): when its owner (not the
+        teacher, who keeps full rights) cancels it, it passes to the earliest follower and keeps
+        going; when its owner stops it and keeps the model, the owner's run stops as asked and the
+        same settings are queued again for the followers.
         """
+        by = require_person(by)
         self._check_may_manage(run_id, by, "stop" if keep_model else "cancel")
-        with self._write() as connection:
-            status = self._status_of(connection, run_id)
-            now = utc_now()
-            if status == "queued":
-                connection.execute(
-                    "UPDATE runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = ?, updated_at = ? WHERE run_id = ?",
-                    (now, now, run_id),
-                )
-                return True
-            if status == "running":
-                request = STOP_AND_KEEP if keep_model else STOP_AND_DISCARD
-                connection.execute("UPDATE runs SET cancel_requested = ?, updated_at = ? WHERE run_id = ?", (request, now, run_id))
-                return True
-            return False
+        for _ in range(20):
+            try:
+                with self._write() as connection:
+                    return self._cancel_in(connection, run_id, by, keep_model)
+            except sqlite3.IntegrityError:  # the re-queued run's random id clashed: draw again
+                continue
+        raise StoreError("could not find an unused run id; is the system clock working?")
+
+    def _cancel_in(self, connection: sqlite3.Connection, run_id: str, by: Person, keep_model: bool) -> bool:
+        status = self._status_of(connection, run_id)
+        now = utc_now()
+        shared = followers_in(connection, run_id) if status in ("queued", "running") and not by.is_teacher else []
+        if shared and not (keep_model and status == "running"):
+            hand_over(connection, run_id, shared[0])  # it goes on, for the classmates who asked for it too
+            return True
+        if status == "queued":
+            connection.execute(
+                "UPDATE runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = ?, updated_at = ? WHERE run_id = ?",
+                (now, now, run_id),
+            )
+            return True
+        if status == "running":
+            request = STOP_AND_KEEP if keep_model else STOP_AND_DISCARD
+            connection.execute("UPDATE runs SET cancel_requested = ?, updated_at = ? WHERE run_id = ?", (request, now, run_id))
+            if shared:  # stopped and kept as the owner's: the followers get the whole run, queued again
+                model = connection.execute("SELECT model FROM runs WHERE run_id = ?", (run_id,)).fetchone()["model"]
+                queue_again_for_followers(connection, run_id, shared, new_run_id(model))
+            return True
+        return False
 
     def cancel_requested(self, run_id: str) -> bool:
         """Should this run stop? A cancelled or deleted run also answers True."""
@@ -383,7 +404,9 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         return [run_from_row(row) for row in rows]
 
     def _check_may_manage(self, run_id: str, by: Person, action: str) -> None:
-        check_may_manage(require_person(by), self._require_run(run_id), action)
+        """NotYourRunError unless `by` owns the run or teaches; for "resume", a student who follows it may too."""
+        followers = self.follower_ids(run_id) if action == "resume" else ()
+        check_may_manage(require_person(by), self._require_run(run_id), action, followers=followers)
 
     def _require_run(self, run_id: str) -> dict:
         run = self.get_run(run_id)
@@ -399,8 +422,10 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         A running run must be cancelled first, so its job never writes to a run that is gone.
         `by`: who asks (required); only the run's owner or the teacher may. An id with no row
         touches nothing, not even a folder of that name: nobody can be checked as its owner.
+        A run others follow is not removed by its owner (the teacher keeps full rights): only the
+        owner's listing goes, as the run passes to the earliest follower, files and all.
         """
-        require_person(by)
+        by = require_person(by)
         if self.get_run(run_id) is None:
             return False
         self._check_may_manage(run_id, by, "delete")
@@ -410,6 +435,10 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 return False  # deleted meanwhile by someone else
             if row["status"] == "running":
                 raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
+            shared = [] if by.is_teacher else followers_in(connection, run_id)
+            if shared:
+                hand_over(connection, run_id, shared[0])
+                return True
             connection.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
