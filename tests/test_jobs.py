@@ -142,14 +142,21 @@ def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
 
 
 def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
+    """The worker looks at the cancel flag between batches, at most every CANCEL_POLL_SECONDS: it stops a few
+    batches later, long before the run's 50 epochs.
+
+    Counted in epochs, not seconds: the worker runs at a lower priority, so on a busy machine the
+    same half second holds fewer batches, never more; a wall-clock bound would only measure the machine.
+    """
     run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
-    asked = time.monotonic()
+    epochs_at_cancel = len(store.events(run_id, kinds="epoch_end"))
+    assert epochs_at_cancel < 48  # it was mid-run, with many epochs to go
     assert queue.cancel(run_id, store, by=local_person())
-    run = wait_finished(store, run_id, timeout=30)
-    assert run["status"] == "cancelled"
-    assert time.monotonic() - asked < 5
-    assert len(store.events(run_id, kinds="epoch_end")) < 50
+    run = wait_finished(store, run_id, timeout=TIMEOUT)
+    assert run["status"] == "cancelled", f"{run['message']}\n{worker_log(store)}"
+    epochs_trained = len(store.events(run_id, kinds="epoch_end"))
+    assert epochs_trained <= epochs_at_cancel + 5, f"trained on to epoch {epochs_trained} after the cancel at epoch {epochs_at_cancel}"
     assert store.events(run_id, kinds="train_end")[-1]["status"] == "cancelled"
 
 
