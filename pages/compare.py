@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lab.classroom.heavy_work import BusyError
 from lab.evaluate.metrics import mistakes, most_confused_pairs
 from lab.insight import misclassified
 from lab.jobs import queue
@@ -166,6 +167,8 @@ if completed:
     if data is not None:
         try:
             x_test, y_test, probabilities = results.test_predictions(data.source, run)
+        except BusyError as error:  # the server is evaluating for others: say so, never wait silently
+            insight_views.busy_note(error)
         except (StoreError, OSError, ValueError) as error:
             st.warning(f"This run's mistakes cannot be shown: {error}")
         else:

@@ -2,7 +2,9 @@
 
 The work is done by lab/ (lab.insight.activations, lab.insight.gradcam, lab.insight.lr_finder, lab.insight.freezing);
 these functions only lay out widgets and pictures. `key` prefixes every widget key,
-so a view can appear twice on a page (for example once per uploaded picture).
+so a view can appear twice on a page (for example once per uploaded picture). What runs in the
+server's own process and costs seconds (Grad-CAM, the learning-rate sweep) takes a heavy-work slot
+first (lab/classroom/heavy_work.py): when none is free, the view says so and to try again.
 
 Where each view belongs:
     Predict page:  gradcam_view, activations_view
@@ -12,6 +14,7 @@ Where each view belongs:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -21,11 +24,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab.classroom import heavy_work
+from lab.classroom.heavy_work import BusyError
 from lab.config import RunConfig
 from lab.evaluate.metrics import most_confused_pairs
 from lab.evaluate.predict import upscale_nearest
 from lab.insight import activations, gradcam, layer_taps, lr_finder, misclassified
 from lab.report import charts
+from ui import identity
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
 GALLERY_LIMIT = 24  # pictures per gallery: enough to see a pattern, few enough to load fast
@@ -35,11 +41,24 @@ MAX_CHANNELS = 64  # feature maps drawn per layer; deep layers have hundreds
 # ---------------------------------------------------------------- Predict page
 
 
+def heavy(what: str):
+    """A heavy-work slot for this session's person (lab/classroom/heavy_work.py); BusyError when none comes free."""
+    return heavy_work.slot(identity.current_person(), what)
+
+
+def busy_note(error: BusyError) -> None:
+    """Say that the server is busy and to try again: never a silent wait."""
+    st.info(str(error)[:1].upper() + str(error)[1:], icon=":material/hourglass_top:")
+
+
 def explain_picture(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
-    """Grad-CAM and the feature maps for one picture, or a sentence when this model cannot be looked into."""
+    """Grad-CAM and the feature maps for one picture, or a sentence when this model cannot be looked into (or the server is busy)."""
     try:
-        gradcam_view(model, image_uint8, class_names, key)
-        activations_view(model, image_uint8, key)
+        with heavy("Grad-CAM"):
+            gradcam_view(model, image_uint8, class_names, key)
+            activations_view(model, image_uint8, key)
+    except BusyError as error:
+        busy_note(error)
     except (ValueError, AttributeError) as error:
         st.info(f"This model cannot be looked inside: {error}", icon=":material/visibility_off:")
 
@@ -132,15 +151,22 @@ def mistakes_gallery(
     names = list(class_names)
     predicted = probabilities.argmax(axis=1)
     pictures, captions = [], []
-    for i in indices:
-        caption = f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})"
-        pictures.append(upscale_nearest(x_test[i : i + 1], 4)[0])
-        captions.append(caption)
+    with contextlib.ExitStack() as slot:
         if model is not None:
-            # Where the model looked when it gave its (wrong) answer.
-            heat = gradcam.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
-            pictures.append(gradcam.overlay(x_test[i], heat.heatmap))
-            captions.append(f"where it looked for {names[predicted[i]]}")
+            try:
+                slot.enter_context(heavy("Grad-CAM"))
+            except BusyError as error:  # the pictures still show, without their heatmaps
+                busy_note(error)
+                model = None
+        for i in indices:
+            caption = f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})"
+            pictures.append(upscale_nearest(x_test[i : i + 1], 4)[0])
+            captions.append(caption)
+            if model is not None:
+                # Where the model looked when it gave its (wrong) answer.
+                heat = gradcam.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
+                pictures.append(gradcam.overlay(x_test[i], heat.heatmap))
+                captions.append(f"where it looked for {names[predicted[i]]}")
     if pictures:
         st.image(pictures, caption=captions, width=128)
     else:
@@ -188,6 +214,9 @@ def two_runs_section(runs: list[dict], data, label: Callable[[str], str], test_p
     try:
         x_test, y_test, probs_a = test_predictions(data.source, runs_by_id[first])
         _, _, probs_b = test_predictions(data.source, runs_by_id[second])
+    except BusyError as error:
+        busy_note(error)
+        return
     except (OSError, ValueError) as error:
         st.warning(f"These runs cannot be compared here: {error}")
         return
@@ -312,7 +341,11 @@ def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float],
         def show(event: dict) -> None:
             progress.progress(event["step"] / event["steps"], text=f"learning rate {event['learning_rate']:.1e}: loss {event['loss']:.3f}")
 
-        st.session_state[state_key] = {"sweep": _sweep_settings(config), "curve": lr_finder.lr_find(config, data, on_event=show)}
+        try:
+            with heavy("the learning-rate finder"):
+                st.session_state[state_key] = {"sweep": _sweep_settings(config), "curve": lr_finder.lr_find(config, data, on_event=show)}
+        except BusyError as error:
+            busy_note(error)
         progress.empty()
     saved = st.session_state.get(state_key)
     # A curve stays valid while the settings it was swept with stay; choosing a learning rate does not change them.

@@ -1,6 +1,7 @@
 """The Compare and Predict pages' view of stored runs: table columns, labels, cached test predictions.
 
-Heavy things are cached by run id: the test split a run was evaluated on
+Heavy things are cached by run id (and evaluating a model takes a heavy-work slot,
+lab/classroom/heavy_work.py, raising BusyError when none comes free): the test split a run was evaluated on
 (`st.cache_resource`, read-only arrays shared by every session) and its test-set
 probabilities (`st.cache_data`, small). Probabilities come from the run folder's
 `test_probabilities.npy` when training saved it, else the model is loaded and
@@ -17,10 +18,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab.classroom import heavy_work
 from lab.config import PRESETS, RunConfig, config_for_preset, task_class_names
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
 from lab.report import charts
+from ui import identity
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"
@@ -142,7 +145,8 @@ def test_probabilities(source: str, run_id: str) -> np.ndarray:
         return np.load(saved, allow_pickle=False).astype(np.float32)
     run = get_store().get_run(run_id)
     x_test, y_test = test_split(source, run["task"], config_json(run))
-    return evaluate_model(load_model(run_id), x_test, y_test, class_names_of(run)).probabilities
+    with heavy_work.slot(identity.current_person(), "evaluating the model on the test images"):  # BusyError is not cached
+        return evaluate_model(load_model(run_id), x_test, y_test, class_names_of(run)).probabilities
 
 
 def config_json(run: dict) -> str:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from lab.classroom import heavy_work
 from lab.evaluate.model_card import CARD_FILE
 from lab.store.runs import Store
+from ui import identity
 from ui.common import DEFAULT_MODEL_DIR, get_store
 
 NO_CARD = (
@@ -57,7 +59,8 @@ def report_bytes(root: str, among: set[str], suffix: str) -> bytes:
     from lab.report.lab_report import build_report
     from lab.report.writers import write_report
 
-    with tempfile.TemporaryDirectory(prefix="lab-report-") as folder:
+    # Rendering every chart is heavy work in the server's process: it takes a slot (lab/classroom/heavy_work.py).
+    with heavy_work.slot(identity.current_person(), "the lab report", wait_seconds=30), tempfile.TemporaryDirectory(prefix="lab-report-") as folder:
         return write_report(build_report(Store(root), among=among), Path(folder) / f"lab-report{suffix}").read_bytes()
 
 
