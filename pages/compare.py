@@ -15,6 +15,7 @@ from lab.insight import misclassified
 from lab.jobs import queue
 from lab.report import charts
 from lab.report.results_table import reference_rows, results_table
+from lab.report.safe_csv import safe_csv
 from lab.store.runs import StoreError
 from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.common import get_dataset, get_store, load_model
@@ -65,7 +66,7 @@ if not one_vs_rest.empty:  # accuracy alone would rank a model that always says 
     tasks.show_imbalance_note(one_vs_rest["task"].iloc[0], one_vs_rest["baseline_accuracy"].iloc[0])
 st.download_button(
     "Download CSV",
-    view[columns].to_csv(index=False),
+    safe_csv(view[columns]),  # owners' names and options stay text in a spreadsheet, never formulas
     file_name="cifar10-lab-results.csv",
     mime="text/csv",
     icon=":material/download:",

@@ -19,6 +19,7 @@ from lab.config import CLASS_NAMES, INPUT_SIZES, ONE_VS_REST, PRESETS
 from lab.jobs import queue
 from lab.jobs.progress import format_seconds
 from lab.report.results_table import RESULT_COLUMNS, results_table
+from lab.report.safe_csv import safe_csv
 from lab.store.owners import Person
 from lab.store.runs import Store
 from ui.common import device_summary
@@ -215,9 +216,9 @@ def challenge_form(store: Store, teacher: Person) -> None:
 
 
 def class_results_csv(store: Store) -> str:
-    """The class's completed runs (not the lab report's rows) as CSV, with their owners."""
+    """The class's completed runs (not the lab report's rows) as CSV, with their owners; formula-like cells neutralised."""
     rows = [row for row in results_table(store) if not row.get("reference")]
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(index=False)
+    return safe_csv(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))  # a name like "=HYPERLINK(...)" stays text in a spreadsheet
 
 
 def clear_class(store: Store, teacher: Person) -> None:
