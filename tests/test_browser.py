@@ -135,6 +135,25 @@ def shot(page, name: str) -> None:
     page.set_viewport_size({"width": 1440, "height": 900})
 
 
+def fill_number(page, label: str, value: str, timeout: float = 60_000) -> None:
+    """Type a number into a labelled field and wait until the app has taken it: the field shows it, the script rerun is over.
+
+    Streamlit sends a number to the server on Enter and reruns the page's script; typing into the next
+    field while that rerun is still going could be lost, so this waits on the rerun rather than a fixed time.
+    """
+    from playwright.sync_api import expect
+
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    expect(field).to_have_value(value, timeout=timeout)
+    page.wait_for_function(
+        """([field, value]) => field.value === value && !document.querySelector('[data-testid="stStatusWidget"]')""",
+        arg=[field.element_handle(), value],
+        timeout=timeout,
+    )
+
+
 def open_page(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).click()
 
@@ -146,7 +165,7 @@ def assert_healthy(page) -> None:
     assert page.get_by_text("Device:").count() == 1
 
 
-def test_click_through_train_and_predict(page, tmp_path):
+def test_click_through_train_and_predict(page, tmp_path, workspace):
     settle(page, "Device")
     page.locator('[data-testid="stMain"] [data-testid="stImage"]').first.wait_for()  # Explore's sample grid
     settle(page, "airplane")
@@ -158,12 +177,13 @@ def test_click_through_train_and_predict(page, tmp_path):
     assert_healthy(page)
     shot(page, "2-train-form")
     for label, value in (("Training images (0 = all)", "200"), ("Epochs", "1"), ("Batch size", "16")):
-        field = page.get_by_label(label, exact=True)
-        field.fill(value)
-        field.press("Enter")
-        page.wait_for_timeout(700)
+        fill_number(page, label, value)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("Cancel this run").or_(page.get_by_text("Test accuracy")).first.wait_for()
+    from lab.store.runs import Store
+
+    (run,) = Store(workspace / "lab_home").list_runs()  # the run the button queued, with the values typed above
+    assert (run["config"]["subset"], run["config"]["epochs"], run["config"]["batch_size"]) == (200, 1, 16)
     shot(page, "3-train-running")
     settle(page, "Test accuracy", timeout=120_000)
     assert_healthy(page)
