@@ -112,13 +112,26 @@ def is_mine(person: Person | None, run: dict) -> bool:
 
 
 def _login_person() -> Person | None:
+    """The logged-in account as a person: `login:` and its email, else its `sub` (the provider's permanent id for it).
+
+    The email is used only when the provider does not say it is unverified: an account that could
+    type any email address must not become the classmate whose address it typed. The identity comes
+    from Streamlit's signed login cookie, never from the address, so a copied link carries none.
+    """
     if not st.user.get("is_logged_in"):
         return None
-    key = st.user.get("email") or st.user.get("sub")
+    email = st.user.get("email") if st.user.get("email_verified") is not False else None
+    key = email or st.user.get("sub")
     if not key:
         return None
     name = clean_name(str(st.user.get("name") or str(key).split("@")[0])) or "student"
     return Person(f"{LOGIN_PREFIX}{key}", name)
+
+
+def _log_out() -> None:
+    """The Log out button's callback: teacher rights end with the login, then Streamlit forgets the login (st.logout)."""
+    _end_teacher_session("You logged out, so the teacher panel is locked.")
+    st.logout()
 
 
 def _named_person() -> Person | None:
@@ -232,8 +245,8 @@ def _secret_written_down() -> None:
 def ask_who_you_are() -> None:
     """The main area before a classroom visitor is someone: their login, or their name."""
     st.title("Welcome to the class")
-    if auth_configured():
-        st.write("Log in, so that your runs are yours and your results appear under your name.")
+    if auth_configured():  # the login is the only identity then: no name to type, nothing kept in the address
+        st.write("Log in with your school account, so that your runs are yours and your results appear under your name.")
         st.button("Log in", type="primary", icon=":material/login:", on_click=st.login, key="classroom_login")
         return
     st.write("Several people share this lab. Join with your name: your runs are kept under it, and this browser remembers you.")
@@ -329,7 +342,9 @@ def sidebar_mode() -> None:
         st.markdown(f":material/school: **Classroom mode:** you are {person.name}")
     else:
         st.markdown(":material/school: **Classroom mode:** tell us who you are")
-    if person is not None and st.session_state.get(TOKEN_KEY):  # a joined name, not a login: Leave ends it on this browser
+    if auth_configured() and st.user.get("is_logged_in"):  # on a shared computer, the way to stop being this account
+        st.button("Log out", icon=":material/logout:", on_click=_log_out, key="classroom_log_out")
+    elif person is not None and st.session_state.get(TOKEN_KEY):  # a joined name, not a login: Leave ends it on this browser
         with st.popover("Leave", icon=":material/logout:"):
             st.write(
                 f"Leaving makes this browser forget that you are {person.name}. To come back as {person.name}, here or on "
