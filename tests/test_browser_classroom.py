@@ -21,7 +21,7 @@ import pytest
 
 from lab.data.cifar10 import write_cifar10_folder
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser import _free_port, _require_browser, settle
+from tests.test_browser import _free_port, _require_browser, fill_number, settle
 
 pytestmark = pytest.mark.browser
 
@@ -162,10 +162,7 @@ def test_two_students_and_a_teacher_share_one_server(browser, class_url):
     open_page(ana, "Train")
     settle(ana, "Start training")
     for label, value in (("Training images (0 = all)", "200"), ("Epochs", "1"), ("Batch size", "16")):
-        field = ana.get_by_label(label, exact=True)
-        field.fill(value)
-        field.press("Enter")
-        ana.wait_for_timeout(600)
+        fill_number(ana, label, value)
     ana.get_by_role("button", name="Start training").click()
     ana.get_by_text("Cancel this run").or_(ana.get_by_text("Test accuracy")).first.wait_for()
     run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", ana.locator('[data-testid="stMain"]').inner_text()).group(1)
