@@ -24,11 +24,16 @@ The ways
   fair order, warm for LAB_WORKER_IDLE_SECONDS) train.
 - fcfs: first come, first served, without dedupe. `ask_for_run(classroom=False)` queues every request,
   and lab's own worker started with `--order oldest` trains the oldest queued run first. It starts
-  before the class and registers itself, so the launcher, which `ask_for_run` calls, finds the slot
-  taken and starts no fair-order worker; nothing in lab is patched. It stays warm like the fair way's
-  worker, so the two ways differ in the queue only.
+  before the class and registers itself in the worker slot; and in this way's server process the
+  launcher's `start_worker`, which `ask_for_run` and the pages reach through `ensure_workers`, is
+  replaced by one that starts nothing (and counts the tries), so no fair-order worker can ever take
+  this way's runs. It stays warm like the fair way's worker, so the two ways differ in the queue only.
 - fcfs-cold: as fcfs, but every run trains in a new process, which pays TensorFlow's import and the
   data loading again: the start cost a warm worker saves.
+
+Each way runs on a store of its own (a fresh LAB_HOME), and every run must have been trained by one
+of that way's own workers: a run trained by any other process is an error of the way, and
+bench/classroom_load.py judges no target while a way has errors.
 """
 
 from __future__ import annotations
@@ -361,6 +366,49 @@ def _train_claimed(store, run_id: str, data, data_dir: str):
     return data
 
 
+# ---------------------------------------------------------------- whose workers may train a way's runs
+
+
+def is_own_worker(way: str, command: str) -> bool:
+    """Whether a process with this command line is one of `way`'s own workers (the only ones that may train its runs)."""
+    if way == "fair":  # lab's own worker, as the launcher starts it: fair order
+        return "lab.jobs.worker" in command and "--order oldest" not in command
+    if way == "fcfs":
+        return "lab.jobs.worker" in command and "--order oldest" in command
+    return "bench.classroom_sim fcfs-worker" in command  # fcfs-cold: the slot holder's one-run processes
+
+
+def keep_the_app_from_starting_workers() -> list[float]:
+    """In this process, make lab's launcher start no worker: the first-come-first-served workers are the only ones.
+
+    `ask_for_run`, the pages and `queue.recover` all start workers through `launcher.start_worker`
+    (called by `ensure_workers`); replaced here, it starts nothing and records when it was asked.
+    """
+    from lab.jobs import launcher
+
+    asked: list[float] = []
+
+    def start_no_worker(store, data_dir=None) -> int:
+        asked.append(time.monotonic())
+        return 0
+
+    launcher.start_worker = start_no_worker
+    return asked
+
+
+def foreign_runs(way: str, runs: list[dict]) -> list[str]:
+    """Errors for the runs a worker of another way (or a process this way did not start) trained."""
+    return [
+        f"run {run['run_id']} was trained by {_who(run)}, not by one of the {way} way's own workers"
+        for run in runs
+        if run["worker_pid"] and not is_own_worker(way, run["worker"])
+    ]
+
+
+def _who(run: dict) -> str:
+    return f"'{run['worker']}' (pid {run['worker_pid']})" if run["worker"] else f"pid {run['worker_pid']}, a process this way did not start"
+
+
 # ---------------------------------------------------------------- one way, start to end
 
 
@@ -380,6 +428,7 @@ def run_way(spec: dict) -> dict:
     store = Store(lab_home)
     teacher = Person("teacher", "Teacher", is_teacher=True)
     save_limits(store, ClassLimits(allowed_presets=("quick-demo",), max_queued_per_student=2), by=teacher)  # the teacher, before class
+    app_worker_starts = keep_the_app_from_starting_workers() if spec["way"] != "fair" else []
     sampler = MemorySampler()
     sampler.start()
     try:
@@ -410,12 +459,7 @@ def run_way(spec: dict) -> dict:
         f"student {student['number']}: no result by the deadline" for student in room.results.values() if "first_result_s" not in student
     ]
     errors += [f"run {run['run_id']} of student {run['student']}: {run['status']} {run['message'] or ''}" for run in runs if run["failed"]]
-    if spec["way"] != "fair":  # every run trained by the first-come-first-served worker, none by a fair one the app started
-        errors += [
-            f"run {run['run_id']} was trained by a fair-order worker"
-            for run in runs
-            if "--order oldest" not in run["worker"] and "fcfs-worker" not in run["worker"]
-        ]
+    errors += foreign_runs(spec["way"], runs)  # every run trained by this way's own workers, none by another way's
     return {
         "way": spec["way"],
         "students": list(room.results.values()),
@@ -428,6 +472,7 @@ def run_way(spec: dict) -> dict:
         "server_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "workers_peak_mb": sampler.workers_peak_mb,
         "worker_processes": len(sampler.workers),
+        "app_worker_starts_refused": len(app_worker_starts),
         "max_jobs": launcher.max_jobs(),
     }
 
