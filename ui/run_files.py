@@ -60,7 +60,10 @@ def report_bytes(root: str, among: set[str], suffix: str) -> bytes:
     from lab.report.writers import write_report
 
     # Rendering every chart is heavy work in the server's process: it takes a slot (lab/classroom/heavy_work.py).
-    with heavy_work.slot(identity.current_person(), "the lab report", wait_seconds=30), tempfile.TemporaryDirectory(prefix="lab-report-") as folder:
+    with (
+        heavy_work.slot(identity.current_person(), "the lab report", wait_seconds=30),
+        tempfile.TemporaryDirectory(prefix="lab-report-") as folder,
+    ):
         return write_report(build_report(Store(root), among=among), Path(folder) / f"lab-report{suffix}").read_bytes()
 
 

@@ -139,7 +139,8 @@ def cmd_resume(args) -> int:
     from lab.jobs import queue
 
     store = Store()
-    epoch = queue.reopen_for_resume(args.run_id, store, by=local_person(), status="running")  # refuses, with the reason, what cannot be resumed
+    # Refuses, with the reason, what cannot be resumed.
+    epoch = queue.reopen_for_resume(args.run_id, store, by=local_person(), status="running")
     config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
     print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
     return _train_here(config, store, args, run_id=args.run_id, resume=True)
