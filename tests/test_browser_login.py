@@ -36,7 +36,7 @@ from lab.jobs import launcher
 from lab.store.runs import Store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.oidc_provider import Account, running_provider
-from tests.test_browser import _free_port, _require_browser
+from tests.test_browser import _free_port, _require_browser, fill_number
 from tests.test_browser import settle as settle_within
 
 pytestmark = pytest.mark.browser
@@ -187,10 +187,7 @@ def ask_for_run(page, epochs: int) -> None:
     page.get_by_role("tab", name="Settings").click()  # the page opens on the current run while one is waiting
     settle(page, "Start training")
     for label, value in (("Training images (0 = all)", "100"), ("Epochs", str(epochs)), ("Batch size", "16")):
-        field = page.get_by_label(label, exact=True)
-        field.fill(value)
-        field.press("Enter")
-        page.wait_for_timeout(600)
+        fill_number(page, label, value, timeout=120_000)
     page.get_by_role("button", name="Start training").click()
 
 
@@ -214,7 +211,8 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     ask_for_run(ana, epochs=1)
     ana.get_by_role("button", name="Cancel this run").first.wait_for()
     run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", main_text(ana)).group(1)
-    assert Store(store_root).get_run(run_id)["owner_id"] == ana_id
+    run = Store(store_root).get_run(run_id)
+    assert run["owner_id"] == ana_id and run["config"]["epochs"] == 1
     ana_link = ana.url
     assert f"run={run_id}" in ana_link and "id=" not in ana_link.replace("run=", "")  # the link names the run, not the person
     shot(ana, "3-ana-queued")
@@ -250,12 +248,12 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     ask_for_run(ana_again, epochs=2)
     ana_again.get_by_text("Class limit:").first.wait_for()
     shot(ana_again, "5-ana-second-browser-refused")
-    assert [run["run_id"] for run in waiting_runs(store_root, ana_id)] == [run_id]  # nothing new was queued for her
+    assert [run["run_id"] for run in Store(store_root).runs_of(ana_id)] == [run_id]  # nothing new was queued for her
 
     # The limit is Ana's, not the class's: Ben can still queue a run of his own.
     ask_for_run(ben, epochs=3)
     ben.get_by_role("button", name="Cancel this run").first.wait_for()
-    assert len(waiting_runs(store_root, ben_id)) == 1
+    assert [run["config"]["epochs"] for run in waiting_runs(store_root, ben_id)] == [3]
     no_exception(ben)
 
     # Log out ends Ana's login on her first browser (the provider confirms the end of the session, then sends her back).
