@@ -88,3 +88,19 @@ def test_an_unverified_email_is_not_the_identity(monkeypatch, claims, expected):
 
     monkeypatch.setattr(streamlit, "user", {"is_logged_in": True, "name": "Ana", **claims})  # what st.user holds after login
     assert identity._login_person().id == expected
+
+
+def test_a_login_named_like_the_teacher_is_told_apart_and_shared_names_reach_the_teacher():
+    # The provider's name cannot be refused, so a student whose account is called "Teacher" (or a look-alike) must
+    # not pass for the teacher on the leaderboard, and two accounts named Ana must show on the Teacher panel.
+    for name in ("Teacher", "ＴＥＡＣＨＥＲ", "Тeacher"):  # plain, fullwidth, a Cyrillic Т
+        assert identities.login_person("x@school.example", name).name.endswith("(student)")
+    assert identities.login_person("ana@school.example", "Ana").name == "Ana"
+
+    store = Store()
+    session({"is_logged_in": True, "email": "ana.m@school.example", "name": "Ana"})
+    session({"is_logged_in": True, "email": "ana.k@school.example", "name": "ANA"})
+    groups = identities.people_sharing_a_name(store)
+    assert [sorted(person["person_id"] for person in group) for group in groups] == [
+        ["login:ana.k@school.example", "login:ana.m@school.example"]
+    ]

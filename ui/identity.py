@@ -49,7 +49,8 @@ REFUSED_KEY = "classroom_teacher_refused"
 PASSWORD_WIDGET = "classroom_teacher_password"
 NAME_WIDGET = "classroom_your_name"
 TEACHER_ID, TEACHER_NAME = "teacher", "Teacher"
-LOGIN_PREFIX = "login:"
+LOGIN_PREFIX = identities.LOGIN_PREFIX
+LOGIN_REMEMBERED_KEY = "classroom_login_remembered"
 
 
 # ---------------------------------------------------------------- the mode
@@ -124,8 +125,14 @@ def _login_person() -> Person | None:
     key = email or st.user.get("sub")
     if not key:
         return None
-    name = clean_name(str(st.user.get("name") or str(key).split("@")[0])) or "student"
-    return Person(f"{LOGIN_PREFIX}{key}", name)
+    person = identities.login_person(str(key), str(st.user.get("name") or str(key).split("@")[0]))
+    if st.session_state.get(LOGIN_REMEMBERED_KEY) != person:
+        # Once a session: the teacher's list of names that read the same includes logins. A store that cannot be
+        # written leaves the login working; only that list misses it.
+        with contextlib.suppress(StoreError):
+            identities.remember_login(get_store(), person)
+            st.session_state[LOGIN_REMEMBERED_KEY] = person
+    return person
 
 
 def _log_out() -> None:

@@ -28,6 +28,7 @@ from lab.store.owners import Person
 
 # The secret's letters: no 0/O, 1/I/L, so it can be read off a screen and typed back without doubt.
 SECRET_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LOGIN_PREFIX = "login:"  # a logged-in account's person id: `login:` and its verified email, else its `sub`
 SECRET_LENGTH = 8
 # scrypt's cost: slow and memory-hungry enough that a stolen store cannot be searched quickly for secrets.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -156,6 +157,23 @@ def leave(store, token: str | None) -> bool:
     return bool(token) and store.forget_browser_token(hash_token(token))
 
 
+def login_person(account: str, name: str) -> Person:
+    """The person behind a login (`account`: its verified email or the provider's id for it).
+
+    A login's name comes from the school's provider and cannot be refused, so a name that reads as
+    the teacher's is told apart ("Teacher (student)") instead.
+    """
+    cleaned = clean_name(name) or "student"
+    if name_key(cleaned).replace(" ", "").startswith(names.TEACHER_KEY):
+        cleaned = f"{cleaned} (student)"
+    return Person(f"{LOGIN_PREFIX}{account}", cleaned)
+
+
+def remember_login(store, person: Person) -> None:
+    """Record a login's name, so that the teacher sees two logins whose names read the same (once a session is enough)."""
+    store.remember_person(person.id, person.name, name_key=name_key(person.name))
+
+
 def people_sharing_a_name(store) -> list[list[dict]]:
     """For the teacher: groups of people whose names read the same (joined at the same moment, or before names were compared)."""
     return names.people_sharing_a_name(store.people())
@@ -191,6 +209,8 @@ __all__ = [
     "hash_token",
     "join",
     "leave",
+    "login_person",
+    "remember_login",
     "people_sharing_a_name",
     "person_for_browser",
     "rejoin",
