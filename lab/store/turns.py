@@ -39,7 +39,7 @@ class QueueFullError(StoreError):
     def __init__(self, waiting: list[tuple[str, str]], limit: int):
         listed = ", ".join(f"{run_id} ({model})" for run_id, model in waiting)
         super().__init__(
-            f"you already have {len(waiting)} runs waiting ({listed}); the class allows {limit} at a time: "
+            f"you already have {len(waiting)} run{'s' if len(waiting) != 1 else ''} waiting ({listed}); the class allows {limit} at a time: "
             "cancel one, or wait until one starts."
         )
         self.waiting = waiting
