@@ -79,7 +79,10 @@ def choose_runs(store: Store, run_ids: list[str] | None = None, *, among: set[st
     return sorted(best.values(), key=lambda run: (run["task"], -(run["metrics"].get("accuracy") or 0.0)))
 
 
-def build_report(store: Store, run_ids: list[str] | None = None, *, among: set[str] | None = None) -> Report:
+def build_report(
+    store: Store, run_ids: list[str] | None = None, *, among: set[str] | None = None, answers: list[dict[str, str]] | None = None
+) -> Report:
+    """The report of the chosen runs; `answers` (a student's lesson answers: step, question, answer) add a section of their own."""
     runs = choose_runs(store, run_ids, among=among)
     configs = {run["run_id"]: RunConfig.from_dict(run["config"]) for run in runs}
     sections = [
@@ -94,6 +97,8 @@ def build_report(store: Store, run_ids: list[str] | None = None, *, among: set[s
         _next_steps_section(runs, configs),
         _environment_section(runs),
     ]
+    if answers:
+        sections.append(_answers_section(answers, number=len(sections) + 1))
     today = datetime.date.today().isoformat()
     return Report(
         "CIFAR-10 image classification: lab report",
@@ -308,6 +313,16 @@ def _next_steps_section(runs: list[dict], configs: dict[str, RunConfig]) -> Sect
         notes.append("Every run kept a constant learning rate; a decaying schedule (cosine, one-cycle) often ends higher.")
     for note in notes:
         section.text(note)
+    return section
+
+
+def _answers_section(answers: list[dict[str, str]], *, number: int) -> Section:
+    """The student's answers to the lesson's questions, step by step, as they typed them (unanswered ones say so)."""
+    section = Section(f"{number}. Lesson answers")
+    section.table(
+        ["step", "question", "answer"],
+        [[row["step"], row["question"], row["answer"].strip() or "(not answered)"] for row in answers],
+    )
     return section
 
 
