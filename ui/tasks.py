@@ -18,9 +18,9 @@ import streamlit as st
 from lab.config import ONE_VS_REST, REPORT_BINARY_TASK, positive_class, task_class_names
 from lab.data.tasks import task_label_map
 from lab.report.results_table import baseline_accuracy, positive_metrics
+from lab.report.task_names import TASK_KINDS, task_label  # the names live in lab, so the lab report says them too
 
-# The kinds of task a picker offers, in the order shown; "one-vs-rest" and "pair" then ask for their classes.
-TASK_KINDS = {"cifar10": "All 10 classes", "binary": "Vehicles vs animals", "one-vs-rest": "One class vs the rest", "pair": "Two classes"}
+__all__ = ["TASK_KINDS", "task_label"]  # re-exported: pages name tasks through ui.tasks
 DEFAULT_ONE_CLASS = REPORT_BINARY_TASK.removeprefix(ONE_VS_REST)  # the lab report's binary task, unless the student picks another
 # A majority class holding at least this share of the test images makes accuracy misleading enough for the note.
 LOPSIDED_SHARE = 0.75
@@ -40,15 +40,6 @@ def task_kind(task: str) -> str:
 def one_class_of(task: str) -> str | None:
     """The class a one-vs-rest task looks for ("truck" in "one-vs-rest:truck"), else None."""
     return task_class_names(task)[1] if positive_class(task) is not None else None
-
-
-def task_label(task: str) -> str:
-    """A task as people say it: "All 10 classes", "Vehicles vs animals", "cat vs dog", "truck vs the rest"."""
-    if task.startswith(ONE_VS_REST):
-        return f"{task.removeprefix(ONE_VS_REST)} vs the rest"
-    if task.startswith("pair:"):
-        return " vs ".join(task.removeprefix("pair:").split(","))
-    return TASK_KINDS.get(task, task)
 
 
 def with_article(noun: str) -> str:
