@@ -17,6 +17,7 @@ from lab.jobs import queue
 from lab.store.runs import StoreError
 from ui import identity, insight_views, model_view, run_view, train_form
 from ui.common import data_dir_setting, data_problem, get_dataset, get_store
+from ui.help_texts import SETTINGS
 from ui.router import ensure_router
 
 ensure_router("pages/train.py")
@@ -103,7 +104,8 @@ if settings_tab.open:
             model_view.show_estimate(config, store.list_runs(status="completed"))
             insight_views.freezing_note(config)
             # The sweep needs the data set in this server, so it is loaded only when asked for.
-            if st.toggle("Find a learning rate: a short sweep on 2,000 images", key="train_lr_finder") and (data := get_dataset()):
+            finder = st.toggle("Find a learning rate: a short sweep on 2,000 images", key="train_lr_finder", help=SETTINGS["lr_finder"])
+            if finder and (data := get_dataset()):
                 insight_views.lr_finder_panel(config, data, key="train_lr", on_use=use_learning_rate)
         if missing_data := data_problem():  # a job would fail at once: say so now, not after the click
             st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
@@ -115,6 +117,7 @@ if settings_tab.open:
             disabled=config is None or bool(missing_data),
             icon=":material/play_arrow:",
             key="trainbtn_start",
+            help=SETTINGS["start"],
             on_click=start,
         )
 

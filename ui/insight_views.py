@@ -32,6 +32,7 @@ from lab.evaluate.predict import upscale_nearest
 from lab.insight import activations, gradcam, layer_taps, lr_finder, misclassified
 from lab.report import charts
 from ui import identity
+from ui.help_texts import SETTINGS
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
 GALLERY_LIMIT = 24  # pictures per gallery: enough to see a pattern, few enough to load fast
@@ -325,7 +326,14 @@ def lr_finder_view(curve: dict, key: str, on_use: Callable[[float], None] | None
         note + "Too small a rate barely moves the loss; too large a rate makes it shoot up. The suggestion sits where it falls fastest."
     )
     if on_use is not None:
-        st.button("Use this learning rate", on_click=on_use, args=(curve["suggestion"],), icon=":material/check:", key=f"{key}_lr_use")
+        st.button(
+            "Use this learning rate",
+            on_click=on_use,
+            args=(curve["suggestion"],),
+            icon=":material/check:",
+            key=f"{key}_lr_use",
+            help=SETTINGS["lr_use"],
+        )
 
 
 def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float], None] | None = None) -> None:
@@ -335,7 +343,7 @@ def lr_finder_panel(config: RunConfig, data, key: str, on_use: Callable[[float],
     100 numbers) is kept, in session state, so a rerun redraws it without sweeping again.
     """
     state_key = f"{key}_lr_curve"
-    if st.button("Find a learning rate", icon=":material/query_stats:", key=f"{key}_lr_find"):
+    if st.button("Find a learning rate", icon=":material/query_stats:", key=f"{key}_lr_find", help=SETTINGS["lr_find"]):
         progress = st.progress(0.0, text="Sweeping the learning rate ...")
 
         def show(event: dict) -> None:

@@ -19,6 +19,9 @@ from lab.system import hardware
 from lab.train import estimate
 from lab.train import memory as resources
 from ui.common import device_summary
+from ui.help_texts import SETTINGS
+
+HELP_MEASURE = SETTINGS["measure"]
 
 # Networks cheap enough to time on every change of settings (about a second on a
 # 2-core CPU); bigger ones are timed when the user asks, as that takes 5-15 s.
@@ -144,7 +147,7 @@ def show_estimate(config: RunConfig, runs: list[dict]) -> None:
         measured = st.session_state.setdefault("train_measured_speeds", set())
         cheap = config.backbone in AUTO_MEASURE_BACKBONES and config.input_size <= AUTO_MEASURE_MAX_INPUT
         label = "Estimate the duration (times one training step, 5-15 s)"
-        if key not in measured and not cheap and not st.button(label, key="trainbtn_measure", icon=":material/timer:"):
+        if key not in measured and not cheap and not st.button(label, key="trainbtn_measure", icon=":material/timer:", help=HELP_MEASURE):
             return
         measured.add(key)
         guess = estimate.from_step_time(_step_seconds(key), config)

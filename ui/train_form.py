@@ -31,31 +31,13 @@ from lab.config import (
     config_for_preset,
     groups_every_class,
 )
+from ui.help_texts import ONLY_PRETRAINED, SETTINGS, WEIGHT_WORDS
 from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, task_kind
 
 PREFILL_KEY = "train_prefill"
 DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
 PERSIST = {"persist_state": "session"}
 FAST_CNN_WIDTH_CHOICES = (0.25, 0.5, 0.75, 1.0)
-PRECISION_HELP = (
-    "How many bits each number in the network's arithmetic keeps. auto: mixed float16 on a GPU (its tensor cores "
-    "run it several times faster); mixed bfloat16 for seed-cnn and fast-cnn on a CPU with bfloat16 instructions "
-    "(AVX512-BF16 or AMX: faster at the same accuracy); float32 otherwise. The weights always stay float32."
-)
-OPTIMIZER_HELP = (
-    "How each step turns the gradient into a change of the weights. "
-    "adam / adamw: a step per weight, scaled by how large its gradients have been (adamw adds weight decay). "
-    "sgd: a step along the gradient, with momentum. "
-    "muon: sgd, except that each convolution's filters are kept at a fixed size and their step is evened out so "
-    "that every direction it points to moves by the same amount; that step follows the schedule but not the "
-    "learning rate, which sets the other weights' steps. The fast-cnn recipes use it (the same accuracy in fewer "
-    "epochs); not for fine-tuning pretrained filters."
-)
-SCHEDULE_HELP = (
-    "How the learning rate changes during training. constant: never. cosine: glides down to 0 along half a cosine. "
-    "plateau: halves whenever the validation loss stops improving. onecycle: rises from a tenth of the rate for the "
-    "first 20% of steps, then falls in a straight line to 0. linear: starts at the full rate and falls in a straight line to 0."
-)
 # RunConfig fields with a widget of their own that holds the value as is (key "train_<field>").
 PLAIN_FIELDS = (
     "backbone", "head", "input_size", "dropout", "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay",
@@ -144,98 +126,131 @@ def config_from_state(state) -> RunConfig:
 
 
 def task_inputs() -> None:
-    st.radio("Task", list(TASK_KINDS), format_func=TASK_KINDS.get, key="train_task", horizontal=True, **PERSIST)
+    st.radio("Task", list(TASK_KINDS), format_func=TASK_KINDS.get, key="train_task", horizontal=True, help=SETTINGS["task"], **PERSIST)
     if st.session_state["train_task"] == "pair":
         left, right = st.columns(2)
-        left.selectbox("First class", CLASS_NAMES, key="train_class_a", **PERSIST)
-        right.selectbox("Second class", CLASS_NAMES, key="train_class_b", **PERSIST)
+        left.selectbox("First class", CLASS_NAMES, key="train_class_a", help=SETTINGS["class_a"], **PERSIST)
+        right.selectbox("Second class", CLASS_NAMES, key="train_class_b", help=SETTINGS["class_b"], **PERSIST)
     elif st.session_state["train_task"] == "one-vs-rest":
         st.selectbox(
             "The one class",
             CLASS_NAMES,
             key="train_one_class",
-            help="The model learns to tell this class from the nine others, which together hold 9 pictures in 10. "
-            f"The lab report's binary run was {DEFAULT_ONE_CLASS} against the rest.",
+            help=SETTINGS["one_class"],
             **PERSIST,
         )
-    subset_help = "Images drawn (stratified) from the 50,000 training images before the validation split; 0 = all."
-    st.number_input("Training images (0 = all)", min_value=0, max_value=50_000, step=1000, key="train_subset", help=subset_help, **PERSIST)
+    st.number_input(
+        "Training images (0 = all)", min_value=0, max_value=50_000, step=1000, key="train_subset", help=SETTINGS["subset"], **PERSIST
+    )
     st.slider(
         "Validation share",
         0.01,
         0.45,
         step=0.01,  # the fast recipe holds out 2%
         key="train_val_fraction",
-        help="Part of the training images held out to watch overfitting.",
+        help=SETTINGS["val_fraction"],
         **PERSIST,
     )
-    st.number_input(
-        "Seed", min_value=0, max_value=2**31 - 1, key="train_seed", help="Same seed, same subset, split and initial weights.", **PERSIST
-    )
+    st.number_input("Seed", min_value=0, max_value=2**31 - 1, key="train_seed", help=SETTINGS["seed"], **PERSIST)
 
 
 def model_inputs(layer_count) -> None:
     """Preset and network. `layer_count(backbone, input_size)` gives the freeze slider's range."""
     names = [*PRESETS, "custom"]
-    st.selectbox("Preset", names, key="train_model", on_change=_load_preset, **PERSIST)
+    st.selectbox("Preset", names, key="train_model", on_change=_load_preset, help=SETTINGS["preset"], **PERSIST)
     model = st.session_state["train_model"]
     st.caption(PRESETS[model]["description"] if model in PRESETS else "Your own combination of backbone, head and freezing.")
     left, right = st.columns(2)
-    left.selectbox("Backbone", [*SCRATCH_BACKBONES, *PRETRAINED_BACKBONES], key="train_backbone", on_change=_mark_custom, **PERSIST)
+    left.selectbox(
+        "Backbone",
+        [*SCRATCH_BACKBONES, *PRETRAINED_BACKBONES],
+        key="train_backbone",
+        on_change=_mark_custom,
+        help=SETTINGS["backbone"],
+        **PERSIST,
+    )
     right.selectbox(
         "Input size (pixels)",
         INPUT_SIZES,
         key="train_input_size",
         on_change=_mark_custom,
-        help="Images are upscaled inside the model.",
+        help=SETTINGS["input_size"],
         **PERSIST,
     )
     pretrained = st.session_state["train_backbone"] in PRETRAINED_BACKBONES
-    scratch_note = "Only pretrained backbones use this." if not pretrained else None
+    scratch_note = "" if pretrained else f" {ONLY_PRETRAINED}"
     weights = list(dict.fromkeys([*WEIGHT_CHOICES, st.session_state.get("train_weights", "none")]))
-    left.selectbox("Weights", weights, key="train_weights", on_change=_mark_custom, disabled=not pretrained, help=scratch_note, **PERSIST)
-    right.selectbox("Head", HEADS, key="train_head", on_change=_mark_custom, disabled=not pretrained, help=scratch_note, **PERSIST)
+    left.selectbox(
+        "Weights",
+        weights,
+        format_func=lambda choice: WEIGHT_WORDS.get(choice, choice),  # a path to a weights file shows as it is
+        key="train_weights",
+        on_change=_mark_custom,
+        disabled=not pretrained,
+        help=SETTINGS["weights"] + scratch_note,
+        **PERSIST,
+    )
+    right.selectbox(
+        "Head", HEADS, key="train_head", on_change=_mark_custom, disabled=not pretrained, help=SETTINGS["head"] + scratch_note, **PERSIST
+    )
     if st.session_state["train_head"] == "dense256" and pretrained:
-        st.slider("Dropout", 0.0, 0.9, step=0.05, key="train_dropout", on_change=_mark_custom, **PERSIST)
+        st.slider("Dropout", 0.0, 0.9, step=0.05, key="train_dropout", on_change=_mark_custom, help=SETTINGS["dropout"], **PERSIST)
     if st.session_state["train_backbone"] == "fast-cnn":
         st.select_slider(
             "Width (channels, relative to the speed record's network)",
             sorted({*FAST_CNN_WIDTH_CHOICES, st.session_state.get("train_width", DEFAULT_FAST_CNN_WIDTH)}),
             key="train_width",
             on_change=_mark_custom,
-            help="1.0 is airbench94 itself (best on a GPU); 0.75 is the fast-cnn preset (about 90% in 10 minutes on a 2-core "
-            "CPU with bfloat16); 0.5, the default for a custom network, trains about twice as fast as 0.75, and 0.25 about four times.",
+            help=SETTINGS["width"],
             **PERSIST,
         )
-    freeze_all = st.toggle("Freeze the whole backbone", key="train_freeze_all", on_change=_mark_custom, disabled=not pretrained, **PERSIST)
+    freeze_all = st.toggle(
+        "Freeze the whole backbone",
+        key="train_freeze_all",
+        on_change=_mark_custom,
+        disabled=not pretrained,
+        help=SETTINGS["freeze_all"] + scratch_note,
+        **PERSIST,
+    )
     if pretrained and not freeze_all:
         most = layer_count(st.session_state["train_backbone"], st.session_state["train_input_size"])
         st.session_state["train_freeze_depth"] = min(int(st.session_state.get("train_freeze_depth", 0)), most)
-        help_text = "Backbone layers kept frozen, counted from the input; 0 = every layer learns."
+        help_text = SETTINGS["freeze_depth"]
         st.slider("Freeze depth (layers)", 0, most, key="train_freeze_depth", on_change=_mark_custom, help=help_text, **PERSIST)
 
 
 def training_inputs() -> None:
     left, right = st.columns(2)
-    left.number_input("Epochs", min_value=1, max_value=1000, key="train_epochs", **PERSIST)
-    right.number_input("Batch size", min_value=1, max_value=4096, key="train_batch_size", help="Images per gradient step.", **PERSIST)
-    left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help=OPTIMIZER_HELP, **PERSIST)
-    right.number_input("Learning rate", min_value=1e-7, max_value=10.0, step=1e-4, format="%g", key="train_learning_rate", **PERSIST)
-    left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", help=SCHEDULE_HELP, **PERSIST)
-    st.toggle("Augmentation", key="train_augment", help="Random horizontal flips and shifts of up to 2 pixels while training.", **PERSIST)
+    left.number_input("Epochs", min_value=1, max_value=1000, key="train_epochs", help=SETTINGS["epochs"], **PERSIST)
+    right.number_input("Batch size", min_value=1, max_value=4096, key="train_batch_size", help=SETTINGS["batch_size"], **PERSIST)
+    left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help=SETTINGS["optimizer"], **PERSIST)
+    right.number_input(
+        "Learning rate",
+        min_value=1e-7,
+        max_value=10.0,
+        step=1e-4,
+        format="%g",
+        key="train_learning_rate",
+        help=SETTINGS["learning_rate"],
+        **PERSIST,
+    )
+    left.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", help=SETTINGS["lr_schedule"], **PERSIST)
+    st.toggle("Augmentation", key="train_augment", help=SETTINGS["augment"], **PERSIST)
     if groups_every_class(task_from_state(st.session_state)):
         st.toggle(
             "Also learn the 10 classes (fine labels)",
             key="train_fine_labels",
-            help="While training, a second output also names each image's CIFAR-10 class: a harder lesson that teaches "
-            "the network better features for the two-way question. The loss curve then adds the 10-class loss; the saved "
-            "model answers the two-way question only.",
+            help=SETTINGS["fine_labels"],
             **PERSIST,
         )
     with st.expander("More options"):
-        st.number_input("Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", **PERSIST)
-        st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", **PERSIST)
-        st.toggle("Test-time augmentation (average over the mirror image and 1-pixel shifts)", key="train_tta", **PERSIST)
-        st.toggle("Weight averaging (test an average of the last steps' weights)", key="train_ema", **PERSIST)
-        st.toggle("Keep the best epoch's weights (by validation accuracy)", key="train_keep_best", **PERSIST)
-        st.selectbox("Number format", PRECISIONS, key="train_precision", help=PRECISION_HELP, **PERSIST)
+        decay_help = SETTINGS["weight_decay"]
+        st.number_input(
+            "Weight decay", min_value=0.0, max_value=0.99, step=1e-4, format="%g", key="train_weight_decay", help=decay_help, **PERSIST
+        )
+        st.slider("Label smoothing", 0.0, 0.45, step=0.05, key="train_label_smoothing", help=SETTINGS["label_smoothing"], **PERSIST)
+        tta_label = "Test-time augmentation (average over the mirror image and 1-pixel shifts)"
+        st.toggle(tta_label, key="train_tta", help=SETTINGS["tta"], **PERSIST)
+        st.toggle("Weight averaging (test an average of the last steps' weights)", key="train_ema", help=SETTINGS["ema"], **PERSIST)
+        st.toggle("Keep the best epoch's weights (by validation accuracy)", key="train_keep_best", help=SETTINGS["keep_best"], **PERSIST)
+        st.selectbox("Number format", PRECISIONS, key="train_precision", help=SETTINGS["precision"], **PERSIST)
