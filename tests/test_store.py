@@ -32,6 +32,8 @@ RESULT_KEYS = {
     "trainable_params",
     "train_seconds",
     "epochs",
+    "train_images",
+    "test_images",
     "device",
     "data",
     "created_at",
@@ -413,13 +415,27 @@ def test_reference_rows_parse_the_lab_report_table(store):
     assert all(set(row) == RESULT_KEYS for row in rows)
     assert all(row["reference"] is True and row["status"] == "reference" for row in rows)
     by_key = {(row["model"], row["task"]): row for row in rows}
+    # The report's results table (Task 3), every figure: accuracy, macro precision / recall / F1, parameters, seconds.
+    published = {
+        "seed-cnn": (0.7191, 0.72, 0.71, 0.71, 356_810, 48.46),
+        "vgg16-frozen": (0.5768, 0.58, 0.57, 0.57, 14_719_818, 164.39),
+        "resnet50-frozen": (0.3837, 0.39, 0.38, 0.38, 23_608_202, 148.93),
+        "mobilenetv2-frozen": (0.3154, 0.32, 0.31, 0.31, 2_270_794, 95.73),
+        "vgg16-finetune": (0.8286, 0.83, 0.82, 0.82, 14_848_586, 383.15),
+    }
+    figures = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds")
+    for model, values in published.items():
+        row = by_key[(model, "cifar10")]
+        assert tuple(row[key] for key in figures) == pytest.approx(values), model
+        assert row["baseline_accuracy"] == pytest.approx(0.1)  # 1,000 test pictures of each class
+        assert (row["epochs"], row["train_images"], row["test_images"]) == (10, 50_000, 10_000), model
+        assert "10,000 test images" in row["source"] and row["data"] == "CIFAR-10 (original) · 50000 train images · 10000 test images"
     seed = by_key[("seed-cnn", "cifar10")]
-    assert seed["accuracy"] == pytest.approx(0.7191)
-    assert seed["total_params"] == 356810 and seed["trainable_params"] == 356810
-    assert seed["f1_macro"] is None and seed["train_seconds"] is None  # not given by the report
-    assert by_key[("seed-cnn", REPORT_BINARY_TASK)]["accuracy"] == pytest.approx(0.9598)  # one class vs the rest
-    vgg = by_key[("vgg16-frozen", "cifar10")]
-    assert vgg["accuracy"] is None and vgg["total_params"] == 14719818 and vgg["trainable_params"] == 5130
+    assert seed["trainable_params"] == 356810
+    binary = by_key[("seed-cnn", REPORT_BINARY_TASK)]  # one class vs the rest
+    assert binary["accuracy"] == pytest.approx(0.9598) and binary["baseline_accuracy"] == pytest.approx(0.9)
+    assert binary["f1_macro"] is None and binary["train_seconds"] is None  # not given by the report: None, never 0
+    assert by_key[("vgg16-frozen", "cifar10")]["trainable_params"] == 5130
     assert by_key[("vgg16-finetune", "cifar10")]["trainable_params"] == 13113098
     # A reference row's id is safe to look up: it simply is not a stored run.
     assert store.get_run(seed["run_id"]) is None
@@ -438,6 +454,7 @@ def test_results_table_mixes_completed_runs_and_reference_rows(store):
     assert mine["run_id"] == done and mine["reference"] is False and mine["status"] == "completed"
     assert mine["accuracy"] == 0.5 and mine["total_params"] == 123 and mine["trainable_params"] is None
     assert mine["epochs"] == 10 and mine["device"] == "CPU" and mine["train_seconds"] == 12.5
+    assert mine["test_images"] == 100
     assert mine["data"] == "synthetic · subset 1000 · 100 test images"
     assert mine["options"] == ""  # the preset as it is (the subset shows under data)
     # The epochs a run actually completed (training.run records them) win over the configured number.
@@ -445,7 +462,7 @@ def test_results_table_mixes_completed_runs_and_reference_rows(store):
     fingerprint = {"source": "folder /data", "n_train": 900, "n_test": 100}
     store.complete_run(early, **_finish_kwargs(metrics={"accuracy": 0.3, "epochs_completed": 4}, fingerprint=fingerprint))
     row = results_table(store)[0]
-    assert row["run_id"] == early and row["epochs"] == 4
+    assert row["run_id"] == early and row["epochs"] == 4 and row["train_images"] == 900
     assert row["options"] == "batch 32, augment"  # what differs from the seed-cnn preset
     assert row["data"] == "folder /data · 900 train images · 100 test images"
     assert sum(row["reference"] for row in table) == 6

@@ -16,11 +16,10 @@ import numpy as np
 import streamlit as st
 
 from lab.config import ONE_VS_REST, REPORT_BINARY_TASK, positive_class, task_class_names
-from lab.data.tasks import task_label_map
-from lab.report.results_table import baseline_accuracy, positive_metrics
+from lab.report.results_table import balanced_baseline, baseline_accuracy, positive_metrics
 from lab.report.task_names import TASK_KINDS, task_label  # the names live in lab, so the lab report says them too
 
-__all__ = ["TASK_KINDS", "task_label"]  # re-exported: pages name tasks through ui.tasks
+__all__ = ["TASK_KINDS", "balanced_baseline", "task_label"]  # re-exported: pages name tasks through ui.tasks
 DEFAULT_ONE_CLASS = REPORT_BINARY_TASK.removeprefix(ONE_VS_REST)  # the lab report's binary task, unless the student picks another
 # A majority class holding at least this share of the test images makes accuracy misleading enough for the note.
 LOPSIDED_SHARE = 0.75
@@ -47,13 +46,6 @@ def with_article(noun: str) -> str:
 
 
 # ---------------------------------------------------------------- what an accuracy has to beat
-
-
-def balanced_baseline(task: str) -> float:
-    """The baseline of `task` on a test split with as many pictures of every CIFAR-10 class (the official one, the shared copy)."""
-    labels = task_label_map(task)
-    counts = np.bincount(labels[labels >= 0])
-    return float(counts.max() / counts.sum())
 
 
 def majority_answer(metrics: dict, class_names) -> str | None:
