@@ -30,6 +30,8 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:"),
 ]
+if identity.classroom_on():  # the guided lesson leads the list; Explore stays the page a visitor lands on
+    pages.insert(0, st.Page("pages/lesson.py", title="Lesson", icon=":material/route:"))
 if identity.classroom_on() and person is not None and person.is_teacher:
     pages.append(st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"))
 page = st.navigation(pages)

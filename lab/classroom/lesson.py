@@ -15,6 +15,7 @@ What each student answered and trained is kept per person (lab/classroom/lesson_
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -227,6 +228,12 @@ def fit_to_limits(config: RunConfig, limits: ClassLimits) -> RunConfig:
     if limits.max_input_size is not None and config.input_size > limits.max_input_size:
         changes["input_size"] = max((size for size in INPUT_SIZES if size <= limits.max_input_size), default=INPUT_SIZES[0])
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def student_seed(person_id: str) -> int:
+    """A seed of the student's own, the same every time: each student's Start trains their own network,
+    and pressing it again finds that same run instead of training a copy."""
+    return int(hashlib.sha256(person_id.encode()).hexdigest()[:8], 16) % 100_000
 
 
 def class_step_config(store: Store, step: Step, *, seed: int = 0) -> RunConfig:

@@ -150,3 +150,10 @@ def answers_for_report(store: Store, person_id: str, lesson: Lesson | None = Non
         for step in lesson.steps()
         for index, question in enumerate(step.questions)
     ]
+
+
+def step_run(store: Store, person_id: str, step_id: str) -> dict | None:
+    """The newest run `person_id` trained for step `step_id` that is still theirs (any status), or None."""
+    recorded = read_progress(store, person_id).runs.get(step_id, [])
+    theirs = {run["run_id"]: run for run in store.runs_of(person_id)}
+    return next((theirs[run_id] for run_id in reversed(recorded) if run_id in theirs), None)
