@@ -19,6 +19,7 @@ from lab.report.safe_csv import safe_csv
 from lab.store.runs import StoreError
 from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.common import get_dataset, get_store, load_model
+from ui.help_texts import CURVES_KEY, METRICS
 from ui.router import ensure_router
 
 ensure_router("pages/compare.py")
@@ -134,17 +135,17 @@ if completed:
         st.caption("Choose runs with a stored history to see their curves.")
     else:
         st.altair_chart(charts.learning_curves_chart(curves, metric), width="stretch")
-        st.caption("Solid: training images; dashed: validation images. A growing gap between them means over-fitting.")
+        st.caption(CURVES_KEY)
 
     st.subheader("One run up close")
     run = completed[st.selectbox("Run", ids, format_func=label, key="compare_run")]
     metrics, names = run["metrics"], results.class_names_of(run)
     columns = st.columns(5)
-    columns[0].metric("Test accuracy", f"{metrics.get('accuracy') or 0:.1%}")
+    columns[0].metric("Test accuracy", f"{metrics.get('accuracy') or 0:.1%}", help=METRICS["accuracy"])
     tasks.baseline_metric(columns[1], metrics, names)
-    columns[2].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}")
-    columns[3].metric("Parameters", f"{metrics.get('total_params') or 0:,}")
-    columns[4].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s")
+    columns[2].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}", help=METRICS["f1_macro"])
+    columns[3].metric("Parameters", f"{metrics.get('total_params') or 0:,}", help=METRICS["total_params"])
+    columns[4].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s", help=METRICS["train_seconds"])
     tasks.one_class_metrics(metrics, run["task"])
     run_files.zip_download(run)
     if metrics.get("confusion_matrix"):

@@ -219,8 +219,9 @@ def test_a_running_job_shows_progress_eta_and_curves(store):
     at = open_page(app(), "pages/train.py")
     bar = at.get("progress")[0].proto
     assert bar.value == 50  # 15 of 30 steps
-    assert "Epoch 2/3" in bar.text and "6 s so far" in bar.text and "about 6 s left" in bar.text
-    assert len(at.get("vega_lite_chart")) == 2  # accuracy and loss per epoch
+    assert "Epoch 2/3" in bar.text and "6 s so far" in bar.text and "less than a minute left" in bar.text  # 6 s to go
+    assert len(at.get("vega_lite_chart")) == 3  # the loss batch by batch; accuracy and loss per epoch
+    assert any("dashed line: the validation pictures" in caption.value for caption in at.caption)  # the curves' key
 
 
 def test_the_learning_rate_finder_suggests_a_rate_that_fills_the_form(monkeypatch, store, tiny_cifar):

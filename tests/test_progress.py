@@ -8,7 +8,7 @@ import math
 import pytest
 
 from lab.config import RunConfig, config_for_preset
-from lab.jobs.progress import format_seconds, summarize
+from lab.jobs.progress import WORKING_IT_OUT, format_seconds, summarize, time_left_words
 from lab.models.registry import build_model, count_params, describe_layers
 from lab.train import estimate
 from ui.model_view import frozen_rows
@@ -61,6 +61,34 @@ def test_format_seconds():
         "3 min 20 s",
         "1 h 02 min",
     ]
+
+
+def batch(epoch: int, step: int, epoch_seconds: float) -> dict:
+    return {"kind": "batch_end", "epoch": epoch, "step": step, "steps": 10, "epoch_seconds": epoch_seconds}
+
+
+def test_time_left_is_worked_out_before_it_is_guessed():
+    """Never "about ? left": no pace before a few steps, then the pace of the steps after the slow first one."""
+    just_begun = summarize("running", 2, [BEGIN])
+    assert (just_begun.phase, just_begun.eta_seconds, time_left_words(just_begun)) == ("training", None, WORKING_IT_OUT)
+    first = batch(1, 1, 8.0)  # the first step builds the graph: 8 s for one step
+    one_step = summarize("running", 2, [BEGIN], first, first)
+    assert one_step.eta_seconds is None and time_left_words(one_step) == WORKING_IT_OUT
+    # Steps 2 to 6 took 2 s in all (0.4 s each): 14 steps to go take 5.6 s, not the 10/6 s x 14 the first step would make it.
+    six_steps = summarize("running", 2, [BEGIN], batch(1, 6, 10.0), first)
+    assert six_steps.eta_seconds == pytest.approx(14 * 0.4)
+    assert time_left_words(six_steps) == "less than a minute left"
+
+
+def test_time_left_in_later_epochs_uses_the_whole_pace_and_reads_in_minutes():
+    begin = {**BEGIN, "epochs": 10, "steps_per_epoch": 100}
+    epochs = [{**EPOCH_1, "epoch": n, "seconds": 60.0} for n in (1, 2)]  # a minute per epoch of 100 steps
+    progress = summarize("running", 10, [begin, *epochs], {**batch(3, 50, 30.0), "steps": 100}, batch(1, 1, 5.0))
+    assert progress.eta_seconds == pytest.approx(7.5 * 60)  # 750 steps to go at 0.6 s each
+    assert time_left_words(progress) == "about 8 min left"
+    long_run = summarize("running", 200, [{**begin, "epochs": 200}, *epochs], {**batch(3, 50, 30.0), "steps": 100})
+    assert time_left_words(long_run) == "about 3 h 18 min left"  # 19,750 steps at 0.6 s: 197.5 min
+    assert time_left_words(summarize("completed", 10, [begin, *epochs])) == ""  # not training: nothing to say
 
 
 def test_split_sizes_follow_the_task_and_the_subset():

@@ -16,17 +16,19 @@ import streamlit as st
 
 from lab.config import task_class_names
 from lab.jobs import cluster, launcher, queue
-from lab.jobs.progress import Progress, format_seconds, read_progress
+from lab.jobs.progress import Progress, format_seconds, read_progress, time_left_words
 from lab.report import charts
 from lab.store.owners import Person
 from lab.store.runs import Store
 from ui import identity, tasks
 from ui.common import data_dir_setting, device_summary, get_store
+from ui.help_texts import BATCH_CURVE_KEY, CURVES_KEY, METRICS
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "completed": ":material/check_circle:"}
 STATUS_ICONS |= {"failed": ":material/error:", "cancelled": ":material/cancel:"}
+MAX_BATCH_POINTS = 600  # points the batch-by-batch curve draws at most (a long run's are thinned evenly)
 
 
 def current_run(store: Store, person: Person | None = None, classroom: bool = False) -> dict | None:
@@ -79,7 +81,7 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
     store = get_store()
     run = store.get_run(run_id)
     if run is None:
-        st.info(f"Run {run_id} was deleted.")
+        st.info("This run was deleted.", icon=":material/delete:")
         return
     active = run["status"] in queue.ACTIVE_STATUSES
     if live and not active:
@@ -88,7 +90,7 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
     # The task in words: "one-vs-rest:truck: completed" would turn ":truck:" into an emoji shortcode.
     task_words = tasks.task_label(run["task"])
     st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {task_words[:1].lower()}{task_words[1:]}: {run['status']}")
-    st.caption(f"Run {run_id} · {config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
+    st.caption(f"{config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
     if person is not None and not identity.is_mine(person, run) and identity.classroom_on():
         st.caption(f":material/group: Started by {run.get('owner_name') or 'another student'}; it counts as yours too.")
     progress = read_progress(store, run)
@@ -103,6 +105,7 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
         if run["status"] == "failed":
             _resume_offer(store, run, person)
         _curves(store, run_id, progress)
+        _details(run)
 
 
 def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
@@ -144,7 +147,7 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
         st.progress(0.0, text="Running the frozen backbone once over every image (its outputs are cached; then only the head trains) ...")
     elif progress.phase == "training":
         text = f"Epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
-        text += f"{format_seconds(progress.elapsed_seconds)} so far · about {format_seconds(progress.eta_seconds)} left"
+        text += f"{format_seconds(progress.elapsed_seconds)} so far · {time_left_words(progress)}"
         st.progress(progress.fraction, text=text)
     else:
         st.progress(
@@ -189,6 +192,13 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
                 # A run classmates follow goes on for them and leaves this page: redraw the whole page, not just this panel.
                 st.rerun(scope="fragment" if still_mine else "app")
     _curves(store, run_id, progress)
+    _details(run)
+
+
+def _details(run: dict) -> None:
+    """The run's id and where it was trained: for the teacher and the command line, not for the projector."""
+    with st.expander("Details", icon=":material/info:"):
+        st.caption(f"Run id: {run['run_id']} (python -m lab runs lists it; the address of this page keeps it).")
 
 
 def _waiting_line(store: Store, run_id: str) -> str:
@@ -206,40 +216,56 @@ def _waiting_line(store: Store, run_id: str) -> str:
 
 
 def _curves(store: Store, run_id: str, progress: Progress) -> None:
-    """Loss and accuracy per epoch; during the first epoch, the loss batch by batch."""
+    """While training, the loss batch by batch; and once an epoch has ended, loss and accuracy per epoch."""
+    if progress.phase == "training":
+        _batch_curve(pd.DataFrame(store.events(run_id, kinds="batch_end")), progress.steps_per_epoch or 1)
     if progress.epoch_events:
         _curve_pair(charts.history_frame(progress.epoch_events))
-    elif progress.phase == "training":
-        batches = pd.DataFrame(store.events(run_id, kinds="batch_end"))
-        if not batches.empty and batches["loss"].notna().any():
-            chart = (
-                alt.Chart(batches)
-                .mark_line(point=True)
-                .encode(x=alt.X("step:Q", title="step (first epoch)"), y=alt.Y("loss:Q", title="training loss"))
-            )
-            st.altair_chart(chart.properties(height=220, title="Loss, batch by batch (per-epoch curves follow)"))
+
+
+def _batch_curve(batches: pd.DataFrame, steps_per_epoch: int) -> None:
+    """The training loss as the batches go by, across every epoch so far (one line per epoch: its average restarts)."""
+    if batches.empty or not batches["loss"].notna().any():
+        return
+    batches = batches.assign(step_in_run=(batches["epoch"] - 1) * steps_per_epoch + batches["step"])
+    if len(batches) > MAX_BATCH_POINTS:
+        batches = batches.iloc[:: -(-len(batches) // MAX_BATCH_POINTS)]
+    chart = (
+        alt.Chart(batches[["epoch", "step_in_run", "loss"]])
+        .mark_line(point=True, color=charts.SPLIT_COLOURS["train"])
+        .encode(
+            x=alt.X("step_in_run:Q", title="training step", axis=alt.Axis(format="d")),
+            y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(zero=False)),
+            detail="epoch:N",
+            tooltip=["epoch:Q", alt.Tooltip("step_in_run:Q", title="step"), alt.Tooltip("loss:Q", format=".3f")],
+        )
+    )
+    st.altair_chart(chart.properties(height=220, title="Loss, batch by batch"), width="stretch")
+    st.caption(BATCH_CURVE_KEY)
 
 
 def _curve_pair(frame: pd.DataFrame) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.learning_curves_chart(frame, "accuracy").properties(title="Accuracy"))
     right.altair_chart(charts.learning_curves_chart(frame, "loss").properties(title="Loss"))
+    st.caption(CURVES_KEY)
 
 
 def _results(store: Store, run: dict) -> None:
     metrics = run["metrics"] or {}
     names = list(metrics.get("class_names") or task_class_names(run["task"]))
     columns = st.columns(7)
-    columns[0].metric("Test accuracy", _percent(metrics.get("accuracy")))
+    columns[0].metric("Test accuracy", _percent(metrics.get("accuracy")), help=METRICS["accuracy"])
     tasks.baseline_metric(columns[1], metrics, names)  # beside the accuracy: what a model that learned nothing scores
     for column, (label, key) in zip(
         columns[2:5],
         [("Precision (macro)", "precision_macro"), ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")],
         strict=True,
     ):
-        column.metric(label, _percent(metrics.get(key)))
-    columns[5].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=f"{metrics.get('trainable_params', 0):,} trainable")
-    columns[6].metric("Training time", format_seconds(run.get("train_seconds")))
+        column.metric(label, _percent(metrics.get(key)), help=METRICS[key])
+    learning = f" {metrics.get('trainable_params', 0):,} of them learn; the others stay as they were."
+    columns[5].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=METRICS["total_params"] + learning)
+    columns[6].metric("Training time", format_seconds(run.get("train_seconds")), help=METRICS["train_seconds"])
     kept = f" The weights of epoch {metrics['best_epoch']} (best validation accuracy) were kept." if metrics.get("best_epoch") else ""
     st.caption(
         f"Measured on {metrics.get('n_test', '?')} test images never used for training; {tasks.baseline_words(metrics, names)}.{kept}"
@@ -252,6 +278,7 @@ def _results(store: Store, run: dict) -> None:
         st.markdown("**Confusion matrix**: rows are the true classes; darker cells hold more of that row's images.")
         st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names))
     st.page_link("pages/compare.py", label="Open in Compare", icon=":material/leaderboard:")
+    _details(run)
 
 
 def _percent(value: float | None) -> str:

@@ -4,6 +4,11 @@ A training job writes plain events into the store (see lab/train/run.py):
 `train_begin`, throttled `batch_end`, one `epoch_end` per epoch, `train_end` and
 `evaluation`. `read_progress` fetches just what a progress display needs (cheap
 enough to call every second or two), and `summarize` does the arithmetic.
+
+The time left is the pace so far times the steps still to go. The very first step
+also builds the model's graph, so it is slow; while the first epoch runs, the pace
+is measured from the first batch event on, and until a few steps are done there is
+no pace to speak of: `time_left_words` then says it is still working it out.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Events a progress display needs in full; batch_end events are many, so only the latest is read.
+# Events a progress display needs in full; batch_end events are many, so only the first and the latest are read.
 MILESTONES = ("train_begin", "epoch_end", "train_end", "evaluation")
+MIN_STEPS_FOR_ETA = 3  # steps done before a pace is worth a guess (the first one includes building the graph)
+WORKING_IT_OUT = "working out how long ..."
 
 
 @dataclass
@@ -33,14 +40,21 @@ class Progress:
 
 
 def read_progress(store, run: dict[str, Any]) -> Progress:
-    """A run's progress from the store: its milestones plus its latest batch."""
+    """A run's progress from the store: its milestones plus its first and latest batch."""
     events = store.events(run["run_id"], kinds=MILESTONES)
     latest_batch = store.latest_event(run["run_id"], "batch_end")
-    return summarize(run["status"], run["config"].get("epochs", 1), events, latest_batch)
+    first_batch = next(iter(store.events(run["run_id"], kinds="batch_end", limit=1)), None) if latest_batch else None
+    return summarize(run["status"], run["config"].get("epochs", 1), events, latest_batch, first_batch)
 
 
-def summarize(status: str, epochs: int, events: list[dict[str, Any]], latest_batch: dict[str, Any] | None = None) -> Progress:
-    """Progress from milestone events (in order) and the latest batch_end event, if any."""
+def summarize(
+    status: str,
+    epochs: int,
+    events: list[dict[str, Any]],
+    latest_batch: dict[str, Any] | None = None,
+    first_batch: dict[str, Any] | None = None,
+) -> Progress:
+    """Progress from milestone events (in order), the latest batch_end event and the run's first one, if any."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         by_kind.setdefault(event["kind"], []).append(event)
@@ -62,9 +76,34 @@ def summarize(status: str, epochs: int, events: list[dict[str, Any]], latest_bat
         progress.elapsed_seconds += float(latest_batch.get("epoch_seconds") or 0.0)
     total_steps = max(1, progress.epochs * steps)
     progress.fraction = min(1.0, done_steps / total_steps)
-    if progress.phase == "training" and 0 < progress.fraction < 1:
-        progress.eta_seconds = progress.elapsed_seconds / progress.fraction - progress.elapsed_seconds
+    if progress.phase == "training" and MIN_STEPS_FOR_ETA <= done_steps < total_steps and progress.elapsed_seconds > 0:
+        progress.eta_seconds = _seconds_per_step(progress, done_steps, latest_batch, first_batch) * (total_steps - done_steps)
     return progress
+
+
+def _seconds_per_step(progress: Progress, done_steps: int, latest_batch, first_batch) -> float:
+    """The pace so far; in the first epoch, from the first batch event on, so the slow first step does not count."""
+    if progress.epoch == 1 and latest_batch is not None and first_batch is not None and int(first_batch["epoch"]) == 1:
+        steps = int(latest_batch["step"]) - int(first_batch["step"])
+        seconds = float(latest_batch.get("epoch_seconds") or 0.0) - float(first_batch.get("epoch_seconds") or 0.0)
+        if steps >= MIN_STEPS_FOR_ETA - 1 and seconds > 0:
+            return seconds / steps
+    return progress.elapsed_seconds / done_steps
+
+
+def time_left_words(progress: Progress) -> str:
+    """The time left as people say it: "about 4 min left", or that it is still being worked out; "" when not training."""
+    if progress.phase != "training":
+        return ""
+    seconds = progress.eta_seconds
+    if seconds is None:
+        return WORKING_IT_OUT
+    if seconds < 60:
+        return "less than a minute left"
+    if seconds < 3600:
+        return f"about {max(1, round(seconds / 60))} min left"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"about {hours} h {minutes:02d} min left"
 
 
 def _phase(status: str, begin, by_kind, evaluation, latest_batch) -> str:
