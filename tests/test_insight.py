@@ -1,6 +1,7 @@
 """Seeing inside the model: Grad-CAM, activations, filters, the confusion cell query, two-run
 comparison, the learning-rate finder, the freezing note and the `gradcam` / `lr-find` commands."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -14,7 +15,7 @@ from lab.cli.main import main
 from lab.config import RunConfig, config_for_preset
 from lab.data.cifar10 import write_cifar10_folder
 from lab.insight.activations import activation_grid, activation_maps, first_layer_filters
-from lab.insight.freezing import freezing_facts, freezing_summary
+from lab.insight.freezing import freezing_facts, freezing_summary, plain_sentence
 from lab.insight.gradcam import gradcam, jet, overlay
 from lab.insight.layer_taps import conv_layers
 from lab.insight.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
@@ -271,6 +272,24 @@ def test_freezing_summary_counts_what_learns():
     assert "13,113,098 of 14,848,586 parameters learn" in text and "layers 11-18" in text
     assert "random" in text  # weights none: the frozen layers hold random numbers
     assert "ImageNet's mean and variance" not in text  # VGG16 has no BatchNorm
+
+
+def test_the_freezing_note_opens_with_one_plain_sentence():
+    """The first line says what learns in plain words; the exact terms (multiply-adds, Adam) come after it."""
+    scratch = RunConfig(epochs=1)
+    scratch_text = freezing_summary(build_model(scratch, 10), scratch)
+    first, *details = scratch_text.splitlines()
+    assert first.startswith("Every layer of this network learns") and first.endswith("(training from scratch).")
+    assert "multiply-adds" in scratch_text and "multiply" not in first and "Adam" not in first
+    assert details  # the detail is still there, below
+    frozen = config_for_preset("mobilenetv2-frozen", weights="none")
+    model = build_model(frozen, 10)  # random weights: quick and offline; the config says where they come from
+    imagenet = dataclasses.replace(frozen, weights="imagenet")
+    assert plain_sentence(freezing_facts(model, imagenet), imagenet).startswith("Only the small part on top learns; the big part")
+    assert "random numbers" in plain_sentence(freezing_facts(model, frozen), frozen)  # weights none: the frozen part is noise
+    partly = dataclasses.replace(imagenet, freeze_depth=30)
+    sentence = plain_sentence(freezing_facts(build_model(dataclasses.replace(partly, weights="none"), 10), partly), partly)
+    assert sentence.startswith("The backbone's first 30 layers stay as they are") and "(fine-tuning)" in sentence
 
 
 # ---------------------------------------------------------------- command line

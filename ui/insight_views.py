@@ -292,9 +292,13 @@ def _freezing_text(config_json: str, num_classes: int) -> str:
 
 
 def freezing_note(config: RunConfig) -> None:
-    """What learns and what stays fixed under this config, and what that costs, in a few sentences."""
+    """What learns and what stays fixed under this config: one plain sentence, and the counts and costs under "More detail"."""
     text = _freezing_text(json.dumps(config.to_dict(), sort_keys=True), len(config.class_names))
-    st.info("\n\n".join(text.splitlines()), icon=":material/ac_unit:")
+    plain, *details = text.splitlines()
+    st.info(plain, icon=":material/ac_unit:")
+    if details:
+        with st.expander("More detail: what learns, and what it costs"):
+            st.markdown("\n".join(f"- {line}" for line in details))
 
 
 def lr_finder_view(curve: dict, key: str, on_use: Callable[[float], None] | None = None) -> None:

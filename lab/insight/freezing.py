@@ -2,7 +2,8 @@
 
 `freezing_facts` counts what learns and what stays fixed, layer by layer, and
 estimates what freezing saves; `freezing_summary` turns those facts into a few
-sentences for the Train page or the command line. Nothing is written per preset:
+sentences for the Train page or the command line: first one in plain words
+(`plain_sentence`), then the exact counts and costs. Nothing is written per preset:
 change the freeze depth and the numbers follow.
 
 The cost estimate counts multiply-adds. Every training step runs the images
@@ -72,6 +73,7 @@ def freezing_summary(model: keras.Model, config: RunConfig) -> str:
     """
     facts = freezing_facts(model, config)
     lines = [
+        plain_sentence(facts, config),
         _counts(facts),
         _which_layers(facts),
         _cost(facts, config),
@@ -80,6 +82,34 @@ def freezing_summary(model: keras.Model, config: RunConfig) -> str:
         _random_start(facts, config),
     ]
     return "\n".join(line for line in lines if line)
+
+
+def plain_sentence(facts: dict, config: RunConfig) -> str:
+    """What learns, in one sentence a student reads first: no counts, no jargon until the term in brackets."""
+    frozen, learning = facts["frozen_backbone_layers"], facts["learning_backbone_layers"]
+    pretrained = facts["starts_pretrained"]
+    if not frozen:
+        if pretrained:
+            return (
+                "Every layer learns: the network starts from what it learned on ImageNet's photos and adjusts all of it "
+                "to these pictures (fine-tuning the whole network)."
+            )
+        return "Every layer of this network learns from these pictures, starting from random numbers (training from scratch)."
+    if not learning:
+        if pretrained:
+            return (
+                "Only the small part on top learns; the big part, which already knows ImageNet's photos, stays as it is, "
+                "so training is quick (a frozen backbone)."
+            )
+        return (
+            "Only the small part on top learns, and the big part stays as it is, but it holds random numbers "
+            "(weights none), so it has little to offer: a frozen backbone pays off with ImageNet weights."
+        )
+    start = "what it learned on ImageNet's photos" if pretrained else "its random starting numbers"
+    return (
+        f"The backbone's first {len(frozen)} layers stay as they are; the {len(learning)} above them and the part on top "
+        f"learn, adjusting {start} to these pictures (fine-tuning)."
+    )
 
 
 def _counts(facts: dict) -> str:
