@@ -6,7 +6,7 @@ Listed in the navigation only for a session that gave the teacher password (ui/i
 
 import streamlit as st
 
-from ui import identity, teacher_views
+from ui import identity, lesson_view, teacher_views
 from ui.common import get_store
 from ui.router import ensure_router
 
@@ -22,6 +22,10 @@ store = get_store()
 st.subheader("The class's queue")
 st.caption("Running runs, then the waiting ones in the order they will start: one student after another, not first come, first served.")
 teacher_views.queue_view(store)
+
+st.subheader("The lesson, step by step")
+lesson_view.progress_view(store)
+st.page_link("pages/lesson.py", label="Turn steps on or off and edit the questions on the Lesson page", icon=":material/route:")
 
 st.subheader("Any run")
 teacher_views.manage_run(store, person)
