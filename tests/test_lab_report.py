@@ -68,6 +68,61 @@ def test_the_html_report_has_every_section_and_each_runs_numbers(trained, tmp_pa
     assert "http://" not in page and "https://" not in page
 
 
+def section_of(report, title: str):
+    (section,) = [section for section in report.sections if title in section.title]
+    return section
+
+
+def test_findings_set_each_run_against_the_reports_figure_and_budget(trained):
+    store, runs = trained
+    report = build_report(store, [runs["cifar10"].run_id, runs["one-vs-rest"].run_id])
+    findings = "\n".join(block.text for block in section_of(report, "Findings").blocks)
+    ten = store.get_run(runs["cifar10"].run_id)
+    images, epochs = ten["fingerprint"]["n_train"], ten["metrics"]["epochs_completed"]
+    gap = abs(100 * (ten["metrics"]["accuracy"] - 0.7191))
+    assert "The report's CNN from scratch on all 10 classes scored 71.91%" in findings  # its figure for the same network
+    assert f"{gap:.1f} points below it" in findings or f"{gap:.1f} points above it" in findings
+    assert f"It is the same network size, {ten['metrics']['total_params']:,} parameters" in findings
+    share = images * epochs / (50_000 * 10)  # its budget against the report's: training images times epochs
+    assert (
+        f"It trained on {images:,} images for {epochs} epochs, {share:.1%} of the report's budget (50,000 images for 10 epochs)" in findings
+    )
+    assert f"Its accuracy counts {ten['metrics']['n_test']:,} test images, the report's CIFAR-10's original 10,000" in findings
+    assert "The report has no seed-cnn run on cat vs the rest" in findings  # no figure of its to compare with, said so
+    assert "one-vs-rest:" not in findings  # tasks in words
+
+
+def test_the_results_table_shows_every_figure_of_the_reports_rows(trained):
+    store, runs = trained
+    report = build_report(store, [runs["cifar10"].run_id])
+    (table,) = [block for block in section_of(report, "Results").blocks if block.kind == "table"]
+    rows = {(row[0], row[1]): dict(zip(table.columns, row, strict=True)) for row in table.rows}
+    assert rows[("vgg16-frozen (the report)", "All 10 classes")] == {
+        "model": "vgg16-frozen (the report)", "task": "All 10 classes", "accuracy": "57.68%", "baseline": "10.00%",
+        "precision (macro)": "0.58", "recall (macro)": "0.57", "F1 (macro)": "0.57", "parameters": "14,719,818",
+        "training s": "164.39", "test images": "10,000",
+    }  # fmt: skip
+    report_rows = {key: row for key, row in rows.items() if "(the report)" in key[0]}
+    assert len(report_rows) == 6 and rows[("seed-cnn (the report)", "truck vs the rest")]["baseline"] == "90.00%"
+    accuracies = {model: row["accuracy"] for (model, task), row in report_rows.items() if task == "All 10 classes"}
+    assert accuracies == {
+        "seed-cnn (the report)": "71.91%", "vgg16-frozen (the report)": "57.68%", "resnet50-frozen (the report)": "38.37%",
+        "mobilenetv2-frozen (the report)": "31.54%", "vgg16-finetune (the report)": "82.86%",
+    }  # fmt: skip
+    assert all("-" not in row.values() for (model, task), row in report_rows.items() if task == "All 10 classes")  # every figure
+
+
+def test_the_learning_curves_label_whole_epochs_only(trained):
+    from lab.report.charts import epoch_ticks
+
+    store, runs = trained
+    report = build_report(store, [runs["cifar10"].run_id])
+    (figure,) = [block for block in section_of(report, "Learning curves").blocks if block.kind == "chart"]
+    axis = figure.chart.to_dict()["encoding"]["x"]["axis"]
+    assert axis["values"] == [1, 2] and axis["format"] == "d"  # two epochs: "1 2", never "1 1 2" from ticks at 1.5
+    assert epoch_ticks(range(1, 4)) == [1, 2, 3] and epoch_ticks(range(1, 51)) == [1, *range(5, 51, 5)]
+
+
 def test_the_markdown_report_keeps_its_charts_beside_it(trained, tmp_path):
     store, runs = trained
     text = write_report(build_report(store, [runs["cifar10"].run_id]), tmp_path / "report.md").read_text()

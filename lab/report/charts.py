@@ -12,6 +12,7 @@ one on a laptop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ import pandas as pd
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "test": "#54a24b"}
 CATEGORY_SCHEME = "tableau10"  # runs, models and measures: ten hues that stay apart on a projector
 METRIC_LABELS = {"accuracy": "accuracy", "loss": "loss"}
+MAX_EPOCH_TICKS = 10  # more labels than this crowd a small chart: then every 2nd, 5th ... epoch is labelled
 
 
 # ---------------------------------------------------------------- data set
@@ -156,6 +158,17 @@ def history_frame(history: Mapping[str, Sequence[float]] | Sequence[Mapping[str,
     return pd.DataFrame(rows, columns=["run", "epoch", "metric", "split", "value"])
 
 
+def epoch_ticks(epochs: Sequence[int]) -> list[int]:
+    """Whole epochs to label on an x axis: 1, 2, 3 for three epochs (never 1.5), about ten of them for more.
+
+    Vega-Lite picks "nice" steps of 0.5 for a short axis, and the "d" format then prints them as "1 2 2 3 3";
+    listing the ticks outright keeps one label per epoch.
+    """
+    last = int(max(epochs, default=1))
+    step = max(1, math.ceil(last / MAX_EPOCH_TICKS))
+    return [1, *range(step, last + 1, step)] if step > 1 else list(range(1, last + 1))  # 1, 5, 10, 15 ... reads better than 1, 6, 11
+
+
 def learning_curves_chart(curves: pd.DataFrame, metric: str = "accuracy") -> alt.Chart:
     """Lines of `metric` per epoch: train solid, validation dashed; one colour per run when several.
 
@@ -178,7 +191,7 @@ def learning_curves_chart(curves: pd.DataFrame, metric: str = "accuracy") -> alt
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d"), title="epoch"),
+            x=alt.X("epoch:Q", axis=alt.Axis(values=epoch_ticks(frame["epoch"]), tickMinStep=1, format="d"), title="epoch"),
             y=alt.Y(
                 "value:Q", scale=y_scale, title=METRIC_LABELS[metric], axis=alt.Axis(format="~%") if metric == "accuracy" else alt.Axis()
             ),

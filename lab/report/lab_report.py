@@ -16,10 +16,10 @@ from typing import Any
 from lab.config import RunConfig, positive_class
 from lab.report import charts
 from lab.report.changes import changes_summary
+from lab.report.findings import SHARED_TEST_IMAGES, run_findings
 from lab.report.results_table import reference_rows
+from lab.report.task_names import task_label
 from lab.store.runs import Store
-
-SHARED_TEST_IMAGES = 5_000  # the ../shared copy's test batch (the official one holds 10,000)
 
 
 @dataclass
@@ -109,11 +109,16 @@ def build_report(
 
 
 def label(run: dict) -> str:
-    return f"{run['model']} · {run['task']}"
+    """A run as the report names it: its preset and its task in words, e.g. "seed-cnn · truck vs the rest"."""
+    return f"{run['model']} · {task_label(run['task'])}"
 
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def _data_section(runs: list[dict]) -> Section:
@@ -126,8 +131,8 @@ def _data_section(runs: list[dict]) -> Section:
     )
     section.table(
         ["run", "task", "training images", "validation images", "test images"],
-        [[label(run), run["task"], *((run.get("fingerprint") or {}).get(key, "-") for key in ("n_train", "n_val")), run["metrics"].get("n_test")]
-         for run in runs],
+        [[label(run), task_label(run["task"]), *((run.get("fingerprint") or {}).get(key, "-") for key in ("n_train", "n_val")),
+          run["metrics"].get("n_test")] for run in runs],
     )  # fmt: skip
     if any(run["metrics"].get("n_test") == SHARED_TEST_IMAGES and _uses_every_test_image(run["task"]) for run in runs):
         section.text(
@@ -194,23 +199,32 @@ def _hyperparameters_section(runs: list[dict], configs: dict[str, RunConfig]) ->
 
 def _results_section(runs: list[dict]) -> Section:
     section = Section("5. Results")
-    columns = ["model", "task", "accuracy", "baseline", "precision (macro)", "recall (macro)", "F1 (macro)", "parameters", "training s"]
+    columns = [
+        "model", "task", "accuracy", "baseline", "precision (macro)", "recall (macro)", "F1 (macro)", "parameters", "training s", "test images",
+    ]  # fmt: skip
+    averages = ("precision_macro", "recall_macro", "f1_macro")
     rows = []
     for run in runs:
         metrics = run["metrics"]
         rows.append([
-            run["model"], run["task"], _share(metrics.get("accuracy")), _share(metrics.get("baseline_accuracy")),
-            *(f"{metrics[key]:.4f}" if metrics.get(key) is not None else "-" for key in ("precision_macro", "recall_macro", "f1_macro")),
-            f"{metrics.get('total_params') or 0:,}", f"{run.get('train_seconds') or 0:.0f}",
+            run["model"], task_label(run["task"]), _share(metrics.get("accuracy")), _share(metrics.get("baseline_accuracy")),
+            *(f"{metrics[key]:.4f}" if metrics.get(key) is not None else "-" for key in averages),
+            f"{metrics.get('total_params') or 0:,}", f"{run.get('train_seconds') or 0:.0f}", _count(metrics.get("n_test")),
         ])  # fmt: skip
-    for row in reference_rows():
+    for row in reference_rows():  # the report's figures as it prints them: two decimals, seconds to the hundredth
         rows.append([
-            f"{row['model']} (the report)", row["task"], _share(row.get("accuracy")), "-",
-            *(f"{row[key]:.4f}" if row.get(key) is not None else "-" for key in ("precision_macro", "recall_macro", "f1_macro")),
-            f"{row.get('total_params') or 0:,}", "-",
+            f"{row['model']} (the report)", task_label(row["task"]), _share(row.get("accuracy")), _share(row.get("baseline_accuracy")),
+            *(f"{row[key]:.2f}" if row.get(key) is not None else "-" for key in averages),
+            _count(row.get("total_params")), "-" if row.get("train_seconds") is None else f"{row['train_seconds']:.2f}",
+            _count(row.get("test_images")),
         ])  # fmt: skip
     section.table(columns, rows)
     section.text("The baseline is what always answering the commonest test class scores: an accuracy near it means little was learned.")
+    section.text(
+        "Rows marked (the report) were measured on CIFAR-10's original 10,000 test images, after training on its 50,000 "
+        "training images; this lab's rows on the test images of the copy it read (the last column), so the two are close "
+        "relatives, not the same exam. A '-' is a figure the report does not give."
+    )
     for run in runs:
         if positive_class(run["task"]) is not None:
             metrics, found = run["metrics"], run["task"].split(":")[-1]
@@ -255,14 +269,18 @@ def _confusion_section(runs: list[dict]) -> Section:
 
 
 def _findings_section(runs: list[dict], configs: dict[str, RunConfig]) -> Section:
+    """Each run against the report's figure for the same network and its budget (lab/report/findings.py); then, per task, the ranking."""
     section = Section("8. Findings")
+    reference = {(row["model"], row["task"]): row for row in reference_rows()}
+    for run in runs:
+        section.text(run_findings(run, reference))
     by_task: dict[str, list[dict]] = {}
     for run in runs:
         by_task.setdefault(run["task"], []).append(run)
     for task, task_runs in by_task.items():
         ranked = sorted(task_runs, key=lambda run: -(run["metrics"].get("accuracy") or 0.0))
         best = ranked[0]
-        sentence = f"On {task}, {best['model']} scored best: {_share(best['metrics'].get('accuracy'))}"
+        sentence = f"On {task_label(task)}, {best['model']} scored best: {_share(best['metrics'].get('accuracy'))}"
         if len(ranked) > 1:
             second = ranked[1]
             margin = (best["metrics"].get("accuracy") or 0) - (second["metrics"].get("accuracy") or 0)
@@ -271,12 +289,12 @@ def _findings_section(runs: list[dict], configs: dict[str, RunConfig]) -> Sectio
         kinds = {_kind(configs[run["run_id"]]): run for run in ranked}
         if len(kinds) > 1:
             parts = [f"{kind} {_share(run['metrics'].get('accuracy'))} ({run['model']})" for kind, run in kinds.items()]
-            section.text(f"{task}: best of each kind: " + "; ".join(parts) + ".")
+            section.text(f"{task_label(task)}: best of each kind: " + "; ".join(parts) + ".")
         costs = [(run, (run.get("train_seconds") or 0.0) / 60) for run in ranked if run.get("train_seconds")]
         if len(costs) > 1:
             cheapest = min(costs, key=lambda pair: pair[1])
             section.text(
-                f"{task}: cost against accuracy: {cheapest[0]['model']} trained fastest ({cheapest[1]:.1f} min, "
+                f"{task_label(task)}: cost against accuracy: {cheapest[0]['model']} trained fastest ({cheapest[1]:.1f} min, "
                 f"{_share(cheapest[0]['metrics'].get('accuracy'))}); {best['model']} took {(best.get('train_seconds') or 0) / 60:.1f} min "
                 f"and has {best['metrics'].get('total_params') or 0:,} parameters."
             )
