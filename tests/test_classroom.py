@@ -151,14 +151,14 @@ def test_a_queued_run_knows_roughly_when_it_starts(store, data_dir):
 def test_equal_settings_add_no_row_and_a_changed_seed_does(store, data_dir):
     first = queue.ask_for_run(quick(), owner=ANA, store=store, data_dir=data_dir, classroom=True)
     assert first.outcome == "queued"
-    again = queue.ask_for_run(quick(), owner=BEN, store=store, data_dir=data_dir, classroom=True)
+    again = queue.ask_for_run(quick(), owner=BEN, store=store, data_dir=data_dir, classroom=True, reuse=True)
     assert (again.outcome, again.run_id) == ("following", first.run_id)
     assert "started by Ana" in again.message
     assert len(store.list_runs()) == 1
     assert [run["run_id"] for run in store.runs_of(BEN.id)] == [first.run_id]  # Ben follows Ana's run
 
     finish(store, first.run_id, accuracy=0.805)
-    later = queue.ask_for_run(quick(), owner=CARL, store=store, data_dir=data_dir, classroom=True)
+    later = queue.ask_for_run(quick(), owner=CARL, store=store, data_dir=data_dir, classroom=True, reuse=True)
     assert later.outcome == "trained before" and later.run_id == first.run_id
     assert later.message.startswith("already trained") and "by Ana: 80.5%" in later.message
     assert len(store.list_runs()) == 1
@@ -191,7 +191,7 @@ def test_outside_classroom_mode_every_request_is_queued(store, data_dir):
         (ClassLimits(max_epochs=2), quick(epochs=3), "at most 2 epochs (you asked for 3)"),
         (ClassLimits(max_train_images=1000), quick(subset=5000), "at most 1,000 training images (you asked for 5,000)"),
         (ClassLimits(max_train_images=1000), config_for_preset("seed-cnn"), "at most 1,000 training images (you asked for 50,000)"),
-        (ClassLimits(max_input_size=32), config_for_preset("vgg16-frozen", input_size=64, subset=200), "input size of at most 32"),
+        (ClassLimits(max_input_size=32), config_for_preset("vgg16-frozen", input_size=64, subset=200, weights="none"), "input size of at most 32"),
         (ClassLimits(allowed_presets=("quick-demo",)), config_for_preset("seed-cnn", subset=200), "only these models: quick-demo"),
     ],
 )
@@ -234,7 +234,7 @@ def test_the_leaderboard_ranks_each_students_best_run_per_task(store, data_dir):
     ben = queue.ask_for_run(quick(seed=3), owner=BEN, store=store, data_dir=data_dir, classroom=True).run_id
     for run_id, accuracy in ((ana_low, 0.40), (ana_high, 0.55), (ben, 0.50)):
         finish(store, run_id, accuracy)
-    followed = queue.ask_for_run(quick(seed=2), owner=CARL, store=store, data_dir=data_dir, classroom=True)  # Carl reuses Ana's best
+    followed = queue.ask_for_run(quick(seed=2), owner=CARL, store=store, data_dir=data_dir, classroom=True, reuse=True)  # Carl reuses Ana's best
     assert followed.outcome == "trained before"
     board = leaderboard(store)
     # Carl's row is a copy of Ana's: listed after the ranked rows, never ranked (tests/test_shared_runs.py).
@@ -312,7 +312,7 @@ def test_two_students_asking_at_the_same_moment_queue_one_run(store, data_dir):
 
     def click(person: Person) -> None:
         barrier.wait()
-        outcomes.append(queue.ask_for_run(quick(), owner=person, store=store, data_dir=data_dir, classroom=True).outcome)
+        outcomes.append(queue.ask_for_run(quick(), owner=person, store=store, data_dir=data_dir, classroom=True, reuse=True).outcome)
 
     threads = [threading.Thread(target=click, args=(person,)) for person in students]
     for thread in threads:

@@ -43,7 +43,7 @@ def shared_run(store: Store, *followers: Person, running: bool = False) -> str:
     if running:
         store.claim_next_queued(worker_pid=1, choose=lambda waiting: run_id)
     for follower in followers:
-        assert queue.ask_for_run(quick(), owner=follower, store=store, classroom=True).outcome == "following"
+        assert queue.ask_for_run(quick(), owner=follower, store=store, classroom=True, reuse=True).outcome == "following"
     return run_id
 
 
@@ -74,7 +74,7 @@ def test_when_the_owner_stops_and_keeps_a_shared_run_the_followers_get_it_queued
     assert again["config"] == stopped["config"] and again["owner_id"] == BEN.id
     assert [follower["owner_id"] for follower in store.followers(again["run_id"])] == [CARL.id]
     finish(store, run_id, 0.3)  # Ana's stops early and is kept as hers
-    later = queue.ask_for_run(quick(), owner=DAN, store=store, classroom=True)
+    later = queue.ask_for_run(quick(), owner=DAN, store=store, classroom=True, reuse=True)
     assert later.run_id == again["run_id"]  # the same settings find the whole run, not the one that stopped early
 
 
@@ -115,7 +115,7 @@ def test_the_leaderboard_credits_the_first_and_shows_a_copy_as_same_as_their_run
     finish(store, best, 0.9)
     carls = queue.ask_for_run(quick(seed=5), owner=CARL, store=store, classroom=True).run_id
     finish(store, carls, 0.6)
-    request = queue.ask_for_run(quick(), owner=BEN, store=store, classroom=True)  # "Train a row again" on the best row
+    request = queue.ask_for_run(quick(), owner=BEN, store=store, classroom=True, reuse=True)  # Ben uses the best row's run
     assert request.outcome == "trained before" and request.run_id == best
     forced = queue.ask_for_run(quick(), owner=DAN, store=store, classroom=True, force=True).run_id  # trained again, a copy too
     finish(store, forced, 0.95)

@@ -5,7 +5,10 @@ epochs, training images, input size, which presets, and how many runs one studen
 waiting. Class-wide caps bound what everyone together may add: runs waiting in total, and new
 people allowed to queue their first run per minute (so that many tabs with many names cannot
 fill the queue). Limits count people: an identity is one browser's, or with login the account.
-Each refusal names the limit and the student's value. The challenge is a task plus
+Each refusal names the limit and the student's value; `problems` lists every limit a run breaks at
+once, and `fit_to_limits` brings a run within them, saying in words what it changed. The teacher may
+also switch some pretrained backbones to start from random numbers (`weights_none`) when their
+ImageNet weights are not on the server (lab/classroom/preflight.py). The challenge is a task plus
 a budget (training seconds, parameters): the leaderboard then ranks only the runs that meet it.
 """
 
@@ -15,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lab.config import PRESETS, RunConfig, config_for_preset
+from lab.config import INPUT_SIZES, PRESETS, PRETRAINED_BACKBONES, RunConfig, config_for_preset
 from lab.store.owners import Person, check_teacher
 from lab.store.runs import QueueCaps, Store
 
@@ -44,6 +47,9 @@ class ClassLimits:
     max_queued_per_student: int = DEFAULT_QUEUED_PER_STUDENT
     max_waiting_total: int | None = DEFAULT_WAITING_TOTAL
     max_new_students_per_minute: int | None = DEFAULT_NEW_STUDENTS_PER_MINUTE
+    # Pretrained backbones the teacher switched to weights "none" (their ImageNet file is not on the server):
+    # runs of them start from random numbers instead of failing (lab/classroom/preflight.py).
+    weights_none: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "max_train_images", "max_input_size", "max_waiting_total", "max_new_students_per_minute"):
@@ -56,32 +62,42 @@ class ClassLimits:
             unknown = [name for name in self.allowed_presets if name not in PRESETS and name != "custom"]
             if unknown or not self.allowed_presets:
                 raise ValueError(f"allowed presets must be some of: {', '.join(PRESETS)}, custom; got {list(self.allowed_presets)}.")
+        unknown = [name for name in self.weights_none if name not in PRETRAINED_BACKBONES]
+        if unknown:
+            raise ValueError(f"weights_none names pretrained backbones ({', '.join(PRETRAINED_BACKBONES)}); got {unknown}.")
 
     def check(self, config: RunConfig) -> None:
-        """Raise LimitError, naming the limit, when `config` asks for more than the class allows.
+        """Raise LimitError when `config` asks for more than the class allows; its message names every limit it breaks.
 
         The allowed presets are checked on the whole configuration (`preset_differences`), not on
         its label alone: a modified client sending a preset's name with another network is refused.
         """
+        problems = self.problems(config)
+        if problems:
+            raise LimitError("; ".join(problems))
+
+    def problems(self, config: RunConfig) -> list[str]:
+        """Every limit `config` breaks, each in a sentence naming the limit and the student's value; empty when it fits."""
+        found = []
         if self.allowed_presets is not None and "custom" not in self.allowed_presets:
             if config.model not in self.allowed_presets:
-                raise LimitError(f"the class allows only these models: {', '.join(self.allowed_presets)} (you chose {config.model}).")
-            changed = preset_differences(config, config.model)
-            if changed:
-                raise LimitError(
+                found.append(f"the class allows only these models: {', '.join(self.allowed_presets)} (you chose {config.model})")
+            elif changed := preset_differences(config, config.model, limits=self):
+                found.append(
                     f"the class allows only these models: {', '.join(self.allowed_presets)}, as they are; your {config.model} "
-                    f"has a different {', '.join(changed)}. Choose the preset again to reset them, or ask the teacher to allow custom."
+                    f"has a different {', '.join(changed)}. Choose the preset again to reset them, or ask the teacher to allow custom"
                 )
         if self.max_epochs is not None and config.epochs > self.max_epochs:
-            raise LimitError(f"the class allows at most {self.max_epochs} epochs (you asked for {config.epochs}).")
+            found.append(f"the class allows at most {self.max_epochs} epochs (you asked for {config.epochs})")
         images = config.subset or CIFAR10_TRAIN_IMAGES
         if self.max_train_images is not None and images > self.max_train_images:
-            raise LimitError(
+            found.append(
                 f"the class allows at most {self.max_train_images:,} training images (you asked for {images:,}): "
-                "set 'Training images' to that or fewer."
+                "set 'Training images' to that or fewer"
             )
         if self.max_input_size is not None and config.input_size > self.max_input_size:
-            raise LimitError(f"the class allows an input size of at most {self.max_input_size} pixels (you asked for {config.input_size}).")
+            found.append(f"the class allows an input size of at most {self.max_input_size} pixels (you asked for {config.input_size})")
+        return found
 
     def caps(self) -> QueueCaps:
         """The queue's caps for one student's request (checked by the store, in the transaction that queues)."""
@@ -90,6 +106,7 @@ class ClassLimits:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["allowed_presets"] = list(self.allowed_presets) if self.allowed_presets is not None else None
+        values["weights_none"] = list(self.weights_none)
         return values
 
     @classmethod
@@ -97,6 +114,7 @@ class ClassLimits:
         values = {key: value for key, value in (values or {}).items() if key in {field.name for field in dataclasses.fields(cls)}}
         if values.get("allowed_presets") is not None:
             values["allowed_presets"] = tuple(values["allowed_presets"])
+        values["weights_none"] = tuple(values.get("weights_none") or ())
         return cls(**values)
 
 
@@ -143,19 +161,65 @@ PRESET_FREE_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def preset_differences(config: RunConfig, preset: str) -> list[str]:
+def preset_differences(config: RunConfig, preset: str, *, limits: ClassLimits | None = None) -> list[str]:
     """The fields of `config` that differ from preset `preset`'s, apart from PRESET_FREE_FIELDS; empty when it is that preset.
 
-    A run counts as preset P only when it carries P's name and every other field is P's.
+    A run counts as preset P only when it carries P's name and every other field is P's. Under
+    `limits`, P is the class's version of it: P fitted to the limits (`fit_to_limits`) for the run's
+    own training images, so a batch lowered to fit a small subset, or the weights the teacher
+    switched to "none", are still P.
     """
     if preset not in PRESETS:
         return ["model"]
-    reference = config_for_preset(preset)
+    reference = config_for_preset(preset).to_dict()
+    if limits is not None:
+        reference.update(subset=config.subset, val_fraction=config.val_fraction)  # free fields: the batch must fit these
+        _fit_values(reference, limits)
     return [
         field.name
         for field in dataclasses.fields(RunConfig)
-        if field.name not in PRESET_FREE_FIELDS and getattr(config, field.name) != getattr(reference, field.name)
+        if field.name not in PRESET_FREE_FIELDS and getattr(config, field.name) != reference[field.name]
     ]
+
+
+def fit_to_limits(config: RunConfig, limits: ClassLimits) -> tuple[RunConfig, list[str]]:
+    """`config` brought within the class's limits, and what changed, each in a few words ("epochs: 10 → 3 (the class's most)").
+
+    Epochs, training images and input size come down to the limits; a batch larger than the training
+    images left becomes the largest power of two that fits; a backbone the teacher switched to weights
+    "none" starts from random numbers. Nothing else changes, so a preset stays that preset (for the class).
+    """
+    values = config.to_dict()
+    changes = _fit_values(values, limits)
+    return (RunConfig.from_dict(values), changes) if changes else (config, [])
+
+
+def _fit_values(values: dict[str, Any], limits: ClassLimits) -> list[str]:
+    """Fit a config's fields (a dict, changed in place) to `limits`; returns what changed, in words."""
+    changes = []
+
+    def change(name: str, label: str, new: Any, why: str) -> None:
+        changes.append(f"{label}: {_shown(values[name])} → {_shown(new)} ({why})")
+        values[name] = new
+
+    if limits.max_epochs is not None and values["epochs"] > limits.max_epochs:
+        change("epochs", "epochs", limits.max_epochs, "the class's most")
+    if limits.max_train_images is not None and (values["subset"] or CIFAR10_TRAIN_IMAGES) > limits.max_train_images:
+        change("subset", "training images", limits.max_train_images, "the class's most")
+    if limits.max_input_size is not None and values["input_size"] > limits.max_input_size:
+        allowed = max((size for size in INPUT_SIZES if size <= limits.max_input_size), default=INPUT_SIZES[0])
+        change("input_size", "input size", allowed, "the class's largest")
+    if values["subset"] is not None:
+        train_images = int(values["subset"] * (1 - values["val_fraction"]))
+        if values["batch_size"] > train_images >= 1:
+            change("batch_size", "batch size", 2 ** (train_images.bit_length() - 1), "a batch cannot hold more images than there are")
+    if values["backbone"] in limits.weights_none and values["weights"] == "imagenet":
+        change("weights", "weights", "none", "no ImageNet weights on this server: the backbone starts from random numbers")
+    return changes
+
+
+def _shown(value: Any) -> str:
+    return "all 50,000" if value is None else f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def load_limits(store: Store) -> ClassLimits:

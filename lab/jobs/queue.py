@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lab.classroom.limits import LimitError, load_limits
+from lab.classroom.preflight import NotReadyError, prepare_for_class, weights_refusal
 from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
@@ -62,21 +63,36 @@ def ask_for_run(
     data_dir: str | None = None,
     classroom: bool = False,
     force: bool = False,
+    reuse: bool = False,
 ) -> Request:
-    """Queue `config` for `owner`, unless the same run exists already; in classroom mode, within the class's limits.
+    """Queue `config` for `owner`; in classroom mode, within the class's limits and only when it can start.
 
-    In classroom mode the same settings on the same data are never trained twice (unless `force`):
-    a completed run with them becomes the owner's result at once, and a queued or running one is
-    followed; the teacher's limits refuse a student's run with a LimitError that names the limit,
-    and so does a student's queue once it is full (the teacher's own runs, a demonstration say, are
-    not limited). Outside classroom mode (a laptop) every request is queued, as
-    before; the settings key is stored either way, so the command line can find the run later.
+    In classroom mode everyone's Start trains their own run (each student watches their network
+    learn): a classmate's run with the same settings on the same data is used instead only when
+    `reuse` is asked for (the Train page's "use a classmate's run" choice), and then it counts as a
+    copy (the leaderboard's `copy_of`); a completed one is the owner's result at once, a queued or
+    running one is followed. The owner's own run with the same settings is found rather than trained
+    twice (Start pressed again, a second window), unless `force`.
+
+    The class's switch of a backbone to weights "none" applies (lab/classroom/preflight.py), and a
+    run that would fail for a reason known now (its ImageNet weights are not on the server) is
+    refused with NotReadyError, saying what the teacher can do. The teacher's limits refuse a
+    student's run with a LimitError naming every limit it breaks, and so does a student's queue once
+    it is full (the teacher's own runs, a demonstration say, are not limited). Outside classroom mode
+    (a laptop) every request is queued, as before; the settings key is stored either way, so the
+    command line can find the run later.
     """
     store = store or Store()
     owner = require_person(owner)
-    limits = load_limits(store) if classroom and not owner.is_teacher else None  # the teacher sets them, for the students
+    limits = None
+    if classroom:
+        class_limits = load_limits(store)
+        config = prepare_for_class(config, class_limits)
+        limits = class_limits if not owner.is_teacher else None  # the teacher sets them, for the students
     if limits is not None:
         limits.check(config)
+    if classroom and (refusal := weights_refusal(config)) is not None:
+        raise NotReadyError(refusal)
     key = settings_key(config, source_identity(data_dir))
     try:
         run_id, same = store.queue_run(
@@ -84,24 +100,33 @@ def ask_for_run(
             owner=owner,
             settings_key=key,
             reuse=classroom and not force,
+            own_only=not reuse,
             caps=limits.caps() if limits is not None else None,
         )
     except (QueueFullError, ClassFullError) as error:
         raise LimitError(str(error)) from error
     if same is not None:
-        return _reused(same)
+        return _reused(same, owner)
     launcher.ensure_workers(store, data_dir)
+    if reuse and classroom:
+        return Request(run_id, "queued", f"nobody had trained these settings yet, so your own run is queued as {run_id}.")
     return Request(run_id, "queued", f"queued as {run_id}.")
 
 
-def _reused(run: dict) -> Request:
-    who = run.get("owner_name") or "someone"
+def _reused(run: dict, owner: Person) -> Request:
+    mine = run.get("owner_id") == owner.id
+    who = "you" if mine else run.get("owner_name") or "someone"
     if run["status"] == "completed":
         accuracy = (run.get("metrics") or {}).get("accuracy")
         result = f": {accuracy:.1%}" if accuracy is not None else ""
         when = _ago(run.get("finished_at"))
-        return Request(run["run_id"], "trained before", f"already trained {when} by {who}{result}")
-    return Request(run["run_id"], "following", f"the same run is already {run['status']} (started by {who}): you follow it")
+        again = ". Change the seed (or any setting) to train a new one" if mine else " (it counts as a copy)"
+        return Request(run["run_id"], "trained before", f"already trained {when} by {who}{result}{again}")
+    if mine:
+        return Request(run["run_id"], "following", f"you asked for the same run already: it is {run['status']}")
+    return Request(
+        run["run_id"], "following", f"the same run is already {run['status']} (started by {who}): you follow it (it counts as a copy)"
+    )
 
 
 def _ago(timestamp: str | None) -> str:

@@ -160,12 +160,20 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         raise StoreError("could not find an unused run id; is the system clock working?")
 
     def queue_run(
-        self, config: RunConfig, *, owner: Person, settings_key: str, reuse: bool = False, caps: QueueCaps | None = None
+        self,
+        config: RunConfig,
+        *,
+        owner: Person,
+        settings_key: str,
+        reuse: bool = False,
+        own_only: bool = False,
+        caps: QueueCaps | None = None,
     ) -> tuple[str, dict | None]:
         """Queue a run for `owner`, or find the same one; in one write transaction, so two clicks never race.
 
         With `reuse`, a run with this settings key (the newest completed one, else one queued or
-        running) is returned instead, as `(its id, the run)`, and `owner` follows it. With `caps`
+        running) is returned instead, as `(its id, the run)`, and `owner` follows it; with `own_only`
+        too, only a run `owner` owns is returned (Start pressed twice), never a classmate's. With `caps`
         (lab.store.turns.QueueCaps), a run that would pass one is refused: QueueFullError when the
         owner has too many waiting, ClassFullError when the whole class has. Otherwise `(new id, None)`,
         and the turns table remembers when `owner` first queued.
@@ -175,7 +183,10 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             try:
                 with self._write() as connection:
                     if reuse:
-                        same = connection.execute(SAME_SETTINGS, (settings_key,)).fetchone()
+                        if own_only:
+                            same = connection.execute(SAME_SETTINGS_OWNED, (settings_key, owner.id)).fetchone()
+                        else:
+                            same = connection.execute(SAME_SETTINGS, (settings_key,)).fetchone()
                         if same is not None:
                             if same["owner_id"] != owner.id:
                                 connection.execute(
@@ -463,6 +474,10 @@ def _insert_run(connection, run_id: str, config: RunConfig, status: str, owner: 
 # The run to reuse for a settings key: the newest completed one, else the newest queued or running one.
 SAME_SETTINGS = """
     SELECT * FROM runs WHERE settings_key = ? AND status IN ('completed', 'queued', 'running')
+     ORDER BY status = 'completed' DESC, created_at DESC, rowid DESC LIMIT 1
+"""
+SAME_SETTINGS_OWNED = """
+    SELECT * FROM runs WHERE settings_key = ? AND owner_id = ? AND status IN ('completed', 'queued', 'running')
      ORDER BY status = 'completed' DESC, created_at DESC, rowid DESC LIMIT 1
 """
 
