@@ -3,7 +3,9 @@
 The board redraws itself (an `st.fragment` with a timer) while the class works, so a projected
 Compare page needs no clicks. Its rows come from `lab.classroom.leaderboard` and are cached for
 a few seconds across sessions, so thirty open boards cost one computation per refresh, not thirty.
-Type is large: the top three per task as big numbers, then the ranking as a table.
+Type is large: the top three per task as big numbers, then the ranking as a table, one row per
+person. The teacher's runs stand apart, for reference, never ranked. Nothing on the board is a path
+or an id: the run ids wait behind a "details" expander.
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def _board(root: str) -> None:
         st.info(
             f"**Challenge:** {task_label(challenge.task)}, {_budget(challenge)}. Only runs that meet it are ranked.", icon=":material/flag:"
         )
-    rows = class_rows(root, json.dumps(dataclasses.asdict(challenge) if challenge else None))
+    every_row = class_rows(root, json.dumps(dataclasses.asdict(challenge) if challenge else None))
+    rows = [row for row in every_row if not row.get("teacher")]
+    teachers = [row for row in every_row if row.get("teacher")]
     ranked = [row for row in rows if row["qualifies"]]
-    if not rows:
+    if not every_row:
         st.info("No finished runs yet: the board fills as the class's runs finish.", icon=":material/hourglass_empty:")
         return
     for task in dict.fromkeys(row["task"] for row in ranked):
@@ -66,6 +70,13 @@ def _board(root: str) -> None:
     if others:
         st.subheader("Not ranked for the challenge")
         st.table(_big(not_ranked_frame(others)), hide_index=True)
+    if teachers:
+        st.subheader("The teacher's runs, for reference")
+        st.caption("Not ranked: the teacher may train what the class's limits do not allow students, to show where the class could go.")
+        st.table(_big(teacher_frame(teachers)), hide_index=True)
+    with st.expander("Details: which run is whose", icon=":material/info:"):
+        st.caption("The run ids, for finding a run under Compare's “Every run”.")
+        st.dataframe(details_frame(every_row), hide_index=True)
 
 
 def _budget(challenge: Challenge) -> str:
@@ -120,6 +131,30 @@ def not_ranked_frame(rows: list[dict]) -> pd.DataFrame:
             "task": [task_label(row["task"]) for row in rows],
             "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
             "why not ranked": [row["why_not"] for row in rows],
+        }
+    )
+
+
+def teacher_frame(rows: list[dict]) -> pd.DataFrame:
+    """The teacher's rows: what they trained and scored, beside the class's, without a rank."""
+    return pd.DataFrame(
+        {
+            "task": [task_label(row["task"]) for row in rows],
+            "model": [row["model"] for row in rows],
+            "accuracy": [f"{row['accuracy']:.1%}" for row in rows],
+            "training time": [format_seconds(row["train_seconds"]) for row in rows],
+            "note": ["teacher's, for reference" for _ in rows],
+        }
+    )
+
+
+def details_frame(rows: list[dict]) -> pd.DataFrame:
+    """Every row's run id, behind the board's "details" expander (ids are no use on a projector)."""
+    return pd.DataFrame(
+        {
+            "who": [f"{row['student']} (teacher's run)" if row.get("teacher") else student_label(row) for row in rows],
+            "task": [task_label(row["task"]) for row in rows],
+            "run id": [row["run_id"] for row in rows],
         }
     )
 

@@ -11,6 +11,11 @@ is a copy (`copy_of` names whose it is the same as). A copy is listed, never ran
 row again (or following it) never hands its score to anyone at once; each student's own runs come
 before their copies. With a challenge set, only the runs that meet it are ranked; the others are
 listed after them, each with the reason.
+
+Rows key on the person's id, never their name: one row per person and task, however many windows
+they used. The teacher's runs (asked for in a teacher session, `mark_teacher_run`, or owned by the
+teacher's own or the command line's identity) are rows for reference (`teacher` True), never ranked:
+a demonstration on the full data set is not a classmate to beat.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from __future__ import annotations
 from lab.classroom.limits import Challenge
 from lab.config import positive_class
 from lab.report.results_table import results_row
+from lab.store.owners import LOCAL_ID, Person
 from lab.store.runs import Store
+
+TEACHER_RUNS_KEY = "teacher_runs"  # the store setting listing the runs a teacher session asked for
+TEACHER_IDS = ("teacher", LOCAL_ID)  # the teacher who never joined as a person, and the command line's user
 
 COLUMNS = (
     "rank",
@@ -35,43 +44,69 @@ COLUMNS = (
     "copy_of",  # None for the student who trained it first; else that student's name ("same as NAME's")
     "qualifies",
     "why_not",
+    "teacher",  # True for the teacher's runs: shown for reference, never ranked
+    "person_id",  # whose row it is (rows key on it; never shown)
 )
 
 
+def mark_teacher_run(store: Store, run_id: str, *, by: Person) -> None:
+    """Remember that the teacher asked for `run_id`, so the leaderboard shows it for reference; anyone else's request is not marked."""
+    if not by.is_teacher:
+        return
+    marked = list(store.get_setting(TEACHER_RUNS_KEY) or [])
+    if run_id not in marked:
+        store.set_setting(TEACHER_RUNS_KEY, [*marked, run_id])
+
+
+def teacher_run_ids(store: Store) -> set[str]:
+    return set(store.get_setting(TEACHER_RUNS_KEY) or [])
+
+
 def leaderboard(store: Store, challenge: Challenge | None = None) -> list[dict]:
-    """One row per student and task: their best run by `score`, best first within each task.
+    """One row per person and task: their best run by `score`, best first within each task; the teacher's rows last.
 
     `rank` counts within a task (1 = best) over the rows that are no copy; rows that do not meet
     the challenge have no rank, `qualifies` False and `why_not` saying why, and come after the
     ranked ones. A copy (`copy_of` set) has no rank and comes after the ranked rows of its task.
+    The teacher's rows (`teacher` True) have no rank and come after everyone's.
     """
     completed = sorted(store.list_runs(status="completed"), key=lambda run: (run["created_at"], run["run_id"]))
-    first_of: dict[str, str] = {}  # settings key -> the name of who trained it first
-    best: dict[tuple[str, str], dict] = {}
+    teachers_runs = teacher_run_ids(store)
+    first_of: dict[str, tuple[str, str]] = {}  # settings key -> (id, name) of who trained it first
+    best: dict[tuple[bool, str, str], dict] = {}
     for run in completed:
         row = results_row(run)
         row["score"] = ranking_score(row)
         if row["score"] is None:
             continue
-        owner_name = run.get("owner_name") or run["owner_id"]
+        owner = (run["owner_id"], run.get("owner_name") or run["owner_id"])
         key = run.get("settings_key")
-        first = first_of.setdefault(key, owner_name) if key else owner_name
-        owner_copy = None if first == owner_name else first
-        students = [(run["owner_id"], owner_name, owner_copy)]
-        students += [(follower["owner_id"], follower["owner_name"], first) for follower in store.followers(run["run_id"])]
+        first = first_of.setdefault(key, owner) if key else owner
+        owner_copy = None if first[0] == owner[0] else first[1]
+        by_teacher = run["run_id"] in teachers_runs or run["owner_id"] in TEACHER_IDS
+        people = [(*owner, owner_copy, by_teacher)]
+        people += [(follower["owner_id"], follower["owner_name"], first[1], False) for follower in store.followers(run["run_id"])]
         why_not = challenge.why_not(row) if challenge is not None else None
-        for student_id, name, copy_of in students:
-            entry = {**row, "student": name, "copy_of": copy_of, "qualifies": why_not is None, "why_not": why_not or ""}
-            place = (student_id, row["task"])
+        for person_id, name, copy_of, teacher in people:
+            entry = {**row, "student": name, "person_id": person_id, "copy_of": copy_of, "teacher": teacher}
+            entry |= {"qualifies": why_not is None, "why_not": why_not or ""}
+            place = (teacher, person_id, row["task"])  # a teacher's demonstration never stands in for their rows as a person
             if place not in best or _better(entry, best[place]):
                 best[place] = entry
     rows = sorted(
         best.values(),
-        key=lambda row: (not row["qualifies"], row["task"], row["copy_of"] is not None, -row["score"], row["train_seconds"] or 0.0),
+        key=lambda row: (
+            row["teacher"],
+            not row["qualifies"],
+            row["task"],
+            row["copy_of"] is not None,
+            -row["score"],
+            row["train_seconds"] or 0.0,
+        ),
     )
     ranks: dict[str, int] = {}
     for row in rows:
-        if row["qualifies"] and row["copy_of"] is None:
+        if row["qualifies"] and row["copy_of"] is None and not row["teacher"]:
             ranks[row["task"]] = ranks.get(row["task"], 0) + 1
             row["rank"] = ranks[row["task"]]
         else:

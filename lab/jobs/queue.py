@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from lab.classroom.leaderboard import mark_teacher_run
 from lab.classroom.limits import LimitError, load_limits
 from lab.classroom.preflight import NotReadyError, prepare_for_class, weights_refusal
 from lab.config import RunConfig
@@ -80,7 +81,8 @@ def ask_for_run(
     student's run with a LimitError naming every limit it breaks, and so does a student's queue once
     it is full (the teacher's own runs, a demonstration say, are not limited). Outside classroom mode
     (a laptop) every request is queued, as before; the settings key is stored either way, so the
-    command line can find the run later.
+    command line can find the run later. A run the teacher asks for in classroom mode is marked as
+    theirs: the leaderboard shows it for reference, never ranked.
     """
     store = store or Store()
     owner = require_person(owner)
@@ -107,6 +109,8 @@ def ask_for_run(
         raise LimitError(str(error)) from error
     if same is not None:
         return _reused(same, owner)
+    if classroom and owner.is_teacher:
+        mark_teacher_run(store, run_id, by=owner)  # the leaderboard shows it for reference, not ranked
     launcher.ensure_workers(store, data_dir)
     if reuse and classroom:
         return Request(run_id, "queued", f"nobody had trained these settings yet, so your own run is queued as {run_id}.")
