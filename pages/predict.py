@@ -107,4 +107,6 @@ for number, outcome in enumerate(outcomes):
             answer.markdown(f"True class: **{true_class}**: the model is {verdict}.")
         # Computed only when asked for: a heatmap per picture costs a little time each.
         if st.toggle("Why? Show where the model looked and what its layers see", key=f"predict_explain_{number}"):
-            insight_views.explain_picture(model, outcome["image"], names, key=f"predict_{number}")
+            insight_views.explain_picture(
+                model, outcome["image"], names, key=f"predict_{number}", picture=outcome.get("preview"), crop=crop
+            )

@@ -327,6 +327,9 @@ def test_predict_explains_a_picture_with_the_default_model(no_data):
     at.toggle(key="predict_explain_0").set_value(True).run()
     assert not at.exception and not at.error
     assert len(at.get("image")) >= 5  # picture, model input, picture + heatmap, and the feature-map grid
+    # Where the model looked, in a sentence; and why the map is coarse (the default model's last map is a small grid).
+    words = "\n".join(str(m.value) for m in at.markdown)
+    assert "Looking for '" in words and "the model looked" in words and "grid of squares" in words
 
 
 def test_compare_two_runs_image_by_image(tiny_data):

@@ -16,7 +16,8 @@ from lab.config import RunConfig, config_for_preset
 from lab.data.cifar10 import write_cifar10_folder
 from lab.insight.activations import activation_grid, activation_maps, first_layer_filters
 from lab.insight.freezing import freezing_facts, freezing_summary, plain_sentence
-from lab.insight.gradcam import gradcam, jet, overlay
+from lab.insight.gradcam import coarse_sentence, gradcam
+from lab.insight.heatmaps import EVERYWHERE, colour_bar, inferno, overlay, overlay_on_picture, where_it_looked, where_sentence
 from lab.insight.layer_taps import conv_layers
 from lab.insight.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
 from lab.insight.misclassified import compare_per_class, confusion_cell, disagreements, per_class_accuracy
@@ -74,6 +75,11 @@ def test_the_heatmap_of_the_corner_task_lies_in_the_corner(corner_model):
         shares.append(heatmap[:16, :16].sum() / heatmap.sum())  # the top-left quarter holds the patch
     # A heatmap spread evenly would put 25% of its mass in each quarter.
     assert np.mean(shares) > 0.6 and min(shares) > 0.4
+    # Said in words on the page: where the bright part is, and why it is a blob (the seed CNN's last map is 4x4).
+    result = gradcam(corner_model, positives[0], class_index=1)
+    assert where_it_looked(result.heatmap) == "the top-left corner"
+    assert where_sentence(result.heatmap, "patch") == "Looking for 'patch', the model looked mostly at the top-left corner of the picture."
+    assert result.coarse.shape == (4, 4) and "4x4 grid" in coarse_sentence(result)
 
 
 def test_a_one_sigmoid_model_explains_either_class(corner_model):
@@ -128,12 +134,48 @@ def test_a_vit_uses_its_token_grid_and_a_dense_model_falls_back_to_saliency():
 
 
 def test_overlay_colours_the_picture_at_the_heatmaps_size():
-    assert jet(np.array([0.0, 1.0])).tolist() == [[0, 0, 128], [128, 0, 0]]  # dark blue to dark red
+    assert inferno(np.array([0.0, 1.0])).tolist() == [[0, 0, 4], [252, 255, 164]]  # near black to pale yellow
+    brightness = inferno(np.linspace(0, 1, 50)).astype(float) @ [0.299, 0.587, 0.114]
+    assert np.all(np.diff(brightness) > 0)  # one scale: brighter always means "counted more" (no rainbow bands)
     image = np.full((32, 32, 3), 200, np.uint8)
     heatmap = np.linspace(0, 1, 96 * 96, dtype=np.float32).reshape(96, 96)
     drawn = overlay(image, heatmap)
     assert drawn.shape == (96, 96, 3) and drawn.dtype == np.uint8
-    assert drawn[0, 0, 2] > drawn[0, 0, 0] and drawn[-1, -1, 0] > drawn[-1, -1, 2]  # blue where cold, red where hot
+    assert drawn[0, 0].sum() < drawn[-1, -1].sum()  # dark where cold, bright where hot
+    assert colour_bar(100, 10).shape == (10, 100, 3)
+
+
+def test_the_heatmap_lies_over_the_picture_as_uploaded():
+    """A 4x4 map stretched smoothly over a 300 x 200 photo, or over its centre square when the model saw only that."""
+    photo = np.full((200, 300, 3), 180, np.uint8)
+    coarse = np.zeros((4, 4), np.float32)
+    coarse[0, 3] = 1.0  # the top-right cell
+    drawn = overlay_on_picture(photo, coarse)
+    assert drawn.shape == (200, 300, 3)
+    assert drawn[10, 290].sum() > drawn[190, 10].sum()  # bright at the top right, dark at the bottom left
+    assert len(np.unique(drawn[:, :, 0])) > 20  # smooth, not 16 flat squares
+    cropped = overlay_on_picture(photo, coarse, crop=True)  # the model saw the centre 200 x 200 square only
+    assert cropped[100, 10].sum() < drawn[100, 10].sum()  # the unseen left edge is dimmed
+    assert cropped[10, 240].sum() > cropped[190, 60].sum()  # the map's top right is the square's top right
+
+
+@pytest.mark.parametrize(
+    ("cells", "words"),
+    [
+        ((1, 1), "the centre"),
+        ((0, 0), "the top-left corner"),
+        ((0, 2), "the top-right corner"),
+        ((2, 1), "the bottom"),
+        ((1, 0), "the left side"),
+    ],
+)
+def test_where_the_model_looked_in_words(cells, words):
+    heatmap = np.zeros((3, 3), np.float32)
+    heatmap[cells] = 1.0
+    assert where_it_looked(heatmap) == words
+    assert where_it_looked(np.zeros((8, 8))) is None  # no evidence at all: no place to name
+    assert where_it_looked(np.ones((8, 8))) == EVERYWHERE
+    assert "all over the picture" in where_sentence(np.ones((8, 8)), "cat")
 
 
 # ---------------------------------------------------------------- activations and filters

@@ -29,12 +29,13 @@ from lab.classroom.heavy_work import BusyError
 from lab.config import RunConfig
 from lab.evaluate.metrics import most_confused_pairs
 from lab.evaluate.predict import upscale_nearest
-from lab.insight import activations, gradcam, layer_taps, lr_finder, misclassified
+from lab.insight import activations, gradcam, heatmaps, layer_taps, lr_finder, misclassified
 from lab.report import charts
 from ui import identity
 from ui.help_texts import SETTINGS
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
+COLOUR_KEY = "Dark: the model hardly looked there. Bright: where the model looked most."
 GALLERY_LIMIT = 24  # pictures per gallery: enough to see a pattern, few enough to load fast
 MAX_CHANNELS = 64  # feature maps drawn per layer; deep layers have hundreds
 
@@ -52,11 +53,16 @@ def busy_note(error: BusyError) -> None:
     st.info(str(error)[:1].upper() + str(error)[1:], icon=":material/hourglass_top:")
 
 
-def explain_picture(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
-    """Grad-CAM and the feature maps for one picture, or a sentence when this model cannot be looked into (or the server is busy)."""
+def explain_picture(
+    model, image_uint8: np.ndarray, class_names: Sequence[str], key: str, picture: np.ndarray | None = None, crop: bool = False
+) -> None:
+    """Grad-CAM and the feature maps for one picture, or a sentence when this model cannot be looked into (or the server is busy).
+
+    `picture` is the picture as uploaded (any size; `crop` says whether the model saw only its centre square).
+    """
     try:
         with heavy("Grad-CAM"):
-            gradcam_view(model, image_uint8, class_names, key)
+            gradcam_view(model, image_uint8, class_names, key, picture=picture, crop=crop)
             activations_view(model, image_uint8, key)
     except BusyError as error:
         busy_note(error)
@@ -64,19 +70,42 @@ def explain_picture(model, image_uint8: np.ndarray, class_names: Sequence[str], 
         st.info(f"This model cannot be looked inside: {error}", icon=":material/visibility_off:")
 
 
-def gradcam_view(model, image_uint8: np.ndarray, class_names: Sequence[str], key: str) -> None:
-    """The picture beside its Grad-CAM heatmap, for the class the student picks (the model's answer by default)."""
+def gradcam_view(
+    model, image_uint8: np.ndarray, class_names: Sequence[str], key: str, picture: np.ndarray | None = None, crop: bool = False
+) -> None:
+    """The picture beside the same picture with its Grad-CAM heatmap, for the class the student picks (the model's answer by default).
+
+    The heatmap lies over `picture`, the picture as uploaded, when there is one; else over the
+    model's own input, enlarged. One colour scale (dark to bright), a key, and a sentence saying
+    where the model looked; the layer and grid behind it are under "More detail".
+    """
     top = "the model's answer"
-    choice = st.selectbox("Explain which class?", [top, *class_names], key=f"{key}_gradcam_class")
+    choice = st.selectbox(
+        "Explain which class?",
+        [top, *class_names],
+        key=f"{key}_gradcam_class",
+        help="The heatmap shows what counted for this class: by default the model's own answer, or any other class to see "
+        "what would have made the model say that (Grad-CAM).",
+    )
     class_index = None if choice == top else list(class_names).index(choice)
     result = gradcam.gradcam(model, image_uint8, class_index, size=DISPLAY_SIDE)
+    name = class_names[result.class_index]
+    if picture is None:
+        shown = upscale_nearest(image_uint8, DISPLAY_SIDE // image_uint8.shape[0])
+        drawn = heatmaps.overlay(image_uint8, result.heatmap)
+        where = result.heatmap
+    else:
+        shown = np.asarray(picture.convert("RGB") if hasattr(picture, "convert") else picture, dtype=np.uint8)
+        drawn = heatmaps.overlay_on_picture(shown, result.coarse, crop=crop)
+        where = result.coarse  # where, in the part of the picture the model saw
     left, right = st.columns(2)
-    left.image(upscale_nearest(image_uint8, DISPLAY_SIDE // image_uint8.shape[0]), caption="what the model sees (32 x 32)")
-    right.image(
-        gradcam.overlay(image_uint8, result.heatmap),
-        caption=f"evidence for {class_names[result.class_index]} ({result.probability:.0%}): red = strongest",
-    )
-    st.caption(result.note)
+    left.image(shown, caption="your picture" if picture is not None else "the test picture, enlarged", width=DISPLAY_SIDE)
+    right.image(drawn, caption=f"where the model looked for '{name}' ({result.probability:.0%} sure)", width=DISPLAY_SIDE)
+    right.image(heatmaps.colour_bar(DISPLAY_SIDE, 12), caption=COLOUR_KEY, width=DISPLAY_SIDE)
+    sentence = heatmaps.where_sentence(where, name)
+    st.markdown(f"**{sentence}** {gradcam.coarse_sentence(result)}")
+    with st.expander("More detail"):
+        st.caption(result.note)
 
 
 def activations_view(model, image_uint8: np.ndarray, key: str) -> None:
@@ -166,10 +195,12 @@ def mistakes_gallery(
             if model is not None:
                 # Where the model looked when it gave its (wrong) answer.
                 heat = gradcam.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
-                pictures.append(gradcam.overlay(x_test[i], heat.heatmap))
+                pictures.append(heatmaps.overlay(x_test[i], heat.heatmap))
                 captions.append(f"where it looked for {names[predicted[i]]}")
     if pictures:
         st.image(pictures, caption=captions, width=128)
+        if model is not None:
+            st.caption(COLOUR_KEY)
     else:
         st.caption("No images of this kind.")
 

@@ -189,7 +189,8 @@ def cmd_gradcam(args) -> int:
     from PIL import Image
 
     from lab.evaluate.predict import decode_image, to_model_input
-    from lab.insight.gradcam import gradcam, overlay
+    from lab.insight.gradcam import gradcam
+    from lab.insight.heatmaps import overlay
 
     store = Store()
     run = store.get_run(args.run_id)

@@ -6,7 +6,8 @@ chosen class's score would rise if each feature map grew (the gradient), average
 that over the map to get one importance weight per channel, and adds the maps up
 with those weights. Keeping only the positive part and stretching the small map
 (4x4 for the seed CNN) to the image's size gives a heatmap: bright where the
-evidence for the class is.
+evidence for the class is. The small map is kept too (`GradCam.coarse`), so a page
+can stretch it over the picture as uploaded (lab/insight/heatmaps.py draws it).
 
 The class score is the number before softmax (the "logit"): softmax flattens its
 gradients once the model is sure, which would fade the heatmap exactly for the
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from keras import layers, ops
-from PIL import Image
 
+from lab.insight.heatmaps import smooth_resize
 from lab.insight.layer_taps import LayerInfo, cached_for, find_layer, output_features_model, output_layer, tap_model, walk_layers
 
 # A map smaller than this many cells per side cannot show *where*: 1x1 is one number.
@@ -40,7 +41,6 @@ EMPTY_NOTE = (
     "No part of the picture adds evidence for this class at this layer, so the heatmap is empty: "
     "the model may recognise the class by what is missing. The other classes' heatmaps may say more."
 )
-OVERLAY_ALPHA = 0.45  # how strongly the heatmap's colours cover the picture (0 = not at all, 1 = fully)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class GradCam:
     layer: str | None  # the layer whose maps were weighed (None for saliency)
     grid: tuple[int, int]  # that layer's spatial size before upsampling
     note: str  # one sentence saying what was done, for the page or the command line
+    coarse: np.ndarray | None = None  # the map at its layer's grid size, in [0, 1], before any stretching
 
 
 def gradcam_layer(model: keras.Model) -> LayerInfo | None:
@@ -95,7 +96,8 @@ def gradcam(
         small_map, method, grid = np.abs(gradients).max(axis=-1), "saliency", image.shape[1:3]
     else:
         small_map, method, grid = _weighted_maps(features, gradients, info), _method(info), info.grid
-    heatmap = _normalise(_resize(small_map, _target_size(size, image_uint8.shape[:2])))
+    coarse = _normalise(small_map)
+    heatmap = _normalise(smooth_resize(coarse, _target_size(size, image_uint8.shape[:2])))
     note = _note(model, info)
     if not heatmap.any():
         note += f" {EMPTY_NOTE}"
@@ -109,6 +111,7 @@ def gradcam(
         layer=None if info is None else info.name,
         grid=(int(grid[0]), int(grid[1])),
         note=note,
+        coarse=coarse,
     )
 
 
@@ -149,6 +152,21 @@ def _note(model: keras.Model, info: LayerInfo | None) -> str:
     if deepest.name != info.name and min(deepest.grid) < MIN_GRID:
         where += f" (the deepest map, {deepest.name}, is only {deepest.grid[0]}x{deepest.grid[1]} at this input size)"
     return where + ", stretched to the picture."
+
+
+COARSE_GRID = 8  # a grid this small or smaller is worth a word on why the heatmap is blurry
+
+
+def coarse_sentence(result: GradCam) -> str:
+    """Why the heatmap is soft blobs rather than sharp outlines, in one sentence ("" for a fine map or saliency)."""
+    height, width = result.grid
+    if result.method == "saliency" or max(height, width) > COARSE_GRID:
+        return ""
+    seen_as = "its tokens cover the picture as" if result.method == "grad-cam on tokens" else "its last convolution sees the picture as"
+    return (
+        f"The map is blurry on purpose: {seen_as} a {height}x{width} grid of squares, so it can say roughly where "
+        "the model looked, not which pixels."
+    )
 
 
 # ---------------------------------------------------------------- the gradient function
@@ -224,44 +242,8 @@ def _target_size(size: int | tuple[int, int] | None, image_size: tuple[int, int]
     return int(size[0]), int(size[1])
 
 
-def _resize(small_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Stretch a (h, w) map to `size` with bilinear interpolation, so the cells blend into a smooth heatmap."""
-    picture = Image.fromarray(np.asarray(small_map, dtype=np.float32))  # float32 -> Pillow mode "F"
-    return np.asarray(picture.resize((size[1], size[0]), Image.Resampling.BILINEAR), dtype=np.float32)
-
-
 def _normalise(heatmap: np.ndarray) -> np.ndarray:
     """Scale to [0, 1] by the largest value; an all-zero map (no positive evidence) stays zero."""
     heatmap = np.maximum(np.nan_to_num(heatmap), 0.0)
     peak = float(heatmap.max(initial=0.0))
     return (heatmap / peak if peak > 0 else heatmap).astype(np.float32)
-
-
-# ---------------------------------------------------------------- drawing
-
-
-def jet(values: np.ndarray) -> np.ndarray:
-    """The classic "jet" colour map: 0 -> dark blue, 0.5 -> green-yellow, 1 -> dark red; (..., 3) uint8.
-
-    Each colour channel is a tent-shaped ramp over [0, 1], centred a quarter apart
-    (blue at 0.25, green at 0.5, red at 0.75), so no plotting library is needed.
-    """
-    values = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)[..., np.newaxis]
-    centres = np.array([0.75, 0.5, 0.25], dtype=np.float32)  # red, green, blue
-    colours = np.clip(1.5 - np.abs(4.0 * values - 4.0 * centres), 0.0, 1.0)
-    return np.rint(colours * 255).astype(np.uint8)
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
-    """The picture with the heatmap's colours laid over it: (H, W, 3) uint8, the heatmap's size.
-
-    A heatmap larger than the picture (a display size) enlarges the picture first,
-    with nearest-neighbour pixels, so its 32x32 pixels stay sharp squares.
-    """
-    heatmap = np.asarray(heatmap, dtype=np.float32)
-    picture = np.asarray(image, dtype=np.uint8)
-    if picture.shape[:2] != heatmap.shape:
-        size = (heatmap.shape[1], heatmap.shape[0])
-        picture = np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.NEAREST))
-    blended = (1.0 - alpha) * picture.astype(np.float32) + alpha * jet(heatmap).astype(np.float32)
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
