@@ -83,7 +83,10 @@ with st.expander("Train a row again", icon=":material/replay:"):
             st.selectbox(
                 "Row",
                 range(len(rows)),
-                format_func=lambda i: f"{rows[i]['model']} · {rows[i]['task']} · {rows[i]['run_id']}",
+                format_func=lambda i: (
+                    f"{rows[i]['model']} · {rows[i]['task']} · "
+                    + ("lab report" if rows[i].get("reference") else str(rows[i].get("created_at"))[:16])
+                ),
                 key="compare_rerun_row",
             )
         ]

@@ -72,7 +72,7 @@ COLUMN_CONFIG = {
     "train_seconds": st.column_config.NumberColumn("training time (s)", format="%.0f"),
     "created_at": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
     "reference": st.column_config.CheckboxColumn("lab report", help="A row published in the lab report, not run here."),
-    "run_id": st.column_config.TextColumn("run id"),
+    "run_id": None,  # hidden on screen (a projector shows no ids); kept in the CSV and in "All runs"
 }
 
 

@@ -1,5 +1,6 @@
 """The sidebar every page shares: the mode (single-user or classroom, who you are and Leave), what the server
-trains on, where the data and the results live, and in classroom mode the teacher password.
+trains on, whether the data is there, how many results there are, and in classroom mode the teacher password.
+Server folders and library versions mean nothing on a projected screen, so they wait in a "Details" expander.
 
 Everything here is cheap on a rerun: the device probe is cached once per server process,
 the data-set status only looks at file names (it never loads the images), and the run
@@ -24,13 +25,13 @@ def render_sidebar() -> None:
         _dataset()
         _results()
         identity.sidebar_teacher()
+        _details()
 
 
 def _device() -> None:
     info = device_summary()
     icon = ":material/memory:" if info["gpus"] else ":material/computer:"
     st.markdown(f"{icon} **Device:** {info['device']}")
-    st.caption(f"TensorFlow {info['tensorflow']} · Keras {info['keras']}")
     try:
         cluster_state = cluster.status_line(get_store().root)
     except StoreError:  # the results folder itself is unusable: _results() says so
@@ -40,14 +41,14 @@ def _device() -> None:
         st.markdown(
             f"{':material/hub:' if healthy else ':material/cloud_off:'} **Jobs:** {'Ray cluster' if healthy else 'cluster unreachable'}"
         )
-        st.caption(line)
+        if not healthy:  # what to do about it belongs in view; a healthy cluster's addresses go under Details
+            st.caption(line)
 
 
 def _dataset() -> None:
     status = describe_data_source(data_dir_setting())
     if status["found"]:
         st.markdown(":material/check_circle: **CIFAR-10:** found")
-        st.caption(status["message"])
     elif status["kind"] == "keras":
         st.markdown(":material/cloud_download: **CIFAR-10:** downloads on first use")
         with st.expander("Offline? How to get it"):
@@ -80,7 +81,23 @@ def _results_line() -> None:
     counts = {status: sum(run["status"] == status for run in runs) for status in ACTIVE_STATUSES}
     busy = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     st.markdown(f":material/folder: **Results:** {len(runs)} run{'s' if len(runs) != 1 else ''}" + (f" ({busy})" if busy else ""))
-    st.caption(f"Stored in {get_store().root}")
+
+
+def _details() -> None:
+    """Where things live and which versions run: for the teacher or an administrator, folded away."""
+    info = device_summary()
+    with st.expander("Details", icon=":material/info:"):
+        st.caption(f"TensorFlow {info['tensorflow']} · Keras {info['keras']}")
+        status = describe_data_source(data_dir_setting())
+        if status["found"]:
+            st.caption(status["message"])
+        try:
+            st.caption(f"Results stored in {get_store().root}")
+            cluster_state = cluster.status_line(get_store().root)
+        except StoreError:
+            cluster_state = None
+        if cluster_state is not None and cluster_state[0]:
+            st.caption(cluster_state[1])
 
 
 def _stored_runs(status: tuple[str, ...] | None = None) -> tuple[list[dict], str]:
