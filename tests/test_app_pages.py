@@ -187,12 +187,20 @@ def test_explore_augmentation_preview(tiny_data):
 def test_compare_with_a_completed_run(tiny_data):
     run_id = store_completed_run(data=tiny_data)  # no saved probabilities: the page evaluates the model
     at = open_page("pages/compare.py")
+    assert [tab.label for tab in at.tabs] == ["Results table", "Charts", "One run: matrix and mistakes", "Two runs, image by image"]
     table = at.dataframe[0].value
     assert table["run_id"].iloc[0] == run_id and not table["reference"].iloc[0]
+    assert not at.metric and not chart_frames(at)  # only the open section is drawn: no model evaluated for the table
+    at.session_state["compare_section"] = "Charts"
+    at.run()
+    assert len(chart_frames(at)) == 2  # accuracy vs time, learning curves
+    at.session_state["compare_section"] = "One run: matrix and mistakes"
+    at.run()
+    assert not at.exception
     run = Store().get_run(run_id)
     assert at.metric[0].value == f"{run['metrics']['accuracy']:.1%}"
     frames = chart_frames(at)
-    assert len(frames) >= 4  # accuracy vs time, learning curves, confusion matrix, per-class
+    assert len(frames) >= 2  # confusion matrix, per-class
     confusion = next(frame for frame in frames if {"true", "predicted", "count"} <= set(frame.columns))
     assert confusion["count"].sum() == 50
     gallery = at.image[-1].captions
@@ -203,7 +211,7 @@ def test_compare_reads_saved_test_probabilities_and_filters_mistakes(tiny_data):
     probabilities = np.zeros((50, 10), dtype=np.float32)
     probabilities[:, 0] = 1.0  # the saved answer: "airplane" for every test image
     store_completed_run(data=tiny_data, probabilities=probabilities)
-    at = open_page("pages/compare.py")
+    at = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
     gallery = at.image[-1].captions
     assert len(gallery) == 24 and all(caption.endswith("→ airplane (100%)") for caption in gallery)
     at.selectbox(key="compare_true").set_value("cat").run()
@@ -212,7 +220,7 @@ def test_compare_reads_saved_test_probabilities_and_filters_mistakes(tiny_data):
 
 def test_compare_explains_when_the_local_test_split_differs(tiny_data):
     store_completed_run(data=tiny_data, probabilities=np.full((40, 10), 0.1))  # tested on 40 images; 50 here
-    at = open_page("pages/compare.py")
+    at = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
     assert any("tested on 40 images, but the data set here has 50" in warning.value for warning in at.warning)
 
 
@@ -337,9 +345,12 @@ def test_compare_two_runs_image_by_image(tiny_data):
     for _ in range(2):
         probabilities = rng.dirichlet(np.ones(10), size=50)
         store_completed_run(data=tiny_data, probabilities=probabilities)
-    at = open_page("pages/compare.py")
+    at = open_page("pages/compare.py", compare_section="Two runs, image by image")
     assert not at.exception
     labels = [metric.label for metric in at.metric]
     assert "Both right" in labels and "Only A right" in labels and "Only B right" in labels
+    assert at.selectbox(key="compare_two_task").options == ["All 10 classes"]  # tasks in words
+    at.session_state["compare_section"] = "One run: matrix and mistakes"
+    at.run()
     at.toggle(key="compare_filters").set_value(True).run()
     assert not at.exception

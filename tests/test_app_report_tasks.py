@@ -9,6 +9,7 @@ note saying why. Completed runs are stored through the store's API with a tiny u
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -214,9 +215,26 @@ def test_compare_lists_the_baseline_and_the_one_class_columns():
     assert "positive_f1" not in at.dataframe[0].value.columns and "baseline_accuracy" in at.dataframe[0].value.columns
 
 
+def test_compare_shows_every_figure_of_the_reports_rows_and_tasks_in_words():
+    at = open_page("pages/compare.py")  # no runs: the lab report's rows alone
+    table = at.dataframe[0].value.set_index(["model", "task"])
+    vgg = table.loc[("vgg16-frozen", "cifar10")]
+    assert (vgg["accuracy"], vgg["precision_macro"], vgg["recall_macro"], vgg["f1_macro"]) == pytest.approx((0.5768, 0.58, 0.57, 0.57))
+    assert (vgg["total_params"], vgg["train_seconds"], vgg["baseline_accuracy"]) == pytest.approx((14_719_818, 164.39, 0.1))
+    figures = ["accuracy", "baseline_accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds"]
+    ten_classes = table.xs("cifar10", level="task")
+    assert len(ten_classes) == 5 and ten_classes[figures].notna().all().all()  # no "–" where the report gives a figure
+    assert table.loc[("seed-cnn", "one-vs-rest:truck"), "baseline_accuracy"] == pytest.approx(0.9)  # always "not truck"
+    assert "10,000 test images" in ten_classes["data"].iloc[0].replace("10000", "10,000")
+    assert any("original 10,000 test images" in caption.value for caption in at.caption)  # said where the rows show
+    shown_as = json.loads(at.dataframe[0].proto.columns)["task"]["type_config"]["options"]
+    assert {"value": "one-vs-rest:truck", "label": "truck vs the rest"} in shown_as  # the cell keeps the code name, shows words
+    assert at.multiselect(key="compare_tasks").options == ["All 10 classes", "truck vs the rest"]
+
+
 def test_compare_one_run_up_close_shows_the_baseline_and_the_class_figures():
     store_completed_run()
-    at = open_page("pages/compare.py")
+    at = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
     shown = metrics_shown(at)
     assert shown["Baseline"] == "90.0%" and shown["cat: recall"] == "50.0%"
 
@@ -274,8 +292,8 @@ def test_compare_downloads_a_run_as_the_zip_export_writes(tmp_path, monkeypatch)
         return original(self, data, *args, **kwargs)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", remember)
-    at = open_page("pages/compare.py")
-    assert at.get("download_button")  # the CSV's, the lab report's and the run's
+    at = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
+    assert at.get("download_button")  # the run's
     ((build, file_name),) = [(data, name) for data, name in registered if name.endswith(".zip")]
     assert file_name == f"{run_id}.zip"
     with zipfile.ZipFile(io.BytesIO(build())) as downloaded:

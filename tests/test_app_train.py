@@ -172,6 +172,8 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
     (table,) = [frame.value for frame in at.dataframe if "run_id" in frame.value.columns and "accuracy" in frame.value.columns]
     (row,) = table[table["run_id"] == run_id].to_dict("records")
     assert row["model"] == run["config"]["model"] and row["accuracy"] == pytest.approx(run["metrics"]["accuracy"])
+    at.session_state["compare_section"] = "One run: matrix and mistakes"  # Compare opens on its results table
+    at.run()
     assert at.selectbox(key="compare_run").value == run_id
     assert {metric.label: metric.value for metric in at.metric}["Test accuracy"] == accuracy
     deadline = time.monotonic() + 30

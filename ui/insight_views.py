@@ -31,6 +31,7 @@ from lab.evaluate.metrics import most_confused_pairs
 from lab.evaluate.predict import upscale_nearest
 from lab.insight import activations, gradcam, heatmaps, layer_taps, lr_finder, misclassified
 from lab.report import charts
+from lab.report.task_names import task_label
 from ui import identity
 from ui.help_texts import SETTINGS
 
@@ -237,7 +238,7 @@ def two_runs_section(runs: list[dict], data, label: Callable[[str], str], test_p
     if not comparable:
         st.caption("Train two runs of the same task to compare them image by image.")
         return
-    task = st.selectbox("Task", list(comparable), key="compare_two_task")
+    task = st.selectbox("Task", list(comparable), format_func=task_label, key="compare_two_task")
     ids = [run["run_id"] for run in comparable[task]]
     left, right = st.columns(2)
     first = left.selectbox("Run A", ids, format_func=label, key="compare_two_a")
