@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lab.classroom import lesson_progress
-from lab.classroom.lesson import Lesson, load_lesson, save_lesson, student_seed
+from lab.classroom.lesson import Lesson, load_lesson, save_lesson
 from lab.classroom.limits import ClassLimits, save_limits
 from lab.store.runs import Store
 
@@ -34,12 +34,13 @@ def test_a_student_answers_trains_and_moves_on():
     at.button(key="lesson_next").click().run()
     assert headers(at) == ["Step 2 of 6: A CNN from scratch"] and not at.exception
     assert "seed-cnn" in texts(at) and "1 epoch(s), 200 training images" in texts(at)  # the class's limits, already applied
+    assert "Fitted to the class's limits: epochs: 3 → 1" in texts(at)
 
     at.button(key="lesson_train_scratch").click().run()
     assert not at.exception and not at.error, [error.value for error in at.error]
     run = lesson_progress.step_run(Store(), ana.id, "scratch")
     assert run is not None and run["owner_id"] == ana.id and run["status"] == "queued"
-    assert (run["config"]["model"], run["config"]["seed"], run["config"]["epochs"]) == ("seed-cnn", student_seed(ana.id), 1)
+    assert (run["config"]["model"], run["config"]["epochs"], run["config"]["subset"]) == ("seed-cnn", 1, 200)
 
     # Ben's lesson is his own: none of Ana's answers, none of her runs; his Start trains his own network.
     other = open_page(session(ben), PAGE)
@@ -56,12 +57,10 @@ def test_the_teacher_sees_the_class_and_sets_the_lesson():
     assert "Ana" in table["student"].tolist() and table.iloc[0]["1. The data"] == "✓" and table.iloc[0]["2. A CNN from scratch"] == "–"
     at.toggle(key="lesson_on_finetune").set_value(False)
     at.text_area(key="lesson_questions_data").set_value("What surprised you?")
-    at.radio(key="lesson_weights").set_value("none")
     at.button(key="FormSubmitter:lesson_form-Save the lesson").click().run()
     assert not at.exception and at.success, [error.value for error in at.error]
     lesson = load_lesson(Store())
     assert "finetune" not in lesson.steps_on and lesson.questions["data"] == ("What surprised you?",)
-    assert lesson.pretrained_weights == "none"
 
 
 def test_a_student_sees_only_the_steps_that_are_on():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.classroom import lesson_progress
+from lab.classroom import lesson_progress, preflight
 from lab.classroom.lesson import (
     STEP_IDS,
     STEPS_BY_ID,
@@ -15,7 +15,6 @@ from lab.classroom.lesson import (
     load_lesson,
     save_lesson,
     step_config,
-    student_seed,
 )
 from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.jobs import launcher, queue
@@ -75,30 +74,29 @@ def test_only_the_teacher_saves_the_lesson(store):
 
 def test_every_training_step_fits_tight_limits_and_queues_without_a_refusal(store):
     save_limits(store, TIGHT, by=TEACHER)
-    save_lesson(store, Lesson(pretrained_weights="none"), by=TEACHER)
+    preflight.switch_weights_none(store, "vgg16", True, by=TEACHER)  # no ImageNet files offline: the class's pre-flight switch
     for step in training_steps():
-        config = class_step_config(store, step, seed=student_seed(ANA.id))
+        config, changes = class_step_config(store, step)
         assert (config.epochs, config.subset, config.input_size) == (1, 200, 32) and config.model == step.preset
-        assert config.weights == "none"
+        assert config.weights == "none" and any("epochs" in change for change in changes)
         assert queue.ask_for_run(config, owner=ANA, store=store, classroom=True).outcome == "queued"
     # Unfitted, the same presets break the limits: fitting is what made them start.
     with pytest.raises(LimitError):
-        TIGHT.check(step_config(training_steps()[0], Lesson(), ClassLimits(), seed=0))
-    assert step_config(training_steps()[1], Lesson(), ClassLimits()).weights == "imagenet"  # the lesson's default weights
+        TIGHT.check(step_config(training_steps()[0], ClassLimits())[0])
+    assert step_config(training_steps()[1], ClassLimits())[0].weights == "imagenet"  # without the switch, the preset's own weights
 
 
 def test_a_preset_the_teacher_did_not_allow_is_named(store):
     limits = ClassLimits(allowed_presets=("seed-cnn",))
-    assert step_config(training_steps()[0], Lesson(), limits).model == "seed-cnn"
+    assert step_config(training_steps()[0], limits)[0].model == "seed-cnn"
     with pytest.raises(LimitError, match="only these models"):
-        step_config(training_steps()[2], Lesson(), limits)
+        step_config(training_steps()[2], limits)
 
 
-def test_each_student_gets_a_seed_of_their_own(store):
+def test_each_student_trains_their_own_run_of_a_step(store):
     scratch = training_steps()[0]
-    ana = queue.ask_for_run(class_step_config(store, scratch, seed=student_seed(ANA.id)), owner=ANA, store=store, classroom=True)
-    ben = queue.ask_for_run(class_step_config(store, scratch, seed=student_seed(BEN.id)), owner=BEN, store=store, classroom=True)
-    assert student_seed(ANA.id) != student_seed(BEN.id)
+    ana = queue.ask_for_run(class_step_config(store, scratch)[0], owner=ANA, store=store, classroom=True)
+    ben = queue.ask_for_run(class_step_config(store, scratch)[0], owner=BEN, store=store, classroom=True)
     assert (ana.outcome, ben.outcome) == ("queued", "queued") and ana.run_id != ben.run_id  # two networks learn, not one
 
 
@@ -121,7 +119,7 @@ def test_answers_are_kept_per_person(store):
 
 
 def test_a_run_counts_only_for_its_owner(store):
-    config = class_step_config(store, training_steps()[0], seed=student_seed(ANA.id))
+    config = class_step_config(store, training_steps()[0])[0]
     run_id = queue.ask_for_run(config, owner=ANA, store=store, classroom=True).run_id
     lesson_progress.record_run(store, ANA, "scratch", run_id)
     assert lesson_progress.step_run(store, ANA.id, "scratch")["run_id"] == run_id
@@ -134,7 +132,7 @@ def test_a_run_counts_only_for_its_owner(store):
 
 def test_the_teachers_table_and_the_students_place(store):
     lesson = Lesson()
-    config = class_step_config(store, training_steps()[0], seed=student_seed(ANA.id))
+    config = class_step_config(store, training_steps()[0])[0]
     run_id = queue.ask_for_run(config, owner=ANA, store=store, classroom=True).run_id
     for index in range(2):
         lesson_progress.record_answer(store, ANA, "data", index, "an answer")
@@ -154,7 +152,7 @@ def test_the_teachers_table_and_the_students_place(store):
 
 def test_the_students_lab_report_holds_their_answers_and_runs(store):
     save_limits(store, TIGHT, by=TEACHER)
-    config = class_step_config(store, training_steps()[0], seed=student_seed(ANA.id))
+    config = class_step_config(store, training_steps()[0])[0]
     run_id = queue.ask_for_run(config, owner=ANA, store=store, classroom=True).run_id
     lesson_progress.record_run(store, ANA, "scratch", run_id)
     assert lesson_progress.lesson_runs(store, ANA.id) == []  # only finished runs go into the report

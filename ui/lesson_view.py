@@ -1,7 +1,7 @@
 """The Lesson page's parts: a student's stepper, one step (goal, its network, where to look, questions), and the teacher's view.
 
 A student sees where they are ("Step 2 of 6"), trains the step's prefilled network through the
-queue (their own run: a seed of their own), watches it learn with the Train page's own run panel,
+queue (their own run), watches it learn with the Train page's own run panel,
 answers the questions (kept in the store as they type) and moves on. Their answers and lesson runs
 make their own lab report. The teacher sees the class's progress step by step, turns steps on and
 off and rewrites the questions. Every action passes the acting person to `lab`, which checks it.
@@ -15,17 +15,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from lab.classroom import heavy_work, lesson_progress
+from lab.classroom import heavy_work, lesson_progress, preflight
 from lab.classroom.lesson import (
     MOST_QUESTIONS,
     STEPS,
-    WEIGHT_CHOICES,
     Lesson,
     Step,
     class_step_config,
     load_lesson,
     save_lesson,
-    student_seed,
 )
 from lab.classroom.limits import LimitError
 from lab.jobs import queue
@@ -35,11 +33,8 @@ from ui import run_view
 from ui.common import data_dir_setting, data_problem, get_store
 
 STEP_KEY = "lesson_step"  # the step this session shows
+REPORT_KEY = "lesson_report_html"  # the student's lab report, once made
 PROGRESS_REFRESH_SECONDS = 5
-WEIGHTS_WORDS = {
-    "imagenet": "ImageNet: start from what the network learned on a million photos (needs the weight files on the server)",
-    "none": "none: start from random weights (when the server has no weight files; the steps still run, they just show less)",
-}
 
 
 # ---------------------------------------------------------------- a student's lesson
@@ -68,7 +63,7 @@ def student_lesson(store: Store, person: Person) -> None:
     st.markdown(f"**Goal:** {step.goal}")
     st.caption(f"In the exact terms: {step.term}")
     if step.trains:
-        _train_part(store, person, step, lesson)
+        _train_part(store, person, step)
     st.page_link(step.look_at, label=f"Look at it: {step.look_label}", icon=":material/visibility:")
     _questions(store, person, step, record)
     _next_button(store, person, steps, index)
@@ -81,21 +76,22 @@ def _step_label(steps: list[Step], step_id: str, record: lesson_progress.Student
     return f"{mark}{number}. {next(step.title for step in steps if step.id == step_id)}"
 
 
-def _train_part(store: Store, person: Person, step: Step, lesson: Lesson) -> None:
+def _train_part(store: Store, person: Person, step: Step) -> None:
     """The step's prefilled network, the button that trains it, and its run's live panel."""
     try:
-        config = class_step_config(store, step, seed=student_seed(person.id))
+        config, changes = class_step_config(store, step)
     except LimitError as error:
         st.error(f"The class's limits do not allow this step's network: {error} Ask your teacher.", icon=":material/block:")
         return
     images = f"{config.subset:,} training images" if config.subset else "all 50,000 training images"
-    st.markdown(f"**This step's network:** the `{config.model}` preset, {config.epochs} epoch(s), {images}, your own seed ({config.seed}).")
+    st.markdown(f"**This step's network:** the `{config.model}` preset, {config.epochs} epoch(s), {images}.")
+    if changes:
+        st.caption("Fitted to the class's limits: " + "; ".join(changes) + ".")
     if config.is_pretrained and config.weights == "none":
-        st.info(
-            "On this server the pretrained networks start from random weights (the teacher's choice: no ImageNet weight "
-            "files here). The step still runs; expect a lower score than the report's.",
-            icon=":material/info:",
-        )
+        st.info(preflight.WEIGHTS_NONE_NOTE, icon=":material/info:")
+    not_ready = preflight.weights_refusal(config)
+    if not_ready:
+        st.warning(not_ready[:1].upper() + not_ready[1:] + " Ask your teacher.", icon=":material/block:")
     missing_data = data_problem()
     if missing_data:
         st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
@@ -103,7 +99,7 @@ def _train_part(store: Store, person: Person, step: Step, lesson: Lesson) -> Non
         "Train this step's network",
         type="primary",
         icon=":material/play_arrow:",
-        disabled=bool(missing_data),
+        disabled=bool(missing_data or not_ready),
         key=f"lesson_train_{step.id}",
         help="Queues your own run with these settings; it keeps training if you change page.",
     ):
@@ -167,23 +163,31 @@ def _finish_step(person: Person, step_id: str, next_step_id: str | None) -> None
 
 
 def _report_download(store: Store, person: Person) -> None:
-    """The student's own lab report: their lesson runs and their answers."""
+    """The student's own lab report: their lesson runs and their answers, made on request, then downloaded."""
     st.subheader("Your lab report")
     run_ids = lesson_progress.lesson_runs(store, person.id)
     if not run_ids:
         st.caption("Your lab report needs one finished run of a lesson step: train one first.")
         return
-    root = str(store.root)
-    st.download_button(
-        "Download my lab report (HTML)",
-        data=lambda: report_bytes(root, person, run_ids),  # built on click only: it renders every chart
-        file_name="my-lab-report.html",
-        mime="text/html",
-        on_click="ignore",
-        icon=":material/article:",
-        help="Your runs of the lesson (data, models, results beside the report's, curves, findings) and your answers.",
-        key="lesson_report",
-    )
+    if st.button("Make my lab report", icon=":material/article:", key="lesson_make_report", help=REPORT_HELP):
+        try:
+            with st.spinner("Writing your lab report: every chart is drawn ..."):
+                st.session_state[REPORT_KEY] = report_bytes(str(store.root), person, run_ids)
+        except heavy_work.BusyError as error:
+            st.warning(str(error), icon=":material/hourglass_top:")
+    if REPORT_KEY in st.session_state:
+        st.download_button(
+            "Download my lab report (HTML)",
+            st.session_state[REPORT_KEY],
+            file_name="my-lab-report.html",
+            mime="text/html",
+            on_click="ignore",
+            icon=":material/download:",
+            key="lesson_report",
+        )
+
+
+REPORT_HELP = "Your runs of the lesson (data, models, results beside the report's, curves, findings) and your answers, as one page."
 
 
 def report_bytes(root: str, person: Person, run_ids: list[str]) -> bytes:
@@ -221,8 +225,12 @@ def _progress_panel(root: str) -> None:
 
 
 def lesson_form(store: Store, teacher: Person) -> None:
-    """Which steps are on, their questions (one per line), and the pretrained steps' weights."""
+    """Which steps are on, and their questions (one per line). The pretrained steps' weights are the Teacher page's pre-flight."""
     lesson = load_lesson(store)
+    st.caption(
+        "The steps' networks follow the class's limits. Whether the pretrained steps start from ImageNet weights "
+        "is set in the pre-flight on the Teacher page."
+    )
     with st.form("lesson_form", border=True):
         chosen, questions = [], {}
         for number, step in enumerate(STEPS, start=1):
@@ -238,16 +246,9 @@ def lesson_form(store: Store, teacher: Person) -> None:
             lines = tuple(line.strip() for line in text.splitlines() if line.strip())
             if lines != step.questions:
                 questions[step.id] = lines
-        weights = st.radio(
-            "Pretrained steps start from",
-            WEIGHT_CHOICES,
-            index=WEIGHT_CHOICES.index(lesson.pretrained_weights),
-            format_func=WEIGHTS_WORDS.get,
-            key="lesson_weights",
-        )
         if st.form_submit_button("Save the lesson", type="primary", icon=":material/save:"):
             try:
-                save_lesson(store, Lesson(tuple(chosen), questions, weights), by=teacher)
+                save_lesson(store, Lesson(tuple(chosen), questions), by=teacher)
             except (PermissionError, ValueError) as error:  # a bad value, or lab's check: not the teacher after all
                 st.error(str(error), icon=":material/error:")
             else:

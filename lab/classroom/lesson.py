@@ -6,22 +6,22 @@ where the network looked (Grad-CAM). Each step has a goal in one plain sentence 
 term), the page to look at, one or two questions, and for a training step the settings it
 prefills: a preset plus a few overrides, brought within the class's limits.
 
-The teacher chooses which steps are on, can rewrite the questions, and chooses whether the
-pretrained steps start from ImageNet weights or from random weights ("none", when the server
-has no weight files): a `Lesson` kept in the store's settings, which only the teacher may save.
+The teacher chooses which steps are on and can rewrite the questions: a `Lesson` kept in the
+store's settings, which only the teacher may save. Whether the pretrained steps start from
+ImageNet weights or from random ones is the class's pre-flight switch (lab/classroom/preflight.py),
+which `fit_to_limits` applies like any other limit.
 What each student answered and trained is kept per person (lab/classroom/lesson_progress.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from lab.classroom.limits import CIFAR10_TRAIN_IMAGES, ClassLimits, load_limits
-from lab.config import INPUT_SIZES, PRESETS, RunConfig, config_for_preset
+from lab.classroom.limits import ClassLimits, fit_to_limits, load_limits
+from lab.config import RunConfig, config_for_preset
 from lab.store.owners import Person, check_teacher
 from lab.store.runs import Store
 
@@ -32,7 +32,6 @@ MOST_QUESTIONS = 3
 # short enough for a class sharing one server.
 LESSON_EPOCHS = 3
 LESSON_IMAGES = 10_000
-WEIGHT_CHOICES = ("imagenet", "none")
 
 
 @dataclass(frozen=True)
@@ -145,11 +144,10 @@ class LessonError(ValueError):
 
 @dataclass(frozen=True)
 class Lesson:
-    """The teacher's choices: which steps are on (in the lesson's order), their questions, the pretrained steps' weights."""
+    """The teacher's choices: which steps are on (kept in the lesson's order) and their questions."""
 
     steps_on: tuple[str, ...] = STEP_IDS
     questions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a step's own questions unless rewritten here
-    pretrained_weights: str = "imagenet"  # "none" when the server has no ImageNet weight files
 
     def __post_init__(self) -> None:
         unknown = [step_id for step_id in (*self.steps_on, *self.questions) if step_id not in STEPS_BY_ID]
@@ -163,8 +161,6 @@ class Lesson:
             for question in questions:
                 if not isinstance(question, str) or not question.strip() or len(question) > QUESTION_MAX_CHARS:
                     raise LessonError(f"each question needs some words, at most {QUESTION_MAX_CHARS} characters.")
-        if self.pretrained_weights not in WEIGHT_CHOICES:
-            raise LessonError(f"the pretrained steps' weights must be one of {', '.join(WEIGHT_CHOICES)}.")
 
     def steps(self) -> list[Step]:
         """The steps that are on, in the lesson's order, each with the teacher's questions."""
@@ -175,7 +171,6 @@ class Lesson:
         return {
             "steps_on": list(self.steps_on),
             "questions": {step_id: list(questions) for step_id, questions in self.questions.items()},
-            "pretrained_weights": self.pretrained_weights,
         }
 
     @classmethod
@@ -184,7 +179,6 @@ class Lesson:
         return cls(
             steps_on=tuple(step_id for step_id in values.get("steps_on", STEP_IDS) if step_id in STEPS_BY_ID) or STEP_IDS,
             questions={key: tuple(value) for key, value in (values.get("questions") or {}).items() if key in STEPS_BY_ID},
-            pretrained_weights=values.get("pretrained_weights", "imagenet"),
         )
 
 
@@ -202,40 +196,21 @@ def save_lesson(store: Store, lesson: Lesson, *, by: Person) -> None:
     store.set_setting(LESSON_KEY, lesson.to_dict())
 
 
-def step_config(step: Step, lesson: Lesson, limits: ClassLimits, *, seed: int = 0) -> RunConfig:
-    """The settings a training step prefills: its preset and overrides, the lesson's weights, within the class's limits.
+def step_config(step: Step, limits: ClassLimits) -> tuple[RunConfig, list[str]]:
+    """The settings a training step prefills, brought within the class's limits, and what fitting changed (in words).
 
-    Raises LessonError for a step that trains nothing, and LimitError (naming the limit) when the
-    class's limits refuse the step even after fitting (a preset the teacher did not allow).
+    Its preset and overrides, then `limits.fit_to_limits`: epochs, images and input size down to the
+    limits, and weights "none" for a backbone the teacher switched. Raises LessonError for a step that
+    trains nothing, and LimitError (naming the limit) when the limits refuse it even so (a preset the
+    teacher did not allow).
     """
     if step.preset is None:
         raise LessonError(f"step '{step.title}' trains nothing: it is about looking.")
-    values: dict[str, Any] = {**step.overrides, "seed": seed}
-    if PRESETS[step.preset]["fields"].get("weights", "none") != "none":
-        values["weights"] = lesson.pretrained_weights
-    config = fit_to_limits(config_for_preset(step.preset, **values), limits)
+    config, changes = fit_to_limits(config_for_preset(step.preset, **step.overrides), limits)
     limits.check(config)
-    return config
+    return config, changes
 
 
-def fit_to_limits(config: RunConfig, limits: ClassLimits) -> RunConfig:
-    """`config` with its epochs, training images and input size brought down to the class's limits (nothing else changes)."""
-    changes: dict[str, Any] = {}
-    if limits.max_epochs is not None and config.epochs > limits.max_epochs:
-        changes["epochs"] = limits.max_epochs
-    if limits.max_train_images is not None and (config.subset or CIFAR10_TRAIN_IMAGES) > limits.max_train_images:
-        changes["subset"] = limits.max_train_images
-    if limits.max_input_size is not None and config.input_size > limits.max_input_size:
-        changes["input_size"] = max((size for size in INPUT_SIZES if size <= limits.max_input_size), default=INPUT_SIZES[0])
-    return dataclasses.replace(config, **changes) if changes else config
-
-
-def student_seed(person_id: str) -> int:
-    """A seed of the student's own, the same every time: each student's Start trains their own network,
-    and pressing it again finds that same run instead of training a copy."""
-    return int(hashlib.sha256(person_id.encode()).hexdigest()[:8], 16) % 100_000
-
-
-def class_step_config(store: Store, step: Step, *, seed: int = 0) -> RunConfig:
-    """`step_config` with the store's lesson and the class's limits."""
-    return step_config(step, load_lesson(store), load_limits(store), seed=seed)
+def class_step_config(store: Store, step: Step) -> tuple[RunConfig, list[str]]:
+    """`step_config` under the store's class limits."""
+    return step_config(step, load_limits(store))
