@@ -92,11 +92,6 @@ SETTINGS = {
 }
 # A pretrained-only setting, greyed out for a network that starts from nothing, says why.
 ONLY_PRETRAINED = "Only the big pretrained backbones (vgg16, resnet50, mobilenetv2, efficientnetb0) use this."
-# What the Weights box shows for each choice: the sentence, not the bare word.
-WEIGHT_WORDS = {
-    "imagenet": "imagenet: already trained on ImageNet's photos",
-    "none": "none: start from random numbers",
-}
 
 # ---------------------------------------------------------------- a run's figures
 

@@ -31,7 +31,7 @@ from lab.config import (
     config_for_preset,
     groups_every_class,
 )
-from ui.help_texts import ONLY_PRETRAINED, SETTINGS, WEIGHT_WORDS
+from ui.help_texts import ONLY_PRETRAINED, SETTINGS
 from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, task_kind
 
 PREFILL_KEY = "train_prefill"
@@ -183,7 +183,6 @@ def model_inputs(layer_count) -> None:
     left.selectbox(
         "Weights",
         weights,
-        format_func=lambda choice: WEIGHT_WORDS.get(choice, choice),  # a path to a weights file shows as it is
         key="train_weights",
         on_change=_mark_custom,
         disabled=not pretrained,
