@@ -28,9 +28,10 @@ from ui import identity
 from ui.common import get_dataset, get_store, load_model
 
 PROBABILITIES_FILE = "test_probabilities.npy"
+# The model, its task and whether the row is the lab report's come first: at 390 px they are what shows.
 TABLE_COLUMNS = [
-    "model", "accuracy", "baseline_accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "train_seconds",
-    "task", "options", "epochs", "device", "data", "created_at", "reference", "run_id",
+    "model", "task", "reference", "accuracy", "baseline_accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params",
+    "train_seconds", "options", "epochs", "device", "data", "created_at", "run_id",
 ]  # fmt: skip
 # A one-vs-rest run's figures for its one class, shown after the baseline while such a run is in the table.
 ONE_CLASS_COLUMNS = ["positive_recall", "positive_precision", "positive_f1"]

@@ -16,7 +16,7 @@ from typing import Any
 from lab.config import RunConfig, positive_class
 from lab.report import charts
 from lab.report.changes import changes_summary
-from lab.report.findings import SHARED_TEST_IMAGES, run_findings
+from lab.report.findings import SHARED_TEST_IMAGES, run_findings, task_words
 from lab.report.results_table import reference_rows
 from lab.report.task_names import task_label
 from lab.store.runs import Store
@@ -280,21 +280,22 @@ def _findings_section(runs: list[dict], configs: dict[str, RunConfig]) -> Sectio
     for task, task_runs in by_task.items():
         ranked = sorted(task_runs, key=lambda run: -(run["metrics"].get("accuracy") or 0.0))
         best = ranked[0]
-        sentence = f"On {task_label(task)}, {best['model']} scored best: {_share(best['metrics'].get('accuracy'))}"
-        if len(ranked) > 1:
+        if len(ranked) > 1:  # a ranking of one run says nothing its own paragraph has not
             second = ranked[1]
             margin = (best["metrics"].get("accuracy") or 0) - (second["metrics"].get("accuracy") or 0)
-            sentence += f", {100 * margin:.1f} points ahead of {second['model']} ({_share(second['metrics'].get('accuracy'))})"
-        section.text(sentence + ".")
+            section.text(
+                f"On {task_words(task)}, {best['model']} scored best: {_share(best['metrics'].get('accuracy'))}, "
+                f"{100 * margin:.1f} points ahead of {second['model']} ({_share(second['metrics'].get('accuracy'))})."
+            )
         kinds = {_kind(configs[run["run_id"]]): run for run in ranked}
         if len(kinds) > 1:
             parts = [f"{kind} {_share(run['metrics'].get('accuracy'))} ({run['model']})" for kind, run in kinds.items()]
-            section.text(f"{task_label(task)}: best of each kind: " + "; ".join(parts) + ".")
+            section.text(f"On {task_words(task)}, the best of each kind: " + "; ".join(parts) + ".")
         costs = [(run, (run.get("train_seconds") or 0.0) / 60) for run in ranked if run.get("train_seconds")]
         if len(costs) > 1:
             cheapest = min(costs, key=lambda pair: pair[1])
             section.text(
-                f"{task_label(task)}: cost against accuracy: {cheapest[0]['model']} trained fastest ({cheapest[1]:.1f} min, "
+                f"On {task_words(task)}, cost against accuracy: {cheapest[0]['model']} trained fastest ({cheapest[1]:.1f} min, "
                 f"{_share(cheapest[0]['metrics'].get('accuracy'))}); {best['model']} took {(best.get('train_seconds') or 0) / 60:.1f} min "
                 f"and has {best['metrics'].get('total_params') or 0:,} parameters."
             )
