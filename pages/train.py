@@ -6,11 +6,14 @@ from the results store. Two tabs: the settings of a new run, and the current run
 (opened by Start, and on arrival while a job is active). Only the open tab is drawn,
 so nothing polls the store while the settings are on screen.
 In classroom mode the current run is the student's own latest (started or followed), never
-someone else's, and Start may return a run already trained with the same settings.
+someone else's; Start trains the student's own run (the form starts from a seed of their own), and
+a classmate's run with the same settings is used only when the student chooses it (a copy). The
+form lists every class limit the settings break at once, with a button that fits them.
 """
 
 import streamlit as st
 
+from lab.classroom import preflight
 from lab.classroom.limits import LimitError, load_limits
 from lab.config import RunConfig
 from lab.jobs import queue
@@ -40,12 +43,18 @@ def start() -> None:
     try:
         config = train_form.config_from_state(st.session_state)
         model_view.check_memory(config, get_store())
-        request = queue.ask_for_run(config, owner=owner, store=get_store(), data_dir=data_dir_setting(), classroom=identity.classroom_on())
-    except ValueError as error:  # a bad setting, too big for memory, or beyond the class's limits
+        reuse = bool(st.session_state.get(train_form.REUSE_KEY))  # a classmate's run with these settings, chosen as a copy
+        request = queue.ask_for_run(
+            config, owner=owner, store=get_store(), data_dir=data_dir_setting(), classroom=identity.classroom_on(), reuse=reuse
+        )
+    except ValueError as error:  # a bad setting, too big for memory, beyond the class's limits, or not ready on this server
         if isinstance(error, LimitError):  # the form cannot know this one in advance: a full queue
+            st.session_state[REFUSAL_KEY] = f"Class limit: {error}"
+        elif isinstance(error, preflight.NotReadyError):  # the teacher removed a weights file since the form was drawn
             st.session_state[REFUSAL_KEY] = str(error)
         st.toast(str(error), icon=":material/error:")
         return
+    st.session_state[train_form.REUSE_KEY] = False  # the next Start trains the student's own run again
     run_view.remember(request.run_id)
     st.session_state["train_tab"] = RUN_TAB
     if request.outcome == "queued":
@@ -66,8 +75,10 @@ try:
 except StoreError as error:  # LAB_HOME cannot be written (or the disk is full): nowhere to keep a run
     st.error(f"Training is unavailable because runs cannot be stored: {error}", icon=":material/error:")
     st.stop()
-train_form.init_state()
 classroom = identity.classroom_on()
+# A student's form: the class's limits (the teacher's are not limited), and a seed of their own, so Start trains their own network.
+student_limits = load_limits(store) if classroom and not person.is_teacher else None
+train_form.init_state(student_limits, own_seed=queue.student_seed(person.id) if classroom else None)
 run = run_view.current_run(store, person, classroom)
 if "train_tab" not in st.session_state:
     st.session_state["train_tab"] = RUN_TAB if run and run["status"] in queue.ACTIVE_STATUSES else SETTINGS_TAB
@@ -81,7 +92,7 @@ if settings_tab.open:
             train_form.task_inputs()
         with model_column:
             st.subheader("Network")
-            train_form.model_inputs(model_view.layer_count)
+            train_form.model_inputs(model_view.layer_count, student_limits)
         with training_column:
             st.subheader("Training")
             train_form.training_inputs()
@@ -89,12 +100,31 @@ if settings_tab.open:
         config: RunConfig | None = None
         try:
             config = train_form.config_from_state(st.session_state)
-            if classroom and not (person and person.is_teacher):
-                load_limits(store).check(config)  # the teacher's limits, named before the click (the queue checks them too)
+            if student_limits is not None and (problems := student_limits.problems(config)):
+                # Every limit the settings break, at once, before the click (the queue checks them too).
+                several = f"the settings break {len(problems)} of the class's limits:\n" + "\n".join(
+                    f"- {problem}." for problem in problems
+                )
+                raise LimitError(several if len(problems) > 1 else f"{problems[0]}.")
+            if classroom:  # what this server lacks for the run (a weights file), as the class would run it
+                class_limits = student_limits or load_limits(store)
+                class_config = preflight.prepare_for_class(config, class_limits)
+                if refusal := preflight.weights_refusal(class_config):
+                    raise preflight.NotReadyError(refusal[:1].upper() + refusal[1:])
+                if config.backbone in class_limits.weights_none and class_config.weights == "none":
+                    st.info(f"The teacher switched {config.backbone} to weights “none” for the class. {preflight.WEIGHTS_NONE_NOTE}")
             model_view.check_memory(config, store)  # before anything is built: VGG16 at 224 pixels may not fit
             model_view.show_layers(config)
         except LimitError as error:
             st.error(f"Class limit: {error}", icon=":material/block:")
+            st.button(
+                "Fit to the class limits",
+                key="trainbtn_fit",
+                icon=":material/tune:",
+                on_click=train_form.fit_to_class_limits,
+                args=(student_limits,),
+                help="Brings epochs, training images and input size down to the class's limits, and says what changed.",
+            )
             config = None
         except ValueError as error:  # a setting RunConfig or the model registry refuses, explained
             st.error(str(error), icon=":material/error:")
@@ -110,7 +140,9 @@ if settings_tab.open:
         if missing_data := data_problem():  # a job would fail at once: say so now, not after the click
             st.warning(f"Training needs CIFAR-10 on this server. {missing_data}", icon=":material/dataset:")
         if refusal := st.session_state.pop(REFUSAL_KEY, None):
-            st.error(f"Class limit: {refusal}", icon=":material/block:")
+            st.error(refusal, icon=":material/block:")
+        if classroom and not person.is_teacher:
+            train_form.reuse_choice()
         st.button(
             "Start training",
             type="primary",

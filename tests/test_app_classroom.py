@@ -353,6 +353,8 @@ def test_a_follower_watches_the_same_run_without_its_buttons(tiny_data):
     assert Store().get_run(run_id)["owner_id"] == ana.id
 
     b_train = open_page(session(ben), "pages/train.py")
+    b_train.number_input(key="train_seed").set_value(a_train.session_state["train_seed"]).run()  # Ana's seed: her very settings
+    b_train.toggle(key="train_reuse").set_value(True).run()  # and Ben chooses her run instead of training his own
     b_train.button(key="trainbtn_start").click().run()  # the same settings on the same data
     assert len(Store().list_runs()) == 1  # no copy queued
     assert b_train.session_state["train_run_id"] == run_id
@@ -430,6 +432,7 @@ def test_a_run_trained_before_is_not_trained_again(tiny_data):
     at = open_page(session(ben), "pages/train.py")
     config = config_from_state(at.session_state)  # what Ben is about to ask for
     anas = completed_run(ana, config, accuracy=0.805, params=356_810, seconds=95, data_dir=tiny_data)
+    at.toggle(key="train_reuse").set_value(True).run()  # Ben chooses Ana's run instead of training his own (a copy)
     at.button(key="trainbtn_start").click().run()
     assert not at.exception
     assert [run["run_id"] for run in Store().list_runs()] == [anas]  # no new row

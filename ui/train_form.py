@@ -6,6 +6,11 @@ Values flow one way: a preset or a prefilled config (Compare's "re-run" button p
 one in `st.session_state["train_prefill"]`) is written into the widgets' keys with
 `apply_config`, and `config_from_state` reads them back into a RunConfig, whose own
 validation produces the error messages.
+
+In classroom mode the form starts from the student's own seed (so their Start trains their own
+network), offers only the presets the class allows and this server can run (lab/classroom/preflight.py),
+and brings a chosen preset within the class's limits, saying what it changed; "Fit to the class
+limits" does the same for any settings.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 import streamlit as st
 
+from lab.classroom.limits import ClassLimits, fit_to_limits
+from lab.classroom.preflight import preset_refusal
 from lab.config import (
     CLASS_NAMES,
     DEFAULT_FAST_CNN_WIDTH,
@@ -35,6 +42,14 @@ from ui.help_texts import ONLY_PRETRAINED, SETTINGS
 from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, task_kind
 
 PREFILL_KEY = "train_prefill"
+FIT_NOTE_KEY = "train_fit_note"  # (preset, what fitting it to the class's limits changed), shown under the preset
+REUSE_KEY = "train_reuse"  # the student chose a classmate's run with the same settings instead of training
+REUSE_LABEL = "Use a classmate's run with these very settings instead of training (it counts as a copy)"
+REUSE_HELP = (
+    "Off: Start trains your own network and you watch it learn. On: if a classmate has already trained (or is training) "
+    "exactly these settings, the seed included, you get their result instead; the leaderboard lists it as "
+    "“same as NAME's”, not ranked. If nobody has, your own run is trained."
+)
 DEFAULT_PRESET = "quick-demo"  # the classroom default: a visible result in about a minute
 PERSIST = {"persist_state": "session"}
 FAST_CNN_WIDTH_CHOICES = (0.25, 0.5, 0.75, 1.0)
@@ -64,8 +79,8 @@ def apply_config(config: RunConfig) -> None:
     state["train_fine_labels"] = config.fine_labels
 
 
-def init_state() -> None:
-    """First visit: the default preset. After Compare's "re-run": that run's config."""
+def init_state(limits: ClassLimits | None = None, own_seed: int | None = None) -> None:
+    """First visit: the default preset (with `own_seed`, a student's own; within `limits`). After Compare's "re-run": that run's config."""
     prefill = st.session_state.pop(PREFILL_KEY, None)
     if prefill is not None:
         try:
@@ -74,21 +89,51 @@ def init_state() -> None:
         except (TypeError, ValueError) as error:
             st.warning(f"Could not load those settings: {error}")
     if "train_model" not in st.session_state:
-        apply_config(config_for_preset(DEFAULT_PRESET))
+        _apply_fitted(config_for_preset(DEFAULT_PRESET, seed=own_seed or 0), limits)
     st.session_state.setdefault("train_class_a", "cat")
     st.session_state.setdefault("train_class_b", "dog")
     st.session_state.setdefault("train_one_class", DEFAULT_ONE_CLASS)
 
 
-def _load_preset() -> None:
-    """A new preset replaces the model and training settings; the task stays as chosen."""
+def _load_preset(limits: ClassLimits | None = None) -> None:
+    """A new preset replaces the model and training settings; the task and the seed stay as chosen; within `limits`."""
     name = st.session_state["train_model"]
     if name == "custom":
         return
+    seed = int(st.session_state.get("train_seed", 0))
     try:
-        apply_config(config_for_preset(name, task=task_from_state(st.session_state)))
+        config = config_for_preset(name, task=task_from_state(st.session_state), seed=seed)
     except ValueError:  # the task as chosen is not valid (the same class twice): start from the preset's own
-        apply_config(config_for_preset(name))
+        config = config_for_preset(name, seed=seed)
+    _apply_fitted(config, limits)
+
+
+def _apply_fitted(config: RunConfig, limits: ClassLimits | None) -> None:
+    """Write `config` into the form, brought within `limits` first; what that changed is kept to be shown."""
+    changes: list[str] = []
+    if limits is not None:
+        config, changes = fit_to_limits(config, limits)
+    apply_config(config)
+    st.session_state[FIT_NOTE_KEY] = (config.model, changes)
+
+
+def fit_to_class_limits(limits: ClassLimits) -> None:
+    """The "Fit to the class limits" button's callback: the form's settings brought within them, and what changed said."""
+    try:
+        config = config_from_state(st.session_state)
+    except ValueError:  # settings RunConfig refuses: the form already says why
+        return
+    _apply_fitted(config, limits)
+
+
+def offered_presets(limits: ClassLimits | None) -> list[str]:
+    """The presets (and "custom") the Preset box offers: under class limits, those this server can run as the class runs them.
+
+    A preset the class does not allow is still listed: choosing it says so, naming the presets allowed.
+    """
+    if limits is None:
+        return [*PRESETS, "custom"]
+    return [*(name for name in PRESETS if preset_refusal(name, limits) is None), "custom"]
 
 
 def _mark_custom() -> None:
@@ -154,12 +199,17 @@ def task_inputs() -> None:
     st.number_input("Seed", min_value=0, max_value=2**31 - 1, key="train_seed", help=SETTINGS["seed"], **PERSIST)
 
 
-def model_inputs(layer_count) -> None:
-    """Preset and network. `layer_count(backbone, input_size)` gives the freeze slider's range."""
-    names = [*PRESETS, "custom"]
-    st.selectbox("Preset", names, key="train_model", on_change=_load_preset, help=SETTINGS["preset"], **PERSIST)
+def model_inputs(layer_count, limits: ClassLimits | None = None) -> None:
+    """Preset and network. `layer_count(backbone, input_size)` gives the freeze slider's range; `limits`: a student's class limits."""
+    names = offered_presets(limits)
+    if st.session_state.get("train_model") not in names:  # loaded from a run: shown as it is, and the page says what stops it
+        names.append(st.session_state["train_model"])
+    st.selectbox("Preset", names, key="train_model", on_change=_load_preset, args=(limits,), help=SETTINGS["preset"], **PERSIST)
     model = st.session_state["train_model"]
     st.caption(PRESETS[model]["description"] if model in PRESETS else "Your own combination of backbone, head and freezing.")
+    fitted_model, changes = st.session_state.get(FIT_NOTE_KEY) or (None, [])
+    if changes and fitted_model == model:
+        st.info("Brought within the class's limits: " + "; ".join(changes) + ".", icon=":material/tune:")
     left, right = st.columns(2)
     left.selectbox(
         "Backbone",
@@ -253,3 +303,8 @@ def training_inputs() -> None:
         st.toggle("Weight averaging (test an average of the last steps' weights)", key="train_ema", help=SETTINGS["ema"], **PERSIST)
         st.toggle("Keep the best epoch's weights (by validation accuracy)", key="train_keep_best", help=SETTINGS["keep_best"], **PERSIST)
         st.selectbox("Number format", PRECISIONS, key="train_precision", help=SETTINGS["precision"], **PERSIST)
+
+
+def reuse_choice() -> None:
+    """Classroom mode: the choice of a classmate's run with the same settings instead of training one's own (off by default)."""
+    st.toggle(REUSE_LABEL, key=REUSE_KEY, help=REUSE_HELP)

@@ -50,6 +50,12 @@ class Request:
     message: str
 
 
+def student_seed(person_id: str) -> int:
+    """A seed of a person's own, the same every time (derived from their id): in classroom mode each student's
+    settings start from it, so two students' runs differ and each Start trains that student's own network."""
+    return int(hashlib.sha256(person_id.encode()).hexdigest()[:8], 16) % 1_000_000
+
+
 def settings_key(config: RunConfig, data_identity: str) -> str:
     """Names a run's settings (every RunConfig field, the seed included) on one copy of the data."""
     text = json.dumps({"config": config.to_dict(), "data": data_identity}, sort_keys=True, default=str)
