@@ -19,6 +19,10 @@ if not person.is_teacher or not identity.classroom_on():
     st.stop()
 store = get_store()
 
+st.subheader("Before the lesson: what this server has")
+st.caption("A run that needs something missing here is not offered to students, so no job fails for a reason known now.")
+teacher_views.preflight_view(store, person)
+
 st.subheader("The class's queue")
 st.caption("Running runs, then the waiting ones in the order they will start: one student after another, not first come, first served.")
 teacher_views.queue_view(store)

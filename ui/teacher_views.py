@@ -12,7 +12,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from lab.classroom import identities
+from lab.classroom import identities, preflight
 from lab.classroom import teacher as teacher_sign_in
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
 from lab.config import CLASS_NAMES, INPUT_SIZES, ONE_VS_REST, PRESETS
@@ -22,7 +22,7 @@ from lab.report.results_table import RESULT_COLUMNS, results_table
 from lab.report.safe_csv import safe_csv
 from lab.store.owners import Person
 from lab.store.runs import Store
-from ui.common import device_summary
+from ui.common import data_dir_setting, device_summary
 from ui.leaderboard_view import refresh_now
 from ui.tasks import task_label
 
@@ -30,6 +30,86 @@ QUEUE_REFRESH_SECONDS = 5
 ATTEMPTS_SHOWN = 200  # the newest tries at the teacher password listed on the page
 # The tasks a challenge can name before anyone has trained them: the standard two and every class against the rest.
 STANDARD_TASKS = ("cifar10", "binary", *(f"{ONE_VS_REST}{name}" for name in CLASS_NAMES))
+
+
+# ---------------------------------------------------------------- pre-flight: what this server has for the lesson
+
+# The size of each ImageNet file (without the classifier top), to say when it is too big for the page's upload limit.
+WEIGHTS_FILE_MB = {"vgg16": 59, "resnet50": 95, "mobilenetv2": 10, "efficientnetb0": 17}
+
+
+def preflight_view(store: Store, teacher: Person) -> None:
+    """The data found and each pretrained backbone's ImageNet weights; a missing file can be uploaded, or its backbone switched to "none"."""
+    data = preflight.data_status(data_dir_setting())
+    if data["found"]:
+        st.success(f"**The data:** {data['message']}", icon=":material/dataset:")
+    else:
+        st.warning(f"**The data:** {data['message']}", icon=":material/dataset:")
+    limits = load_limits(store)
+    for row in preflight.weights_status(limits):
+        _backbone_weights(store, teacher, row)
+
+
+def _backbone_weights(store: Store, teacher: Person, row: preflight.BackboneWeights) -> None:
+    used_by = f" (used by {', '.join(row.presets)})" if row.presets else " (no preset uses it; custom runs may)"
+    if row.found is not None:
+        st.markdown(f":material/check_circle: **{row.backbone}**{used_by}: ImageNet weights found, `{row.file_name}`.")
+        if row.switched_to_none:  # switched before the file came: the teacher may switch back
+            _weights_none_toggle(store, teacher, row)
+        return
+    if row.switched_to_none:
+        state = "missing; the class trains it from random numbers (weights “none”)"
+    else:
+        state = "missing, so students are not offered its presets"
+    st.markdown(f":material/error: **{row.backbone}**{used_by}: ImageNet weights {state}.")
+    with st.container(border=True):
+        st.caption(
+            f"Keras looks for the file `{row.file_name}` in the folder `{row.folder}`. Provide it here (checked before it is kept), "
+            "or copy it into that folder on the server."
+        )
+        biggest = int(st.get_option("server.maxUploadSize"))
+        if WEIGHTS_FILE_MB[row.backbone] > biggest:
+            st.caption(
+                f"This file is about {WEIGHTS_FILE_MB[row.backbone]} MB, more than this server accepts through a page "
+                f"({biggest} MB, `server.maxUploadSize` in .streamlit/config.toml): copy it into the folder instead, or raise that setting."
+            )
+        upload = st.file_uploader(
+            f"The {row.backbone} weights file (.h5)",
+            type=["h5"],
+            key=f"teacher_weights_upload_{row.backbone}",
+            max_upload_size=WEIGHTS_FILE_MB[row.backbone] + 5,
+        )
+        if st.button(
+            "Check and install it", key=f"teacher_weights_install_{row.backbone}", disabled=upload is None, icon=":material/upload:"
+        ):
+            try:
+                with st.spinner(f"Checking that it loads into {row.backbone} ..."):
+                    kept = preflight.install_weights_file(row.backbone, upload.name, upload.getvalue(), by=teacher)
+            except (PermissionError, ValueError) as error:  # not the file Keras expects (said in a sentence), or not the teacher
+                st.error(str(error), icon=":material/block:")
+            else:
+                st.success(f"Installed as {kept.name}: the {row.backbone} presets are offered to students now.", icon=":material/check:")
+                st.rerun()
+        _weights_none_toggle(store, teacher, row)
+
+
+def _weights_none_toggle(store: Store, teacher: Person, row: preflight.BackboneWeights) -> None:
+    """The class's switch of one backbone to weights "none", with what it changes in plain words."""
+    switched = st.toggle(
+        f"Use weights “none” for {row.backbone} in this class",
+        value=row.switched_to_none,
+        key=f"teacher_weights_none_{row.backbone}",
+        help=preflight.WEIGHTS_NONE_NOTE,
+    )
+    if switched != row.switched_to_none:
+        try:
+            preflight.switch_weights_none(store, row.backbone, switched, by=teacher)
+        except (PermissionError, ValueError) as error:
+            st.error(str(error))
+        else:
+            st.rerun()
+    if switched:
+        st.caption(f"What changes: {preflight.WEIGHTS_NONE_NOTE}")
 
 
 # ---------------------------------------------------------------- the queue
@@ -164,6 +244,7 @@ def limits_form(store: Store, teacher: Person) -> None:
                     max_queued_per_student=int(per_student),
                     max_waiting_total=int(waiting_total) or None,
                     max_new_students_per_minute=int(newcomers) or None,
+                    weights_none=load_limits(store).weights_none,  # set in the pre-flight above, kept as it is
                 )
                 save_limits(store, chosen, by=teacher)
             except (PermissionError, ValueError) as error:  # a bad value, or lab's check: not the teacher after all
