@@ -19,9 +19,10 @@ How the students are simulated
   without a page run. Students think 1-4 s between interactions.
 
 The ways
-- fair: the lab's queue. `ask_for_run(classroom=True)`: the same settings on the same data are trained
-  once and followed by the others, the class's limits apply; lab's own workers (lab.jobs.launcher:
-  fair order, warm for LAB_WORKER_IDLE_SECONDS) train.
+- fair: the lab's queue. `ask_for_run(classroom=True)`: each student's Start trains their own run; the
+  students who share settings choose a classmate's run instead (`reuse=True`, the Train page's "use a
+  classmate's run" choice), so those settings are trained once and followed by the others; the class's
+  limits apply; lab's own workers (lab.jobs.launcher: fair order, warm for LAB_WORKER_IDLE_SECONDS) train.
 - fcfs: first come, first served, without dedupe. `ask_for_run(classroom=False)` queues every request,
   and lab's own worker started with `--order oldest` trains the oldest queued run first. It starts
   before the class and registers itself in the worker slot; and in this way's server process the
@@ -195,11 +196,12 @@ def _attend(room: Classroom, student: dict) -> None:
     think()
     result["start_s"] = room.now_s()
     result["start_utc"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-    for config in student_configs(student, room.spec["overrides"]):
+    for index, config in enumerate(student_configs(student, room.spec["overrides"])):
         asked = time.perf_counter()
+        share = student["identical"] and index == 0  # the shared settings: this student chooses a classmate's run
         try:
             request = queue.ask_for_run(
-                config, owner=person, store=room.store, data_dir=room.spec["data_dir"], classroom=room.spec["way"] == "fair"
+                config, owner=person, store=room.store, data_dir=room.spec["data_dir"], classroom=room.spec["way"] == "fair", reuse=share
             )
         except Exception as error:  # noqa: BLE001 - a refusal is an error of this benchmark's class
             server.errors.append(f"student {number}, Start: {type(error).__name__}: {error}")
