@@ -9,6 +9,7 @@ images times epochs). Every sentence is built from stored numbers, never written
 
 from __future__ import annotations
 
+from lab.config import PRETRAINED_BACKBONES
 from lab.report.task_names import task_label
 
 # The report's words for its rows, so a student finds the same network in its table.
@@ -79,6 +80,12 @@ def run_findings(run: dict, reference: dict[tuple[str, str], dict]) -> str:
                 f"Training took {duration(run['train_seconds'])} here and {duration(row['train_seconds'])} in the report, on other "
                 "computers, so times compare only roughly"
             )
+    config = run.get("config") or {}
+    if same_task and config.get("backbone") in PRETRAINED_BACKBONES and config.get("weights") == "none":
+        sentences.append(
+            "It started from random weights, not ImageNet's, so it is not the transfer learning the report measured: "
+            "only the network's shape is the same"
+        )
     report_budget = budget(row.get("train_images"), row.get("epochs")) if row else None
     if own_budget and report_budget:
         sentences.append(
