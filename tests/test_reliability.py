@@ -21,6 +21,7 @@ from lab.config import RunConfig
 from lab.evaluate.predict import UPLOAD_EXTENSIONS
 from lab.jobs import launcher, queue, worker
 from lab.report.results_table import reference_rows, results_table
+from lab.store.owners import local_person
 from lab.store.runs import INTERRUPTED_MESSAGE, Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,8 +86,9 @@ def test_hostile_run_ids_are_refused_before_any_file_is_touched(store, tmp_path,
     store.list_runs()  # the store exists, so a refusal cannot be "no database yet"
     before = sorted(tmp_path.rglob("*"))
     calls = [
-        store.get_run, store.run_dir, store.load_model, store.delete_run, store.load_history, store.cancel_requested,
-        store.request_cancel, store.events, lambda run_id: store.export_run(run_id, tmp_path / "out.zip"),
+        store.get_run, store.run_dir, store.load_model, lambda run_id: store.delete_run(run_id, by=local_person()),
+        store.load_history, store.cancel_requested, lambda run_id: store.request_cancel(run_id, by=local_person()),
+        store.events, lambda run_id: store.export_run(run_id, tmp_path / "out.zip"),
         lambda run_id: store.add_event(run_id, {"kind": "epoch_end"}), lambda run_id: store.set_status(run_id, "failed"),
     ]  # fmt: skip
     for call in calls:
