@@ -98,7 +98,7 @@ def gradcam_view(
     else:
         shown = np.asarray(picture.convert("RGB") if hasattr(picture, "convert") else picture, dtype=np.uint8)
         drawn = heatmaps.overlay_on_picture(shown, result.coarse, crop=crop)
-        where = result.coarse  # where, in the part of the picture the model saw
+        where = heatmaps.smooth_resize(result.coarse, (DISPLAY_SIDE, DISPLAY_SIDE))  # the part the model saw, as drawn
     left, right = st.columns(2)
     left.image(shown, caption="your picture" if picture is not None else "the test picture, enlarged", width=DISPLAY_SIDE)
     right.image(drawn, caption=f"where the model looked for '{name}' ({result.probability:.0%} sure)", width=DISPLAY_SIDE)
