@@ -53,10 +53,11 @@ except StoreError as error:  # LAB_HOME unwritable or the disk full: the lab rep
     runs = []
     table = results.results_frame(reference_rows())
 completed = {run["run_id"]: run for run in runs if run["status"] == "completed"}
+labels = results.unique_run_labels(completed)
 
 
 def label(run_id: str) -> str:
-    return results.run_label(completed[run_id])
+    return labels[run_id]
 
 
 if not completed:

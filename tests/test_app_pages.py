@@ -350,6 +350,8 @@ def test_compare_two_runs_image_by_image(tiny_data):
     labels = [metric.label for metric in at.metric]
     assert "Both right" in labels and "Only A right" in labels and "Only B right" in labels
     assert at.selectbox(key="compare_two_task").options == ["All 10 classes"]  # tasks in words
+    runs = at.selectbox(key="compare_two_a").options  # two runs of one preset, one minute: their labels still differ
+    assert len(runs) == len(set(runs)) == 2
     at.session_state["compare_section"] = "One run: matrix and mistakes"
     at.run()
     at.toggle(key="compare_filters").set_value(True).run()

@@ -127,6 +127,14 @@ def run_label(run: dict) -> str:
     return " · ".join(parts)
 
 
+def unique_run_labels(runs: dict[str, dict]) -> dict[str, str]:
+    """`run_label` of each run, with the end of its run id added where two labels would read the same
+    (two runs of one preset finished in the same minute): a chart's legend keeps their curves apart."""
+    labels = {run_id: run_label(run) for run_id, run in runs.items()}
+    repeated = {text for text in labels.values() if list(labels.values()).count(text) > 1}
+    return {run_id: f"{text} · {run_id.rsplit('-', 1)[-1]}" if text in repeated else text for run_id, text in labels.items()}
+
+
 def class_names_of(run: dict) -> tuple[str, ...]:
     """The run's class names, in label order (stored with its metrics; else derived from its task)."""
     return tuple((run.get("metrics") or {}).get("class_names") or task_class_names(run["task"]))
