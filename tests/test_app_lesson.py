@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.classroom import lesson_progress
+from lab.classroom import lesson_progress, preflight
 from lab.classroom.lesson import Lesson, load_lesson, save_lesson
 from lab.classroom.limits import ClassLimits, save_limits
 from lab.store.runs import Store
@@ -68,3 +68,20 @@ def test_a_student_sees_only_the_steps_that_are_on():
     at = open_page(session(student("Ana")), PAGE)
     assert headers(at) == ["Step 1 of 2: A CNN from scratch"]
     assert at.table == [] or "student" not in at.table[0].value.columns  # no class table for a student
+
+
+@pytest.mark.usefixtures("tiny_data")
+def test_a_step_whose_weights_are_missing_says_so_before_the_click(monkeypatch):
+    from lab.models import pretrained
+
+    monkeypatch.setattr(pretrained, "cached_imagenet_weights", lambda *args, **kwargs: None)  # offline: no ImageNet files
+    at = session(student("Ana"))
+    at.session_state["lesson_step"] = "frozen"
+    open_page(at, PAGE)
+    assert headers(at) == ["Step 3 of 6: A frozen pretrained backbone"]
+    assert at.button(key="lesson_train_frozen").disabled and "ImageNet weights for vgg16" in texts(at)
+
+    preflight.switch_weights_none(Store(), "vgg16", True, by=TEACHER)  # the teacher's pre-flight switch
+    at.run()
+    assert not at.button(key="lesson_train_frozen").disabled and "ImageNet weights for vgg16" not in texts(at)
+    assert preflight.WEIGHTS_NONE_NOTE in texts(at)

@@ -3,6 +3,8 @@ and every training step's prefilled settings within tight class limits (queued w
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from lab.classroom import lesson_progress, preflight
@@ -166,3 +168,21 @@ def test_the_students_lab_report_holds_their_answers_and_runs(store):
     assert rows[STEPS_BY_ID["scratch"].questions[0]] == "it went up every epoch"
     assert rows[STEPS_BY_ID["data"].questions[0]] == "(not answered)"
     assert all("Lesson answers" not in section.title for section in build_report(store, [run_id]).sections)
+
+
+def test_changes_from_several_tabs_at_once_are_all_kept(store):
+    """Two tabs of one student are two server threads: every answer each of them saves stays, none overwrites another."""
+    questions = [(step.id, index) for step in Lesson().steps() for index in range(len(step.questions))]
+    start = threading.Barrier(len(questions))
+
+    def save(step_id: str, index: int) -> None:
+        start.wait()
+        lesson_progress.record_answer(store, ANA, step_id, index, f"{step_id} {index}")
+
+    threads = [threading.Thread(target=save, args=question) for question in questions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    record = lesson_progress.read_progress(store, ANA.id)
+    assert len(questions) > 5 and all(record.answer(step_id, index) == f"{step_id} {index}" for step_id, index in questions)

@@ -4,10 +4,17 @@ Kept per person in the store's settings (one JSON value under `lesson_progress:<
 survives a restart and needs no table of its own. A student writes only their own record: every
 function takes the acting person, and a run counts for a step only when it is that person's (started
 or followed). The teacher reads everyone's with `progress` (each student x each step).
+
+A change reads the record, changes it and writes it back; two tabs of one student (two sessions, two
+threads of the server) could otherwise each read the same record and the later write would drop the
+earlier change, so each change holds the server's lock for the record while it does so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lab.classroom.lesson import STEPS_BY_ID, Lesson, LessonError, Step, load_lesson
@@ -16,6 +23,7 @@ from lab.store.runs import Store
 
 PROGRESS_PREFIX = "lesson_progress:"
 ANSWER_MAX_CHARS = 2_000
+_CHANGING = threading.Lock()  # one change of a student's record at a time in this process
 # A step's state, from nothing to all done: the teacher's table draws them as -, ... and a tick.
 NOT_STARTED, STARTED, RUN_TRAINED, ANSWERED = "not started", "started", "run trained", "answered"
 STATE_MARKS = {NOT_STARTED: "–", STARTED: "…", RUN_TRAINED: "…", ANSWERED: "✓"}
@@ -61,8 +69,13 @@ def read_progress(store: Store, person_id: str) -> StudentProgress:
     )
 
 
-def _write(store: Store, person_id: str, record: StudentProgress) -> None:
-    store.set_setting(_key(person_id), {"answers": record.answers, "runs": record.runs, "done": record.done})
+@contextlib.contextmanager
+def _changing(store: Store, person_id: str) -> Iterator[StudentProgress]:
+    """The person's record, to change inside the block; written back when the block ends, under the lock."""
+    with _CHANGING:
+        record = read_progress(store, person_id)
+        yield record
+        store.set_setting(_key(person_id), {"answers": record.answers, "runs": record.runs, "done": record.done})
 
 
 def _step(step_id: str, lesson: Lesson) -> Step:
@@ -81,9 +94,8 @@ def record_answer(store: Store, person: Person, step_id: str, question_index: in
         raise LessonError(f"step '{step.title}' has {len(step.questions)} question(s); there is no question {question_index!r}.")
     if not isinstance(text, str) or len(text) > ANSWER_MAX_CHARS:
         raise LessonError(f"an answer may be up to {ANSWER_MAX_CHARS:,} characters long.")
-    record = read_progress(store, person.id)
-    record.answers.setdefault(step_id, {})[str(question_index)] = text
-    _write(store, person.id, record)
+    with _changing(store, person.id) as record:
+        record.answers.setdefault(step_id, {})[str(question_index)] = text
 
 
 def record_run(store: Store, person: Person, step_id: str, run_id: str) -> None:
@@ -94,21 +106,19 @@ def record_run(store: Store, person: Person, step_id: str, run_id: str) -> None:
         raise LessonError(f"step '{step.title}' trains nothing: it is about looking.")
     if run_id not in {run["run_id"] for run in store.runs_of(person.id)}:
         raise NotYourRunError(f"run {run_id} is not {person.name}'s: only a run of their own counts for their lesson.")
-    record = read_progress(store, person.id)
-    runs = record.runs.setdefault(step_id, [])
-    if run_id not in runs:
-        runs.append(run_id)
-    _write(store, person.id, record)
+    with _changing(store, person.id) as record:
+        runs = record.runs.setdefault(step_id, [])
+        if run_id not in runs:
+            runs.append(run_id)
 
 
 def mark_done(store: Store, person: Person, step_id: str) -> None:
     """Note that `person` finished step `step_id` and moved on."""
     person = require_person(person)
     _step(step_id, load_lesson(store))
-    record = read_progress(store, person.id)
-    if step_id not in record.done:
-        record.done.append(step_id)
-        _write(store, person.id, record)
+    with _changing(store, person.id) as record:
+        if step_id not in record.done:
+            record.done.append(step_id)
 
 
 def current_step(lesson: Lesson, record: StudentProgress) -> Step:
