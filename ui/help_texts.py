@@ -115,6 +115,11 @@ CURVES_KEY = (
     "Solid line: the training pictures; dashed line: the validation pictures, kept aside. "
     "A growing gap between them means the network is memorising its training pictures (over-fitting)."
 )
+# One run's curves (the Train page): colour and dashes both carry the split, so the key names both.
+ONE_RUN_CURVES_KEY = (
+    "Blue solid line: the training pictures; orange dashed line: the validation pictures, kept aside. "
+    "A growing gap between them means the network is memorising its training pictures (over-fitting)."
+)
 BATCH_CURVE_KEY = (
     "Each point is the training loss so far in that epoch, a few times a second: lower means fewer mistakes. "
     "It jumps at the start of each epoch, where the average starts again."

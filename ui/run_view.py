@@ -22,7 +22,7 @@ from lab.store.owners import Person
 from lab.store.runs import Store
 from ui import identity, tasks
 from ui.common import data_dir_setting, device_summary, get_store
-from ui.help_texts import BATCH_CURVE_KEY, CURVES_KEY, METRICS
+from ui.help_texts import BATCH_CURVE_KEY, METRICS, ONE_RUN_CURVES_KEY
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
@@ -248,24 +248,24 @@ def _curve_pair(frame: pd.DataFrame) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.learning_curves_chart(frame, "accuracy").properties(title="Accuracy"))
     right.altair_chart(charts.learning_curves_chart(frame, "loss").properties(title="Loss"))
-    st.caption(CURVES_KEY)
+    st.caption(ONE_RUN_CURVES_KEY)
 
 
 def _results(store: Store, run: dict) -> None:
     metrics = run["metrics"] or {}
     names = list(metrics.get("class_names") or task_class_names(run["task"]))
-    columns = st.columns(7)
+    # Two rows, so each figure keeps room for its whole label and value: how good, then how big and how long.
+    columns = st.columns(5)
     columns[0].metric("Test accuracy", _percent(metrics.get("accuracy")), help=METRICS["accuracy"])
     tasks.baseline_metric(columns[1], metrics, names)  # beside the accuracy: what a model that learned nothing scores
     for column, (label, key) in zip(
-        columns[2:5],
-        [("Precision (macro)", "precision_macro"), ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")],
-        strict=True,
+        columns[2:5], [("Precision", "precision_macro"), ("Recall", "recall_macro"), ("F1 score", "f1_macro")], strict=True
     ):
         column.metric(label, _percent(metrics.get(key)), help=METRICS[key])
+    size_column, time_column, _ = st.columns([1.4, 1, 2.6])
     learning = f" {metrics.get('trainable_params', 0):,} of them learn; the others stay as they were."
-    columns[5].metric("Parameters", f"{metrics.get('total_params', 0):,}", help=METRICS["total_params"] + learning)
-    columns[6].metric("Training time", format_seconds(run.get("train_seconds")), help=METRICS["train_seconds"])
+    size_column.metric("Parameters", f"{metrics.get('total_params', 0):,}", help=METRICS["total_params"] + learning)
+    time_column.metric("Training time", format_seconds(run.get("train_seconds")), help=METRICS["train_seconds"])
     kept = f" The weights of epoch {metrics['best_epoch']} (best validation accuracy) were kept." if metrics.get("best_epoch") else ""
     st.caption(
         f"Measured on {metrics.get('n_test', '?')} test images never used for training; {tasks.baseline_words(metrics, names)}.{kept}"
