@@ -58,8 +58,9 @@ def start() -> None:
     run_view.remember(request.run_id)
     st.session_state["train_tab"] = RUN_TAB
     if request.outcome == "queued":
-        st.toast("Training job queued: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
-    else:  # the same settings on the same data: that run's result is yours, nothing is trained twice
+        first = (request.message[:1].upper() + request.message[1:]).rstrip(".") if reuse else "Training job queued"  # none to copy
+        st.toast(f"{first}: it keeps running if you change page or close the tab.", icon=":material/rocket_launch:")
+    else:  # the same settings on the same data: that run's result is yours (a copy when a classmate's), nothing is trained twice
         st.session_state[OUTCOME_KEY] = request.message[:1].upper() + request.message[1:] + "."
 
 

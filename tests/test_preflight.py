@@ -131,3 +131,19 @@ def test_the_teacher_switches_a_backbone_to_none_on_the_page():
     assert "resnet50-frozen" in train.selectbox(key="train_model").options
     train.selectbox(key="train_model").set_value("resnet50-frozen").run()
     assert train.selectbox(key="train_weights").value == "none" and not train.button(key="trainbtn_start").disabled
+
+
+def test_resuming_a_run_whose_weights_file_went_away_is_refused_before_it_is_queued(store):
+    import os
+
+    from lab.train import checkpoints
+    from tests.test_resume import _checkpoint
+
+    run_id = store.create_run(config_for_preset("mobilenetv2-frozen", epochs=2, subset=200), owner=ANA)
+    store.claim_next_queued(os.getpid())
+    store.set_status(run_id, "failed", "interrupted")
+    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    assert queue.can_resume(run_id, store, by=ANA)  # the precondition: resumable, but its ImageNet file is not here
+    with pytest.raises(preflight.NotReadyError, match="are not on this server"):
+        queue.resume(run_id, store, by=ANA, classroom=True)
+    assert store.get_run(run_id)["status"] == "failed"

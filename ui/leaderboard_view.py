@@ -64,8 +64,8 @@ def _board(root: str) -> None:
             )
         _podium([row for row in rows_of_task if row["rank"] is not None][:PODIUM], one_class)
         st.table(_big(ranking_frame(rows_of_task, one_class)), hide_index=True)
-    if not ranked:
-        st.warning("No run meets the challenge yet.", icon=":material/flag:")
+    if not ranked:  # with the teacher's runs alone, no student has finished one yet
+        st.warning("No run meets the challenge yet." if rows else "No student's run has finished yet.", icon=":material/flag:")
     others = [row for row in rows if not row["qualifies"]]
     if others:
         st.subheader("Not ranked for the challenge")

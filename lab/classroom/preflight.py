@@ -178,8 +178,11 @@ def install_weights_file(backbone: str, file_name: str, data: bytes, *, by: Pers
             f"{imagenet_weights_file(backbone).url}"
         )
     folder = keras_home() / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".h5", dir=folder)  # Keras reads a .h5 name as weights
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".h5", dir=folder)  # Keras reads a .h5 name as weights
+    except OSError as error:
+        raise WeightsFileRejected(f"the server cannot write into {folder} ({error.strerror}): copy the file there by hand.") from error
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)

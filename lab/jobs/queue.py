@@ -242,6 +242,8 @@ def resume(run_id: str, store: Store, *, by: Person, data_dir: str | None = None
         limits = load_limits(store)
         limits.check(RunConfig.from_dict(_existing_run(run_id, store)["config"]))
         caps = limits.caps()
+    if classroom and (refusal := weights_refusal(RunConfig.from_dict(_existing_run(run_id, store)["config"]))) is not None:
+        raise NotReadyError(refusal)  # its weights file went away since it started: it would fail again at once
     try:
         epoch = reopen_for_resume(run_id, store, by=by, status="queued", caps=caps)
     except (QueueFullError, ClassFullError) as error:
