@@ -390,7 +390,7 @@ def test_a_full_queue_refuses_one_more_and_lists_the_waiting_runs(tiny_data):
     at.button(key="trainbtn_start").click().run()
     assert len(Store().list_runs()) == 1
     refusal = next(error.value for error in at.error if error.value.startswith("Class limit"))
-    assert "you already have 1 runs waiting" in refusal and waiting in refusal and "the class allows 1 at a time" in refusal
+    assert "you already have 1 run waiting" in refusal and waiting in refusal and "the class allows 1 at a time" in refusal
 
 
 @pytest.mark.parametrize(

@@ -264,7 +264,7 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
     run_id = _failed_run(store, owner=ANA)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
     waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
-    with pytest.raises(LimitError, match=f"you already have 1 runs waiting \\({waiting}"):
+    with pytest.raises(LimitError, match=f"you already have 1 run waiting \\({waiting}"):
         queue.resume(run_id, store, by=ANA, classroom=True)
     assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
     queue.cancel(waiting, store, by=ANA)
