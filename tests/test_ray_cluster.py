@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,31 @@ def test_the_command_line_trains_one_run_on_the_cluster(store, tiny_cifar, two_n
     assert "epoch 1/1" in done.stderr.lower() or "training on" in done.stderr  # the terminal's progress, as for a local run
     run = store.get_run(summary["run_id"])
     assert run["status"] == "completed" and run["environment"]["ran_on"]["kind"] == "ray"
+
+
+def test_a_run_no_node_can_hold_fails_at_once_saying_what_it_asked_and_what_to_change(store, tiny_cifar, two_nodes, monkeypatch):
+    """Two CPUs per run on nodes of one CPU each: Ray alone would keep the run pending for ever, silently."""
+    assert NODE["num_cpus"] == 1 and len(two_nodes.list_all_nodes()) == 2  # two CPUs in all, but one per node
+    expected = "needs 2 CPUs on one computer, but the biggest computer (node) of the Ray cluster has 1 CPU"
+    command = [sys.executable, "-m", "lab", "train", "--model", "seed-cnn", "--epochs", "1", "--subset", "200"]
+    command += ["--data-dir", tiny_cifar, "--ray-address", two_nodes.address]
+    env = {**os.environ, "LAB_HOME": str(store.root), "LAB_RAY_CPUS_PER_RUN": "2"}
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert time.monotonic() - started < 60, done.stderr[-3000:]
+    assert done.returncode != 0 and expected in done.stderr and "LAB_RAY_CPUS_PER_RUN to 1 or less" in done.stderr, done.stderr[-3000:]
+    assert store.list_runs() == []  # refused before anything was stored
+
+    # Through the queue, as the app sends it: the run fails with the same sentence, and the sidebar says it too.
+    monkeypatch.setenv("LAB_RAY_CPUS_PER_RUN", "2")
+    started = time.monotonic()
+    run_id = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
+    run = wait_finished(store, run_id, 60)
+    assert time.monotonic() - started < 60
+    assert run["status"] == "failed" and expected in run["message"], (run["message"], dispatcher_log(store)[-3000:])
+    healthy, line = cluster.status_line(store.root)
+    assert not healthy and expected in line
+    wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to leave")
 
 
 def test_a_cluster_that_does_not_answer_leaves_runs_waiting_and_says_so(tmp_path, monkeypatch, tiny_cifar):

@@ -39,7 +39,7 @@ def _device() -> None:
     if cluster_state is not None:
         healthy, line = cluster_state
         st.markdown(
-            f"{':material/hub:' if healthy else ':material/cloud_off:'} **Jobs:** {'Ray cluster' if healthy else 'cluster unreachable'}"
+            f"{':material/hub:' if healthy else ':material/cloud_off:'} **Jobs:** {'Ray cluster' if healthy else cluster.trouble_word(get_store().root)}"
         )
         if not healthy:  # what to do about it belongs in view; a healthy cluster's addresses go under Details
             st.caption(line)

@@ -40,6 +40,7 @@ from lab.jobs.ray_runs import (
     room_for_runs,
     shared_data,
     store_outcome,
+    why_it_does_not_fit,
 )
 from lab.store.runs import Store
 
@@ -92,9 +93,14 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
     """Send queued runs to the cluster while it has room; returns how many were sent."""
     workers = cluster.workers_per_run()
     try:
+        too_big = why_it_does_not_fit(workers)
         room = room_for_runs(workers) - len(running)
     except Exception:  # noqa: BLE001 - a node joining or leaving mid-call: no new run this round
         traceback.print_exc()
+        return 0
+    _record_fit(store, address, too_big)
+    if too_big is not None:  # no node can hold any run with these settings: each queued run fails, saying why
+        _fail_queued(store, choose, too_big)
         return 0
     sent = 0
     while room > 0 and (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
@@ -107,6 +113,19 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
             continue
         sent, room = sent + 1, room - 1
     return sent
+
+
+def _record_fit(store: Store, address: str, too_big: str | None) -> None:
+    """Tell the app's pages (cluster.json) when the settings ask more of a node than any node has, and when that is over."""
+    status = cluster.read_status(store.root) or {}
+    if status.get("address") == address and status.get("ok") and status.get("too_small") != too_big:
+        cluster.write_status(store.root, **{**status, "too_small": too_big})
+
+
+def _fail_queued(store: Store, choose, reason: str) -> None:
+    while (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
+        print(f"[dispatcher {os.getpid()}] run {run_id}: does not fit on any node", flush=True)
+        store_outcome(store, run_id, {"status": "failed", "message": reason})
 
 
 def _still_reachable(address: str) -> bool:

@@ -65,6 +65,27 @@ def room_for_runs(workers: int = 1) -> int:
     return slots // workers
 
 
+def live_nodes_resources() -> list[dict[str, float]]:
+    """Each live node's resources, as Ray's scheduler counts them ({"CPU": 8.0, "GPU": 1.0, "memory": ...})."""
+    import ray
+
+    return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+
+def per_worker_request(workers: int = 1) -> dict[str, float]:
+    """What one worker of a run asks of a single node: the same numbers `task_options` and ray_train.py give Ray."""
+    import ray
+
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        return {"CPU": cluster.cpus_per_run() if workers > 1 else 1.0, "GPU": 1.0}
+    return {"CPU": cluster.cpus_per_run()}
+
+
+def why_it_does_not_fit(workers: int = 1) -> str | None:
+    """None when the cluster can hold a run of `workers` workers with today's settings; otherwise why not, in a sentence."""
+    return cluster.why_no_node_fits(live_nodes_resources(), per_worker_request(workers), workers)
+
+
 def task_options(workers: int = 1) -> dict:
     """What one run's Ray task asks for: the training's resources, or nothing when Ray Train workers train it."""
     import ray
@@ -219,6 +240,9 @@ def train_one(
     if problem is not None:
         raise ConnectionError(problem)
     connect(address)
+    too_big = why_it_does_not_fit(workers)
+    if too_big is not None:  # told now, rather than waiting for ever on a node that cannot exist
+        raise cluster.RunDoesNotFit(too_big)
     run_id = store.create_run(config, status="running", settings_key=settings_key)
     try:
         remote = RemoteRun(store, run_id, shared_data(data_dir), data_dir, address, workers)
