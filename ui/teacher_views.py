@@ -63,22 +63,25 @@ def _backbone_weights(store: Store, teacher: Person, row: preflight.BackboneWeig
         state = "missing, so students are not offered its presets"
     st.markdown(f":material/error: **{row.backbone}**{used_by}: ImageNet weights {state}.")
     with st.container(border=True):
-        st.caption(
-            f"Keras looks for the file `{row.file_name}` in the folder `{row.folder}`. Provide it here (checked before it is kept), "
-            "or copy it into that folder on the server."
-        )
         biggest = int(st.get_option("server.maxUploadSize"))
-        if WEIGHTS_FILE_MB[row.backbone] > biggest:
+        fits = WEIGHTS_FILE_MB[row.backbone] <= biggest
+        st.caption(
+            f"Keras looks for the file `{row.file_name}` in the folder `{row.folder}`. "
+            + (
+                "Provide it here (checked before it is kept), or copy it into that folder on the server."
+                if fits
+                else "Copy it into that folder on the server."
+            )
+        )
+        if not fits:
+            # The server refuses any upload above server.maxUploadSize whatever a widget says, so no uploader is offered.
             st.caption(
                 f"This file is about {WEIGHTS_FILE_MB[row.backbone]} MB, more than this server accepts through a page "
                 f"({biggest} MB, `server.maxUploadSize` in .streamlit/config.toml): copy it into the folder instead, or raise that setting."
             )
-        upload = st.file_uploader(
-            f"The {row.backbone} weights file (.h5)",
-            type=["h5"],
-            key=f"teacher_weights_upload_{row.backbone}",
-            max_upload_size=WEIGHTS_FILE_MB[row.backbone] + 5,
-        )
+            _weights_none_toggle(store, teacher, row)
+            return
+        upload = st.file_uploader(f"The {row.backbone} weights file (.h5)", type=["h5"], key=f"teacher_weights_upload_{row.backbone}")
         if st.button(
             "Check and install it", key=f"teacher_weights_install_{row.backbone}", disabled=upload is None, icon=":material/upload:"
         ):
