@@ -1,8 +1,8 @@
 """A class of 30 on one machine: the lab's queue (no duplicate runs, fair order) against first come, first served.
 
 The class is limited to the quick-demo preset. Each student arrives (students come in over a
-minute), gives a name, browses Explore, presses Start once (ten of them with identical settings;
-five eager students queue a second run at once), opens Compare and, once their first result is
+minute), gives a name, browses Explore, presses Start once (ten of them with identical settings, who choose
+to use a classmate's run; everyone else trains their own; five eager students queue a second run at once), opens Compare and, once their first result is
 in, predicts once with it. Side by side on the same machine and the same data:
 
 - fair: the lab's queue (`ask_for_run` in classroom mode: the same settings on the same data are
@@ -253,8 +253,9 @@ def section_body(args: argparse.Namespace, results: list[dict]) -> str:
     settings = f"{args.subset or PRESETS['quick-demo']['fields']['subset']:,} training images, {epochs} epoch{'s' if epochs != 1 else ''}"
     lines = [
         f"{args.students} students arriving over {args.arrive_over:.0f} s, each an AppTest session of the real app in one server process "
-        f"(page runs take turns, as on one Python interpreter); quick-demo only ({settings}); {args.identical} students with identical "
-        f"settings, {args.eager} eager students queue a second run at once; LAB_MAX_JOBS={results[0]['max_jobs']}. Students think 1-4 s "
+        f"(page runs take turns, as on one Python interpreter); quick-demo only ({settings}); every student trains a run of "
+        f"their own (the classroom default), except {args.identical} students with identical settings who choose a classmate's run "
+        f"(the Train page's labelled choice: a copy); {args.eager} eager students queue a second run at once; LAB_MAX_JOBS={results[0]['max_jobs']}. Students think 1-4 s "
         "between clicks and predict once their first result is in. A page interaction is one script run, its wait for a turn "
         "included. A student's wait runs from their first Start to their first result (their own run, or one with the same "
         "settings that they follow). 'Run start': from when a worker could take the run (a new worker's process start, a warm "
