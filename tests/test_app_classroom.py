@@ -153,6 +153,7 @@ def completed_run(owner: Person, config: RunConfig, *, accuracy: float, params: 
 # ---------------------------------------------------------------- the mode and who you are
 
 
+@pytest.mark.slow
 def test_without_a_teacher_password_nothing_is_asked(monkeypatch):
     monkeypatch.delenv("LAB_TEACHER_PASSWORD")
     at = session()
@@ -163,6 +164,7 @@ def test_without_a_teacher_password_nothing_is_asked(monkeypatch):
     assert compare.title[0].value == "Compare runs" and "owner" not in compare.dataframe[0].value.columns
 
 
+@pytest.mark.slow
 def test_a_student_joins_once_is_shown_a_secret_and_keeps_out_of_the_address():
     at = session()
     assert "Classroom mode" in sidebar_text(at)
@@ -187,6 +189,7 @@ def test_a_student_joins_once_is_shown_a_secret_and_keeps_out_of_the_address():
     assert not [field for field in again.text_input if field.label == "Your name"]
 
 
+@pytest.mark.slow
 def test_an_address_never_makes_its_opener_someone():
     ana = student("Ana")
     assert identities.person_for_browser(Store(), BROWSER_TOKENS[ana.id]) == ana  # her browser's token is real
@@ -220,6 +223,7 @@ def test_a_taken_name_or_the_teacher_s_is_refused_on_the_join_screen(name, refus
     assert [person["name"] for person in Store().people()] == ["Ana"]
 
 
+@pytest.mark.slow
 def test_the_teacher_sees_identities_whose_names_read_the_same():
     ana = student("Ana")
     at = open_page(as_teacher(), "pages/teacher.py")
@@ -231,6 +235,7 @@ def test_the_teacher_sees_identities_whose_names_read_the_same():
     assert list(table["name"]) == ["Ana", "\u0410NA"] and list(table["identity"]) == [ana.id, "p-joined-before-names-were-compared"]
 
 
+@pytest.mark.slow
 def test_a_student_rejoins_with_name_and_secret_and_leaves_on_one_browser():
     joined = identities.join(Store(), "Ana")
     at = session()  # another computer
@@ -265,6 +270,7 @@ def test_a_login_is_the_identity_when_streamlit_authentication_is_configured():
 # ---------------------------------------------------------------- the teacher
 
 
+@pytest.mark.slow
 def test_a_wrong_teacher_password_is_refused_without_detail(monkeypatch):
     monkeypatch.setattr(teacher_password, "WRONG_PASSWORD_DELAY_SECONDS", 0.3)  # lab's pause, shortened
     ana = student("Ana")
@@ -287,6 +293,7 @@ def test_a_wrong_teacher_password_is_refused_without_detail(monkeypatch):
     assert "This page is for the teacher" in texts(alone) and not alone.get("download_button")
 
 
+@pytest.mark.slow
 def test_the_right_password_makes_the_session_the_teacher():
     at = reroute(as_teacher())
     assert "Classroom mode:** Teacher" in sidebar_text(at)
@@ -298,6 +305,7 @@ def test_the_right_password_makes_the_session_the_teacher():
 # ---------------------------------------------------------------- two students, one run
 
 
+@pytest.mark.slow
 def test_b_neither_sees_nor_stops_a_s_run_and_the_teacher_can(tiny_data):
     ana, ben = student("Ana"), student("Ben")
     run_id = queued_run(ana)
@@ -331,6 +339,7 @@ def test_b_neither_sees_nor_stops_a_s_run_and_the_teacher_can(tiny_data):
     assert queue.delete(run_id, Store(), by=TEACHER) and Store().get_run(run_id) is None
 
 
+@pytest.mark.slow
 def test_a_student_deletes_only_their_own_runs_on_compare():
     ana, ben = student("Ana"), student("Ben")
     anas = completed_run(ana, config_for_preset("quick-demo", seed=1), accuracy=0.6, params=1000, seconds=30)
@@ -345,6 +354,7 @@ def test_a_student_deletes_only_their_own_runs_on_compare():
     assert Store().get_run(bens) is None and Store().get_run(anas) is not None
 
 
+@pytest.mark.slow
 def test_a_follower_watches_the_same_run_without_its_buttons(tiny_data):
     ana, ben = student("Ana"), student("Ben")
     a_train = open_page(session(ana), "pages/train.py")
@@ -427,6 +437,7 @@ def test_each_class_limit_refuses_with_its_message(tiny_data, limits, widget, va
 # ---------------------------------------------------------------- no duplicate training, the leaderboard
 
 
+@pytest.mark.slow
 def test_a_run_trained_before_is_not_trained_again(tiny_data):
     ana, ben = student("Ana"), student("Ben")
     at = open_page(session(ben), "pages/train.py")
@@ -470,6 +481,7 @@ def test_the_class_leaderboard_ranks_each_students_best_run_and_explains_the_cha
 # ---------------------------------------------------------------- the teacher's panel
 
 
+@pytest.mark.slow
 def test_the_teacher_panel_shows_the_queue_and_acts_on_any_run(tiny_data):
     ana, ben = student("Ana"), student("Ben")
     anas, bens = queued_run(ana), queued_run(ben, seed=2)
@@ -486,6 +498,7 @@ def test_the_teacher_panel_shows_the_queue_and_acts_on_any_run(tiny_data):
     assert Store().get_run(anas) is None and Store().get_run(bens) is not None
 
 
+@pytest.mark.slow
 def test_the_teacher_sets_limits_and_a_challenge_that_persist():
     at = open_page(as_teacher(), "pages/teacher.py")
     at.number_input(key="teacher_max_epochs").set_value(4)
@@ -502,6 +515,7 @@ def test_the_teacher_sets_limits_and_a_challenge_that_persist():
     assert load_challenge(Store()) is None
 
 
+@pytest.mark.slow
 def test_the_teacher_downloads_the_class_results_and_clears_the_class():
     ana = student("Ana")
     completed_run(ana, config_for_preset("quick-demo", seed=1), accuracy=0.6, params=1000, seconds=30)

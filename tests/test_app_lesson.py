@@ -23,6 +23,7 @@ def headers(at) -> list[str]:
     return [header.value for header in at.header]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_data")
 def test_a_student_answers_trains_and_moves_on():
     save_limits(Store(), ClassLimits(max_epochs=1, max_train_images=200), by=TEACHER)

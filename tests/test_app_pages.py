@@ -152,6 +152,7 @@ def test_explore_samples_grid(tiny_data):
     assert len(at.image) == 2
 
 
+@pytest.mark.slow
 def test_explore_class_balance_for_each_task(tiny_data):
     at = open_page("pages/explore.py", explore_tab="Class balance")
     table = at.dataframe[0].value
@@ -184,6 +185,7 @@ def test_explore_augmentation_preview(tiny_data):
 # ---------------------------------------------------------------- Compare
 
 
+@pytest.mark.slow
 def test_compare_with_a_completed_run(tiny_data):
     run_id = store_completed_run(data=tiny_data)  # no saved probabilities: the page evaluates the model
     at = open_page("pages/compare.py")
@@ -232,6 +234,7 @@ def test_compare_filters_the_table(no_data):
     assert set(table["task"]) == {REPORT_BINARY_TASK} and table["reference"].all()
 
 
+@pytest.mark.slow
 def test_compare_deletes_a_run_only_after_confirmation(no_data):
     run_id = store_completed_run()
     at = open_page("pages/compare.py")
@@ -270,6 +273,7 @@ def test_predict_an_uploaded_png(no_data):
     np.testing.assert_allclose(top["probability"], [p for _, p in expected], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_a_binary_model_gives_two_probabilities_summing_to_one(no_data):
     store_completed_run(task="binary")
     at = open_page("pages/predict.py")
@@ -308,6 +312,7 @@ def test_predict_a_random_test_image_shows_its_true_class(tiny_data):
     assert sorted(top["class"]) == ["cat", "dog"]
 
 
+@pytest.mark.slow
 def test_compare_rerun_opens_train_with_the_run_settings(no_data):
     run_id = store_completed_run(task="binary")
     at = open_page("pages/compare.py")
@@ -319,6 +324,7 @@ def test_compare_rerun_opens_train_with_the_run_settings(no_data):
     assert at.session_state["train_task"] == "binary" and at.session_state["train_epochs"] == 2  # ... and applied it
 
 
+@pytest.mark.slow
 def test_compare_rerun_of_a_report_row_uses_its_preset(no_data):
     at = open_page("pages/compare.py")
     rows = at.dataframe[0].value["run_id"].tolist()

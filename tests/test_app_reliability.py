@@ -161,6 +161,7 @@ def test_a_killed_job_shows_as_interrupted_on_train_and_compare(tiny_data):
 # ---------------------------------------------------------------- settings that cannot work
 
 
+@pytest.mark.slow
 def test_the_same_class_twice_in_a_pair_task_is_explained_and_start_is_disabled():
     at = app("pages/train.py", train_tab="Settings")
     at.radio(key="train_task").set_value("pair").run()
@@ -170,6 +171,7 @@ def test_the_same_class_twice_in_a_pair_task_is_explained_and_start_is_disabled(
     assert at.button(key="trainbtn_start").disabled
 
 
+@pytest.mark.slow
 def test_a_run_too_big_for_the_server_is_explained_and_start_is_disabled(monkeypatch, tiny_data):
     monkeypatch.setattr(hardware, "available_memory_mb", lambda *args, **kwargs: 2700.0)  # a small cloud machine
     at = app("pages/train.py", train_tab="Settings")

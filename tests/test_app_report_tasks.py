@@ -137,6 +137,7 @@ def test_explore_offers_one_class_vs_the_rest_and_shows_its_1_to_9_balance(tiny_
     assert "Only 1 picture in 10 shows a cat" in infos(at) and "right 90% of the time" in infos(at)
 
 
+@pytest.mark.slow
 def test_train_builds_a_one_vs_rest_config_and_starts_it(tiny_data):
     at = open_page("pages/train.py")
     at.radio(key="train_task").set_value("one-vs-rest").run()
@@ -151,6 +152,7 @@ def test_train_builds_a_one_vs_rest_config_and_starts_it(tiny_data):
     assert config["task"] == "one-vs-rest:cat" and config["fine_labels"] is True
 
 
+@pytest.mark.slow
 def test_a_one_vs_rest_run_loads_back_into_the_train_form():
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["train_prefill"] = config_for_preset("seed-cnn", task="one-vs-rest:ship").to_dict()
@@ -305,6 +307,7 @@ def test_compare_downloads_a_run_as_the_zip_export_writes(tmp_path, monkeypatch)
             assert all(downloaded.read(name) == written.read(name) for name in names)
 
 
+@pytest.mark.slow
 def test_compare_downloads_the_lab_report_of_the_listed_runs(monkeypatch):
     """The lab report (HTML and PDF) is built on click, from the best run of each preset and task in the table."""
     run_id = store_completed_run()

@@ -59,6 +59,7 @@ def texts(at: AppTest) -> str:
     return "\n".join([str(m.value) for m in at.markdown] + [str(m.value) for m in at.caption] + [str(e.value) for e in at.error])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_dir", [None, "/no/such/cifar"])
 def test_every_page_renders_without_a_dataset(monkeypatch, store, data_dir):
     if data_dir:
@@ -90,6 +91,7 @@ def test_train_form_builds_the_config_and_explains_bad_settings(store):
     assert at.button(key="trainbtn_start").disabled
 
 
+@pytest.mark.slow
 def test_freeze_depth_updates_the_layer_view_at_once(store):
     at = open_page(app(), "pages/train.py")
     at.selectbox(key="train_model").set_value("vgg16-frozen").run()
@@ -117,6 +119,7 @@ def test_the_fast_recipe_loads_into_the_form_with_its_width(store):
     assert "1,9" in texts(at)  # the layer view counts the full-width network's ~1.97 M parameters
 
 
+@pytest.mark.slow
 def test_the_fine_labels_switch_belongs_to_the_binary_task(store):
     from ui.train_form import config_from_state
 
@@ -131,6 +134,7 @@ def test_the_fine_labels_switch_belongs_to_the_binary_task(store):
     assert config_from_state(at.session_state).fine_labels is False
 
 
+@pytest.mark.slow
 def test_prefill_from_compare_loads_a_run_s_settings(store):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["train_prefill"] = RunConfig(task="pair:cat,dog", epochs=7, learning_rate=3e-4, augment=True).to_dict()
@@ -144,6 +148,7 @@ def test_prefill_from_compare_loads_a_run_s_settings(store):
     assert at.toggle(key="train_augment").value is True
 
 
+@pytest.mark.slow
 def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, store, tiny_cifar):
     monkeypatch.setenv("CIFAR10_DIR", tiny_cifar)
     at = open_page(app(), "pages/train.py")
@@ -226,6 +231,7 @@ def test_a_running_job_shows_progress_eta_and_curves(store):
     assert any("dashed line: the validation pictures" in caption.value for caption in at.caption)  # the curves' key
 
 
+@pytest.mark.slow
 def test_the_learning_rate_finder_suggests_a_rate_that_fills_the_form(monkeypatch, store, tiny_cifar):
     monkeypatch.setenv("CIFAR10_DIR", tiny_cifar)
     at = open_page(app(), "pages/train.py")

@@ -41,6 +41,7 @@ def data_dir(tmp_path_factory) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_models_json_lists_every_preset_with_the_reports_counts(tmp_path):
     rows = json.loads(lab("models", "--json", lab_home=tmp_path).stdout)
     counts = {(row["name"], row["task"]): (row["total_params"], row["trainable_params"]) for row in rows}
@@ -49,6 +50,7 @@ def test_models_json_lists_every_preset_with_the_reports_counts(tmp_path):
     assert all(row["non_trainable_params"] == row["total_params"] - row["trainable_params"] for row in rows)
 
 
+@pytest.mark.slow
 def test_train_evaluate_runs_export(tmp_path, data_dir):
     trained = json.loads(
         lab(
@@ -112,9 +114,10 @@ def test_train_evaluate_runs_export(tmp_path, data_dir):
     [
         (["train", "--epochs", "-1"], "epochs"),
         (["train", "--task", "pair:cat,unicorn"], "pair"),
-        (["train", "--model", "vgg16-frozen", "--freeze-depth", "99"], "freeze_depth"),
-        (["evaluate", "no-such-run"], "no-such-run"),
-        (["train", "--data-dir", "/nowhere/cifar"], "cifar-10-python.tar.gz"),
+        # These three get far enough to start TensorFlow in the child process: the slow tier.
+        pytest.param(["train", "--model", "vgg16-frozen", "--freeze-depth", "99"], "freeze_depth", marks=pytest.mark.slow),
+        pytest.param(["evaluate", "no-such-run"], "no-such-run", marks=pytest.mark.slow),
+        pytest.param(["train", "--data-dir", "/nowhere/cifar"], "cifar-10-python.tar.gz", marks=pytest.mark.slow),
         (["train", "--width", "1.0"], "width"),  # seed-cnn has one shape
     ],
 )
@@ -126,6 +129,7 @@ def test_errors_are_one_readable_line(tmp_path, args, words):
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.slow
 def test_offline_imagenet_weights_fail_before_training_with_the_file_named(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.keras/models cache in this home
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / ".keras"))
@@ -135,6 +139,7 @@ def test_offline_imagenet_weights_fail_before_training_with_the_file_named(tmp_p
     assert ".keras/models" in completed.stderr and "none" in completed.stderr
 
 
+@pytest.mark.slow
 def test_study_runs_the_reports_six_configurations_beside_the_reports_numbers(tmp_path, data_dir):
     rows = json.loads(
         lab(

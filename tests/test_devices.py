@@ -100,6 +100,7 @@ def _python_in_a_fresh_process(code: str, **env_changes: str | None) -> subproce
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN is switched on only on x86")
 def test_importing_lab_switches_on_tensorflows_onednn_kernels_unless_the_user_chose():
     # TensorFlow says at start-up whether its oneDNN kernels are on: the setting must be in place

@@ -166,6 +166,7 @@ def test_tta_averages_the_image_its_mirror_and_two_shifted_copies():
     assert evaluation.metrics["tta"] is True
 
 
+@pytest.mark.slow
 def test_scikit_learn_loads_only_when_metrics_are_computed():
     """Importing the metrics module (as pages do) leaves scikit-learn and SciPy out; computing metrics brings them.
 

@@ -63,6 +63,7 @@ def test_each_image_keeps_its_cifar10_class_beside_the_task_label(data):
     assert set(np.unique(task.y_train_fine)) == set(range(len(CLASS_NAMES)))
 
 
+@pytest.mark.slow
 def test_a_fine_label_run_trains_on_the_ten_classes_and_saves_the_binary_model(data, tmp_path, monkeypatch):
     fed_labels = []
     real_make_dataset = training.make_dataset

@@ -19,6 +19,8 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from tests.hostile_images import hostile_files
 
 MAX_GROWTH_MB = 300  # peak memory the whole fuzz run may add on top of TensorFlow and the model
@@ -127,6 +129,7 @@ def run_fuzz(cases: list) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_hostile_uploads_never_crash_and_memory_stays_bounded():
     # A fresh process: its peak memory belongs to this fuzz run alone.
     cases = hostile_files(seed=2024)

@@ -39,6 +39,7 @@ def widget_count(at: AppTest) -> int:
     return sum(len(at.main.get(kind)) for kind in WIDGET_KINDS)
 
 
+@pytest.mark.slow
 def test_every_train_setting_has_plain_help():
     at = train_page()
     shown = widget_count(at)

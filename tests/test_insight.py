@@ -55,6 +55,7 @@ def corner_model():
 # ---------------------------------------------------------------- Grad-CAM
 
 
+@pytest.mark.slow
 def test_heatmap_has_the_images_shape_and_values_in_0_1(corner_model):
     image = corner_task(2, seed=5)[0][1]
     result = gradcam(corner_model, image)
@@ -96,6 +97,7 @@ def test_a_one_sigmoid_model_explains_either_class(corner_model):
         gradcam(corner_model, np.zeros((64, 64, 3), np.uint8))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("input_size", [32, 64])
 def test_gradcam_looks_inside_a_pretrained_backbone(input_size):
     config = config_for_preset("mobilenetv2-frozen", weights="none", input_size=input_size)
@@ -109,6 +111,7 @@ def test_gradcam_looks_inside_a_pretrained_backbone(input_size):
     np.testing.assert_allclose(result.probabilities, np.asarray(model(image[np.newaxis].astype("float32")))[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gradcam_looks_inside_an_inference_mode_backbone(tmp_path):
     weights = tmp_path / "mobilenetv2.weights.h5"
     build_backbone("mobilenetv2", 32).save_weights(weights)
@@ -347,6 +350,7 @@ def stored_run(tmp_path):
     return result.run_id, picture
 
 
+@pytest.mark.slow
 def test_cli_gradcam_writes_a_png_of_the_asked_size(stored_run, tmp_path, capsys):
     run_id, picture = stored_run
     out = tmp_path / "heatmap.png"

@@ -119,6 +119,7 @@ def test_ensure_workers_starts_nothing_without_queued_runs(store):
 # ---------------------------------------------------------------- real workers, real training
 
 
+@pytest.mark.slow
 def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
     first = queue.submit(tiny_config(epochs=2), store=store, data_dir=tiny_cifar)
     second = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
@@ -141,6 +142,7 @@ def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the worker to exit once the queue is empty")
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
     """The worker looks at the cancel flag between batches, at most every CANCEL_POLL_SECONDS: it stops a few
     batches later, long before the run's 50 epochs.
@@ -160,6 +162,7 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
     assert store.events(run_id, kinds="train_end")[-1]["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(store, tiny_cifar):
     run_id = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
@@ -172,6 +175,7 @@ def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(sto
     assert store.load_model(run_id) is not None
 
 
+@pytest.mark.slow
 def test_an_idle_worker_stays_warm_for_the_next_run(store, tiny_cifar, monkeypatch):
     """A worker waits LAB_WORKER_IDLE_SECONDS for more work: the next run needs no new process (no TensorFlow start)."""
     monkeypatch.setenv("LAB_WORKER_IDLE_SECONDS", "60")
@@ -184,6 +188,7 @@ def test_an_idle_worker_stays_warm_for_the_next_run(store, tiny_cifar, monkeypat
     assert launcher.live_workers(store) == [warm]  # still waiting; the fixture ends it
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
     broken = queue.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
     run = wait_finished(store, broken)
@@ -195,6 +200,7 @@ def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, t
     assert wait_finished(store, fine)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
     killed = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(killed, "batch_end"), what="the first batch")
@@ -214,6 +220,7 @@ def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
     assert wait_finished(store, after)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_recover_restarts_work_left_queued_by_a_server_restart(store, tiny_cifar):
     run_id = store.create_run(tiny_config())  # queued, but no worker was ever started for it
     assert launcher.live_workers(store) == []

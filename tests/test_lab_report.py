@@ -42,6 +42,7 @@ def trained(tmp_path_factory):
     return store, runs
 
 
+@pytest.mark.slow
 def test_by_default_the_report_covers_the_best_run_of_each_preset_and_task(trained):
     store, runs = trained
     chosen = {run["run_id"] for run in choose_runs(store)}

@@ -269,6 +269,7 @@ def snapshot(backbone: keras.Model, layer_name: str, weight_name: str) -> np.nda
     return next(np.array(w) for w in backbone.get_layer(layer_name).weights if w.name == weight_name)
 
 
+@pytest.mark.slow
 def test_pretrained_batchnorm_stays_in_inference_mode_in_the_unfrozen_part(tmp_path):
     # ResNet50 with "pre-trained" weights from a file (random numbers stand in for ImageNet).
     # Not MobileNetV2: with random weights its activations fade to ~1e-12 by the last
@@ -401,6 +402,7 @@ def efficientnet_imagenet_like(tmp_path_factory):
     return path, model
 
 
+@pytest.mark.slow
 def test_pretrained_efficientnet_sees_what_keras_imagenet_model_sees(efficientnet_imagenet_like, monkeypatch):
     path, model = efficientnet_imagenet_like
     # Keras's own ImageNet EfficientNet, made to "download" our file instead.
@@ -435,6 +437,7 @@ def test_scratch_networks_with_custom_layers_reload_with_safe_mode(tmp_path, bac
     assert_round_trip(build_model(custom(backbone, input_size=64 if backbone == "vit-tiny" else 32), 10), tmp_path / "model.keras")
 
 
+@pytest.mark.slow
 def test_pretrained_efficientnet_reloads_with_safe_mode(efficientnet_imagenet_like, tmp_path):
     # Covers the per-channel Rescaling fix and the InferenceModeBackbone class.
     model = efficientnet_imagenet_like[1]

@@ -86,6 +86,7 @@ def test_make_optimizer_builds_muon_for_the_config():
     assert optimizer.peak_learning_rate == 0.5 and optimizer.weight_decay == 0.01
 
 
+@pytest.mark.slow
 def test_a_fast_cnn_run_with_muon_learns():
     data = learnable_cifar10()
     config = config_for_preset("fast-cnn", epochs=3, batch_size=64, width=0.25, tta=False, precision="float32")

@@ -71,6 +71,7 @@ def test_each_student_s_seed_is_their_own_and_stays_theirs():
     assert len(seeds) == 30  # a class of thirty: thirty different default runs
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_data")
 def test_two_students_pressing_start_on_the_defaults_each_train_their_own():
     ana, ben = student("Ana"), student("Ben")

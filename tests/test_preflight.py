@@ -102,6 +102,7 @@ def test_the_class_s_switch_to_weights_none_runs_the_preset_from_random_numbers(
     assert load_limits(store) == ClassLimits(max_epochs=3)
 
 
+@pytest.mark.slow
 def test_the_teacher_provides_the_file_through_the_page_and_students_are_offered_the_preset(mobilenet_weights, keras_folder):
     ana = student("Ana")
     train = open_page(session(ana), "pages/train.py")
@@ -120,6 +121,7 @@ def test_the_teacher_provides_the_file_through_the_page_and_students_are_offered
     assert "mobilenetv2-frozen" in train.selectbox(key="train_model").options
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_data")  # CIFAR-10 on the server, so that Start can be enabled
 def test_the_teacher_switches_a_backbone_to_none_on_the_page():
     at = open_page(as_teacher(), "pages/teacher.py")

@@ -66,6 +66,7 @@ def test_every_broken_limit_is_named_at_once():
     assert all(problem in str(refused.value) for problem in problems)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_data")
 def test_the_train_page_fits_a_chosen_preset_and_fits_the_settings_on_request():
     save_limits(Store(), TIGHT, by=TEACHER)

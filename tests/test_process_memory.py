@@ -52,6 +52,7 @@ def test_entries_from_before_the_block_are_left_alone():
     assert before and inside > before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "train",
     [

@@ -31,6 +31,9 @@ if os.environ.get("CI"):
 else:
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e .[cluster]")
 
+# A real two-node cluster and a fresh Ray worker per run: the slow tier (`pytest -m "not slow"` leaves it out).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240  # a tiny run on one CPU, TensorFlow's start in a fresh Ray worker included
 # Ray turns 127.0.0.1 into this machine's network address unless told this is not a cluster of machines;

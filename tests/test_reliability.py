@@ -207,6 +207,7 @@ print("SAVED", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_process_killed_while_saving_leaves_no_completed_run_and_is_cleaned_up(store):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     saver = subprocess.Popen([sys.executable, "-c", SAVER, str(store.root)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -306,6 +307,7 @@ def _write_until_the_disk_is_full(root: str) -> dict:
     return outcome
 
 
+@pytest.mark.slow
 def test_a_full_disk_gives_a_clear_store_error_and_loses_nothing(tmp_path):
     root = str(tmp_path / "home")
     with multiprocessing.get_context("spawn").Pool(1) as pool:

@@ -128,6 +128,7 @@ def _trainee(seed: int) -> keras.Model:
     return model
 
 
+@pytest.mark.slow
 def test_weights_optimiser_and_callbacks_come_back_exactly(tmp_path):
     """The optimiser's step count (the schedule's place), Adam's moments, keep-best and weight averaging."""
     rng = np.random.default_rng(0)
@@ -176,6 +177,7 @@ def _kill_after_first_checkpoint(store: Store, run_id: str) -> int:
     return checkpoints.saved_epoch(store.root, run_id)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny_cifar):
     config = tiny_config(epochs=4, batch_size=8, keep_best=True)
     run_id = queue.submit(config, store=store, data_dir=tiny_cifar)
@@ -199,6 +201,7 @@ def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny
     assert (store.root / "runs" / run_id / "MODEL_CARD.md").is_file()
 
 
+@pytest.mark.slow
 def test_the_command_line_resumes_a_killed_run(store, tiny_cifar):
     run_id = queue.submit(tiny_config(epochs=3, batch_size=8), store=store, data_dir=tiny_cifar)
     saved = _kill_after_first_checkpoint(store, run_id)
@@ -305,6 +308,7 @@ def _train_page_showing(run_id: str):
     return at
 
 
+@pytest.mark.slow
 def test_the_train_page_resumes_a_failed_run_that_saved_a_checkpoint(monkeypatch, _offline):
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: the page only queues it
     store = Store()

@@ -482,6 +482,7 @@ def _write_runs_from_another_process(root: str, count: int) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_concurrent_writer_processes_do_not_lose_or_lock(tmp_path):
     root = str(tmp_path / "shared")
     Store(root).list_runs()  # the schema exists before the writers start, as in the app
@@ -497,6 +498,7 @@ def test_concurrent_writer_processes_do_not_lose_or_lock(tmp_path):
     assert store.integrity_check() == "ok"
 
 
+@pytest.mark.slow
 def test_concurrent_first_use_creates_the_schema_once(tmp_path):
     root = str(tmp_path / "fresh")
     context = multiprocessing.get_context("spawn")

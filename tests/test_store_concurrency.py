@@ -19,7 +19,12 @@ import time
 import traceback
 from pathlib import Path
 
+import pytest
+
 from lab.report.results_table import results_table
+
+# Eight processes that each start the lab: the slow tier (`pytest -m "not slow"` leaves it out).
+pytestmark = pytest.mark.slow
 
 PROCESSES = 8
 RUNS_PER_STUDENT = 12

@@ -226,6 +226,7 @@ def teacher_page_listed(at: AppTest) -> bool:
     return [title.value for title in at.title] == ["Teacher"]
 
 
+@pytest.mark.slow
 def test_lock_ends_the_teacher_session(classroom):
     at = unlock_panel(app())
     assert at.session_state["classroom_teacher"] is True and teacher_page_listed(at)
@@ -257,6 +258,7 @@ def test_an_old_teacher_session_is_no_longer_the_teacher(classroom):
     assert not teacher_page_listed(at)
 
 
+@pytest.mark.slow
 def test_the_app_locks_out_every_session_after_five_wrong_guesses_and_the_teacher_sees_them(classroom):
     ana = identities.join(Store(), "Ana")  # one of the guessers is a student who joined: her identity is on record
     guessers = [unlock_panel(app(ana.browser_token if number == 0 else None), f"guess-{number}") for number in range(5)]  # five browsers

@@ -53,6 +53,7 @@ def test_a_cancel_request_stops_training_cleanly(data):
     assert events[-1] == {"kind": "train_end", "status": "cancelled", "train_seconds": pytest.approx(result.train_seconds)}
 
 
+@pytest.mark.slow
 def test_a_stored_run_is_complete_with_its_model(data, tmp_path):
     store = Store(tmp_path)
     result = run(RunConfig(epochs=1, task="binary"), data=data, store=store)
@@ -71,6 +72,7 @@ def test_a_cancelled_stored_run_is_marked_cancelled(data, tmp_path):
     assert store.get_run(result.run_id)["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_path):
     store = Store(tmp_path)
     events = []
@@ -137,6 +139,7 @@ def test_scratch_models_never_use_the_cache():
     assert cache_decision(RunConfig())[0] is False
 
 
+@pytest.mark.slow
 def test_the_cached_head_gives_the_same_predictions_as_the_whole_model(data, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_HOME", str(tmp_path))
     config = config_for_preset("mobilenetv2-frozen", weights="none", epochs=1, batch_size=32)
@@ -157,6 +160,7 @@ def test_the_cached_head_gives_the_same_predictions_as_the_whole_model(data, tmp
     assert second.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])
 
 
+@pytest.mark.slow
 def test_the_best_validation_epoch_is_kept(data):
     result = run(RunConfig(epochs=3, batch_size=32, learning_rate=3e-3), data=data)
     val_accuracy = result.history["val_accuracy"]
@@ -199,6 +203,7 @@ def test_keras_early_stopping_restores_the_first_epoch_with_the_best_validation_
     assert not np.array_equal(model.get_weights()[0], snapshots.weights[-1][0])  # not simply the last epoch's weights
 
 
+@pytest.mark.slow
 def test_the_fast_recipe_fits_its_whitening_layer_and_learns(data):
     from lab.models.scratch import PatchWhitening
 
@@ -233,6 +238,7 @@ def test_weight_averaging_pulls_the_network_onto_the_running_average():
     np.testing.assert_allclose(np.asarray(kernel.value), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path):
     import keras
 
@@ -247,6 +253,7 @@ def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path)
     np.testing.assert_allclose(saved.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=0.05)
 
 
+@pytest.mark.slow
 def test_a_saved_model_holds_no_optimiser_state(data, tmp_path):
     import zipfile
 
