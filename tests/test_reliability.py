@@ -149,6 +149,10 @@ def _is_keras_model_loader(call: ast.Call) -> bool:
     return isinstance(call.func, ast.Attribute) and call.func.attr == "load_model" and "keras" in ast.unparse(call.func.value)
 
 
+# The one uploader that is not for pictures: (file, its `type=`), the teacher's ImageNet weights file.
+TEACHER_WEIGHTS_UPLOADER = ("ui/teacher_views.py", "['h5']")
+
+
 def test_no_page_accepts_a_model_file_upload():
     """Uploads are images only; a model is only ever loaded from the store or the shipped default, in safe mode."""
     model_extensions = {"keras", "h5", "hdf5", "pb", "pkl", "pickle", "pt", "onnx", "zip", "tflite", "npz", "json"}
@@ -158,7 +162,7 @@ def test_no_page_accepts_a_model_file_upload():
     # The scan must really read the whole app, subpackages included, or it proves nothing.
     assert len(files) > 60, f"only {len(files)} files scanned"
     assert {"lab/models/files.py", "lab/store/saved.py", "ui/common.py", "pages/predict.py"} <= relative_names
-    uploaders = 0
+    uploaders = weights_uploaders = 0
     keras_loaders = []
     for path in files:
         name = path.relative_to(ROOT).as_posix()
@@ -168,14 +172,22 @@ def test_no_page_accepts_a_model_file_upload():
             if not isinstance(node, ast.Call):
                 continue
             if getattr(node.func, "attr", None) == "file_uploader":
-                uploaders += 1
                 kinds = {keyword.arg: ast.unparse(keyword.value) for keyword in node.keywords}
+                if (name, kinds.get("type")) == TEACHER_WEIGHTS_UPLOADER:
+                    weights_uploaders += 1
+                    continue
+                uploaders += 1
                 assert "UPLOAD_EXTENSIONS" in kinds.get("type", ""), f"{name}: file_uploader without the image allow-list"
             if _is_keras_model_loader(node):
                 keras_loaders.append(name)
                 safe_mode = {keyword.arg: keyword.value for keyword in node.keywords}.get("safe_mode")
                 assert isinstance(safe_mode, ast.Constant) and safe_mode.value is True, f"{name}: load_model without safe_mode=True"
     assert uploaders >= 1
+    # The teacher's pre-flight takes an ImageNet weights file, once, on the Teacher page; its bytes go only to
+    # lab's install_weights_file, which reads weight arrays into a network built here and never loads a model.
+    assert weights_uploaders <= 1
+    if weights_uploaders:
+        assert "preflight.install_weights_file(" in (ROOT / TEACHER_WEIGHTS_UPLOADER[0]).read_text()
     # Keras loads a model file in exactly one place, lab/models/files.py; everything else goes through it.
     assert keras_loaders == ["lab/models/files.py"], keras_loaders
 
