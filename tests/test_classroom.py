@@ -191,7 +191,11 @@ def test_outside_classroom_mode_every_request_is_queued(store, data_dir):
         (ClassLimits(max_epochs=2), quick(epochs=3), "at most 2 epochs (you asked for 3)"),
         (ClassLimits(max_train_images=1000), quick(subset=5000), "at most 1,000 training images (you asked for 5,000)"),
         (ClassLimits(max_train_images=1000), config_for_preset("seed-cnn"), "at most 1,000 training images (you asked for 50,000)"),
-        (ClassLimits(max_input_size=32), config_for_preset("vgg16-frozen", input_size=64, subset=200, weights="none"), "input size of at most 32"),
+        (
+            ClassLimits(max_input_size=32),
+            config_for_preset("vgg16-frozen", input_size=64, subset=200, weights="none"),
+            "input size of at most 32",
+        ),
         (ClassLimits(allowed_presets=("quick-demo",)), config_for_preset("seed-cnn", subset=200), "only these models: quick-demo"),
     ],
 )
@@ -234,7 +238,8 @@ def test_the_leaderboard_ranks_each_students_best_run_per_task(store, data_dir):
     ben = queue.ask_for_run(quick(seed=3), owner=BEN, store=store, data_dir=data_dir, classroom=True).run_id
     for run_id, accuracy in ((ana_low, 0.40), (ana_high, 0.55), (ben, 0.50)):
         finish(store, run_id, accuracy)
-    followed = queue.ask_for_run(quick(seed=2), owner=CARL, store=store, data_dir=data_dir, classroom=True, reuse=True)  # Carl reuses Ana's best
+    # Carl reuses Ana's best.
+    followed = queue.ask_for_run(quick(seed=2), owner=CARL, store=store, data_dir=data_dir, classroom=True, reuse=True)
     assert followed.outcome == "trained before"
     board = leaderboard(store)
     # Carl's row is a copy of Ana's: listed after the ranked rows, never ranked (tests/test_shared_runs.py).
