@@ -12,3 +12,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+def run_id_in_address(page, timeout_ms: int = 30_000) -> str:
+    """The run the Train page shows, from its address (`?run=...`): run ids are kept off the screen, behind Details."""
+    import re
+    from urllib.parse import parse_qs, urlparse
+
+    page.wait_for_url(re.compile(r"[?&]run=[\w.-]+"), timeout=timeout_ms)
+    return parse_qs(urlparse(page.url).query)["run"][0]

@@ -9,7 +9,6 @@ each step go to artifacts/screenshots/classroom-*.png. Skipped without Chromium,
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from lab.data.cifar10 import write_cifar10_folder
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
 from tests.test_browser import _free_port, _require_browser, fill_number, settle
 
 pytestmark = pytest.mark.browser
@@ -165,7 +164,7 @@ def test_two_students_and_a_teacher_share_one_server(browser, class_url):
         fill_number(ana, label, value)
     ana.get_by_role("button", name="Start training").click()
     ana.get_by_text("Cancel this run").or_(ana.get_by_text("Test accuracy")).first.wait_for()
-    run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", ana.locator('[data-testid="stMain"]').inner_text()).group(1)
+    run_id = run_id_in_address(ana)
     shot(ana, "3-ana-training")
 
     # The teacher's queue redraws itself and names Ana's run.

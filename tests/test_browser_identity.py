@@ -15,7 +15,7 @@ import pytest
 
 from lab.classroom import identities
 from lab.store.runs import Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
 from tests.test_browser import settle
 from tests.test_browser_classroom import SHOTS, class_url, join, no_exception, open_page, sidebar  # noqa: F401 - class_url is a fixture
 
@@ -112,8 +112,7 @@ def test_no_address_makes_its_opener_someone_and_the_secret_brings_one_back(brow
         ana.wait_for_timeout(600)
     ana.get_by_role("button", name="Start training").click()
     ana.get_by_text("Cancel this run").or_(ana.get_by_text("Test accuracy")).first.wait_for()
-    run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", ana.locator('[data-testid="stMain"]').inner_text()).group(1)
-    ana.wait_for_url(re.compile(rf"run={re.escape(run_id)}"))
+    run_id = run_id_in_address(ana)
     anas_address = ana.url
     assert store.get_run(run_id)["owner_id"] == anas.id  # the run really is Ana's
 

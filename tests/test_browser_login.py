@@ -34,7 +34,7 @@ from lab.classroom.limits import LIMITS_KEY, ClassLimits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.jobs import launcher
 from lab.store.runs import Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
 from tests.oidc_provider import Account, running_provider
 from tests.test_browser import _free_port, _require_browser, fill_number
 from tests.test_browser import settle as settle_within
@@ -210,7 +210,7 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     sidebar(ana).get_by_role("button", name="Log out").wait_for()
     ask_for_run(ana, epochs=1)
     ana.get_by_role("button", name="Cancel this run").first.wait_for()
-    run_id = re.search(r"Run (\d{8}-\d{6}-[\w-]+)", main_text(ana)).group(1)
+    run_id = run_id_in_address(ana)
     run = Store(store_root).get_run(run_id)
     assert run["owner_id"] == ana_id and run["config"]["epochs"] == 1
     ana_link = ana.url
