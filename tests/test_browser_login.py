@@ -242,7 +242,7 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     log_in(ana_again, provider, ANA)
     open_page(ana_again, "Train")
     ana_again.get_by_role("tab", name="Current run").click()
-    ana_again.get_by_text(run_id).first.wait_for()
+    assert run_id_in_address(ana_again) == run_id  # her Current run is the one she queued in her other browser
     ana_again.get_by_role("button", name="Cancel this run").first.wait_for()  # hers to cancel here too
     assert len(waiting_runs(store_root, ana_id)) == 1  # the class allows one waiting run per student: she has it
     ask_for_run(ana_again, epochs=2)
