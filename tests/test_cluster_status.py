@@ -9,8 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lab.cli.main import main
-from lab.jobs import cluster, launcher, ray_node
-from lab.jobs.ray_node import RunChannel
+from lab.jobs import launcher
+from lab.jobs.ray import cluster
+from lab.jobs.ray import node as ray_node
+from lab.jobs.ray.node import RunChannel
 from lab.store.runs import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

@@ -1,7 +1,7 @@
 """Training on a Ray cluster: a real two-node cluster on this machine (a head and a worker node, one CPU each).
 
 Both nodes listen on 127.0.0.1 only. The app's side is the real one: queue.submit starts the
-dispatcher process (lab/jobs/ray_dispatch.py), which sends each run to the cluster and writes
+dispatcher process (lab/jobs/ray/dispatch.py), which sends each run to the cluster and writes
 its events and result into the store. Ray comes with `pip install -e .[cluster]` (and the dev
 extras); without it these tests skip, except under CI, where a missing Ray is a failure.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.jobs import cluster, launcher, queue
+from lab.jobs import launcher, queue
+from lab.jobs.ray import cluster
 from lab.store.owners import local_person
 from lab.store.runs import Store
 from lab.train import checkpoints
@@ -105,7 +106,7 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
 def test_two_runs_train_at_once_on_different_nodes_and_their_events_reach_the_store(store, tiny_cifar):
     first = queue.submit(tiny_config(epochs=2, seed=1), store=store, data_dir=tiny_cifar)
     second = queue.submit(tiny_config(epochs=2, seed=2), store=store, data_dir=tiny_cifar)
-    assert launcher.worker_command(store)[2] == "lab.jobs.ray_dispatch"
+    assert launcher.worker_command(store)[2] == "lab.jobs.ray.dispatch"
     assert node_of(store, first) != node_of(store, second)  # both placed at once, one per node
     for run_id in (first, second):
         run = wait_finished(store, run_id, TIMEOUT)

@@ -7,7 +7,7 @@ ever. `cluster.why_no_node_fits` says so in a sentence, which the command line a
 
 from __future__ import annotations
 
-from lab.jobs import cluster
+from lab.jobs.ray import cluster
 
 TWO_SMALL_NODES = [{"CPU": 1.0, "memory": 2e9}, {"CPU": 1.0, "memory": 2e9}]
 

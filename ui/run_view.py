@@ -15,8 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import task_class_names
-from lab.jobs import cluster, launcher, queue
+from lab.jobs import launcher, queue
 from lab.jobs.progress import Progress, format_seconds, read_progress, time_left_words
+from lab.jobs.ray import cluster
 from lab.report import charts
 from lab.store.owners import Person
 from lab.store.runs import Store

@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.data.cifar10 import describe_data_source
-from lab.jobs import cluster
+from lab.jobs.ray import cluster
 from lab.store.runs import StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store

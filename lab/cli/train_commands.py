@@ -9,8 +9,8 @@ import threading
 from lab.cli.output import TerminalProgress, print_json, print_summary, summarise
 from lab.cli.parser import config_from_args
 from lab.config import RunConfig
-from lab.jobs import cluster
-from lab.jobs.cluster import ray_address
+from lab.jobs.ray import cluster
+from lab.jobs.ray.cluster import ray_address
 from lab.store.owners import local_person
 from lab.store.runs import Store
 
@@ -66,11 +66,11 @@ def cmd_train(args) -> int:
 
 def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: str) -> int:
     """`train --ray-address`: the run trains on a node of the cluster; progress, result and storage as for a local run."""
-    from lab.jobs import ray_runs
+    from lab.jobs.ray import remote_run
 
     print(f"training on the Ray cluster at {address}", file=sys.stderr)
     with CtrlCStopsEarly() as ctrl_c:
-        run_id, status = ray_runs.train_one(
+        run_id, status = remote_run.train_one(
             config,
             store,
             address,

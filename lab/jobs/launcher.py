@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from lab.jobs import cluster
+from lab.jobs.ray import cluster
 from lab.store.runs import Store
 from lab.system import processes
 
@@ -49,7 +49,7 @@ def ensure_workers(store: Store, data_dir: str | None = None) -> int:
     if not _queued_count(store):  # the common case, answered without taking the lock
         return 0
     with workers_lock(store):
-        # On a Ray cluster one dispatcher sends every run out (lab/jobs/ray_dispatch.py); the cluster sets how many train at once.
+        # On a Ray cluster one dispatcher sends every run out (lab/jobs/ray/dispatch.py); the cluster sets how many train at once.
         most = 1 if cluster.ray_address() else max_jobs()
         wanted = min(most - len(live_workers(store)), _queued_count(store))
         for _ in range(wanted):
@@ -117,7 +117,7 @@ def worker_command(store: Store) -> list[str]:
 
     With LAB_RAY_ADDRESS set, the "worker" is the Ray dispatcher: it trains nothing itself.
     """
-    module = "lab.jobs.ray_dispatch" if cluster.ray_address() else "lab.jobs.worker"
+    module = "lab.jobs.ray.dispatch" if cluster.ray_address() else "lab.jobs.worker"
     return [sys.executable, "-m", module, "--lab-home", str(Path(store.root).resolve())]
 
 

@@ -178,7 +178,7 @@ def describe_environment(precision: str = "float32", strategy: str = "default", 
 
 
 def where_this_runs() -> dict[str, Any]:
-    """The machine a run trains on: a Ray node (set by lab/jobs/ray_node.py in LAB_RAN_ON), or this one."""
+    """The machine a run trains on: a Ray node (set by lab/jobs/ray/node.py in LAB_RAN_ON), or this one."""
     try:
         return json.loads(os.environ["LAB_RAN_ON"])
     except (KeyError, ValueError):

@@ -3,7 +3,7 @@
 Each machine (a "worker") holds a full copy of the model and trains on its slice of every batch;
 after each step the workers add up their gradients over the network (an all-reduce), so every
 copy takes the same step. TensorFlow reads who the workers are from `TF_CONFIG`, which Ray Train
-sets for each of them (lab/jobs/ray_node.py).
+sets for each of them (lab/jobs/ray/node.py).
 
 Keras 3's TensorFlow trainer does not run under this strategy as it ships (keras-team/keras#20585):
 

@@ -1,11 +1,11 @@
-"""Training queued runs on a Ray cluster: `python -m lab.jobs.ray_dispatch` stands in for the local workers.
+"""Training queued runs on a Ray cluster: `python -m lab.jobs.ray.dispatch` stands in for the local workers.
 
 The app keeps deciding which run goes next (fair turns, class limits, no duplicates: the same
 store and queue as local workers); Ray decides where it runs. The dispatcher, one process on the
 app's machine, loops:
 
 1. while the cluster has room for another run, it takes the next queued run (fair order) and
-   starts it as one Ray task (lab/jobs/ray_node.py), asking for one GPU when the cluster has GPUs
+   starts it as one Ray task (lab/jobs/ray/node.py), asking for one GPU when the cluster has GPUs
    and for `LAB_RAY_CPUS_PER_RUN` CPUs otherwise; Ray's scheduler picks the node;
 2. it relays each running run's progress events from its channel into the store, and the
    store's cancel and stop-and-keep requests back to the run;
@@ -16,8 +16,8 @@ A node that dies mid-run leaves its run interrupted (failed, with a message nami
 nothing completed is lost, because a run is stored only by this process, once, from the task's
 result. A cluster that does not answer leaves queued runs waiting (the app says so, from
 `cluster.json`), or lets local workers take them when LAB_RAY_FALLBACK=local.
-Each run on the cluster is a RemoteRun (lab/jobs/ray_runs.py); `python -m lab train
---ray-address` follows one in the foreground with `ray_runs.train_one`.
+Each run on the cluster is a RemoteRun (lab/jobs/ray/remote_run.py); `python -m lab train
+--ray-address` follows one in the foreground with `remote_run.train_one`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import sys
 import time
 import traceback
 
-from lab.jobs import cluster, fairness, launcher
-from lab.jobs.ray_runs import (
+from lab.jobs import fairness, launcher
+from lab.jobs.ray import cluster
+from lab.jobs.ray.remote_run import (
     INTERRUPTED_ON_NODE,
     POLL_SECONDS,
     RemoteRun,
@@ -167,7 +168,7 @@ def _leave(store: Store, running: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lab.jobs.ray_dispatch", description="Train the queued runs of a store on a Ray cluster."
+        prog="python -m lab.jobs.ray.dispatch", description="Train the queued runs of a store on a Ray cluster."
     )
     parser.add_argument("--lab-home", help="the results store's folder (default: $LAB_HOME or ./runs)")
     parser.add_argument("--ray-address", help="the cluster (default: $LAB_RAY_ADDRESS)")

@@ -3,7 +3,7 @@
 With `LAB_RAY_ADDRESS` set (for example `192.168.1.10:6379`, the address `ray start --head`
 prints), queued runs go to that cluster instead of local worker processes: the app still
 decides which run goes next (fair turns, class limits, no duplicates), Ray decides where it runs
-(lab/jobs/ray_dispatch.py). Unset, nothing here is used and Ray need not be installed.
+(lab/jobs/ray/dispatch.py). Unset, nothing here is used and Ray need not be installed.
 
 The dispatcher writes what it last saw of the cluster into `<store root>/cluster.json`, so the
 app's pages can say "the cluster does not answer" without connecting to it themselves.

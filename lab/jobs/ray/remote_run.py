@@ -1,10 +1,10 @@
 """One run on a Ray cluster, seen from the app's machine: joining the cluster, starting the run, relaying it, storing it.
 
-`RemoteRun` starts one run's Ray task (lab/jobs/ray_node.py, or lab/jobs/ray_train.py for a run
+`RemoteRun` starts one run's Ray task (lab/jobs/ray/node.py, or lab/jobs/ray/across_nodes.py for a run
 of several workers) with a `RunChannel` actor pinned to the app's node; polled, it writes the
 run's events and checkpoints into the store and passes on stop requests; when the task ends it
 stores the outcome the task returned, exactly as a local worker would: completed, cancelled or
-failed, once. The dispatcher (lab/jobs/ray_dispatch.py) keeps several of them going;
+failed, once. The dispatcher (lab/jobs/ray/dispatch.py) keeps several of them going;
 `train_one` (`python -m lab train --ray-address`) follows one in the foreground.
 """
 
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lab
-from lab.jobs import cluster, ray_node, ray_train
+from lab.jobs.ray import across_nodes, cluster
+from lab.jobs.ray import node as ray_node
 from lab.store.owners import local_person
 from lab.store.runs import Store
 from lab.train import checkpoints
@@ -73,7 +74,7 @@ def live_nodes_resources() -> list[dict[str, float]]:
 
 
 def per_worker_request(workers: int = 1) -> dict[str, float]:
-    """What one worker of a run asks of a single node: the same numbers `task_options` and ray_train.py give Ray."""
+    """What one worker of a run asks of a single node: the same numbers `task_options` and across_nodes.py give Ray."""
     import ray
 
     if ray.cluster_resources().get("GPU", 0) >= 1:
@@ -120,7 +121,7 @@ class RemoteRun:
         options = task_options(workers)
         if workers > 1:
             use_gpu = options.pop("use_gpu")
-            task = ray.remote(ray_train.train_across_nodes).options(**options)
+            task = ray.remote(across_nodes.train_across_nodes).options(**options)
             self.task = task.remote(
                 config, run_id, self.channel, data_ref, data_dir, workers, cluster.cpus_per_run(), use_gpu, address, resume
             )

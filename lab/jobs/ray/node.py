@@ -4,11 +4,11 @@ The results store stays on the app's machine. A run on another machine reaches i
 Ray: a small `RunChannel` actor, kept on the app's node, collects the run's progress events and
 carries the app's cancel and stop-and-keep requests back; the task's return value brings the
 finished run (metrics, history, the saved model's bytes, its environment) home, where
-lab/jobs/ray_dispatch.py stores it exactly as a local worker would.
+lab/jobs/ray/dispatch.py stores it exactly as a local worker would.
 
-A run may also be trained by several workers at once, on several machines: lab/jobs/ray_train.py.
+A run may also be trained by several workers at once, on several machines: lab/jobs/ray/across_nodes.py.
 
-Plain functions and classes: lab/jobs/ray_dispatch.py turns them into Ray tasks and actors, so
+Plain functions and classes: lab/jobs/ray/dispatch.py turns them into Ray tasks and actors, so
 this module imports neither Ray nor TensorFlow until a node calls it.
 """
 

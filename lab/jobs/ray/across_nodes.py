@@ -2,11 +2,11 @@
 
 Ray Train's TensorflowTrainer starts the workers and sets each one's TF_CONFIG; they train one
 model together under MultiWorkerMirroredStrategy (lab/train/multi_worker.py). The first worker
-(rank 0) reports the events and hands the finished run to the run's channel (lab/jobs/ray_node.py);
+(rank 0) reports the events and hands the finished run to the run's channel (lab/jobs/ray/node.py);
 a stop request takes effect on every worker after the same step, since a worker that stopped
 alone would leave the others waiting for its gradients forever.
 
-Plain functions: lab/jobs/ray_dispatch.py turns `train_across_nodes` into a Ray task, so this
+Plain functions: lab/jobs/ray/dispatch.py turns `train_across_nodes` into a Ray task, so this
 module imports neither Ray nor TensorFlow until a node calls it.
 """
 
@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lab.jobs.ray_node import train_into_node_store, use_cpus, where_this_runs
+from lab.jobs.ray.node import train_into_node_store, use_cpus, where_this_runs
 
 
 def train_across_nodes(
