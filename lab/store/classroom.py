@@ -24,8 +24,9 @@ from typing import Any
 from lab.store import turns
 from lab.store.database import from_json, run_from_row, to_json, utc_now, validate_run_id
 from lab.store.owners import Person
+from lab.store.records import Run, Status
 
-ACTIVE_AND_DONE = ("queued", "running", "completed")
+ACTIVE_AND_DONE = (Status.QUEUED, Status.RUNNING, Status.COMPLETED)
 
 
 class ClassroomRecords:
@@ -33,7 +34,7 @@ class ClassroomRecords:
 
     # -- the same settings on the same data -------------------------------------
 
-    def runs_with_settings(self, settings_key: str) -> list[dict]:
+    def runs_with_settings(self, settings_key: str) -> list[Run]:
         """Queued, running and completed runs with this settings key, newest first."""
         with self._read() as connection:
             rows = connection.execute(
@@ -63,8 +64,8 @@ class ClassroomRecords:
         """The identities that follow run `run_id`."""
         return {follower["owner_id"] for follower in self.followers(run_id)}
 
-    def runs_of(self, person_id: str, status: str | tuple[str, ...] | None = None) -> list[dict]:
-        """The runs `person_id` started or follows, newest first (each with `followed: bool`)."""
+    def runs_of(self, person_id: str, status: Status | tuple[Status, ...] | None = None) -> list[Run]:
+        """The runs `person_id` started or follows, newest first (`Run.followed` says which they follow)."""
         statuses = (status,) if isinstance(status, str) else status
         where = f" AND runs.status IN ({', '.join('?' * len(statuses))})" if statuses else ""
         parameters = list(statuses or ())
@@ -76,12 +77,7 @@ class ClassroomRecords:
                 " JOIN followers ON followers.run_id = runs.run_id WHERE followers.owner_id = ?" + where + " ORDER BY joined_at DESC",
                 [person_id, *parameters, person_id, *parameters],
             ).fetchall()
-        runs = []
-        for row in rows:
-            run = run_from_row(row)
-            run["followed"] = bool(row["followed"])
-            runs.append(run)
-        return runs
+        return [run_from_row(row) for row in rows]  # each row's `followed` column becomes Run.followed
 
     # -- the class's settings -------------------------------------------------------
 

@@ -20,11 +20,14 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from lab.config import RunConfig
+from lab.store.records import Run, Status
 
 DATABASE_NAME = "lab.sqlite3"
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -69,17 +72,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "queued": ("running", "cancelled", "failed"),
-    "running": ("completed", "failed", "cancelled"),
-    "completed": (),
-    "failed": (),
-    "cancelled": (),
+# Where a run may go from each status (the arrows drawn in lab/store/runs.py).
+TRANSITIONS: dict[Status, tuple[Status, ...]] = {
+    Status.QUEUED: (Status.RUNNING, Status.CANCELLED, Status.FAILED),
+    Status.RUNNING: (Status.COMPLETED, Status.FAILED, Status.CANCELLED),
+    Status.COMPLETED: (),
+    Status.FAILED: (),
+    Status.CANCELLED: (),
 }
 # The one way back from an end, and only through Store.reopen_to_resume: a failed run that saved a
 # checkpoint continues as the same run, queued for a worker or running in the command line's process.
-RESUME_TRANSITIONS: dict[str, tuple[str, ...]] = {"failed": ("queued", "running")}
+RESUME_TRANSITIONS: dict[Status, tuple[Status, ...]] = {Status.FAILED: (Status.QUEUED, Status.RUNNING)}
 # What runs.cancel_requested holds: 0 while a run may go on; otherwise it stops after its current
 # batch and is either dropped (cancelled) or evaluated and saved as it is (completed, stopped early).
 STOP_AND_DISCARD = 1
@@ -87,10 +90,11 @@ STOP_AND_KEEP = 2
 INTERRUPTED_MESSAGE = "interrupted: the training process stopped unexpectedly (killed or out of memory)"
 
 
-def check_transition(run_id: str, current: str, new: str) -> None:
+def check_transition(run_id: str, current: Status | str, new: Status | str) -> None:
     """Raise ValueError unless a run may move from status `current` to `new`."""
-    if new not in STATUSES:
-        raise ValueError(f"status {new!r} is unknown; use one of: {', '.join(STATUSES)}.")
+    if new not in set(Status):
+        raise ValueError(f"status {new!r} is unknown; use one of: {', '.join(Status)}.")
+    current = Status(current)
     if new not in TRANSITIONS[current]:
         allowed = ", ".join(TRANSITIONS[current]) or "nothing (it is final)"
         raise ValueError(f"run {run_id} is {current} and cannot become {new}; from {current} it can become: {allowed}.")
@@ -120,17 +124,36 @@ def new_run_id(model: str) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{safe_model}-{secrets.token_hex(2)}"
 
 
-def run_from_row(row: sqlite3.Row) -> dict:
-    """A `runs` row as a plain dict, its JSON columns parsed (config_json -> config, ...)."""
+def run_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Run:
+    """A `runs` row as a `Run`, its JSON columns parsed (config_json -> config, ...).
+
+    `followed` is read when the query selected it (Store.runs_of), else False.
+    """
     # A sqlite3.Row iterates over its values, so the column names come from .keys().
-    run = {key: row[key] for key in row.keys() if not key.endswith("_json")}  # noqa: SIM118
-    for name in ("config", "metrics", "environment", "fingerprint"):
-        run[name] = from_json(row[f"{name}_json"])
-    run["cancel_requested"] = bool(row["cancel_requested"])
-    run["keep_when_stopped"] = row["cancel_requested"] == STOP_AND_KEEP
-    run["reference"] = False
-    run["owner"] = run.get("owner_name") or run.get("owner_id")  # who to name: the display name, else the identity
-    return run
+    columns = set(row.keys())
+    return Run(
+        run_id=row["run_id"],
+        status=Status(row["status"]),
+        config=RunConfig.from_dict(from_json(row["config_json"])),
+        model=row["model"],
+        task=row["task"],
+        owner_id=row["owner_id"],
+        owner_name=row["owner_name"] or "",
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        message=row["message"] or "",
+        metrics=from_json(row["metrics_json"]),
+        environment=from_json(row["environment_json"]),
+        fingerprint=from_json(row["fingerprint_json"]),
+        train_seconds=row["train_seconds"],
+        worker_pid=row["worker_pid"],
+        cancel_requested=bool(row["cancel_requested"]),
+        keep_when_stopped=row["cancel_requested"] == STOP_AND_KEEP,
+        settings_key=row["settings_key"],
+        followed=bool(row["followed"]) if "followed" in columns else False,
+    )
 
 
 # Each migration is a list of statements that moves the schema up one version.

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lab.store.database import StoreError
+from lab.store.records import Run
 
 LOCAL_ID = "local"  # the owner of every run started outside classroom mode, and from the command line
 
@@ -60,13 +61,13 @@ def check_teacher(person: Person, action: str) -> None:
         raise NotTheTeacherError(f"only the teacher can {action}.")
 
 
-def check_may_manage(person: Person, run: dict, action: str, followers: Iterable[str] = ()) -> None:
+def check_may_manage(person: Person, run: Run, action: str, followers: Iterable[str] = ()) -> None:
     """Raise NotYourRunError unless `person` owns `run` or teaches; `action` names what was asked ("cancel").
 
     `followers`: identities that share the run and may do `action` too (the store passes them for
     "resume": a failed run someone followed is theirs to continue as well).
     """
-    if person.is_teacher or person.id == run.get("owner_id") or person.id in set(followers):
+    if person.is_teacher or person.id == run.owner_id or person.id in set(followers):
         return
-    owner = run.get("owner_name") or "another student"
-    raise NotYourRunError(f"run {run['run_id']} belongs to {owner}: only its owner or the teacher can {action} it.")
+    owner = run.owner_name or "another student"
+    raise NotYourRunError(f"run {run.run_id} belongs to {owner}: only its owner or the teacher can {action} it.")

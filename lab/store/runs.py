@@ -35,7 +35,6 @@ from lab.store.database import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
     RESUME_TRANSITIONS,
-    STATUSES,
     STOP_AND_DISCARD,
     STOP_AND_KEEP,
     TRANSITIONS,
@@ -54,6 +53,7 @@ from lab.store.database import (
 )
 from lab.store.events import ProgressEvents
 from lab.store.owners import Person, check_may_manage, local_person, require_person
+from lab.store.records import Run, Status, WaitingRun
 from lab.store.saved import SavedRuns
 from lab.store.turns import QUEUED_WITH_OWNERS_LAST_START, ClassFullError, QueueCaps, QueueFullError
 from lab.system import processes
@@ -63,7 +63,9 @@ __all__ = [
     "ClassFullError",
     "QueueCaps",
     "QueueFullError",
-    "STATUSES",
+    "Run",
+    "Status",
+    "WaitingRun",
     "TRANSITIONS",
     "RunNotFoundError",
     "Store",
@@ -127,15 +129,17 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             raise StoreError(explain_sqlite_error(self.root, error)) from error
 
     @staticmethod
-    def _status_of(connection: sqlite3.Connection, run_id: str) -> str:
+    def _status_of(connection: sqlite3.Connection, run_id: str) -> Status:
         row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
-        return row["status"]
+        return Status(row["status"])
 
     # -- creating runs and moving them along ---------------------------------
 
-    def create_run(self, config: RunConfig, *, status: str = "queued", owner: Person | None = None, settings_key: str | None = None) -> str:
+    def create_run(
+        self, config: RunConfig, *, status: Status = Status.QUEUED, owner: Person | None = None, settings_key: str | None = None
+    ) -> str:
         """Record a new run and return its id, e.g. "20250101-093000-seed-cnn-1a2b".
 
         `owner` defaults to the local user. `settings_key` identifies the run's settings on its data
@@ -144,10 +148,11 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         owner = owner or local_person()
         if isinstance(config, dict):
             config = RunConfig.from_dict(config)  # validates a stored or hand-written dict
-        if status not in ("queued", "running"):
+        if status not in (Status.QUEUED, Status.RUNNING):
             raise ValueError(f"a new run starts as 'queued' or 'running', not {status!r}.")
+        status = Status(status)
         now = utc_now()
-        running = status == "running"
+        running = status is Status.RUNNING
         for _ in range(20):  # a clash of the random suffix is rare; just draw again
             run_id = new_run_id(config.model)
             try:
@@ -168,7 +173,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         reuse: bool = False,
         own_only: bool = False,
         caps: QueueCaps | None = None,
-    ) -> tuple[str, dict | None]:
+    ) -> tuple[str, Run | None]:
         """Queue a run for `owner`, or find the same one; in one write transaction, so two clicks never race.
 
         With `reuse`, a run with this settings key (the newest completed one, else one queued or
@@ -196,24 +201,24 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                             return same["run_id"], run_from_row(same)
                     now = utc_now()
                     turns.check_room(connection, owner.id, caps, now)
-                    _insert_run(connection, run_id, config, "queued", owner, settings_key, now, None)
+                    _insert_run(connection, run_id, config, Status.QUEUED, owner, settings_key, now, None)
                     turns.record_queued(connection, owner.id, now)
                 return run_id, None
             except sqlite3.IntegrityError:
                 continue
         raise StoreError("could not find an unused run id; is the system clock working?")
 
-    def claim_next_queued(self, worker_pid: int, choose: Callable[[Sequence[dict]], str | None] | None = None) -> str | None:
+    def claim_next_queued(self, worker_pid: int, choose: Callable[[Sequence[WaitingRun]], str | None] | None = None) -> str | None:
         """Atomically take the next queued run for a worker: it becomes running. None if none waits.
 
-        `choose` picks it from the waiting runs (dicts with run_id, owner_id, created_at and
+        `choose` picks it from the waiting runs (`WaitingRun`s: run_id, owner_id, created_at and
         owner_last_started, when that owner's latest run started, or None), oldest first; the
         default takes the oldest. lab.jobs.fairness passes the class's fair order. Reading and
         updating happen in one write transaction, so two workers never take the same run. The
         owner's turn is recorded (lab/store/turns.py), so it counts even after the run is deleted.
         """
         with self._write() as connection:
-            waiting = [dict(row) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
+            waiting = [WaitingRun(**dict(row)) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
             run_id = (choose or _oldest)(waiting) if waiting else None
             if run_id is None:
                 return None
@@ -222,19 +227,20 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 "UPDATE runs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ? WHERE run_id = ? AND status = 'queued'",
                 (worker_pid, now, now, run_id),
             )
-            owner_id = next(run["owner_id"] for run in waiting if run["run_id"] == run_id)
+            owner_id = next(run.owner_id for run in waiting if run.run_id == run_id)
             turns.record_started(connection, owner_id, now)
             return run_id
 
-    def waiting_runs(self) -> list[dict]:
+    def waiting_runs(self) -> list[WaitingRun]:
         """The queued runs as `claim_next_queued`'s chooser sees them, oldest first."""
         with self._read() as connection:
-            return [dict(row) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
+            return [WaitingRun(**dict(row)) for row in connection.execute(QUEUED_WITH_OWNERS_LAST_START).fetchall()]
 
-    def set_status(self, run_id: str, status: str, message: str = "") -> None:
+    def set_status(self, run_id: str, status: Status, message: str = "") -> None:
         """Move a run to `status` (ValueError if the move is not allowed), with an optional message."""
         with self._write() as connection:
             check_transition(run_id, self._status_of(connection, run_id), status)
+            status = Status(status)
             now = utc_now()
             connection.execute(
                 "UPDATE runs SET status = ?, message = ?, updated_at = ?,"
@@ -246,7 +252,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             )
 
     def reopen_to_resume(
-        self, run_id: str, *, by: Person, status: str = "queued", message: str = "", caps: QueueCaps | None = None
+        self, run_id: str, *, by: Person, status: Status = Status.QUEUED, message: str = "", caps: QueueCaps | None = None
     ) -> None:
         """Move a failed run back to `queued` (a worker continues it) or `running` (this process does), to resume it.
 
@@ -262,7 +268,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             if status not in RESUME_TRANSITIONS.get(current, ()):
                 raise ValueError(f"run {run_id} is {current}: only a failed run can be resumed, as queued or running.")
             owner_id = connection.execute("SELECT owner_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()["owner_id"]
-            now, running = utc_now(), status == "running"
+            status = Status(status)
+            now, running = utc_now(), status is Status.RUNNING
             if not running:
                 turns.check_room(connection, owner_id, caps, now)
             connection.execute(
@@ -300,17 +307,17 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
     def _cancel_in(self, connection: sqlite3.Connection, run_id: str, by: Person, keep_model: bool) -> bool:
         status = self._status_of(connection, run_id)
         now = utc_now()
-        shared = followers_in(connection, run_id) if status in ("queued", "running") and not by.is_teacher else []
-        if shared and not (keep_model and status == "running"):
+        shared = followers_in(connection, run_id) if status.is_active and not by.is_teacher else []
+        if shared and not (keep_model and status is Status.RUNNING):
             hand_over(connection, run_id, shared[0])  # it goes on, for the classmates who asked for it too
             return True
-        if status == "queued":
+        if status is Status.QUEUED:
             connection.execute(
                 "UPDATE runs SET status = 'cancelled', message = 'cancelled before it started', finished_at = ?, updated_at = ? WHERE run_id = ?",
                 (now, now, run_id),
             )
             return True
-        if status == "running":
+        if status is Status.RUNNING:
             request = STOP_AND_KEEP if keep_model else STOP_AND_DISCARD
             connection.execute("UPDATE runs SET cancel_requested = ?, updated_at = ? WHERE run_id = ?", (request, now, run_id))
             if shared:  # stopped and kept as the owner's: the followers get the whole run, queued again
@@ -378,12 +385,12 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         no folder (temporary or final) is left behind.
         """
         run = self._require_run(run_id)
-        check_transition(run_id, run["status"], "completed")  # refuse before the slow model save
-        files = store_files.run_files(run["config"], history, metrics, environment, fingerprint, extra_files)
+        check_transition(run_id, run.status, Status.COMPLETED)  # refuse before the slow model save
+        files = store_files.run_files(run.config.to_dict(), history, metrics, environment, fingerprint, extra_files)
         folder = store_files.write_run_folder(self.runs_folder, run_id, files, model)
         try:
             with self._write() as connection:
-                check_transition(run_id, self._status_of(connection, run_id), "completed")
+                check_transition(run_id, self._status_of(connection, run_id), Status.COMPLETED)
                 now = utc_now()
                 connection.execute(
                     "UPDATE runs SET status = 'completed', message = ?, metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
@@ -398,13 +405,13 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
 
     # -- reading runs ----------------------------------------------------------
 
-    def get_run(self, run_id: str) -> dict | None:
-        """One run as a dict (config, metrics, environment, fingerprint parsed), or None."""
+    def get_run(self, run_id: str) -> Run | None:
+        """One run (lab.store.records.Run), or None when there is no run with this id."""
         with self._read() as connection:
             row = connection.execute("SELECT * FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
         return None if row is None else run_from_row(row)
 
-    def list_runs(self, status: str | Iterable[str] | None = None) -> list[dict]:
+    def list_runs(self, status: Status | Iterable[Status] | None = None) -> list[Run]:
         """All runs (or those with the given status or statuses), newest first."""
         query, parameters = "SELECT * FROM runs", []
         if status is not None:
@@ -419,7 +426,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         followers = self.follower_ids(run_id) if action == "resume" else ()
         check_may_manage(require_person(by), self._require_run(run_id), action, followers=followers)
 
-    def _require_run(self, run_id: str) -> dict:
+    def _require_run(self, run_id: str) -> Run:
         run = self.get_run(run_id)
         if run is None:
             raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
@@ -444,7 +451,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
             if row is None:
                 return False  # deleted meanwhile by someone else
-            if row["status"] == "running":
+            if row["status"] == Status.RUNNING:
                 raise ValueError(f"run {run_id} is still running: cancel it, and delete it once it has stopped.")
             shared = [] if by.is_teacher else followers_in(connection, run_id)
             if shared:
@@ -462,12 +469,12 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
 
 
-def _insert_run(connection, run_id: str, config: RunConfig, status: str, owner: Person, settings_key, now: str, pid) -> None:
+def _insert_run(connection, run_id: str, config: RunConfig, status: Status, owner: Person, settings_key, now: str, pid) -> None:
     connection.execute(
         "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json, worker_pid, started_at,"
         " owner_id, owner_name, settings_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
-         pid, now if status == "running" else None, owner.id, owner.name, settings_key),
+         pid, now if status == Status.RUNNING else None, owner.id, owner.name, settings_key),
     )  # fmt: skip
 
 
@@ -482,5 +489,5 @@ SAME_SETTINGS_OWNED = """
 """
 
 
-def _oldest(waiting: Sequence[dict]) -> str:
-    return waiting[0]["run_id"]
+def _oldest(waiting: Sequence[WaitingRun]) -> str:
+    return waiting[0].run_id

@@ -12,6 +12,7 @@ from pathlib import Path
 from lab.models.files import ModelFileError, load_model_file
 from lab.store import files as store_files
 from lab.store.database import StoreError, from_json, validate_run_id
+from lab.store.records import Status
 
 
 class SavedRuns:
@@ -29,8 +30,8 @@ class SavedRuns:
     def load_model(self, run_id: str):
         """Load a completed run's model from the store's own folder, with Keras safe mode on."""
         run = self._require_run(run_id)
-        if run["status"] != "completed":
-            raise StoreError(f"run {run_id} is {run['status']}; only a completed run has a saved model.")
+        if run.status is not Status.COMPLETED:
+            raise StoreError(f"run {run_id} is {run.status}; only a completed run has a saved model.")
         path = self.run_dir(run_id) / store_files.MODEL_FILE
         if not path.is_file():
             raise StoreError(f"run {run_id} was saved without a model (no {path}).")
@@ -45,6 +46,6 @@ class SavedRuns:
     def export_run(self, run_id: str, path: str | Path) -> Path:
         """Zip a completed run's folder (config, history, metrics, model) to `path`; return the zip's path."""
         folder = self.run_dir(run_id)
-        if self._require_run(run_id)["status"] != "completed" or not folder.is_dir():
+        if self._require_run(run_id).status is not Status.COMPLETED or not folder.is_dir():
             raise StoreError(f"run {run_id} has no saved files to export; only completed runs do.")
         return store_files.zip_run_folder(folder, run_id, path)
