@@ -18,7 +18,7 @@ import pytest
 
 from lab.classroom.limits import PRESET_FREE_FIELDS, ClassLimits, LimitError, load_limits, preset_differences, save_limits
 from lab.config import PRESETS, config_for_preset
-from lab.jobs import fairness, launcher, queue
+from lab.jobs import fairness, launcher, queue, resume
 from lab.store.owners import Person
 from lab.store.runs import Store
 from lab.train import checkpoints
@@ -126,16 +126,16 @@ def test_deleting_your_finished_runs_does_not_move_you_ahead(store):
 def test_resume_is_refused_beyond_the_class_limits(store):
     run_id = _failed_run(store, owner=ANA, epochs=3)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
-    assert queue.can_resume(run_id, store, by=ANA)  # the precondition: Ana may resume it
+    assert resume.can_resume(run_id, store, by=ANA)  # the precondition: Ana may resume it
     save_limits(store, ClassLimits(max_epochs=2), by=TEACHER)  # the teacher tightened the limits since
     with pytest.raises(LimitError, match="at most 2 epochs"):
-        queue.resume(run_id, store, by=ANA, classroom=True)
+        resume.resume(run_id, store, by=ANA, classroom=True)
     save_limits(store, ClassLimits(max_waiting_total=1), by=TEACHER)
     ask(BEN, store, seed=5)
     with pytest.raises(LimitError, match="the class's queue is full"):
-        queue.resume(run_id, store, by=ANA, classroom=True)
+        resume.resume(run_id, store, by=ANA, classroom=True)
     assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
-    queue.resume(run_id, store, by=TEACHER, classroom=True)  # the teacher's action is outside the class limits
+    resume.resume(run_id, store, by=TEACHER, classroom=True)  # the teacher's action is outside the class limits
     assert store.get_run(run_id)["status"] == "queued"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_limits, save_challenge, save_limits
 from lab.config import config_for_preset
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotTheTeacherError, Person, local_person
 from lab.store.runs import Store
 
@@ -38,8 +38,8 @@ def test_every_lab_action_on_a_run_without_by_is_a_type_error(store):
         lambda: store.reopen_to_resume(run_id),
         lambda: queue.cancel(run_id, store),
         lambda: queue.delete(run_id, store),
-        lambda: queue.resume(run_id, store),
-        lambda: queue.reopen_for_resume(run_id, store),
+        lambda: resume.resume(run_id, store),
+        lambda: resume.reopen_for_resume(run_id, store),
         lambda: queue.ask_for_run(quick(seed=1), store=store),
         lambda: save_limits(store, ClassLimits()),
         lambda: save_challenge(store, None),

@@ -15,7 +15,7 @@ from keras.src.legacy.saving import legacy_h5_format
 from lab.classroom import preflight
 from lab.classroom.limits import ClassLimits, load_limits, save_limits
 from lab.config import config_for_preset
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.models import pretrained
 from lab.store.owners import NotTheTeacherError, Person
 from lab.store.runs import Store
@@ -145,7 +145,7 @@ def test_resuming_a_run_whose_weights_file_went_away_is_refused_before_it_is_que
     store.claim_next_queued(os.getpid())
     store.set_status(run_id, "failed", "interrupted")
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
-    assert queue.can_resume(run_id, store, by=ANA)  # the precondition: resumable, but its ImageNet file is not here
+    assert resume.can_resume(run_id, store, by=ANA)  # the precondition: resumable, but its ImageNet file is not here
     with pytest.raises(preflight.NotReadyError, match="are not on this server"):
-        queue.resume(run_id, store, by=ANA, classroom=True)
+        resume.resume(run_id, store, by=ANA, classroom=True)
     assert store.get_run(run_id)["status"] == "failed"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.jobs.ray import cluster
 from lab.store.owners import local_person
 from lab.store.runs import Store
@@ -90,7 +90,7 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
     """Resume an interrupted run from the checkpoint it sent home, let it train past that, stop it and keep it."""
     saved = checkpoints.saved_epoch(store.root, run_id)
     assert saved is not None and saved >= 1
-    queue.resume(run_id, store, data_dir=data_dir, by=local_person())
+    resume.resume(run_id, store, data_dir=data_dir, by=local_person())
     begin = wait_for(
         lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
     )

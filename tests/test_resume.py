@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from lab.classroom.limits import ClassLimits, LimitError, save_limits
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotYourRunError, Person, local_person
 from lab.store.runs import Store
 from lab.system import processes
@@ -183,10 +183,10 @@ def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny
     run_id = queue.submit(config, store=store, data_dir=tiny_cifar)
     saved = _kill_after_first_checkpoint(store, run_id)
     assert 1 <= saved < 4
-    assert queue.can_resume(run_id, store)
+    assert resume.can_resume(run_id, store)
     epochs_before = [event["epoch"] for event in store.events(run_id) if event["kind"] == "epoch_end"]
 
-    line = queue.resume(run_id, store, data_dir=tiny_cifar, by=local_person())
+    line = resume.resume(run_id, store, data_dir=tiny_cifar, by=local_person())
     assert f"after epoch {saved} of 4" in line
     run = wait_finished(store, run_id)
     assert run["status"] == "completed", run["message"]
@@ -229,36 +229,36 @@ def _failed_run(store: Store, owner: Person | None = None, **overrides) -> str:
 
 def test_a_run_with_nothing_saved_says_so(store):
     run_id = _failed_run(store)
-    assert not queue.can_resume(run_id, store)
-    with pytest.raises(queue.CannotResumeError, match="nothing saved to resume from: it stopped before its first epoch ended"):
-        queue.resume(run_id, store, by=local_person())
+    assert not resume.can_resume(run_id, store)
+    with pytest.raises(resume.CannotResumeError, match="nothing saved to resume from: it stopped before its first epoch ended"):
+        resume.resume(run_id, store, by=local_person())
     assert store.get_run(run_id)["status"] == "failed"  # refused: nothing changed
 
 
 def test_completed_cancelled_and_active_runs_are_not_resumed(store):
     queued = store.create_run(tiny_config())
-    with pytest.raises(queue.CannotResumeError, match="is queued already"):
-        queue.resume(queued, store, by=local_person())
+    with pytest.raises(resume.CannotResumeError, match="is queued already"):
+        resume.resume(queued, store, by=local_person())
     queue.cancel(queued, store, by=local_person())
-    with pytest.raises(queue.CannotResumeError, match="cancelled"):
-        queue.resume(queued, store, by=local_person())
+    with pytest.raises(resume.CannotResumeError, match="cancelled"):
+        resume.resume(queued, store, by=local_person())
     with pytest.raises(LookupError, match="no run with id"):
-        queue.resume("20260101-000000-seed-cnn-dead", store, by=local_person())
+        resume.resume("20260101-000000-seed-cnn-dead", store, by=local_person())
 
 
 def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: this test only moves rows
     run_id = _failed_run(store, owner=ANA)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
-    assert queue.can_resume(run_id, store, by=ANA) and queue.can_resume(run_id, store, by=TEACHER)
-    assert not queue.can_resume(run_id, store, by=BEN)
+    assert resume.can_resume(run_id, store, by=ANA) and resume.can_resume(run_id, store, by=TEACHER)
+    assert not resume.can_resume(run_id, store, by=BEN)
     with pytest.raises(NotYourRunError, match="only its owner or the teacher can resume it"):
-        queue.resume(run_id, store, by=BEN)
+        resume.resume(run_id, store, by=BEN)
     assert store.get_run(run_id)["status"] == "failed"
-    queue.resume(run_id, store, by=ANA)
+    resume.resume(run_id, store, by=ANA)
     assert store.get_run(run_id)["status"] == "queued"
-    with pytest.raises(queue.CannotResumeError, match="is queued already"):  # a second click resumes nothing more
-        queue.resume(run_id, store, by=ANA)
+    with pytest.raises(resume.CannotResumeError, match="is queued already"):  # a second click resumes nothing more
+        resume.resume(run_id, store, by=ANA)
 
 
 def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs(store, monkeypatch):
@@ -268,10 +268,10 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
     waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
     with pytest.raises(LimitError, match=f"you already have 1 run waiting \\({waiting}"):
-        queue.resume(run_id, store, by=ANA, classroom=True)
+        resume.resume(run_id, store, by=ANA, classroom=True)
     assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
     queue.cancel(waiting, store, by=ANA)
-    queue.resume(run_id, store, by=ANA, classroom=True)
+    resume.resume(run_id, store, by=ANA, classroom=True)
     assert store.get_run(run_id)["status"] == "queued"
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from lab.classroom.leaderboard import leaderboard
 from lab.config import config_for_preset
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotYourRunError, Person
 from lab.store.runs import Store
 from lab.train import checkpoints
@@ -101,11 +101,11 @@ def test_a_follower_may_resume_a_failed_run_they_follow_and_nobody_else(store):
     run_id = _failed_run(store, owner=ANA)
     checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
     store.follow(run_id, BEN)
-    assert queue.can_resume(run_id, store, by=BEN) and not queue.can_resume(run_id, store, by=CARL)
+    assert resume.can_resume(run_id, store, by=BEN) and not resume.can_resume(run_id, store, by=CARL)
     with pytest.raises(NotYourRunError):
-        queue.resume(run_id, store, by=CARL, classroom=True)
+        resume.resume(run_id, store, by=CARL, classroom=True)
     assert store.get_run(run_id)["status"] == "failed"
-    queue.resume(run_id, store, by=BEN, classroom=True)
+    resume.resume(run_id, store, by=BEN, classroom=True)
     assert store.get_run(run_id)["status"] == "queued"
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from lab.config import task_class_names
-from lab.jobs import launcher, queue
+from lab.jobs import launcher, queue, resume
 from lab.jobs.progress import Progress, format_seconds, read_progress, time_left_words
 from lab.jobs.ray import cluster
 from lab.report import charts
@@ -115,8 +115,8 @@ def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
     follows = person is not None and person.id in store.follower_ids(run_id)
     if not (identity.may_manage(person, run) or follows):
         return  # only its owner, a classmate who follows it, or the teacher may resume it (lab refuses anyone else too)
-    if not queue.can_resume(run_id, store, by=person):
-        st.caption(queue.resume_refusal(run_id, store) or "")
+    if not resume.can_resume(run_id, store, by=person):
+        st.caption(resume.resume_refusal(run_id, store) or "")
         return
     if st.button(
         "Resume this run",
@@ -125,7 +125,7 @@ def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
         help="Continues from the last finished epoch: same settings, same place in the learning-rate schedule.",
     ):
         try:
-            line = queue.resume(run_id, store, by=person, data_dir=data_dir_setting(), classroom=identity.classroom_on())
+            line = resume.resume(run_id, store, by=person, data_dir=data_dir_setting(), classroom=identity.classroom_on())
         except (PermissionError, ValueError) as error:  # someone else's run, or it was resumed a moment ago
             st.error(str(error), icon=":material/error:")
         else:

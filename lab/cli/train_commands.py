@@ -136,11 +136,11 @@ def cmd_stop(args) -> int:
 
 def cmd_resume(args) -> int:
     """Continue an interrupted run from its last finished epoch, here in the foreground like `train`, as the same run."""
-    from lab.jobs import queue
+    from lab.jobs import resume
 
     store = Store()
     # Refuses, with the reason, what cannot be resumed.
-    epoch = queue.reopen_for_resume(args.run_id, store, by=local_person(), status="running")
+    epoch = resume.reopen_for_resume(args.run_id, store, by=local_person(), status="running")
     config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
     print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
     return _train_here(config, store, args, run_id=args.run_id, resume=True)

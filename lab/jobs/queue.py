@@ -11,7 +11,7 @@ events into the store for the app to poll. So:
   a two-core machine queue up instead of fighting over the CPU.
 
 A run whose worker died (killed, out of memory, a server restart, a full disk) keeps the
-checkpoint of its last finished epoch (lab/train/checkpoints.py); `resume` puts it back in
+checkpoint of its last finished epoch (lab/train/checkpoints.py); lab/jobs/resume.py puts it back in
 the queue, and a worker continues it from there as the same run.
 """
 
@@ -29,8 +29,8 @@ from lab.classroom.preflight import NotReadyError, prepare_for_class, weights_re
 from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
-from lab.store.owners import NotYourRunError, Person, check_may_manage, local_person, require_person
-from lab.store.runs import ClassFullError, QueueCaps, QueueFullError, RunNotFoundError, Store
+from lab.store.owners import Person, local_person, require_person
+from lab.store.runs import ClassFullError, QueueFullError, Store
 from lab.train import checkpoints, estimate
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -220,104 +220,6 @@ def delete(run_id: str, store: Store, *, by: Person) -> Done:
 
 def _classmates(count: int) -> str:
     return f"{count} classmate{'s' if count != 1 else ''}"
-
-
-class CannotResumeError(ValueError):
-    """A run that cannot continue where it stopped; the message says why, and what to do instead."""
-
-
-def resume(run_id: str, store: Store, *, by: Person, data_dir: str | None = None, classroom: bool = False) -> str:
-    """Continue an interrupted run from its last finished epoch, as the same run; returns a sentence saying so.
-
-    The run goes back to the queue and a worker picks it up like any other (`data_dir` as in
-    `submit`: the same copy of the data it started on). Refused with NotYourRunError for anyone but
-    its owner, a student who follows it, or the teacher, and with CannotResumeError (why, and what to
-    do) for a run that is not failed or saved no checkpoint. In classroom mode a student's resume
-    passes the same limits as Start: the class's limits on the run's config (the teacher may have
-    tightened them since), and the queue's caps, since it waits like a new run (a LimitError naming
-    the limit).
-    """
-    caps = None
-    if classroom and not require_person(by).is_teacher:
-        limits = load_limits(store)
-        limits.check(RunConfig.from_dict(_existing_run(run_id, store)["config"]))
-        caps = limits.caps()
-    if classroom and (refusal := weights_refusal(RunConfig.from_dict(_existing_run(run_id, store)["config"]))) is not None:
-        raise NotReadyError(refusal)  # its weights file went away since it started: it would fail again at once
-    try:
-        epoch = reopen_for_resume(run_id, store, by=by, status="queued", caps=caps)
-    except (QueueFullError, ClassFullError) as error:
-        raise LimitError(str(error)) from error
-    launcher.ensure_workers(store, data_dir)
-    epochs = store.get_run(run_id)["config"].get("epochs")
-    return f"run {run_id} continues after epoch {epoch} of {epochs} as soon as a worker is free."
-
-
-def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "queued", caps: QueueCaps | None = None) -> int:
-    """Check that `run_id` can be resumed by `by`, move it back to `status`; return the epoch it continues after.
-
-    `status`: "queued" for a worker (`resume`), "running" when the caller trains it itself (`python -m lab resume`).
-    A run whose worker died unnoticed is marked interrupted first, so it can be resumed at once.
-    """
-    store.mark_interrupted_runs()
-    run = _existing_run(run_id, store)
-    check_may_manage(require_person(by), run, "resume", followers=store.follower_ids(run_id))  # a follower may resume it too
-    refusal = _resume_refusal(run, store)
-    if refusal is not None:
-        raise CannotResumeError(refusal)
-    epoch = checkpoints.saved_epoch(store.root, run_id)
-    message = f"resuming after epoch {epoch} of {run['config'].get('epochs')}"
-    store.reopen_to_resume(run_id, status=status, by=by, message=message, caps=caps)
-    return epoch
-
-
-def can_resume(run_id: str, store: Store, *, by: Person | None = None) -> bool:
-    """Whether a run's page should offer "Resume": it failed, saved a checkpoint, and `by` (if given) may manage it.
-
-    Cheap enough for every render: one row and one folder listing.
-    """
-    run = store.get_run(run_id)
-    if run is None or run["status"] != "failed":
-        return False
-    if by is not None:
-        try:
-            check_may_manage(by, run, "resume", followers=store.follower_ids(run_id))
-        except NotYourRunError:
-            return False
-    return checkpoints.saved_epoch(store.root, run_id) is not None
-
-
-def resume_refusal(run_id: str, store: Store) -> str | None:
-    """Why a run cannot be resumed, in a sentence that says what to do instead; None when it can be."""
-    return _resume_refusal(_existing_run(run_id, store), store)
-
-
-def _resume_refusal(run: dict, store: Store) -> str | None:
-    run_id, status = run["run_id"], run["status"]
-    if status == "completed":
-        return f"run {run_id} is completed: there is nothing to resume."
-    if status in ACTIVE_STATUSES:
-        return f"run {run_id} is {status} already: there is nothing to resume."
-    if status == "cancelled":
-        return f"run {run_id} was cancelled, and a cancelled run keeps nothing to resume from: train it again."
-    if checkpoints.saved_epoch(store.root, run_id) is not None:
-        return None
-    begin = store.latest_event(run_id, "train_begin")
-    if begin is not None and begin.get("feature_cache"):
-        return (
-            f"run {run_id} trained only its head, on cached features: that takes seconds, "
-            "so it saves nothing to resume from; train it again."
-        )
-    if store.latest_event(run_id, "epoch_end") is not None:
-        return f"run {run_id} has nothing saved to resume from (it saved no checkpoint): train it again."
-    return f"run {run_id} has nothing saved to resume from: it stopped before its first epoch ended; train it again."
-
-
-def _existing_run(run_id: str, store: Store) -> dict:
-    run = store.get_run(run_id)
-    if run is None:
-        raise RunNotFoundError(f"no run with id {run_id!r} in the store.")
-    return run
 
 
 def active_runs(store: Store) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 It writes each run's progress events into the store, looks at the run's cancel flag
 between batches, and gives up CPU priority to the web server. A queued run that has a
-checkpoint was interrupted and resumed (lab.jobs.queue.resume): it continues from there. lab/jobs/launcher.py
+checkpoint was interrupted and resumed (lab.jobs.resume.resume): it continues from there. lab/jobs/launcher.py
 starts it; lab/jobs/queue.py is what the app calls.
 """
 

@@ -116,7 +116,7 @@ class RemoteRun:
         self.channel = channel_class.options(
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
         ).remote()
-        # A resumed run (lab.jobs.queue.resume) continues from the checkpoint its node sent home.
+        # A resumed run (lab.jobs.resume.resume) continues from the checkpoint its node sent home.
         resume = checkpoints.checkpoint_files(store.root, run_id)
         options = task_options(workers)
         if workers > 1:
