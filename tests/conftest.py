@@ -17,6 +17,7 @@ def _private_lab_home(tmp_path, monkeypatch):
     """Every test writes runs into its own temporary LAB_HOME, never into ./runs, and workers do not linger."""
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "lab_home"))
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    monkeypatch.delenv("LAB_DATABASE_URL", raising=False)  # SQLite unless a test asks for PostgreSQL (store_backend)
     # Workers leave as soon as the queue is empty, so a test never waits for an idle one to go;
     # tests of the warm worker set their own value.
     monkeypatch.setenv("LAB_WORKER_IDLE_SECONDS", "0")
@@ -32,3 +33,33 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.slow)
+
+
+# The results store has two backends (lab/store/runs.py: SQLite, the default; lab/store/postgres.py: PostgreSQL when
+# LAB_DATABASE_URL is set). Store-level tests take `store_backend` to run once on each. The PostgreSQL cluster is
+# started once per test session (tests/postgres_server.py) and each test gets a fresh database in it.
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server on a free loopback port for the whole session; skipped without PostgreSQL (failed under CI)."""
+    from tests.postgres_server import require_psycopg, running_server
+
+    require_psycopg()
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server, monkeypatch):
+    """A fresh, empty database, set as LAB_DATABASE_URL: every `Store()` in this test is a PostgreSQL store."""
+    url = postgres_server.new_database()
+    monkeypatch.setenv("LAB_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request, monkeypatch):
+    """Run the test once with SQLite and once with PostgreSQL; returns the backend's name."""
+    monkeypatch.delenv("LAB_DATABASE_URL", raising=False)
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_url")
+    return request.param

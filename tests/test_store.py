@@ -43,7 +43,14 @@ RESULT_KEYS = {
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, store_backend):
+    """A store on each backend in turn: SQLite, then PostgreSQL (tests/conftest.py)."""
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    """A SQLite store, for what only SQLite has (its file, WAL mode)."""
     return Store(tmp_path / "store")
 
 
@@ -94,7 +101,8 @@ def test_unwritable_root_raises_a_helpful_store_error(tmp_path, monkeypatch):
     assert str(blocker / "lab") in str(caught.value)
 
 
-def test_database_uses_wal_and_has_a_schema_version(store):
+def test_database_uses_wal_and_has_a_schema_version(sqlite_store):
+    store = sqlite_store
     import sqlite3
 
     store.list_runs()

@@ -84,6 +84,16 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
     the class's settings, names) in lab/store/classroom.py.
     """
 
+    def __new__(cls, *arguments, **keywords):
+        # With a database address configured (LAB_DATABASE_URL), `Store()` is the PostgreSQL store
+        # (lab/store/postgres.py), as `pathlib.Path()` is a PosixPath or a WindowsPath: callers never choose.
+        if cls is Store:
+            from lab.store.postgres import PostgresStore, configured_url
+
+            if configured_url():
+                return super().__new__(PostgresStore)
+        return super().__new__(cls)
+
     def __init__(self, root: str | Path | None = None):
         chosen = root if root is not None else os.environ.get("LAB_HOME") or Path.cwd() / "runs"
         # Absolute, so a later change of working directory cannot move the store.
@@ -127,6 +137,12 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             yield
         except sqlite3.OperationalError as error:
             raise StoreError(explain_sqlite_error(self.root, error)) from error
+
+    def _keep_run_files(self, connection, run_id: str, folder: Path) -> None:
+        """Where a completed run's files are kept besides its folder: nowhere for SQLite (the folder is the store).
+
+        PostgresStore copies them into the database here, in the transaction that marks the run completed.
+        """
 
     @staticmethod
     def _status_of(connection: sqlite3.Connection, run_id: str) -> Status:
@@ -398,6 +414,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                     (message, to_json(metrics), to_json(environment), to_json(fingerprint),
                      float(train_seconds), now, now, run_id),
                 )  # fmt: skip
+                self._keep_run_files(connection, run_id, folder)
         except BaseException:
             store_files.remove_run_folder(self.runs_folder, run_id)
             raise

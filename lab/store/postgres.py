@@ -1,0 +1,243 @@
+"""The results store in PostgreSQL: for a deployment whose own disk does not last (Streamlit Community Cloud, a rebuilt server).
+
+Set LAB_DATABASE_URL (or `database_url` in .streamlit/secrets.toml), for example
+`postgresql://lab:password@db.example.org:5432/lab`, and `Store()` keeps everything in that
+database: runs, events, followers, people, class settings, sign-in attempts, and each completed
+run's files. The folder under LAB_HOME is then only a cache of those files: when it is gone (a
+reboot, a redeploy), a run's files are fetched from the database again the first time they are read.
+Unset, nothing changes: SQLite and folders under LAB_HOME (lab/store/runs.py).
+
+`PostgresStore` is `Store` with other connections: the same methods and the same SQL, which
+lab/store/postgres_sql.py adapts; callers cannot tell which of the two they hold. Writes take one
+advisory lock for their transaction, so they happen one at a time, as with SQLite's BEGIN IMMEDIATE:
+"claim the oldest queued run" can never hand one run to two workers.
+
+The URL carries a password: `redact` removes it from anything the store says (errors, repr), and
+pages, logs and the lab report only ever see `PostgresStore.where`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from lab.store import files as store_files
+from lab.store.database import StoreError, utc_now, validate_run_id
+from lab.store.postgres_schema import WRITE_LOCK_KEY, upgrade
+from lab.store.postgres_sql import PostgresConnection
+from lab.store.runs import Store
+
+URL_VARIABLE = "LAB_DATABASE_URL"
+SECRETS_KEY = "database_url"
+URL_SCHEMES = ("postgresql", "postgres")
+CONNECT_TIMEOUT_SECONDS = 5  # how long to wait for a database that does not answer before saying so
+IDLE_CONNECTIONS = 4  # connections kept open per process, so each call does not pay for a new one
+
+# user:password@ in any postgres URL, and password=... in a key/value connection string.
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(@)", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database server does not answer (down, unreachable, refusing the login)."""
+
+
+def redact(text: str, url: str | None = None) -> str:
+    """`text` with every database password replaced by ***: in postgres URLs, `password=...`, and `url`'s own password anywhere."""
+    text = _URL_PASSWORD.sub(r"\1***\2", str(text))
+    text = _KEYWORD_PASSWORD.sub(r"\1***", text)
+    password = urlsplit(url).password if url else None
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def safe_address(url: str) -> str:
+    """The URL as it may be shown: scheme, user, host, port and database, never the password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
+
+
+def secrets_files(working_folder: Path | None = None) -> list[Path]:
+    """Where Streamlit reads secrets from, later files winning: ~/.streamlit/secrets.toml, then the app folder's."""
+    return [Path.home() / ".streamlit" / "secrets.toml", (working_folder or Path.cwd()) / ".streamlit" / "secrets.toml"]
+
+
+def configured_url(working_folder: Path | None = None) -> str | None:
+    """The database URL to use: LAB_DATABASE_URL, else `database_url` in .streamlit/secrets.toml; None means SQLite.
+
+    lab/ never imports Streamlit, so the secrets file is read here as the TOML it is. A secrets file that
+    exists but cannot be read is an error, not "no database": the app must not quietly start an empty
+    SQLite store on a disk that will vanish.
+    """
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    if not url:
+        for path in secrets_files(working_folder):
+            value = _secret_from(path)
+            url = value or url
+    if not url:
+        return None
+    if urlsplit(url).scheme not in URL_SCHEMES:
+        raise StoreError(f"the database address must start with postgresql:// (got {redact(url.split(':', 1)[0])}://...).")
+    return url
+
+
+def _secret_from(path: Path) -> str | None:
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StoreError(f"the secrets file {path} cannot be read ({type(error).__name__}); fix it or remove it.") from error
+    try:
+        value = tomllib.loads(text).get(SECRETS_KEY)
+    except tomllib.TOMLDecodeError as error:
+        # The decoder's message says where the file is broken, never its text.
+        raise StoreError(f"the secrets file {path} is not valid TOML ({error}).") from error
+    return str(value).strip() if value else None
+
+
+class _ConnectionPool:
+    """A few open connections to one database, reused by this process's threads; none survive a fork."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._idle: list = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def take(self):
+        import psycopg
+
+        with self._lock:
+            if self._pid != os.getpid():  # a child process: the parent's sockets are not ours to use
+                self._idle, self._pid = [], os.getpid()
+            while self._idle:
+                connection = self._idle.pop()
+                if not connection.closed:
+                    return connection
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="cifar10-lab")
+
+    def give_back(self, connection, healthy: bool) -> None:
+        import psycopg
+
+        idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with self._lock:
+            if healthy and idle and not connection.closed and len(self._idle) < IDLE_CONNECTIONS and self._pid == os.getpid():
+                self._idle.append(connection)
+                return
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+_pools: dict[str, _ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_for(url: str) -> _ConnectionPool:
+    with _pools_lock:
+        return _pools.setdefault(url, _ConnectionPool(url))
+
+
+class PostgresStore(Store):
+    """`Store` with its rows and files in PostgreSQL; `root` (LAB_HOME) holds only a cache of run files and checkpoints."""
+
+    def __init__(self, root: str | Path | None = None, *, database_url: str | None = None):
+        super().__init__(root)
+        url = database_url or configured_url()
+        if not url:
+            raise StoreError(f"a PostgreSQL store needs a database address: set {URL_VARIABLE}.")
+        self._url = url
+        self.where = safe_address(url)  # what may be shown: no password
+        self.database = self.where
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.where!r}, cache={str(self.root)!r})"
+
+    # -- connections ---------------------------------------------------------
+
+    def _prepare(self) -> str:
+        with self._ready_lock:
+            if not self._ready:
+                with self._errors_explained(), self._connection() as connection:
+                    upgrade(connection, self.where)
+                self._ready = True
+        return self.where
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator:
+        pool = _pool_for(self._url)
+        connection = pool.take()
+        healthy = False
+        try:
+            yield connection
+            healthy = True
+        finally:
+            pool.give_back(connection, healthy)
+
+    @contextlib.contextmanager
+    def _read(self):
+        self._prepare()
+        with self._errors_explained(), self._connection() as connection:
+            yield PostgresConnection(connection)
+
+    @contextlib.contextmanager
+    def _write(self):
+        self._prepare()
+        with self._errors_explained(), self._connection() as connection, connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+            yield PostgresConnection(connection)
+
+    @contextlib.contextmanager
+    def _errors_explained(self):
+        """Turn psycopg's errors into a StoreError that says what to do, and never carries the password."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailableError(
+                f"the database {self.where} does not answer ({redact(_first_line(error), self._url)}). "
+                "Check that the PostgreSQL server is running and reachable; nothing is lost, try again."
+            ) from None
+        except psycopg.Error as error:
+            raise StoreError(f"the database {self.where} refused a request: {redact(_first_line(error), self._url)}") from None
+
+    # -- files: kept in the database, cached on disk ---------------------------
+
+    def _keep_run_files(self, connection, run_id: str, folder: Path) -> None:
+        """Copy a completed run's folder into `run_files`, in the transaction that marks it completed."""
+        connection.execute("DELETE FROM run_files WHERE run_id = ?", (run_id,))
+        now = utc_now()
+        rows = [(run_id, path.name, path.read_bytes(), now) for path in sorted(folder.iterdir()) if path.is_file()]
+        connection.executemany("INSERT INTO run_files (run_id, name, content, stored_at) VALUES (?, ?, ?, ?)", rows)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The cached folder of a run's files, fetched from the database first when it is missing (a wiped disk)."""
+        folder = super().run_dir(run_id)
+        if not folder.is_dir():
+            files = self.run_files(run_id)
+            if files:
+                store_files.write_run_folder(self.runs_folder, run_id, files)
+        return folder
+
+    def run_files(self, run_id: str) -> dict[str, bytes]:
+        """A run's stored files as name -> bytes ({} when it has none)."""
+        with self._read() as connection:
+            rows = connection.execute("SELECT name, content FROM run_files WHERE run_id = ?", (validate_run_id(run_id),)).fetchall()
+        return {row["name"]: bytes(row["content"]) for row in rows}
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
