@@ -9,7 +9,7 @@ A check that reads the record and then adds to it must see no other attempt in b
 `sign_in_ledger()` is one write transaction (BEGIN IMMEDIATE), so a second guess waits until
 the first is read, judged and recorded.
 
-`Store` gets these methods from `SignInAttempts`, which needs the store's `_read`/`_write`.
+`Store` gets these methods from `SignInAttempts`, which needs the store's `_read`/`_write` (lab.store.interface.StoreConnections).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from lab.store.database import utc_now
+from lab.store.interface import SignInLedger, StoreConnections
 
 
 def stamp(moment: datetime | None) -> str:
@@ -74,12 +76,15 @@ def attempt_from_row(row: sqlite3.Row) -> dict:
     return attempt
 
 
-class SignInAttempts:
+class SignInAttempts(StoreConnections):
     """The record of sign-in attempts (part of `Store`)."""
 
-    @contextlib.contextmanager
-    def sign_in_ledger(self) -> Iterator[AttemptLedger]:
+    def sign_in_ledger(self) -> AbstractContextManager[SignInLedger]:
         """One write transaction over the attempts: whatever is read and recorded inside it happens as one step."""
+        return self._ledger()
+
+    @contextlib.contextmanager
+    def _ledger(self) -> Iterator[AttemptLedger]:
         with self._write() as connection:
             yield AttemptLedger(connection)
 

@@ -13,7 +13,7 @@
   and the hash of the secret they rejoin with; `browser_tokens` the hashes of the tokens their
   browsers keep in a cookie; `sign_in_attempts` (kind "rejoin") the rejoin guesses.
 
-`Store` gets these methods from `ClassroomRecords`, which needs the store's `_read`/`_write`.
+`Store` gets these methods from `ClassroomRecords`, which needs the store's `_read`/`_write` (lab.store.interface.StoreConnections).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Any
 
 from lab.store import turns
 from lab.store.database import from_json, run_from_row, to_json, utc_now, validate_run_id
+from lab.store.interface import StoreConnections
 from lab.store.owners import Person
 from lab.store.records import Run, Status
 
 ACTIVE_AND_DONE = (Status.QUEUED, Status.RUNNING, Status.COMPLETED)
 
 
-class ClassroomRecords:
+class ClassroomRecords(StoreConnections):
     """Followers, the class's settings, people's names and their browsers (part of `Store`)."""
 
     # -- the same settings on the same data -------------------------------------

@@ -3,7 +3,7 @@
 A training job appends events (`train_begin`, `batch_end`, `epoch_end`, ...: plain
 dicts with a "kind"); the app polls them by id to draw live progress. `Store` gets
 these methods from `ProgressEvents`, which needs only the store's `_read()` and
-`_write()` connections (lab/store/runs.py).
+`_write()` connections (lab.store.interface.StoreConnections).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import sqlite3
 from collections.abc import Iterable
 
 from lab.store.database import RunNotFoundError, from_json, to_json, utc_now, validate_run_id
+from lab.store.interface import StoreConnections
 
 
-class ProgressEvents:
+class ProgressEvents(StoreConnections):
     """Append a run's progress events and read them back in order (part of `Store`)."""
 
     def add_event(self, run_id: str, event: dict) -> int:

@@ -1,8 +1,8 @@
 """The file half of the results store: run folders and their atomic writes, and zip exports.
 
 A completed run owns one folder, `runs/<run_id>/`, holding everything needed to
-explain or reuse it: config.json, history.json, metrics.json, environment.json,
-fingerprint.json and model.keras. The folder is written under a temporary name
+explain or reuse it: its config, history, metrics, environment, data fingerprint and
+model (lab/store/run_folder.py names each file). The folder is written under a temporary name
 and renamed into place in one step, so a reader sees either no folder or a
 complete one, never half a model.
 """
@@ -17,9 +17,9 @@ import zipfile
 from pathlib import Path
 
 from lab.store.database import StoreError, to_json
+from lab.store.run_folder import CONFIG_FILE, ENVIRONMENT_FILE, FINGERPRINT_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
+__all__ = ["HISTORY_FILE", "MODEL_FILE", "run_files", "write_run_folder"]  # the names themselves live in lab/store/run_folder.py
 _FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
@@ -28,11 +28,11 @@ def run_files(
 ) -> dict[str, bytes]:
     """The files of a completed run's folder (all but the model), as name -> bytes."""
     files = {
-        "config.json": config,
+        CONFIG_FILE: config,
         HISTORY_FILE: history,
-        "metrics.json": metrics,
-        "environment.json": environment,
-        "fingerprint.json": fingerprint,
+        METRICS_FILE: metrics,
+        ENVIRONMENT_FILE: environment,
+        FINGERPRINT_FILE: fingerprint,
     }
     files = {name: to_json(value).encode("utf-8") for name, value in files.items()}
     clashes = set(extra_files or {}) & (set(files) | {MODEL_FILE})

@@ -3,7 +3,7 @@
 `Store(root)` keeps two things under one folder (LAB_HOME, else ./runs):
 - `lab.sqlite3`: a `runs` table (one row per run: status, config, metrics) and an
   `events` table (the progress a training job reports: epoch_end, batch_end, ...);
-- `runs/<run_id>/`: a completed run's files (see lab/store/files.py).
+- `runs/<run_id>/`: a completed run's files (lab/store/run_folder.py names them; lab/store/files.py writes them).
 
 A run moves through these statuses, and only along these arrows:
 
@@ -52,8 +52,10 @@ from lab.store.database import (
     writing,
 )
 from lab.store.events import ProgressEvents
+from lab.store.interface import RunStore
 from lab.store.owners import Person, check_may_manage, local_person, require_person
 from lab.store.records import Run, Status, WaitingRun
+from lab.store.run_folder import RUNS_FOLDER, RunFolder
 from lab.store.saved import SavedRuns
 from lab.store.turns import QUEUED_WITH_OWNERS_LAST_START, ClassFullError, QueueCaps, QueueFullError
 from lab.system import processes
@@ -64,6 +66,8 @@ __all__ = [
     "QueueCaps",
     "QueueFullError",
     "Run",
+    "RunFolder",
+    "RunStore",
     "Status",
     "WaitingRun",
     "TRANSITIONS",
@@ -99,7 +103,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         # Absolute, so a later change of working directory cannot move the store.
         self.root = Path(chosen).expanduser().absolute()
         self.database = self.root / DATABASE_NAME
-        self.runs_folder = self.root / "runs"
+        self.runs_folder = self.root / RUNS_FOLDER
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -266,6 +270,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 " WHERE run_id = ?",
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
             )
+        if status in CHECKPOINTS_DROPPED:
+            self.run_folder(run_id).remove_checkpoints()
 
     def reopen_to_resume(
         self, run_id: str, *, by: Person, status: Status = Status.QUEUED, message: str = "", caps: QueueCaps | None = None
@@ -315,7 +321,10 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         for _ in range(20):
             try:
                 with self._write() as connection:
-                    return self._cancel_in(connection, run_id, by, keep_model)
+                    answered = self._cancel_in(connection, run_id, by, keep_model)
+                if self._status_of_run(run_id) in CHECKPOINTS_DROPPED:  # cancelled while waiting: nothing to resume
+                    self.run_folder(run_id).remove_checkpoints()
+                return answered
             except sqlite3.IntegrityError:  # the re-queued run's random id clashed: draw again
                 continue
         raise StoreError("could not find an unused run id; is the system clock working?")
@@ -418,6 +427,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         except BaseException:
             store_files.remove_run_folder(self.runs_folder, run_id)
             raise
+        self.run_folder(run_id).remove_checkpoints()  # the model is saved: nothing left to resume
         return folder
 
     # -- reading runs ----------------------------------------------------------
@@ -437,6 +447,11 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         with self._read() as connection:
             rows = connection.execute(query + " ORDER BY created_at DESC, rowid DESC", parameters).fetchall()
         return [run_from_row(row) for row in rows]
+
+    def _status_of_run(self, run_id: str) -> Status | None:
+        with self._read() as connection:
+            row = connection.execute("SELECT status FROM runs WHERE run_id = ?", (validate_run_id(run_id),)).fetchone()
+        return None if row is None else Status(row["status"])
 
     def _check_may_manage(self, run_id: str, by: Person, action: str) -> None:
         """NotYourRunError unless `by` owns the run or teaches; for "resume", a student who follows it may too."""
@@ -478,6 +493,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         store_files.remove_run_folder(self.runs_folder, run_id)
+        self.run_folder(run_id).remove_checkpoints()
         return True
 
     def integrity_check(self) -> str:
@@ -493,6 +509,11 @@ def _insert_run(connection, run_id: str, config: RunConfig, status: Status, owne
         (run_id, now, now, status, config.model, config.task, to_json(config.to_dict()),
          pid, now if status == Status.RUNNING else None, owner.id, owner.name, settings_key),
     )  # fmt: skip
+
+
+# A run that ends these ways loses its checkpoint: it has nothing left to resume. A failed run keeps
+# its checkpoint, since resuming it (Store.reopen_to_resume) continues from there.
+CHECKPOINTS_DROPPED = (Status.COMPLETED, Status.CANCELLED)
 
 
 # The run to reuse for a settings key: the newest completed one, else the newest queued or running one.
