@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Set up a virtual environment (once) and start the app on http://localhost:8501.
-# Point CIFAR10_DIR at a cifar-10-batches-py folder or cifar-10-python.tar.gz; without it the
-# app lets Keras download CIFAR-10 (online only).
+# Start the app on http://localhost:8501, setting up .venv first when needed (scripts/venv.sh: pip runs only
+# when the requirements changed, so an installed checkout starts offline). Point CIFAR10_DIR at a
+# cifar-10-batches-py folder or cifar-10-python.tar.gz; without it the app lets Keras download CIFAR-10 (online only).
+# On a Linux machine with an NVIDIA GPU: LAB_GPU=1 bash scripts/app.sh (TensorFlow's CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+. scripts/venv.sh
+ensure_venv
 exec .venv/bin/streamlit run streamlit_app.py "$@"

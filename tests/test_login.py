@@ -33,12 +33,10 @@ def _classroom(monkeypatch):
 
 
 def test_streamlit_auth_is_declared_and_authlib_is_there():
-    for declared in (
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"],
-        (ROOT / "requirements-gpu.txt").read_text().splitlines(),
-    ):
-        streamlit = [Requirement(line) for line in declared if line.strip().startswith("streamlit")]
-        assert [requirement.extras for requirement in streamlit] == [{"auth"}]
+    # pyproject.toml declares it once; every requirement file installs this project with it (tests/test_dependencies.py).
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    streamlit = [Requirement(line) for line in declared if line.strip().startswith("streamlit")]
+    assert [requirement.extras for requirement in streamlit] == [{"auth"}]
     from streamlit.auth_util import is_authlib_installed
 
     assert is_authlib_installed()  # what st.login checks before it starts
