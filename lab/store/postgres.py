@@ -30,6 +30,7 @@ from lab.store import files as store_files
 from lab.store.database import StoreError, utc_now, validate_run_id
 from lab.store.postgres_schema import WRITE_LOCK_KEY, upgrade
 from lab.store.postgres_sql import PostgresConnection
+from lab.store.run_folder import RunFolder
 from lab.store.runs import Store
 
 URL_VARIABLE = "LAB_DATABASE_URL"
@@ -223,14 +224,14 @@ class PostgresStore(Store):
         rows = [(run_id, path.name, path.read_bytes(), now) for path in sorted(folder.iterdir()) if path.is_file()]
         connection.executemany("INSERT INTO run_files (run_id, name, content, stored_at) VALUES (?, ?, ?, ?)", rows)
 
-    def run_dir(self, run_id: str) -> Path:
-        """The cached folder of a run's files, fetched from the database first when it is missing (a wiped disk)."""
-        folder = super().run_dir(run_id)
-        if not folder.is_dir():
+    def run_folder(self, run_id: str) -> RunFolder:
+        """A run's paths, its folder first fetched from the database when it is missing here (a wiped disk, another machine)."""
+        paths = super().run_folder(run_id)
+        if not paths.path.is_dir():
             files = self.run_files(run_id)
             if files:
                 store_files.write_run_folder(self.runs_folder, run_id, files)
-        return folder
+        return paths
 
     def run_files(self, run_id: str) -> dict[str, bytes]:
         """A run's stored files as name -> bytes ({} when it has none)."""

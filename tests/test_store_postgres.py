@@ -1,0 +1,178 @@
+"""The PostgreSQL store: chosen by LAB_DATABASE_URL, files kept in the database, schema versions, the password never shown.
+
+The behaviour both backends share is tested on both in tests/test_store.py; this file holds what only the
+PostgreSQL store has. The server is a private cluster started once per session (tests/postgres_server.py).
+"""
+
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from lab.config import RunConfig
+from lab.store import postgres_schema
+from lab.store.database import MIGRATIONS as SQLITE_MIGRATIONS
+from lab.store.database import to_json
+from lab.store.postgres import DatabaseUnavailableError, PostgresStore, configured_url, redact, safe_address
+from lab.store.runs import Store, StoreError
+from tests.postgres_server import TEST_PASSWORD
+from tests.test_store import _finish_kwargs, _tiny_model
+
+# -- the password never shown ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://lab:s3cret@db.example.org:5432/lab",
+        "could not connect to postgres://lab:s3cret@10.0.0.1/lab: timeout",
+        "host=db user=lab password=s3cret dbname=lab",
+        "host=db password = 's3cret' dbname=lab",
+    ],
+)
+def test_redact_removes_the_password_wherever_it_is_written(text):
+    assert "s3cret" in text  # the precondition: there is a password to hide
+    assert "s3cret" not in redact(text)
+    assert "***" in redact(text)
+
+
+def test_redact_also_hides_the_configured_password_on_its_own():
+    url = "postgresql://lab:Tr1cky%pass@db/lab"
+    assert "Tr1cky%pass" not in redact("the server said: Tr1cky%pass is wrong", url)
+
+
+def test_safe_address_keeps_user_host_and_database_but_not_the_password():
+    assert safe_address("postgresql://lab:s3cret@db.example.org:5432/lab") == "postgresql://lab@db.example.org:5432/lab"
+
+
+def test_a_database_that_does_not_answer_is_explained_without_its_password(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://lab:{TEST_PASSWORD}@127.0.0.1:{port}/lab"
+    monkeypatch.setenv("LAB_DATABASE_URL", url)
+    store = Store(tmp_path / "cache")
+    assert isinstance(store, PostgresStore)
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        store.list_runs()
+    assert TEST_PASSWORD not in str(caught.value) and TEST_PASSWORD not in repr(store)
+    assert f"127.0.0.1:{port}" in str(caught.value)  # it does say which database
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # psycopg's own text is not chained on
+
+
+# -- which store Store() is ----------------------------------------------------------------
+
+
+def test_without_a_database_address_the_store_is_sqlite(tmp_path):
+    store = Store(tmp_path / "store")
+    assert type(store) is Store and store.database.name == "lab.sqlite3"
+
+
+def test_lab_database_url_makes_store_a_postgres_store(postgres_url, tmp_path):
+    from lab.store.interface import RunStore
+
+    store = Store(tmp_path / "cache")
+    assert isinstance(store, PostgresStore) and isinstance(store, RunStore)
+    run_id = store.create_run(RunConfig())
+    assert Store(tmp_path / "elsewhere").get_run(run_id) is not None  # the rows are in the database, not the folder
+    assert not (tmp_path / "cache" / "lab.sqlite3").exists()
+    assert TEST_PASSWORD in postgres_url and TEST_PASSWORD not in repr(store) and TEST_PASSWORD not in store.where
+
+
+def test_the_address_can_come_from_the_secrets_file(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_DATABASE_URL")
+    app_folder = tmp_path / "app"
+    (app_folder / ".streamlit").mkdir(parents=True)
+    (app_folder / ".streamlit" / "secrets.toml").write_text(f'teacher_password = "x"\ndatabase_url = "{postgres_url}"\n')
+    monkeypatch.chdir(app_folder)
+    assert configured_url() == postgres_url
+    assert isinstance(Store(tmp_path / "cache"), PostgresStore)
+
+
+def test_a_broken_secrets_file_fails_closed_without_quoting_it(tmp_path, monkeypatch):
+    app_folder = tmp_path / "app"
+    (app_folder / ".streamlit").mkdir(parents=True)
+    (app_folder / ".streamlit" / "secrets.toml").write_text('database_url = "postgresql://lab:s3cret@db/lab\n')  # quote never closed
+    monkeypatch.chdir(app_folder)
+    with pytest.raises(StoreError) as caught:
+        Store(tmp_path / "cache")
+    assert "not valid TOML" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+# -- files: in the database, the local folder only a cache -------------------------------
+
+
+def test_a_completed_runs_files_come_back_after_the_local_disk_is_wiped(postgres_url, tmp_path):
+    store = Store(tmp_path / "cache")
+    model = _tiny_model()
+    run_id = store.create_run(RunConfig(epochs=2), status="running")
+    store.complete_run(run_id, model=model, extra_files={"model_card.md": b"# card"}, **_finish_kwargs())
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    before = model.predict(images, verbose=0)
+    assert (tmp_path / "cache" / "runs" / run_id / "model.keras").is_file()  # the precondition: it was cached
+
+    shutil.rmtree(tmp_path / "cache")  # a reboot of Streamlit Community Cloud: the app's disk is gone
+    fresh = Store(tmp_path / "cache")
+    np.testing.assert_array_equal(fresh.load_model(run_id).predict(images, verbose=0), before)
+    assert fresh.load_history(run_id)["loss"] == [2.0, 1.5]
+    assert (fresh.run_dir(run_id) / "model_card.md").read_bytes() == b"# card"
+
+
+def test_deleting_a_run_deletes_its_stored_files(postgres_url, tmp_path):
+    from lab.store.owners import local_person
+
+    store = Store(tmp_path / "cache")
+    run_id = store.create_run(RunConfig(), status="running")
+    store.complete_run(run_id, **_finish_kwargs())
+    assert store.run_files(run_id)  # the precondition: files were stored
+    assert store.delete_run(run_id, by=local_person())
+    assert store.run_files(run_id) == {}
+
+
+# -- the schema: versions like SQLite's, upgraded on start -----------------------------------
+
+
+def test_both_backends_have_the_same_schema_versions():
+    assert len(postgres_schema.MIGRATIONS) == len(SQLITE_MIGRATIONS)
+
+
+def test_an_older_postgres_store_is_upgraded_in_place(postgres_url, tmp_path):
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for statement in postgres_schema.MIGRATIONS[0]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO schema_version VALUES (1, 'then')")
+        connection.execute(
+            "INSERT INTO runs (run_id, created_at, updated_at, status, model, task, config_json)"
+            " VALUES ('old-run', '2026-01-01', '2026-01-01', 'queued', 'seed-cnn', 'full', %s)",
+            (to_json(RunConfig().to_dict()),),
+        )
+    store = Store(tmp_path / "cache")
+    run = store.get_run("old-run")
+    assert run is not None and run.owner_id == "local"  # kept, and given the column version 2 added
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(SQLITE_MIGRATIONS)
+
+
+def test_a_database_newer_than_the_lab_is_refused(postgres_url, tmp_path):
+    import psycopg
+
+    Store(tmp_path / "cache").list_runs()
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (%s, 'later')", (len(SQLITE_MIGRATIONS) + 1,))
+    with pytest.raises(StoreError, match="update the lab"):
+        Store(tmp_path / "cache").list_runs()
+
+
+def test_the_adapter_reports_a_duplicate_key_as_sqlites_integrity_error(postgres_url, tmp_path):
+    store = Store(tmp_path / "cache")
+    store.list_runs()
+    with pytest.raises(sqlite3.IntegrityError), store._write() as connection:
+        connection.execute("INSERT INTO people (person_id, name, created_at) VALUES (?, ?, ?)", ("p1", "Ana", "now"))
+        connection.execute("INSERT INTO people (person_id, name, created_at) VALUES (?, ?, ?)", ("p1", "Ana", "now"))
+    assert store.person_name("p1") is None  # the whole transaction was rolled back
