@@ -176,3 +176,12 @@ def test_the_adapter_reports_a_duplicate_key_as_sqlites_integrity_error(postgres
         connection.execute("INSERT INTO people (person_id, name, created_at) VALUES (?, ?, ?)", ("p1", "Ana", "now"))
         connection.execute("INSERT INTO people (person_id, name, created_at) VALUES (?, ?, ?)", ("p1", "Ana", "now"))
     assert store.person_name("p1") is None  # the whole transaction was rolled back
+
+
+def test_child_processes_get_the_stores_address_but_not_streamlits_copy_of_the_secret(monkeypatch):
+    from lab.system.processes import child_environment
+
+    base = {"LAB_DATABASE_URL": "postgresql://lab:s3cret@db/lab", "database_url": "postgresql://lab:s3cret@db/lab", "PATH": "/bin"}
+    child = child_environment(base)
+    assert "database_url" not in child  # Streamlit copied the secret into the environment: no child needs that copy
+    assert child["LAB_DATABASE_URL"] == base["LAB_DATABASE_URL"]  # a worker writes its run into this database

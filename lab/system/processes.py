@@ -87,9 +87,10 @@ def _create_time(pid: int) -> float | None:
 
 # Environment variables that hold secrets no child process needs. Streamlit also copies every top-level string of
 # .streamlit/secrets.toml into the environment under its own name, so `teacher_password` is dropped as well
-# (names are compared without regard to case). A database URL with a password would be added here if the store
-# ever reads one from the environment.
-SECRET_VARIABLES = ("LAB_TEACHER_PASSWORD", "TEACHER_PASSWORD")
+# (names are compared without regard to case), and so is Streamlit's copy of `database_url`. LAB_DATABASE_URL stays:
+# a worker writes its run into that database (lab/store/postgres.py), and a worker started from the app's folder
+# finds `database_url` in the same secrets file the app read.
+SECRET_VARIABLES = ("LAB_TEACHER_PASSWORD", "TEACHER_PASSWORD", "DATABASE_URL")
 
 
 def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
