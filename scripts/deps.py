@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
         try:
             closure(from_files(files))
         except LookupError as missing:
-            print(missing, file=sys.stderr)
+            print(missing)  # what pip would install first; the scripts discard it
             return 1
     elif command == "lock":
         sys.stdout.write(lock_text())

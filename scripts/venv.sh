@@ -74,7 +74,7 @@ ensure_venv() {
     return 0  # installed from these very files: no pip, no network
   fi
   # shellcheck disable=SC2086
-  if "$VENV_PYTHON" scripts/deps.py installed $files 2>/dev/null; then
+  if "$VENV_PYTHON" scripts/deps.py installed $files >/dev/null; then
     echo "$wanted" >"$STAMP"  # installed by other means (pip by hand, an earlier version of this script)
     return 0
   fi

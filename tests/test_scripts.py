@@ -9,10 +9,12 @@ pip ran, with which files, and whether the app started.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,17 @@ def test_test_script_installs_dev_beside_cpu_or_gpu_tensorflow(project):
     # The CUDA build replaces the CPU one: tensorflow-cpu is removed before pip installs the GPU file.
     assert "pip uninstall -y -q tensorflow-cpu" in project.calls("pip")
     assert project.pip_installs() == ["pip install -q --disable-pip-version-check -r requirements-gpu.txt -r requirements-dev.txt"]
+
+
+def test_windows_scripts_match_the_bash_ones():
+    # No PowerShell here to run them: at least they install the same files and accept the same Pythons.
+    venv_sh, venv_ps1 = (ROOT / "scripts" / "venv.sh").read_text(), (ROOT / "scripts" / "venv.ps1").read_text()
+    supported = re.search(r'SUPPORTED_PYTHONS="([\d. ]+)"', venv_sh).group(1).split()
+    assert re.findall(r'"(3\.\d+)"', re.search(r"\$SupportedPythons = @\(([^)]*)\)", venv_ps1).group(1)) == supported
+    requires_python = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires_python == f">={supported[0]},<3.{int(supported[-1].split('.')[1]) + 1}"
+    assert "requirements-dev.txt" in (ROOT / "scripts" / "test.ps1").read_text()
+    for name in ("app.ps1", "test.ps1"):
+        text = (ROOT / "scripts" / name).read_text()
+        assert '. (Join-Path $PSScriptRoot "venv.ps1")' in text and "Initialize-Venv" in text
+    assert "scripts/deps.py hash" in venv_ps1 and "scripts/deps.py installed" in venv_ps1 and "cifar10-lab-requirements.sha256" in venv_ps1

@@ -1,0 +1,13 @@
+# Windows: run what CI runs (lint, format check, tests), setting up .venv first when needed (scripts/venv.ps1).
+#   powershell -ExecutionPolicy Bypass -File scripts\test.ps1 -m "not slow"
+# Extra arguments go to pytest. Browser tests need Chromium at the path tests/browser.py names; without it they skip.
+Set-Location (Split-Path -Parent $PSScriptRoot)
+. (Join-Path $PSScriptRoot "venv.ps1")
+Initialize-Venv @("requirements-dev.txt")
+$ruff = Join-Path ".venv" "Scripts\ruff.exe"
+& $ruff check .
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+& $ruff format --check .
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+& $VenvPython -m pytest @args
+exit $LASTEXITCODE
