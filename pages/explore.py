@@ -8,9 +8,9 @@ import streamlit as st
 from lab.config import CLASS_NAMES, ONE_VS_REST, task_class_names
 from lab.data import stats as data_stats
 from lab.data.pipeline import augmentation_preview
-from lab.evaluate.predict import upscale_nearest
 from lab.report.charts import class_balance_chart
 from ui.common import get_dataset
+from ui.pictures import show_pictures
 from ui.router import ensure_router
 from ui.tasks import DEFAULT_ONE_CLASS, TASK_KINDS, one_class_of, show_imbalance_note
 
@@ -80,7 +80,8 @@ if samples.open:
         for name, indices in data_stats.sample_indices(data.y_train, chosen, count, seed).items():
             heading = name if label_map[name] == name else f"{name} (task class: {label_map[name]})"
             st.markdown(f"**{heading}**")
-            st.image(list(upscale_nearest(data.x_train[indices], SCALE)), caption=[f"#{i}" for i in indices])
+            alts = [f"Training picture number {i}, a {name}" for i in indices]
+            show_pictures(data.x_train[indices], alts, [f"#{i}" for i in indices], width=32 * SCALE)
 
 if balance.open:
     with balance:
@@ -114,7 +115,8 @@ if averages.open:
         means = data_stats.task_mean_images(stats, task)
         st.markdown("**The average picture of each class** (training images). Blurry shapes mean varied pictures; "
                     "a clear colour (blue sky, green grass) is a clue the model can learn.")  # fmt: skip
-        st.image(list(upscale_nearest(means, SCALE)), caption=list(task_names))
+        alts = [f"The average of all training pictures of class {name}: a blurred colour patch" for name in task_names]
+        show_pictures(means, alts, list(task_names), width=32 * SCALE)
         st.markdown("**Pixel statistics per colour channel**, over the task's training images")
         st.dataframe(pd.DataFrame(data_stats.pixel_statistics(stats, task)).set_index("channel").round(3), width="content")
         st.caption(
@@ -135,5 +137,6 @@ if augmentation.open:
         index = options[int(which) - 1]
         with st.spinner("Augmenting ..."):
             augmented = _augmented(data.source, index, draws, st.session_state.get("explore_aug_seed", 0))
-        st.image(list(upscale_nearest(data.x_train[[index]], SCALE)), caption=[f"original #{index}"])
-        st.image(list(upscale_nearest(augmented, SCALE)), caption=[f"draw {i + 1}" for i in range(draws)])
+        show_pictures(data.x_train[[index]], [f"Training picture number {index}, a {name}, as stored"], [f"original #{index}"], 32 * SCALE)
+        alts = [f"Random draw {i + 1}: the same {name} picture, maybe mirrored and shifted" for i in range(draws)]
+        show_pictures(augmented, alts, [f"draw {i + 1}" for i in range(draws)], width=32 * SCALE)

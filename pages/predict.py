@@ -6,11 +6,12 @@ import numpy as np
 import streamlit as st
 
 from lab.data.tasks import task_label_map
-from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k, upscale_nearest
+from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k
 from lab.report import charts
 from lab.store.runs import StoreError
 from ui import insight_views, results, run_files, tasks
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
+from ui.pictures import show_picture
 from ui.router import ensure_router
 
 ensure_router("pages/predict.py")
@@ -95,11 +96,13 @@ for number, outcome in enumerate(outcomes):
         continue
     with st.container(border=True):
         original, seen, answer = st.columns([1, 1, 2])
+        best, confidence = outcome["top"][0]
         if outcome.get("preview") is not None:
             width, height = outcome["original_size"]
-            original.image(outcome["preview"], caption=f"{outcome['name']} ({width} x {height})")
-        seen.image(upscale_nearest(outcome["image"], 4), caption="What the model sees: 32 x 32 pixels", width=128)
-        best, confidence = outcome["top"][0]
+            show_picture(outcome["preview"], f"Your picture {outcome['name']}, {width} x {height} pixels", f"{outcome['name']} ({width} x {height})",
+                         width=256, where=original)  # fmt: skip
+        show_picture(outcome["image"], f"{outcome['name']} shrunk to the 32 x 32 pixels the model sees; it answers {best}",
+                     "What the model sees: 32 x 32 pixels", width=128, where=seen)  # fmt: skip
         answer.markdown(f"**{best}**, {confidence:.0%} sure")
         answer.altair_chart(charts.top_k_chart(outcome["top"]), width="stretch")
         if true_class is not None:

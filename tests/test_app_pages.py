@@ -9,6 +9,8 @@ through the store's API with a tiny real Keras model, so no test trains anything
 from __future__ import annotations
 
 import io
+import re
+from html import unescape
 from pathlib import Path
 
 import keras
@@ -98,6 +100,21 @@ def chart_frames(at: AppTest) -> list:
     return [convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data) for chart in at.get("vega_lite_chart")]
 
 
+class PictureBlock:
+    """One row of pictures drawn by ui/pictures.py (an st.html block): each picture's alt text and caption."""
+
+    def __init__(self, body: str):
+        self.alts = [unescape(alt) for alt in re.findall(r'<img [^>]*alt="([^"]*)"', body)]
+        self.captions = [unescape(text) for text in re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", body)]
+
+
+def picture_blocks(at: AppTest) -> list[PictureBlock]:
+    """The page's pictures, block by block; every picture must carry an alt text."""
+    blocks = [PictureBlock(html.value) for html in at.html if "<figure" in html.value]
+    assert all(block.alts and all(block.alts) for block in blocks), "a picture without a text alternative"
+    return blocks
+
+
 def png_bytes(colour=(200, 30, 30), size=(48, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, "PNG")
@@ -111,7 +128,7 @@ def test_explore_without_data_explains_how_to_get_it(no_data):
     at = open_page("pages/explore.py")
     assert any("No CIFAR-10 data" in warning.value and "CIFAR10_DIR" in warning.value for warning in at.warning)
     assert "once the data set is on this machine" in at.info[0].value
-    assert not at.image
+    assert not picture_blocks(at)
 
 
 def test_compare_without_runs_links_to_train_and_shows_the_report(no_data):
@@ -143,13 +160,13 @@ def test_predict_offers_the_shipped_default_model_before_any_run(no_data):
 
 def test_explore_samples_grid(tiny_data):
     at = open_page("pages/explore.py", explore_per_class=4)
-    assert len(at.image) == 10  # one row per class
-    assert all(len(row.captions) == 4 for row in at.image)
-    before = [row.captions for row in at.image]
+    assert len(picture_blocks(at)) == 10  # one row per class
+    assert all(len(row.captions) == 4 for row in picture_blocks(at))
+    before = [row.captions for row in picture_blocks(at)]
     at.button(key="explore_reshuffle").click().run()
-    assert [row.captions for row in at.image] != before
+    assert [row.captions for row in picture_blocks(at)] != before
     at.multiselect(key="explore_classes_cifar10").set_value(["cat", "ship"]).run()
-    assert len(at.image) == 2
+    assert len(picture_blocks(at)) == 2
 
 
 @pytest.mark.slow
@@ -169,7 +186,7 @@ def test_explore_class_balance_for_each_task(tiny_data):
 
 def test_explore_average_images_and_pixel_statistics(tiny_data):
     at = open_page("pages/explore.py", explore_tab="Average images")
-    assert at.image[0].captions == list(task_class_names("cifar10"))
+    assert picture_blocks(at)[0].captions == list(task_class_names("cifar10"))
     stats = at.dataframe[0].value
     expected = tiny_data.x_train.reshape(-1, 3).astype(np.float64)
     np.testing.assert_allclose(stats["mean (0-255)"], expected.mean(axis=0), atol=1e-3)
@@ -178,7 +195,7 @@ def test_explore_average_images_and_pixel_statistics(tiny_data):
 
 def test_explore_augmentation_preview(tiny_data):
     at = open_page("pages/explore.py", explore_tab="Augmentation", explore_aug_draws=4)
-    original, draws = at.image
+    original, draws = picture_blocks(at)
     assert len(original.captions) == 1 and draws.captions == [f"draw {i}" for i in range(1, 5)]
 
 
@@ -205,7 +222,7 @@ def test_compare_with_a_completed_run(tiny_data):
     assert len(frames) >= 2  # confusion matrix, per-class
     confusion = next(frame for frame in frames if {"true", "predicted", "count"} <= set(frame.columns))
     assert confusion["count"].sum() == 50
-    gallery = at.image[-1].captions
+    gallery = picture_blocks(at)[-1].captions
     assert gallery and all(caption.split(" → ")[0] != caption.split(" → ")[1].split(" (")[0] for caption in gallery)
 
 
@@ -214,10 +231,10 @@ def test_compare_reads_saved_test_probabilities_and_filters_mistakes(tiny_data):
     probabilities[:, 0] = 1.0  # the saved answer: "airplane" for every test image
     store_completed_run(data=tiny_data, probabilities=probabilities)
     at = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
-    gallery = at.image[-1].captions
+    gallery = picture_blocks(at)[-1].captions
     assert len(gallery) == 24 and all(caption.endswith("→ airplane (100%)") for caption in gallery)
     at.selectbox(key="compare_true").set_value("cat").run()
-    assert at.image[-1].captions == ["cat → airplane (100%)"] * 5
+    assert picture_blocks(at)[-1].captions == ["cat → airplane (100%)"] * 5
 
 
 def test_compare_explains_when_the_local_test_split_differs(tiny_data):
@@ -340,7 +357,7 @@ def test_predict_explains_a_picture_with_the_default_model(no_data):
     at.file_uploader(key="predict_upload").set_value(("red.png", png_bytes(), "image/png")).run()
     at.toggle(key="predict_explain_0").set_value(True).run()
     assert not at.exception and not at.error
-    assert len(at.get("image")) >= 5  # picture, model input, picture + heatmap, and the feature-map grid
+    assert sum(len(block.alts) for block in picture_blocks(at)) >= 5  # picture, model input, heatmap, its key, the feature maps
     # Where the model looked, in a sentence; and why the map is coarse (the default model's last map is a small grid).
     words = "\n".join(str(m.value) for m in at.markdown)
     assert "Looking for '" in words and "the model looked" in words and "grid of squares" in words

@@ -167,7 +167,7 @@ def assert_healthy(page) -> None:
 
 def test_click_through_train_and_predict(page, tmp_path, workspace):
     settle(page, "Device")
-    page.locator('[data-testid="stMain"] [data-testid="stImage"]').first.wait_for()  # Explore's sample grid
+    page.locator('[data-testid="stMain"] figure img').first.wait_for()  # Explore's sample grid (ui/pictures.py)
     settle(page, "airplane")
     assert_healthy(page)
     shot(page, "1-explore")

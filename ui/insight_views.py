@@ -34,6 +34,7 @@ from lab.report import charts
 from lab.report.task_names import task_label
 from ui import identity
 from ui.help_texts import SETTINGS
+from ui.pictures import show_picture, show_pictures
 
 DISPLAY_SIDE = 224  # pixels: how large a 32x32 picture and its heatmap are drawn
 COLOUR_KEY = "Dark: the model hardly looked there. Bright: where the model looked most."
@@ -100,10 +101,12 @@ def gradcam_view(
         drawn = heatmaps.overlay_on_picture(shown, result.coarse, crop=crop)
         where = heatmaps.smooth_resize(result.coarse, (DISPLAY_SIDE, DISPLAY_SIDE))  # the part the model saw, as drawn
     left, right = st.columns(2)
-    left.image(shown, caption="your picture" if picture is not None else "the test picture, enlarged", width=DISPLAY_SIDE)
-    right.image(drawn, caption=f"where the model looked for '{name}' ({result.probability:.0%} sure)", width=DISPLAY_SIDE)
-    right.image(heatmaps.colour_bar(DISPLAY_SIDE, 12), caption=COLOUR_KEY, width=DISPLAY_SIDE)
     sentence = heatmaps.where_sentence(where, name)
+    what = "your picture" if picture is not None else "the test picture, enlarged"
+    show_picture(shown, what.capitalize(), what, width=DISPLAY_SIDE, where=left)
+    looked = f"where the model looked for '{name}' ({result.probability:.0%} sure)"
+    show_picture(drawn, f"Heatmap over the picture: {looked}. {sentence}", looked, width=DISPLAY_SIDE, where=right)
+    show_picture(heatmaps.colour_bar(DISPLAY_SIDE, 12), f"Colour key: {COLOUR_KEY}", COLOUR_KEY, width=DISPLAY_SIDE, where=right)
     st.markdown(f"**{sentence}** {gradcam.coarse_sentence(result)}")
     with st.expander("More detail"):
         st.caption(result.note)
@@ -121,8 +124,10 @@ def activations_view(model, image_uint8: np.ndarray, key: str) -> None:
     maps = activations.activation_maps(model, image_uint8, layer)
     grid = activations.activation_grid(maps, columns=8, max_channels=MAX_CHANNELS)
     scale = max(1, 480 // grid.shape[1])  # about 480 pixels wide, in whole-pixel steps
-    st.image(_grey(grid, scale))
     shown = min(maps.shape[-1], MAX_CHANNELS)
+    alt = (f"A grid of {shown} grey maps, one per channel of layer {layer}, each {maps.shape[0]} x {maps.shape[1]}: "
+           "white where the channel fires strongly on the picture, black where it stays quiet")  # fmt: skip
+    show_picture(_grey(grid, 1), alt, width=grid.shape[1] * scale)
     st.caption(
         f"{layer}: {maps.shape[-1]} channels of {maps.shape[0]} x {maps.shape[1]} (first {shown} shown). "
         "White = the channel fires strongly there; each map is scaled on its own."
@@ -146,7 +151,8 @@ def filters_view(model) -> None:
         return
     pictures = np.rint(filters * 255).astype(np.uint8)
     scale = max(1, 48 // filters.shape[1])  # about 48 pixels per filter
-    st.image(list(upscale_nearest(pictures, scale)), width=48)
+    alts = [f"Filter {number + 1} of the first convolution, {filters.shape[1]} x {filters.shape[2]} pixels" for number in range(len(pictures))]
+    show_pictures(pictures, alts, width=filters.shape[1] * scale)
     st.caption(
         f"The {len(filters)} filters of the first convolution ({filters.shape[1]} x {filters.shape[2]} pixels each, enlarged). "
         "After training they often look like edges and colour blobs; untrained, like noise."
@@ -181,7 +187,7 @@ def mistakes_gallery(
     """Test images with true and predicted class and confidence; with a model, each beside its Grad-CAM."""
     names = list(class_names)
     predicted = probabilities.argmax(axis=1)
-    pictures, captions = [], []
+    pictures, captions, alts = [], [], []
     with contextlib.ExitStack() as slot:
         if model is not None:
             try:
@@ -191,15 +197,17 @@ def mistakes_gallery(
                 model = None
         for i in indices:
             caption = f"{names[y_test[i]]} → {names[predicted[i]]} ({probabilities[i, predicted[i]]:.0%})"
-            pictures.append(upscale_nearest(x_test[i : i + 1], 4)[0])
+            pictures.append(x_test[i])
             captions.append(caption)
+            alts.append(f"Test picture number {i}, a {names[y_test[i]]}, that the model called {names[predicted[i]]}")
             if model is not None:
                 # Where the model looked when it gave its (wrong) answer.
                 heat = gradcam.gradcam(model, x_test[i], class_index=int(predicted[i]), size=128)
                 pictures.append(heatmaps.overlay(x_test[i], heat.heatmap))
                 captions.append(f"where it looked for {names[predicted[i]]}")
+                alts.append(f"Heatmap over test picture number {i}: where the model looked for {names[predicted[i]]}")
     if pictures:
-        st.image(pictures, caption=captions, width=128)
+        show_pictures(pictures, alts, captions, width=128)
         if model is not None:
             st.caption(COLOUR_KEY)
     else:
@@ -221,7 +229,8 @@ def confusion_cell_gallery(
     if not len(shown):
         return
     captions = [f"#{i}: {probabilities[i, predicted_class]:.0%}" for i in shown]
-    st.image(list(upscale_nearest(x_test[shown], 3)), caption=captions, width=96)
+    alts = [f"Test picture number {i}, a {names[true_class]}, that the model called {names[predicted_class]}" for i in shown]
+    show_pictures(x_test[shown], alts, captions, width=96)
     if model is not None:
         index = st.selectbox("Explain one of them", shown.tolist(), format_func=lambda i: f"#{i}", key=f"{key}_cell_explain")
         gradcam_view(model, x_test[index], names, key=f"{key}_cell_{index}")
@@ -288,7 +297,8 @@ def compare_two_runs_view(
             tab.caption("None.")
             continue
         captions = [f"{names[y_test[i]]}; the other said {names[wrong[i].argmax()]} ({wrong[i].max():.0%})" for i in shown]
-        tab.image(list(upscale_nearest(x_test[shown], 3)), caption=captions, width=96)
+        alts = [f"Test picture number {i}, a {names[y_test[i]]}: {right} gets it right, the other says {names[wrong[i].argmax()]}" for i in shown]
+        show_pictures(x_test[shown], alts, captions, width=96, where=tab)
         tab.caption(f"Only {right} gets these right; the other run's most confident mistakes first.")
 
 
