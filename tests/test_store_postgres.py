@@ -185,3 +185,56 @@ def test_child_processes_get_the_stores_address_but_not_streamlits_copy_of_the_s
     child = child_environment(base)
     assert "database_url" not in child  # Streamlit copied the secret into the environment: no child needs that copy
     assert child["LAB_DATABASE_URL"] == base["LAB_DATABASE_URL"]  # a worker writes its run into this database
+
+
+# -- python -m lab store copy: SQLite to PostgreSQL and back -----------------------------------
+
+
+def _class_in_a_folder(root):
+    """A small class in a SQLite store: a completed run with files, one Ana follows, a queued one, events, people, settings."""
+    from lab.store.owners import Person
+    from lab.store.postgres import SQLiteStore
+
+    store = SQLiteStore(root)
+    ana, ben = Person("ana-id", "Ana"), Person("ben-id", "Ben")
+    store.add_person(ana.id, ana.name, name_key="ana", secret_hash=None)
+    store.add_person(ben.id, ben.name, name_key="ben", secret_hash=None)
+    store.set_setting("challenge", {"task": "cifar10"})
+    model = _tiny_model()
+    done = store.create_run(RunConfig(epochs=2), status="running", owner=ben)
+    store.add_event(done, {"kind": "epoch_end", "epoch": 1})
+    store.complete_run(done, model=model, **_finish_kwargs())
+    store.follow(done, ana)
+    waiting = store.create_run(RunConfig(), owner=ana)
+    return store, model, done, waiting
+
+
+def test_store_copy_moves_a_sqlite_store_into_postgres_and_back(postgres_url, tmp_path, capsys, monkeypatch):
+    from lab.cli.main import main
+    from lab.store.postgres import SQLiteStore
+
+    monkeypatch.delenv("LAB_DATABASE_URL")
+    source, model, done, waiting = _class_in_a_folder(tmp_path / "laptop")
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "laptop"))
+    assert main(["store", "copy", "--to", postgres_url]) == 0
+    printed = capsys.readouterr().out
+    assert "Copied 2 runs" in printed and "files of 1 completed runs" in printed and TEST_PASSWORD not in printed
+
+    server = PostgresStore(tmp_path / "cache", database_url=postgres_url)
+    assert [run.run_id for run in server.list_runs()] == [run.run_id for run in source.list_runs()]
+    assert server.follower_ids(done) == {"ana-id"} and server.get_setting("challenge") == {"task": "cifar10"}
+    assert [event["epoch"] for event in server.events(done)] == [1]
+    assert server.add_event(done, {"kind": "note"}) > server.events(done)[0]["id"]  # new ids come after the copied ones
+    images = np.random.default_rng(1).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(server.load_model(done).predict(images, verbose=0), model.predict(images, verbose=0))
+    assert server.claim_next_queued(1) == waiting
+
+    # Into a store that already holds the class: refused, so nothing is stored twice.
+    assert main(["store", "copy", "--to", postgres_url]) == 1
+    assert "empty store only" in capsys.readouterr().out and len(server.list_runs()) == 2
+
+    # And back, from the database into an empty folder.
+    assert main(["store", "copy", "--from", postgres_url, "--to", str(tmp_path / "back")]) == 0
+    back = SQLiteStore(tmp_path / "back")
+    assert {run.run_id for run in back.list_runs()} == {done, waiting} and back.people() == server.people()
+    np.testing.assert_array_equal(back.load_model(done).predict(images, verbose=0), model.predict(images, verbose=0))

@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.cli.output import TerminalProgress, print_json, print_summary, print_table, summarise
 from lab.cli.parser import config_from_args
+from lab.cli.store_commands import cmd_store
 from lab.cli.teacher_commands import cmd_teacher
 from lab.cli.train_commands import cmd_resume, cmd_stop, cmd_train
 from lab.config import PRESETS, REPORT_BINARY_EPOCHS, REPORT_BINARY_TASK, RunConfig, config_for_preset, positive_class
@@ -33,6 +34,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "lr-find": cmd_lr_find,
         "report": cmd_report,
         "teacher": cmd_teacher,
+        "store": cmd_store,
     }
     return handlers[args.command](args)
 

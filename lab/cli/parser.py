@@ -147,6 +147,13 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     attempts.add_argument("--limit", type=int, default=100, help="how many of the newest tries (default 100)")
     attempts.add_argument("--json", action="store_true")
 
+    store_parser = commands.add_parser("store", help="the results store: which one this computer uses; copy it to PostgreSQL and back")
+    store_commands = store_parser.add_subparsers(dest="store_command", required=True)
+    store_commands.add_parser("where", help="which store this computer uses: a SQLite folder or a PostgreSQL database (never its password)")
+    copy = store_commands.add_parser("copy", help="copy every run, event, person and file into an empty store")
+    copy.add_argument("--to", required=True, help="postgresql://user:password@host:5432/database, or a folder (SQLite)")
+    copy.add_argument("--from", dest="source", help="the store to copy (default: this computer's: LAB_DATABASE_URL, else LAB_HOME)")
+
     lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
     _add_config_options(lr_find)
     lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")

@@ -151,6 +151,10 @@ def _pool_for(url: str) -> _ConnectionPool:
         return _pools.setdefault(url, _ConnectionPool(url))
 
 
+class SQLiteStore(Store):
+    """The SQLite store under `root`, even when a database address is configured (a copy into or out of a folder)."""
+
+
 class PostgresStore(Store):
     """`Store` with its rows and files in PostgreSQL; `root` (LAB_HOME) holds only a cache of run files and checkpoints."""
 
