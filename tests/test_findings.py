@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab.report.findings import budget_share, run_findings
 from lab.report.results_table import reference_rows
+from lab.store.records import Run, Status, stored_config
 
 REFERENCE = {(row["model"], row["task"]): row for row in reference_rows()}
 
@@ -11,8 +12,11 @@ REFERENCE = {(row["model"], row["task"]): row for row in reference_rows()}
 def stored_run(model="seed-cnn", task="cifar10", *, accuracy=0.477, n_train=9_000, epochs=3, n_test=5_000, params=356_810, config=None):
     """A completed run as the store returns it, with only what the findings read."""
     metrics = {"accuracy": accuracy, "baseline_accuracy": 0.1, "n_test": n_test, "epochs_completed": epochs, "total_params": params}
-    return {"model": model, "task": task, "metrics": metrics, "fingerprint": {"n_train": n_train}, "train_seconds": 95.0,
-            "config": config or {"backbone": "scratch", "weights": "none"}}  # fmt: skip
+    return Run(
+        run_id="20250101-000000-run-abcd", status=Status.COMPLETED, model=model, task=task, owner_id="local", owner_name="",
+        created_at="2025-01-01T00:00:00.000+00:00", updated_at="2025-01-01T00:00:00.000+00:00", metrics=metrics,
+        fingerprint={"n_train": n_train}, train_seconds=95.0, config=stored_config(config or {"model": model, "task": task}),
+    )  # fmt: skip
 
 
 def test_a_run_is_set_against_the_reports_figure_its_budget_and_test_images():

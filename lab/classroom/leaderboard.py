@@ -23,8 +23,9 @@ from __future__ import annotations
 from lab.classroom.limits import Challenge
 from lab.config import positive_class
 from lab.report.results_table import results_row
+from lab.store.interface import RunStore
 from lab.store.owners import LOCAL_ID, Person
-from lab.store.runs import Store
+from lab.store.records import Status
 
 TEACHER_RUNS_KEY = "teacher_runs"  # the store setting listing the runs a teacher session asked for
 TEACHER_IDS = ("teacher", LOCAL_ID)  # the teacher who never joined as a person, and the command line's user
@@ -49,7 +50,7 @@ COLUMNS = (
 )
 
 
-def mark_teacher_run(store: Store, run_id: str, *, by: Person) -> None:
+def mark_teacher_run(store: RunStore, run_id: str, *, by: Person) -> None:
     """Remember that the teacher asked for `run_id`, so the leaderboard shows it for reference; anyone else's request is not marked."""
     if not by.is_teacher:
         return
@@ -58,11 +59,11 @@ def mark_teacher_run(store: Store, run_id: str, *, by: Person) -> None:
         store.set_setting(TEACHER_RUNS_KEY, [*marked, run_id])
 
 
-def teacher_run_ids(store: Store) -> set[str]:
+def teacher_run_ids(store: RunStore) -> set[str]:
     return set(store.get_setting(TEACHER_RUNS_KEY) or [])
 
 
-def leaderboard(store: Store, challenge: Challenge | None = None) -> list[dict]:
+def leaderboard(store: RunStore, challenge: Challenge | None = None) -> list[dict]:
     """One row per person and task: their best run by `score`, best first within each task; the teacher's rows last.
 
     `rank` counts within a task (1 = best) over the rows that are no copy; rows that do not meet
@@ -70,7 +71,7 @@ def leaderboard(store: Store, challenge: Challenge | None = None) -> list[dict]:
     ranked ones. A copy (`copy_of` set) has no rank and comes after the ranked rows of its task.
     The teacher's rows (`teacher` True) have no rank and come after everyone's.
     """
-    completed = sorted(store.list_runs(status="completed"), key=lambda run: (run["created_at"], run["run_id"]))
+    completed = sorted(store.list_runs(status=Status.COMPLETED), key=lambda run: (run.created_at, run.run_id))
     teachers_runs = teacher_run_ids(store)
     first_of: dict[str, tuple[str, str]] = {}  # settings key -> (id, name) of who trained it first
     best: dict[tuple[bool, str, str], dict] = {}
@@ -79,13 +80,13 @@ def leaderboard(store: Store, challenge: Challenge | None = None) -> list[dict]:
         row["score"] = ranking_score(row)
         if row["score"] is None:
             continue
-        owner = (run["owner_id"], run.get("owner_name") or run["owner_id"])
-        key = run.get("settings_key")
+        owner = (run.owner_id, run.owner_name or run.owner_id)
+        key = run.settings_key
         first = first_of.setdefault(key, owner) if key else owner
         owner_copy = None if first[0] == owner[0] else first[1]
-        by_teacher = run["run_id"] in teachers_runs or run["owner_id"] in TEACHER_IDS
+        by_teacher = run.run_id in teachers_runs or run.owner_id in TEACHER_IDS
         people = [(*owner, owner_copy, by_teacher)]
-        people += [(follower["owner_id"], follower["owner_name"], first[1], False) for follower in store.followers(run["run_id"])]
+        people += [(follower["owner_id"], follower["owner_name"], first[1], False) for follower in store.followers(run.run_id)]
         why_not = challenge.why_not(row) if challenge is not None else None
         for person_id, name, copy_of, teacher in people:
             entry = {**row, "student": name, "person_id": person_id, "copy_of": copy_of, "teacher": teacher}

@@ -22,8 +22,8 @@ from typing import Any
 
 from lab.classroom.limits import ClassLimits, fit_to_limits, load_limits
 from lab.config import RunConfig, config_for_preset
+from lab.store.interface import RunStore
 from lab.store.owners import Person, check_teacher
-from lab.store.runs import Store
 
 LESSON_KEY = "lesson"
 QUESTION_MAX_CHARS = 300
@@ -182,7 +182,7 @@ class Lesson:
         )
 
 
-def load_lesson(store: Store) -> Lesson:
+def load_lesson(store: RunStore) -> Lesson:
     """The teacher's lesson (every step on, the steps' own questions, until the teacher saves one)."""
     try:
         return Lesson.from_dict(store.get_setting(LESSON_KEY))
@@ -190,7 +190,7 @@ def load_lesson(store: Store) -> Lesson:
         return Lesson()
 
 
-def save_lesson(store: Store, lesson: Lesson, *, by: Person) -> None:
+def save_lesson(store: RunStore, lesson: Lesson, *, by: Person) -> None:
     """Keep the teacher's lesson; only the teacher may (NotTheTeacherError, a PermissionError, for anyone else)."""
     check_teacher(by, "change the lesson")
     store.set_setting(LESSON_KEY, lesson.to_dict())
@@ -211,6 +211,6 @@ def step_config(step: Step, limits: ClassLimits) -> tuple[RunConfig, list[str]]:
     return config, changes
 
 
-def class_step_config(store: Store, step: Step) -> tuple[RunConfig, list[str]]:
+def class_step_config(store: RunStore, step: Step) -> tuple[RunConfig, list[str]]:
     """`step_config` under the store's class limits."""
     return step_config(step, load_limits(store))

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lab.classroom.lesson import STEPS_BY_ID, Lesson, LessonError, Step, load_lesson
+from lab.store.interface import RunStore
 from lab.store.owners import NotYourRunError, Person, require_person
-from lab.store.runs import Store
+from lab.store.records import Run, Status
 
 PROGRESS_PREFIX = "lesson_progress:"
 ANSWER_MAX_CHARS = 2_000
@@ -57,7 +58,7 @@ def _key(person_id: str) -> str:
     return PROGRESS_PREFIX + person_id
 
 
-def read_progress(store: Store, person_id: str) -> StudentProgress:
+def read_progress(store: RunStore, person_id: str) -> StudentProgress:
     values = store.get_setting(_key(person_id)) or {}
     return StudentProgress(
         answers={
@@ -70,7 +71,7 @@ def read_progress(store: Store, person_id: str) -> StudentProgress:
 
 
 @contextlib.contextmanager
-def _changing(store: Store, person_id: str) -> Iterator[StudentProgress]:
+def _changing(store: RunStore, person_id: str) -> Iterator[StudentProgress]:
     """The person's record, to change inside the block; written back when the block ends, under the lock."""
     with _CHANGING:
         record = read_progress(store, person_id)
@@ -86,7 +87,7 @@ def _step(step_id: str, lesson: Lesson) -> Step:
     return step
 
 
-def record_answer(store: Store, person: Person, step_id: str, question_index: int, text: str) -> None:
+def record_answer(store: RunStore, person: Person, step_id: str, question_index: int, text: str) -> None:
     """Keep `person`'s answer to question `question_index` of step `step_id` (an empty text clears it)."""
     person = require_person(person)
     step = _step(step_id, load_lesson(store))
@@ -98,13 +99,13 @@ def record_answer(store: Store, person: Person, step_id: str, question_index: in
         record.answers.setdefault(step_id, {})[str(question_index)] = text
 
 
-def record_run(store: Store, person: Person, step_id: str, run_id: str) -> None:
+def record_run(store: RunStore, person: Person, step_id: str, run_id: str) -> None:
     """Count run `run_id` for `person`'s step `step_id`: it must be theirs, started or followed (NotYourRunError otherwise)."""
     person = require_person(person)
     step = _step(step_id, load_lesson(store))
     if not step.trains:
         raise LessonError(f"step '{step.title}' trains nothing: it is about looking.")
-    if run_id not in {run["run_id"] for run in store.runs_of(person.id)}:
+    if run_id not in {run.run_id for run in store.runs_of(person.id)}:
         raise NotYourRunError(f"run {run_id} is not {person.name}'s: only a run of their own counts for their lesson.")
     with _changing(store, person.id) as record:
         runs = record.runs.setdefault(step_id, [])
@@ -112,7 +113,7 @@ def record_run(store: Store, person: Person, step_id: str, run_id: str) -> None:
             runs.append(run_id)
 
 
-def mark_done(store: Store, person: Person, step_id: str) -> None:
+def mark_done(store: RunStore, person: Person, step_id: str) -> None:
     """Note that `person` finished step `step_id` and moved on."""
     person = require_person(person)
     _step(step_id, load_lesson(store))
@@ -127,7 +128,7 @@ def current_step(lesson: Lesson, record: StudentProgress) -> Step:
     return next((step for step in steps if step.id not in record.done), steps[-1])
 
 
-def progress(store: Store, lesson: Lesson | None = None) -> list[dict[str, str]]:
+def progress(store: RunStore, lesson: Lesson | None = None) -> list[dict[str, str]]:
     """The teacher's table: one row per student who joined, with each step's state (NOT_STARTED ... ANSWERED)."""
     lesson = lesson or load_lesson(store)
     rows = []
@@ -139,10 +140,10 @@ def progress(store: Store, lesson: Lesson | None = None) -> list[dict[str, str]]
     return rows
 
 
-def lesson_runs(store: Store, person_id: str, *, status: str = "completed") -> list[str]:
+def lesson_runs(store: RunStore, person_id: str, *, status: Status = Status.COMPLETED) -> list[str]:
     """The run ids `person_id` trained for the lesson's steps, newest of each step, still theirs and in `status`."""
     record = read_progress(store, person_id)
-    theirs = {run["run_id"]: run for run in store.runs_of(person_id, status)}
+    theirs = {run.run_id: run for run in store.runs_of(person_id, status)}
     chosen = []
     for step_id in STEPS_BY_ID:
         latest = next((run_id for run_id in reversed(record.runs.get(step_id, [])) if run_id in theirs), None)
@@ -151,7 +152,7 @@ def lesson_runs(store: Store, person_id: str, *, status: str = "completed") -> l
     return chosen
 
 
-def answers_for_report(store: Store, person_id: str, lesson: Lesson | None = None) -> list[dict[str, str]]:
+def answers_for_report(store: RunStore, person_id: str, lesson: Lesson | None = None) -> list[dict[str, str]]:
     """Each question of the lesson's steps with `person_id`'s answer (empty when unanswered): what the lab report lists."""
     lesson = lesson or load_lesson(store)
     record = read_progress(store, person_id)
@@ -162,8 +163,8 @@ def answers_for_report(store: Store, person_id: str, lesson: Lesson | None = Non
     ]
 
 
-def step_run(store: Store, person_id: str, step_id: str) -> dict | None:
+def step_run(store: RunStore, person_id: str, step_id: str) -> Run | None:
     """The newest run `person_id` trained for step `step_id` that is still theirs (any status), or None."""
     recorded = read_progress(store, person_id).runs.get(step_id, [])
-    theirs = {run["run_id"]: run for run in store.runs_of(person_id)}
+    theirs = {run.run_id: run for run in store.runs_of(person_id)}
     return next((theirs[run_id] for run_id in reversed(recorded) if run_id in theirs), None)

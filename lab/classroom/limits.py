@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.config import INPUT_SIZES, PRESETS, PRETRAINED_BACKBONES, RunConfig, config_for_preset
+from lab.store.interface import RunStore
 from lab.store.owners import Person, check_teacher
-from lab.store.runs import QueueCaps, Store
+from lab.store.runs import QueueCaps
 
 LIMITS_KEY = "class_limits"
 CHALLENGE_KEY = "class_challenge"
@@ -222,23 +223,23 @@ def _shown(value: Any) -> str:
     return "all 50,000" if value is None else f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def load_limits(store: Store) -> ClassLimits:
+def load_limits(store: RunStore) -> ClassLimits:
     """The class's limits (the defaults until the teacher saves some)."""
     return ClassLimits.from_dict(store.get_setting(LIMITS_KEY))
 
 
-def save_limits(store: Store, limits: ClassLimits, *, by: Person) -> None:
+def save_limits(store: RunStore, limits: ClassLimits, *, by: Person) -> None:
     """Keep the class's limits; only the teacher may (NotTheTeacherError, a PermissionError, for anyone else)."""
     check_teacher(by, "set the class's limits")
     store.set_setting(LIMITS_KEY, limits.to_dict())
 
 
-def load_challenge(store: Store) -> Challenge | None:
+def load_challenge(store: RunStore) -> Challenge | None:
     values = store.get_setting(CHALLENGE_KEY)
     return Challenge(**values) if values else None
 
 
-def save_challenge(store: Store, challenge: Challenge | None, *, by: Person) -> None:
+def save_challenge(store: RunStore, challenge: Challenge | None, *, by: Person) -> None:
     """Set (or with None, remove) the class's challenge; only the teacher may."""
     check_teacher(by, "set the class's challenge")
     store.set_setting(CHALLENGE_KEY, dataclasses.asdict(challenge) if challenge is not None else None)

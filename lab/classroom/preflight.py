@@ -28,8 +28,8 @@ from pathlib import Path
 from lab.classroom.limits import ClassLimits, fit_to_limits, load_limits, save_limits
 from lab.config import INPUT_SIZES, PRESETS, PRETRAINED_BACKBONES, RunConfig, config_for_preset
 from lab.data.cifar10 import describe_data_source
+from lab.store.interface import RunStore
 from lab.store.owners import Person, check_teacher
-from lab.store.runs import Store
 
 # Every HDF5 file starts with these eight bytes (the format's signature); Keras's ImageNet files are HDF5.
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -131,7 +131,7 @@ def runnable_presets(limits: ClassLimits) -> list[str]:
     return [name for name in PRESETS if preset_refusal(name, limits) is None]
 
 
-def switch_weights_none(store: Store, backbone: str, on: bool, *, by: Person) -> ClassLimits:
+def switch_weights_none(store: RunStore, backbone: str, on: bool, *, by: Person) -> ClassLimits:
     """Switch `backbone` to weights "none" for the class (or back to ImageNet); only the teacher may."""
     check_teacher(by, "switch the class's pretrained weights")
     if backbone not in PRETRAINED_BACKBONES:

@@ -64,14 +64,14 @@ def differences(config: RunConfig, recipe: RunConfig) -> list[str]:
     return changed
 
 
-def changes_summary(config_values: dict) -> str:
-    """A stored run's config (a dict) -> "augment, batch 32, fine labels"; "" when it is its preset as is.
+def changes_summary(config_values: RunConfig | dict) -> str:
+    """A stored run's config (a RunConfig, or a dict) -> "augment, batch 32, fine labels"; "" when it is its preset as is.
 
     The run is compared with the preset it started from, on its own task; a custom run with the
     preset of its backbone that it differs from least (or RunConfig's defaults when there is none).
     """
     try:
-        config = RunConfig.from_dict(config_values)
+        config = config_values if isinstance(config_values, RunConfig) else RunConfig.from_dict(config_values)
     except (TypeError, ValueError):
         return ""  # a config this version cannot read: the row still shows, without the summary
     names = [config.model] if config.model in PRESETS else [n for n, p in PRESETS.items() if p["fields"].get("backbone") == config.backbone]

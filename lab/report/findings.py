@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from lab.config import PRETRAINED_BACKBONES
 from lab.report.task_names import task_label
+from lab.store.records import Run
 
 # The report's words for its rows, so a student finds the same network in its table.
 REPORT_NAMES = {
@@ -43,12 +44,12 @@ def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def run_findings(run: dict, reference: dict[tuple[str, str], dict]) -> str:
+def run_findings(run: Run, reference: dict[tuple[str, str], dict]) -> str:
     """A few sentences on one stored run, set against `reference` (the report's rows by (model, task))."""
-    metrics, fingerprint = run["metrics"], run.get("fingerprint") or {}
-    model, task = run["model"], run["task"]
+    metrics, fingerprint = run.metrics, run.fingerprint
+    model, task = run.model, run.task
     accuracy, baseline, n_test = metrics.get("accuracy"), metrics.get("baseline_accuracy"), metrics.get("n_test")
-    epochs = metrics.get("epochs_completed") or (run.get("config") or {}).get("epochs")
+    epochs = metrics.get("epochs_completed") or run.config.epochs
     own_budget = budget(fingerprint.get("n_train"), epochs)
     sentences = [f"{model} on {task_words(task)}: {_share(accuracy)} of {_count(n_test)} test images right"]
     if baseline is not None:
@@ -75,13 +76,12 @@ def run_findings(run: dict, reference: dict[tuple[str, str], dict]) -> str:
                     f"It has {metrics['total_params']:,} parameters against the report's {row['total_params']:,}: its settings "
                     "make a different network"
                 )
-        if run.get("train_seconds") and row.get("train_seconds"):
+        if run.train_seconds and row.get("train_seconds"):
             sentences.append(
-                f"Training took {duration(run['train_seconds'])} here and {duration(row['train_seconds'])} in the report, on other "
+                f"Training took {duration(run.train_seconds)} here and {duration(row['train_seconds'])} in the report, on other "
                 "computers, so times compare only roughly"
             )
-    config = run.get("config") or {}
-    if same_task and config.get("backbone") in PRETRAINED_BACKBONES and config.get("weights") == "none":
+    if same_task and run.config.backbone in PRETRAINED_BACKBONES and run.config.weights == "none":
         sentences.append(
             "It started from random weights, not ImageNet's, so it is not the transfer learning the report measured: "
             "only the network's shape is the same"

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from lab.config import positive_class, task_class_names
+from lab.config import RunConfig, positive_class, task_class_names
 from lab.data.tasks import task_label_map
 from lab.report.changes import changes_summary
-from lab.store.runs import Store
+from lab.store.interface import RunStore
+from lab.store.records import Run, Status
 from lab.system.paths import REFERENCE_RESULTS_CSV
 
 POSITIVE_COLUMNS = ("positive_precision", "positive_recall", "positive_f1")
@@ -55,9 +56,9 @@ _FLOAT_COLUMNS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", *PO
 _INT_COLUMNS = ("total_params", "trainable_params", "epochs", "train_images", "test_images")
 
 
-def results_table(store: Store) -> list[dict]:
+def results_table(store: RunStore) -> list[dict]:
     """One flat row per completed run, newest first, then the lab report's reference rows."""
-    return [results_row(run) for run in store.list_runs(status="completed")] + reference_rows()
+    return [results_row(run) for run in store.list_runs(status=Status.COMPLETED)] + reference_rows()
 
 
 def reference_rows(path: Path = REFERENCE_RESULTS_CSV) -> list[dict]:
@@ -117,9 +118,9 @@ def _parse_cell(column: str, text: str | None) -> Any:
     return text
 
 
-def results_row(run: dict) -> dict:
-    """Flatten a stored run (as `Store.get_run` returns it) into one results-table row."""
-    metrics, config, environment = run["metrics"], run["config"], run["environment"]
+def results_row(run: Run) -> dict:
+    """Flatten a stored run into one results-table row (a plain dict, as the lab report's rows are)."""
+    metrics, config, environment = run.metrics, run.config, run.environment
 
     def first(key: str) -> Any:
         # Parameter counts may sit at the top of the metrics or in a "params" block.
@@ -130,23 +131,23 @@ def results_row(run: dict) -> dict:
 
     device = environment.get("device")
     return {
-        "run_id": run["run_id"],
+        "run_id": run.run_id,
         "reference": False,
-        "owner": run.get("owner_name") or run.get("owner_id"),
-        "model": run["model"],
-        "task": run["task"],
+        "owner": run.owner_name or run.owner_id,
+        "model": run.model,
+        "task": run.task,
         "options": _options(config, metrics),
         **{key: first(key) for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params", "trainable_params")},
         "baseline_accuracy": baseline_accuracy(metrics),
-        **(positive_metrics(metrics, run["task"]) or dict.fromkeys(POSITIVE_COLUMNS)),
-        "train_seconds": run["train_seconds"],
-        "epochs": metrics.get("epochs_completed", config.get("epochs")),
-        "train_images": run["fingerprint"].get("n_train"),
-        "test_images": metrics.get("n_test") or run["fingerprint"].get("n_test"),
+        **(positive_metrics(metrics, run.task) or dict.fromkeys(POSITIVE_COLUMNS)),
+        "train_seconds": run.train_seconds,
+        "epochs": metrics.get("epochs_completed", config.epochs),
+        "train_images": run.fingerprint.get("n_train"),
+        "test_images": metrics.get("n_test") or run.fingerprint.get("n_test"),
         "device": device if device is None or isinstance(device, str) else str(device),
-        "data": describe_data(config, run["fingerprint"], metrics),
-        "created_at": run["created_at"],
-        "status": run["status"],
+        "data": describe_data(config, run.fingerprint, metrics),
+        "created_at": run.created_at,
+        "status": run.status.value,  # plain text in a table row
         "source": "stored run",
     }
 
@@ -172,24 +173,24 @@ def positive_metrics(metrics: dict, task: str) -> dict[str, float] | None:
     return {"positive_precision": row["precision"], "positive_recall": row["recall"], "positive_f1": row["f1"]}
 
 
-def _options(config: dict, metrics: dict) -> str:
+def _options(config: RunConfig, metrics: dict) -> str:
     """The settings changed from the preset, and whether the run was stopped before its planned epochs."""
     changes = changes_summary(config)
     if metrics.get("stopped_early"):
-        stopped = f"stopped early in epoch {metrics.get('epochs_completed')} of {config.get('epochs')}"
+        stopped = f"stopped early in epoch {metrics.get('epochs_completed')} of {config.epochs}"
         changes = f"{changes}, {stopped}" if changes else stopped
     return changes
 
 
-def describe_data(config: dict, fingerprint: dict, metrics: dict) -> str:
+def describe_data(config: RunConfig, fingerprint: dict, metrics: dict) -> str:
     """A short description of the data a run saw, e.g. "folder /data · 4500 train images · 1000 test images"."""
     parts = []
     if fingerprint.get("source"):
         parts.append(str(fingerprint["source"]))
     if fingerprint.get("n_train"):
         parts.append(f"{fingerprint['n_train']} train images")
-    elif config.get("subset"):
-        parts.append(f"subset {config['subset']}")
+    elif config.subset:
+        parts.append(f"subset {config.subset}")
     n_test = metrics.get("n_test") or fingerprint.get("n_test")
     if n_test:
         parts.append(f"{n_test} test images")

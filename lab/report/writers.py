@@ -2,18 +2,21 @@
 
 - HTML: one self-contained file, its charts inside as PNG data, a style sheet that prints on A4.
 - Markdown: the text and tables, its charts as PNG files in a folder beside it (`NAME_files/`).
-- PDF: A4 pages through fpdf2, which lays out a simple HTML; its built-in fonts know Latin-1 only,
-  so other characters are spelled in plain letters there.
+- PDF: A4 pages through fpdf2, which lays out a simple HTML, in DejaVu Sans (assets/fonts/, embedded):
+  Greek, Cyrillic and accented names print as written; characters it lacks are spelled in plain letters.
 The charts are rendered by vl-convert (Vega-Lite to PNG, without a browser).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import re
 from pathlib import Path
 
 from lab.report.lab_report import Block, Report
+from lab.system.paths import ASSETS_DIR
 
 FORMATS = (".html", ".md", ".pdf")
 CHART_SCALE = 2  # pixels per point: sharp on screen and in print
@@ -96,21 +99,47 @@ def to_markdown(report: Report, images_folder: Path) -> str:
     return "\n".join(lines)
 
 
+# fpdf2's built-in fonts (Helvetica, Times) know Latin-1 only: "Łukasz" or "Дмитрий" would print as "?".
+# DejaVu Sans covers Latin, Greek, Cyrillic and more; bold and italic each need their own file
+# (bold italic, which the report never uses, falls back to bold).
+PDF_FONT = "DejaVuSans"
+PDF_FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf", "BI": "DejaVuSans-Bold.ttf"}
+FONTS_DIR = ASSETS_DIR / "fonts"
+
+
 def to_pdf(report: Report) -> bytes:
     from fpdf import FPDF  # imported here: only writing a PDF needs it
 
     pdf = FPDF(format="A4")
+    for style, file_name in PDF_FONT_FILES.items():
+        pdf.add_font(PDF_FONT, style, str(FONTS_DIR / file_name))
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
-    pdf.set_font("helvetica", size=9)
-    pdf.write_html(_latin1(to_html(report, for_pdf=True)), table_line_separators=True)
+    pdf.set_font(PDF_FONT, size=9)
+    pdf.write_html(printable(to_html(report, for_pdf=True)), table_line_separators=True, font_family=PDF_FONT)
     return bytes(pdf.output())
 
 
-PLAIN_LETTERS = {"·": "-", "→": "->", "—": "-", "–": "-", "±": "+/-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "..."}
+@functools.cache
+def _font_characters() -> frozenset[int]:
+    """The characters every one of the PDF's font files has a glyph for."""
+    from fontTools.ttLib import TTFont  # fpdf2's own dependency: reads a font's table of characters
+
+    covered = None
+    for file_name in set(PDF_FONT_FILES.values()):
+        with TTFont(FONTS_DIR / file_name, lazy=True) as font:
+            characters = frozenset(font.getBestCmap())
+        covered = characters if covered is None else covered & characters
+    return covered
 
 
-def _latin1(text: str) -> str:
-    for character, plain in PLAIN_LETTERS.items():
-        text = text.replace(character, plain)
-    return text.encode("latin-1", "replace").decode("latin-1")
+def printable(text: str) -> str:
+    """The text with each character the font lacks spelled in plain letters (anyascii): "张伟" -> "ZhangWei".
+
+    Without this, a missing character would print as an empty box; anyascii writes it as it sounds
+    or reads, the way names are compared elsewhere in the lab.
+    """
+    from anyascii import anyascii
+
+    covered = _font_characters()
+    return re.sub(r"[^\x00-\x7f]", lambda match: match[0] if ord(match[0]) in covered else (anyascii(match[0]) or "?"), text)

@@ -26,8 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab.config import RunConfig
-from lab.store.records import Run, Status
+from lab.store.records import Run, Status, stored_config
 
 DATABASE_NAME = "lab.sqlite3"
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -134,7 +133,7 @@ def run_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Run:
     return Run(
         run_id=row["run_id"],
         status=Status(row["status"]),
-        config=RunConfig.from_dict(from_json(row["config_json"])),
+        config=stored_config(from_json(row["config_json"])),
         model=row["model"],
         task=row["task"],
         owner_id=row["owner_id"],

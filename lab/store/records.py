@@ -43,6 +43,23 @@ ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING})
 FINISHED: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
+def stored_config(values: dict[str, Any]) -> RunConfig:
+    """The RunConfig a run was stored with, even one this version would refuse for a new run.
+
+    A run stored by another version of the lab (a preset since renamed, a limit since tightened)
+    must still show in the results: its config is then built as stored, without the checks that
+    guard new runs. Keys this version does not know are left out; missing ones take their defaults.
+    """
+    try:
+        return RunConfig.from_dict(values)
+    except (TypeError, ValueError):
+        config = object.__new__(RunConfig)  # skips __post_init__'s validation, on purpose
+        for known in dataclasses.fields(RunConfig):
+            default = known.default if known.default is not dataclasses.MISSING else None
+            object.__setattr__(config, known.name, values.get(known.name, default))
+        return config
+
+
 @dataclass(frozen=True)
 class Run:
     """One run as the store recorded it. Frozen: to change a run, ask the store (set_status, complete_run, ...).
@@ -78,6 +95,11 @@ class Run:
     def owner(self) -> str:
         """Who to name as the owner: the display name, else the identity."""
         return self.owner_name or self.owner_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as plain JSON-ready values (what `python -m lab runs --json` prints): config as a dict, status as text."""
+        values = {known.name: getattr(self, known.name) for known in dataclasses.fields(self)}
+        return values | {"status": self.status.value, "config": self.config.to_dict(), "owner": self.owner}
 
     # -- TEMPORARY: dict-style reads, while the rest of the code moves to attributes (issue 31). ------
     # Delete this block once `grep -rn 'run\\["\\|run\\.get("' lab ui pages` finds nothing outside lab/store.
