@@ -51,7 +51,16 @@ tensorflow_file() {  # which file installs TensorFlow: requirements-gpu.txt (CUD
   fi
 }
 
+refuse_intel_mac() {  # before anything is made: pip would only fail later, on a missing TensorFlow wheel
+  if [ "$(uname -s)-$(uname -m)" = Darwin-x86_64 ]; then
+    echo "TensorFlow 2.21 publishes no wheel for Intel Macs, so the lab cannot be installed on this Mac." >&2
+    echo "README.md, \"Installing\", says what works instead: a classroom server, Docker, or Colab." >&2
+    exit 1
+  fi
+}
+
 ensure_venv() {
+  refuse_intel_mac
   if [ -e .venv ] && ! venv_is_complete; then
     echo "The .venv folder is incomplete or made with an unsupported Python: making it again." >&2
     rm -rf .venv

@@ -183,6 +183,14 @@ def test_half_made_venv_is_made_again(project):
     assert len(project.pip_installs()) == 1 and project.calls("streamlit") == ["streamlit run streamlit_app.py"]
 
 
+def test_an_intel_mac_is_told_what_works_instead(project):
+    _write_executable(project.fakes / "bin" / "uname", '#!/bin/sh\nif [ "$1" = -s ]; then echo Darwin; else echo x86_64; fi\n')
+    result = project.run("app.sh", PATH=f"{project.fakes / 'bin'}:{os.environ['PATH']}", PYTHON=str(project.fakes / "python3.12"))
+    assert result.returncode != 0
+    assert "no wheel for Intel Macs" in result.stderr and "Docker" in result.stderr
+    assert not (project.root / ".venv").exists() and project.calls("streamlit") == []
+
+
 def test_venv_module_missing_says_what_to_install(project):
     result = project.run("app.sh", PYTHON=str(project.fakes / "python3.12"), FAKE_VENV_FAILS="1")
     assert project.calls("venv") == ["venv .venv"]  # precondition: it did try to make one
