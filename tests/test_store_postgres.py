@@ -238,3 +238,47 @@ def test_store_copy_moves_a_sqlite_store_into_postgres_and_back(postgres_url, tm
     back = SQLiteStore(tmp_path / "back")
     assert {run.run_id for run in back.list_runs()} == {done, waiting} and back.people() == server.people()
     np.testing.assert_array_equal(back.load_model(done).predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+# -- the database stops answering mid-run ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_run_that_finishes_while_the_database_is_down_is_stored_once_when_it_is_back(postgres_server, postgres_url, tmp_path):
+    from lab.store import outbox
+    from lab.store.postgres import unavailable_sentence
+
+    store = Store(tmp_path / "cache")
+    run_id = store.create_run(RunConfig(epochs=2), status="running")
+    store.add_event(run_id, {"kind": "epoch_end", "epoch": 1})
+    model = _tiny_model()
+    postgres_server.stop("immediate")  # the server dies mid-run
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            store.list_runs()  # the precondition: the database really is gone
+        assert "not answering" in unavailable_sentence(store) and TEST_PASSWORD not in unavailable_sentence(store)
+        # Training goes on: events wait, nobody asked to stop, and the finished run waits on the local disk.
+        assert store.add_event(run_id, {"kind": "epoch_end", "epoch": 2}) == 0
+        assert store.cancel_requested(run_id) is False
+        store.complete_run(run_id, model=model, extra_files={"MODEL_CARD.md": b"# card"}, **_finish_kwargs())
+        assert outbox.pending(store.root) == [run_id]
+    finally:
+        postgres_server.start()
+
+    store.add_event(run_id, {"kind": "note"})  # the first call that gets through delivers what waited
+    assert outbox.pending(store.root) == []
+    run = store.get_run(run_id)
+    assert run.status == "completed" and run.metrics["accuracy"] == 0.5
+    assert [event["kind"] for event in store.events(run_id)] == ["epoch_end", "epoch_end", "note"]
+    assert unavailable_sentence(store) is None
+
+    # Delivered again (a second process found the same entry, a crash before it was removed): still stored once.
+    outbox.put(store.root, run_id, model=None, extra_files=None, message="", **_finish_kwargs())
+    store.list_runs()
+    assert outbox.pending(store.root) == [] and len(store.list_runs()) == 1
+
+    shutil.rmtree(tmp_path / "cache")  # and it is in the database, not only on this disk
+    images = np.random.default_rng(2).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    fresh = Store(tmp_path / "cache")
+    np.testing.assert_array_equal(fresh.load_model(run_id).predict(images, verbose=0), model.predict(images, verbose=0))
+    assert (fresh.run_dir(run_id) / "MODEL_CARD.md").read_bytes() == b"# card"

@@ -27,9 +27,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lab.store import files as store_files
-from lab.store.database import StoreError, utc_now, validate_run_id
+from lab.store import outbox
+from lab.store.database import INTERRUPTED_MESSAGE, StoreError, to_json, utc_now, validate_run_id
 from lab.store.postgres_schema import WRITE_LOCK_KEY, upgrade
 from lab.store.postgres_sql import PostgresConnection
+from lab.store.records import Status
 from lab.store.run_folder import RunFolder
 from lab.store.runs import Store
 
@@ -38,6 +40,7 @@ SECRETS_KEY = "database_url"
 URL_SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_SECONDS = 5  # how long to wait for a database that does not answer before saying so
 IDLE_CONNECTIONS = 4  # connections kept open per process, so each call does not pay for a new one
+HELD_EVENTS = 1000  # progress events a run keeps in memory while the database does not answer (the newest)
 
 # user:password@ in any postgres URL, and password=... in a key/value connection string.
 _URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(@)", re.IGNORECASE)
@@ -130,6 +133,14 @@ class _ConnectionPool:
                     return connection
         return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="cifar10-lab")
 
+    def forget_idle(self) -> None:
+        """Close every idle connection: after a connection failed, the others to the same server are likely dead too."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.close()
+
     def give_back(self, connection, healthy: bool) -> None:
         import psycopg
 
@@ -160,6 +171,9 @@ class PostgresStore(Store):
 
     def __init__(self, root: str | Path | None = None, *, database_url: str | None = None):
         super().__init__(root)
+        self._held_events: dict[str, list[dict]] = {}
+        self._delivering = threading.local()
+        self._undeliverable: set[str] = set()  # outbox entries that failed for another reason than the database
         url = database_url or configured_url()
         if not url:
             raise StoreError(f"a PostgreSQL store needs a database address: set {URL_VARIABLE}.")
@@ -188,18 +202,24 @@ class PostgresStore(Store):
         try:
             yield connection
             healthy = True
+        except Exception as error:
+            if getattr(connection, "broken", False) or _is_unavailable(error):
+                pool.forget_idle()
+            raise
         finally:
             pool.give_back(connection, healthy)
 
     @contextlib.contextmanager
     def _read(self):
         self._prepare()
+        self._deliver_waiting_runs()
         with self._errors_explained(), self._connection() as connection:
             yield PostgresConnection(connection)
 
     @contextlib.contextmanager
     def _write(self):
         self._prepare()
+        self._deliver_waiting_runs()
         with self._errors_explained(), self._connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
             yield PostgresConnection(connection)
@@ -243,6 +263,137 @@ class PostgresStore(Store):
             rows = connection.execute("SELECT name, content FROM run_files WHERE run_id = ?", (validate_run_id(run_id),)).fetchall()
         return {row["name"]: bytes(row["content"]) for row in rows}
 
+    # -- a database that stops answering: training goes on, a finished run waits on local disk ----------
+
+    def add_event(self, run_id: str, event: dict) -> int:
+        """Append a progress event; while the database does not answer, events wait here (in order) and go with the next one.
+
+        Returns the stored event's id, or 0 while it waits: a run's progress is never a reason to stop training.
+        """
+        held = self._held_events.setdefault(validate_run_id(run_id), [])
+        held.append(event)
+        event_id = 0
+        try:
+            while held:
+                event_id = super().add_event(run_id, held[0])
+                held.pop(0)
+        except DatabaseUnavailableError:
+            del held[:-HELD_EVENTS]
+            return 0
+        except BaseException:
+            held.clear()  # a refused event (no kind, no such run) is not kept for later
+            raise
+        return event_id
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Should this run stop? While the database does not answer, nobody can have asked: training goes on."""
+        try:
+            return super().cancel_requested(run_id)
+        except DatabaseUnavailableError:
+            return False
+
+    def keep_requested(self, run_id: str) -> bool:
+        try:
+            return super().keep_requested(run_id)
+        except DatabaseUnavailableError:
+            return False
+
+    def complete_run(
+        self,
+        run_id: str,
+        *,
+        metrics: dict,
+        history: dict,
+        model=None,
+        environment: dict,
+        fingerprint: dict,
+        train_seconds: float,
+        extra_files: dict[str, bytes] | None = None,
+        message: str = "",
+    ) -> Path:
+        """Store a finished run as Store.complete_run does; while the database does not answer, keep it in the outbox.
+
+        The outbox entry (lab/store/outbox.py) is delivered the next time this store, in any process, reaches
+        the database. Returns the run's folder, or its outbox entry.
+        """
+        values = {"metrics": metrics, "history": history, "environment": environment, "fingerprint": fingerprint}
+        values.update(train_seconds=float(train_seconds), message=message)
+        try:
+            return super().complete_run(run_id, model=model, extra_files=extra_files, **values)
+        except DatabaseUnavailableError:
+            return outbox.put(self.root, run_id, model=model, extra_files=extra_files, **values)
+
+    def _deliver_waiting_runs(self) -> None:
+        """Store every finished run the outbox holds (cheap when it is empty: one folder listing)."""
+        if getattr(self._delivering, "active", False):
+            return  # delivering uses the store itself
+        waiting = outbox.pending(self.root)
+        if not waiting:
+            return
+        self._delivering.active = True
+        try:
+            for run_id in waiting:
+                if run_id not in self._undeliverable:
+                    self._deliver(run_id)
+        except DatabaseUnavailableError:
+            pass  # still down: they wait for the next call
+        except Exception:  # noqa: BLE001 - a damaged entry must not stop every read; it stays on disk for a person to look at
+            self._undeliverable.add(run_id)
+        finally:
+            self._delivering.active = False
+
+    def _deliver(self, run_id: str) -> None:
+        """One outbox entry into the database: files and the completed status in one transaction, then the entry goes."""
+        done = outbox.read(self.root, run_id)
+        run = self.get_run(run_id)
+        if run is None or not _may_complete_late(run.status, run.message):
+            outbox.remove(self.root, run_id)  # deleted meanwhile, or already stored (a second delivery): nothing twice
+            return
+        files = store_files.run_files(
+            run.config.to_dict(), done.history, done.metrics, done.environment, done.fingerprint, done.extra_files
+        )
+        folder = store_files.write_run_folder(self.runs_folder, run_id, files, done.model)
+        with self._write() as connection:
+            row = connection.execute("SELECT status, message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None and _may_complete_late(Status(row["status"]), row["message"]):
+                now = utc_now()
+                connection.execute(
+                    "UPDATE runs SET status = 'completed', message = ?, metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
+                    " train_seconds = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                    (done.message, to_json(done.metrics), to_json(done.environment), to_json(done.fingerprint),
+                     done.train_seconds, now, now, run_id),
+                )  # fmt: skip
+                self._keep_run_files(connection, run_id, folder)
+        outbox.remove(self.root, run_id)
+        self.run_folder(run_id).remove_checkpoints()
+
+
+def _may_complete_late(status: Status, message: str) -> bool:
+    """A run from the outbox is stored while it is still running, or failed only because its worker stopped waiting."""
+    return status is Status.RUNNING or (status is Status.FAILED and message == INTERRUPTED_MESSAGE)
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(error, psycopg.OperationalError)
+
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def unavailable_sentence(store) -> str | None:
+    """What the sidebar says when the store's database does not answer (None when it does, or the store is SQLite)."""
+    if not isinstance(store, PostgresStore):
+        return None
+    try:
+        store.list_runs(status=Status.RUNNING)
+    except DatabaseUnavailableError:
+        waiting = len(outbox.pending(store.root))
+        kept = f" {waiting} finished run(s) are kept on this computer until then." if waiting else ""
+        return (
+            "The class's database is not answering right now, so runs and results cannot be shown. Training goes on, "
+            f"and finished runs are saved as soon as it answers again.{kept} (PostgreSQL server {store.where} unreachable.)"
+        )
+    return None
