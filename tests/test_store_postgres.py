@@ -6,6 +6,7 @@ PostgreSQL store has. The server is a private cluster started once per session (
 
 import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,3 +283,26 @@ def test_a_run_that_finishes_while_the_database_is_down_is_stored_once_when_it_i
     fresh = Store(tmp_path / "cache")
     np.testing.assert_array_equal(fresh.load_model(run_id).predict(images, verbose=0), model.predict(images, verbose=0))
     assert (fresh.run_dir(run_id) / "MODEL_CARD.md").read_bytes() == b"# card"
+
+
+@pytest.mark.slow
+def test_the_sidebar_says_when_the_database_does_not_answer_without_its_password(tmp_path, monkeypatch):
+    import socket
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.synthetic import random_cifar10_folder
+
+    with socket.socket() as probe:  # a loopback port nothing listens on: the database is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LAB_DATABASE_URL", f"postgresql://lab:{TEST_PASSWORD}@127.0.0.1:{port}/lab")
+    monkeypatch.setenv("CIFAR10_DIR", str(random_cifar10_folder(tmp_path / "data", n_train=20, n_test=10)))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=90)
+    at.run()
+    assert not at.exception, at.exception
+    sidebar = "\n".join(str(m.value) for m in at.sidebar.markdown) + "\n".join(str(c.value) for c in at.sidebar.caption)
+    assert "the database is not answering" in sidebar and "training goes on" in sidebar
+    assert f"127.0.0.1:{port}" in sidebar  # the precondition of the next line: the address itself is shown
+    everything = sidebar + "\n".join(str(element.value) for element in at.main if hasattr(element, "value"))
+    assert TEST_PASSWORD not in everything

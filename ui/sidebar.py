@@ -13,6 +13,7 @@ import streamlit as st
 
 from lab.data.cifar10 import describe_data_source
 from lab.jobs.ray import cluster
+from lab.store.postgres import NOT_ANSWERING, PostgresStore
 from lab.store.runs import StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
@@ -68,12 +69,17 @@ def _results() -> None:
     # A fragment redraws only itself: every few seconds while anything is queued or running, so the
     # line goes from "1 queued" to "1 running" to one more run without the page being reloaded.
     # Asking only for those runs keeps this to a query of a row or two on every page's rerun.
-    busy, _ = _stored_runs(status=ACTIVE_STATUSES)
-    st.fragment(_results_line, run_every=RESULTS_POLL_SECONDS if busy else None)()
+    # A database that does not answer is polled too, so the line clears by itself once it is back.
+    busy, problem = _stored_runs(status=ACTIVE_STATUSES)
+    st.fragment(_results_line, run_every=RESULTS_POLL_SECONDS if busy or problem.startswith(NOT_ANSWERING) else None)()
 
 
 def _results_line() -> None:
     runs, problem = _stored_runs()
+    if problem.startswith(NOT_ANSWERING):  # PostgreSQL store (lab/store/postgres.py): the server is down or unreachable
+        st.markdown(":material/cloud_off: **Results:** the database is not answering")
+        st.caption(problem)
+        return
     if problem:
         st.markdown(":material/error: **Results:** cannot be stored")
         st.caption(problem)
@@ -92,7 +98,8 @@ def _details() -> None:
         if status["found"]:
             st.caption(status["message"])
         try:
-            st.caption(f"Results stored in {get_store().root}")
+            store = get_store()
+            st.caption(f"Results stored in {store.where if isinstance(store, PostgresStore) else store.root}")  # never a password
             cluster_state = cluster.status_line(get_store().root)
         except StoreError:
             cluster_state = None

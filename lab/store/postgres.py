@@ -47,6 +47,10 @@ _URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(@)", re.IGNOR
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
+# How every message about a database that does not answer begins (pages look for it).
+NOT_ANSWERING = "The class's database is not answering right now"
+
+
 class DatabaseUnavailableError(StoreError):
     """The database server does not answer (down, unreachable, refusing the login)."""
 
@@ -233,8 +237,9 @@ class PostgresStore(Store):
             yield
         except psycopg.OperationalError as error:
             raise DatabaseUnavailableError(
-                f"the database {self.where} does not answer ({redact(_first_line(error), self._url)}). "
-                "Check that the PostgreSQL server is running and reachable; nothing is lost, try again."
+                f"{NOT_ANSWERING}: training goes on, and finished runs are saved as soon as it answers again "
+                f"(the PostgreSQL server {self.where}: {redact(_first_line(error), self._url)}). "
+                "Check that the server is running and reachable."
             ) from None
         except psycopg.Error as error:
             raise StoreError(f"the database {self.where} refused a request: {redact(_first_line(error), self._url)}") from None
@@ -393,7 +398,7 @@ def unavailable_sentence(store) -> str | None:
         waiting = len(outbox.pending(store.root))
         kept = f" {waiting} finished run(s) are kept on this computer until then." if waiting else ""
         return (
-            "The class's database is not answering right now, so runs and results cannot be shown. Training goes on, "
+            f"{NOT_ANSWERING}, so runs and results cannot be shown. Training goes on, "
             f"and finished runs are saved as soon as it answers again.{kept} (PostgreSQL server {store.where} unreachable.)"
         )
     return None
