@@ -19,7 +19,7 @@ from lab.jobs import queue
 from lab.report import charts
 from lab.report.results_table import reference_rows, results_table
 from lab.report.safe_csv import safe_csv
-from lab.store.runs import StoreError
+from lab.store.runs import Status, StoreError
 from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.common import get_dataset, get_store, load_model
 from ui.help_texts import CURVES_KEY, METRICS
@@ -52,7 +52,7 @@ except StoreError as error:  # LAB_HOME unwritable or the disk full: the lab rep
     st.error(f"The results store cannot be read, so only the lab report's results are shown: {error}")
     runs = []
     table = results.results_frame(reference_rows())
-completed = {run["run_id"]: run for run in runs if run["status"] == "completed"}
+completed = {run.run_id: run for run in runs if run.status is Status.COMPLETED}
 labels = results.unique_run_labels(completed)
 
 
@@ -121,7 +121,7 @@ def results_table_section() -> None:
             listing["task"] = listing["task"].map(tasks.task_label)
             st.dataframe(listing, hide_index=True, key="compare_all_runs")
             # Only the runs this person may delete are offered (their own; every run for the teacher); lab refuses the others too.
-            deletable = [r["run_id"] for r in runs if r["status"] != "running" and identity.may_manage(person, r)]
+            deletable = [r.run_id for r in runs if r.status is not Status.RUNNING and identity.may_manage(person, r)]
             if deletable:
                 doomed = st.selectbox("Run to delete", deletable, key="compare_delete_run")
                 sure = st.checkbox(f"Yes, delete {doomed} and its saved model", key="compare_delete_confirm")
@@ -170,14 +170,14 @@ def one_run_section() -> None:
         st.caption("No finished run here yet: train one, or widen the filters above.")
         return
     run = completed[st.selectbox("Run", ids, format_func=label, key="compare_run", **KEEP)]
-    metrics, names = run["metrics"], results.class_names_of(run)
+    metrics, names = run.metrics, results.class_names_of(run)
     columns = st.columns(5)
     columns[0].metric("Test accuracy", f"{metrics.get('accuracy') or 0:.1%}", help=METRICS["accuracy"])
     tasks.baseline_metric(columns[1], metrics, names)
     columns[2].metric("Macro F1", f"{metrics.get('f1_macro') or 0:.3f}", help=METRICS["f1_macro"])
     columns[3].metric("Parameters", f"{metrics.get('total_params') or 0:,}", help=METRICS["total_params"])
-    columns[4].metric("Training time", f"{run.get('train_seconds') or 0:.0f} s", help=METRICS["train_seconds"])
-    tasks.one_class_metrics(metrics, run["task"])
+    columns[4].metric("Training time", f"{run.train_seconds or 0:.0f} s", help=METRICS["train_seconds"])
+    tasks.one_class_metrics(metrics, run.task)
     run_files.zip_download(run)
     if metrics.get("confusion_matrix"):
         chart = charts.confusion_matrix_chart(metrics["confusion_matrix"], names, clickable=True)
@@ -215,11 +215,9 @@ def one_run_section() -> None:
             else:  # one cell of the matrix, right answers included, most confident first
                 shown = misclassified.confusion_cell(y_test, probabilities, *chosen)[:24]
             explain = st.toggle("Show where the model looked (Grad-CAM)", key="compare_gradcam")
-            insight_views.mistakes_gallery(
-                x_test, y_test, probabilities, shown, names, model=load_model(run["run_id"]) if explain else None
-            )
+            insight_views.mistakes_gallery(x_test, y_test, probabilities, shown, names, model=load_model(run.run_id) if explain else None)
         if st.toggle("Show the first layer's filters", key="compare_filters"):
-            insight_views.filters_view(load_model(run["run_id"]))
+            insight_views.filters_view(load_model(run.run_id))
 
 
 # ---- the sections: only the open one is drawn (the tab's key remembers which)

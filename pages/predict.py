@@ -8,7 +8,7 @@ import streamlit as st
 from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k
 from lab.report import charts
-from lab.store.runs import StoreError
+from lab.store.runs import Status, StoreError
 from ui import insight_views, results, run_files, tasks
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.pictures import show_picture
@@ -21,7 +21,7 @@ SOURCES = {"upload": "Upload images", "camera": "Take a photo", "test": "A CIFAR
 
 st.title("Predict")
 try:
-    runs = {run["run_id"]: run for run in get_store().list_runs(status="completed")}
+    runs = {run.run_id: run for run in get_store().list_runs(status=Status.COMPLETED)}
 except StoreError as error:
     st.error(f"The results store cannot be read: {error}")
     runs = {}
@@ -39,8 +39,8 @@ if choice == DEFAULT:
     metrics = run_files.default_model_metrics()
 else:
     run = runs[choice]
-    metrics = run["metrics"] or {}
-    facts = {"class_names": results.class_names_of(run), "accuracy": metrics.get("accuracy"), "task": run["task"]}
+    metrics = run.metrics
+    facts = {"class_names": results.class_names_of(run), "accuracy": metrics.get("accuracy"), "task": run.task}
 names = list(facts["class_names"])
 try:
     model = load_default_model() if choice == DEFAULT else load_model(choice)

@@ -17,7 +17,7 @@ from lab.classroom import preflight
 from lab.classroom.limits import LimitError, load_limits
 from lab.config import RunConfig
 from lab.jobs import queue
-from lab.store.runs import StoreError
+from lab.store.runs import Status, StoreError
 from ui import identity, insight_views, model_view, run_view, train_form
 from ui.common import data_dir_setting, data_problem, get_dataset, get_store
 from ui.help_texts import SETTINGS
@@ -82,7 +82,7 @@ student_limits = load_limits(store) if classroom and not person.is_teacher else 
 train_form.init_state(student_limits, own_seed=queue.student_seed(person.id) if classroom else None)
 run = run_view.current_run(store, person, classroom)
 if "train_tab" not in st.session_state:
-    st.session_state["train_tab"] = RUN_TAB if run and run["status"] in queue.ACTIVE_STATUSES else SETTINGS_TAB
+    st.session_state["train_tab"] = RUN_TAB if run and run.status.is_active else SETTINGS_TAB
 settings_tab, run_tab = st.tabs([SETTINGS_TAB, RUN_TAB], key="train_tab", on_change="rerun")
 
 if settings_tab.open:
@@ -132,7 +132,7 @@ if settings_tab.open:
             config = None
         if config is not None:
             model_view.weights_hint(config)
-            model_view.show_estimate(config, store.list_runs(status="completed"))
+            model_view.show_estimate(config, store.list_runs(status=Status.COMPLETED))
             insight_views.freezing_note(config)
             # The sweep needs the data set in this server, so it is loaded only when asked for.
             finder = st.toggle("Find a learning rate: a short sweep on 2,000 images", key="train_lr_finder", help=SETTINGS["lr_finder"])

@@ -15,7 +15,7 @@ import streamlit as st
 from lab.data import cifar10 as lab_data
 from lab.data.cache import load_cifar10_mapped, release_pages
 from lab.models.files import load_model_file
-from lab.store.runs import Store
+from lab.store.runs import RunStore, Store
 from lab.system import process_memory
 from lab.system.paths import DEFAULT_MODEL_DIR  # a model the project ships, so Predict works before anyone trains one
 
@@ -51,7 +51,7 @@ def data_problem() -> str | None:
     return None if status["found"] or status["kind"] == "keras" else status["message"]
 
 
-def get_store() -> Store:
+def get_store() -> RunStore:
     """The results store (LAB_HOME). Cheap to create: each call opens short SQLite connections."""
     return Store()
 

@@ -30,7 +30,7 @@ import streamlit as st
 from lab.classroom import identities, teacher
 from lab.classroom.names import NAME_MAX_CHARS, NameRefusedError, clean_name
 from lab.store.owners import Person, check_may_manage, local_person
-from lab.store.runs import StoreError
+from lab.store.runs import Run, StoreError
 from ui import browser_cookie
 from ui.common import get_store
 
@@ -97,7 +97,7 @@ def require_person() -> Person:
     return person
 
 
-def may_manage(person: Person | None, run: dict) -> bool:
+def may_manage(person: Person | None, run: Run) -> bool:
     """Whether `person` may cancel, stop or delete `run`: asks lab's own rule, which also enforces it."""
     if person is None:
         return False
@@ -108,8 +108,8 @@ def may_manage(person: Person | None, run: dict) -> bool:
     return True
 
 
-def is_mine(person: Person | None, run: dict) -> bool:
-    return person is not None and run.get("owner_id") == person.id
+def is_mine(person: Person | None, run: Run) -> bool:
+    return person is not None and run.owner_id == person.id
 
 
 def _login_person() -> Person | None:

@@ -32,6 +32,7 @@ from lab.evaluate.predict import upscale_nearest
 from lab.insight import activations, gradcam, heatmaps, layer_taps, lr_finder, misclassified
 from lab.report import charts
 from lab.report.task_names import task_label
+from lab.store.runs import Run
 from ui import identity
 from ui.help_texts import SETTINGS
 from ui.pictures import show_picture, show_pictures
@@ -236,23 +237,23 @@ def confusion_cell_gallery(
         gradcam_view(model, x_test[index], names, key=f"{key}_cell_{index}")
 
 
-def two_runs_section(runs: list[dict], data, label: Callable[[str], str], test_predictions: Callable) -> None:
+def two_runs_section(runs: list[Run], data, label: Callable[[str], str], test_predictions: Callable) -> None:
     """Pick two finished runs of the same task and compare them on the same test images."""
     if data is None:
         return
-    by_task: dict[str, list[dict]] = {}
+    by_task: dict[str, list[Run]] = {}
     for run in runs:
-        by_task.setdefault(run["task"], []).append(run)
+        by_task.setdefault(run.task, []).append(run)
     comparable = {task: group for task, group in by_task.items() if len(group) >= 2}
     if not comparable:
         st.caption("Train two runs of the same task to compare them image by image.")
         return
     task = st.selectbox("Task", list(comparable), format_func=task_label, key="compare_two_task")
-    ids = [run["run_id"] for run in comparable[task]]
+    ids = [run.run_id for run in comparable[task]]
     left, right = st.columns(2)
     first = left.selectbox("Run A", ids, format_func=label, key="compare_two_a")
     second = right.selectbox("Run B", [i for i in ids if i != first], format_func=label, key="compare_two_b")
-    runs_by_id = {run["run_id"]: run for run in comparable[task]}
+    runs_by_id = {run.run_id: run for run in comparable[task]}
     try:
         x_test, y_test, probs_a = test_predictions(data.source, runs_by_id[first])
         _, _, probs_b = test_predictions(data.source, runs_by_id[second])
@@ -262,7 +263,7 @@ def two_runs_section(runs: list[dict], data, label: Callable[[str], str], test_p
     except (OSError, ValueError) as error:
         st.warning(f"These runs cannot be compared here: {error}")
         return
-    names = list(runs_by_id[first]["metrics"].get("class_names") or [])
+    names = list(runs_by_id[first].metrics.get("class_names") or [])
     if len(names) != probs_a.shape[1] or probs_a.shape != probs_b.shape:
         st.warning("These two runs were tested on different images, so they cannot be compared image by image.")
         return

@@ -19,7 +19,7 @@ import streamlit as st
 from lab.classroom.leaderboard import leaderboard
 from lab.classroom.limits import Challenge, load_challenge
 from lab.jobs.progress import format_seconds
-from lab.store.runs import Store
+from lab.store.runs import RunStore, Store
 from ui.tasks import balanced_baseline, one_class_of, task_label
 
 REFRESH_SECONDS = 10
@@ -28,7 +28,7 @@ BIG_TYPE = {"font-size": "1.35rem", "padding": "0.45rem 0.8rem"}  # readable fro
 BIG_HEADER = [{"selector": "th", "props": [("font-size", "1.05rem"), ("font-weight", "600")]}]
 
 
-def show_leaderboard(store: Store) -> None:
+def show_leaderboard(store: RunStore) -> None:
     st.title("Class leaderboard")
     st.caption(
         "Each student's best finished run per task, by test accuracy (on a one-vs-rest task, by its class's F1). "

@@ -28,7 +28,7 @@ from lab.classroom.lesson import (
 from lab.classroom.limits import LimitError
 from lab.jobs import queue
 from lab.store.owners import Person
-from lab.store.runs import Store
+from lab.store.runs import RunStore, Store
 from ui import run_view
 from ui.common import data_dir_setting, data_problem, get_store
 
@@ -40,7 +40,7 @@ PROGRESS_REFRESH_SECONDS = 5
 # ---------------------------------------------------------------- a student's lesson
 
 
-def student_lesson(store: Store, person: Person) -> None:
+def student_lesson(store: RunStore, person: Person) -> None:
     """The stepper, then the step this session shows."""
     lesson = load_lesson(store)
     steps = lesson.steps()
@@ -76,7 +76,7 @@ def _step_label(steps: list[Step], step_id: str, record: lesson_progress.Student
     return f"{mark}{number}. {next(step.title for step in steps if step.id == step_id)}"
 
 
-def _train_part(store: Store, person: Person, step: Step) -> None:
+def _train_part(store: RunStore, person: Person, step: Step) -> None:
     """The step's prefilled network, the button that trains it, and its run's live panel."""
     try:
         config, changes = class_step_config(store, step)
@@ -117,7 +117,7 @@ def _train_part(store: Store, person: Person, step: Step) -> None:
         run_view.show_run(run, person)  # the Train page's own panel: live progress, then the results
 
 
-def _questions(store: Store, person: Person, step: Step, record: lesson_progress.StudentProgress) -> None:
+def _questions(store: RunStore, person: Person, step: Step, record: lesson_progress.StudentProgress) -> None:
     """One text area per question; each answer is kept in the store as soon as it is typed (on leaving the box)."""
     st.subheader("Questions")
     for index, question in enumerate(step.questions):
@@ -143,7 +143,7 @@ def _save_answer(person: Person, step_id: str, index: int, key: str) -> None:
         st.toast("Answer saved.", icon=":material/check:")
 
 
-def _next_button(store: Store, person: Person, steps: list[Step], index: int) -> None:
+def _next_button(store: RunStore, person: Person, steps: list[Step], index: int) -> None:
     last = index == len(steps) - 1
     st.button(
         "Finish the lesson" if last else "Next step",
@@ -162,7 +162,7 @@ def _finish_step(person: Person, step_id: str, next_step_id: str | None) -> None
         st.toast("Lesson finished: well done. Download your lab report below.", icon=":material/celebration:")
 
 
-def _report_download(store: Store, person: Person) -> None:
+def _report_download(store: RunStore, person: Person) -> None:
     """The student's own lab report: their lesson runs and their answers, made on request, then downloaded."""
     st.subheader("Your lab report")
     run_ids = lesson_progress.lesson_runs(store, person.id)
@@ -204,7 +204,7 @@ def report_bytes(root: str, person: Person, run_ids: list[str]) -> bytes:
 # ---------------------------------------------------------------- the teacher's view
 
 
-def progress_view(store: Store) -> None:
+def progress_view(store: RunStore) -> None:
     """The class's progress, student by step, redrawn every few seconds."""
     st.fragment(_progress_panel, run_every=PROGRESS_REFRESH_SECONDS)(str(store.root))
 
@@ -224,7 +224,7 @@ def _progress_panel(root: str) -> None:
     st.caption("✓ answered every question (and trained the step's network); … begun: a run trained or some answers; – not started.")
 
 
-def lesson_form(store: Store, teacher: Person) -> None:
+def lesson_form(store: RunStore, teacher: Person) -> None:
     """Which steps are on, and their questions (one per line). The pretrained steps' weights are the Teacher page's pre-flight."""
     lesson = load_lesson(store)
     st.caption(

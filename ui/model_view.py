@@ -14,7 +14,7 @@ import streamlit as st
 from lab.config import RunConfig
 from lab.jobs import launcher
 from lab.jobs.progress import format_seconds
-from lab.store.runs import Store
+from lab.store.runs import RunStore
 from lab.system import hardware
 from lab.train import estimate
 from lab.train import memory as resources
@@ -57,7 +57,7 @@ def frozen_rows(rows: list[dict], freeze_depth: int | None) -> list[dict]:
     return marked
 
 
-def check_memory(config: RunConfig, store: Store) -> None:
+def check_memory(config: RunConfig, store: RunStore) -> None:
     """ValueError (what to lower, in a sentence) when the run would not fit in this server's memory.
 
     A queued run trains in a job worker, so the memory the live workers hold counts as

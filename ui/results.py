@@ -4,15 +4,14 @@ Heavy things are cached by run id (and evaluating a model takes a heavy-work slo
 lab/classroom/heavy_work.py, raising BusyError when none comes free): the test split a run was evaluated on
 (`st.cache_resource`, read-only arrays shared by every session) and its test-set
 probabilities (`st.cache_data`, small). Probabilities come from the run folder's
-`test_probabilities.npy` when training saved it, else the model is loaded and
-evaluated once.
+saved test probabilities (RunFolder.test_probabilities) when training saved them, else the
+model is loaded and evaluated once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,10 +23,10 @@ from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model
 from lab.report import charts
 from lab.report.task_names import task_label
+from lab.store.runs import Run
 from ui import identity
 from ui.common import get_dataset, get_store, load_model
 
-PROBABILITIES_FILE = "test_probabilities.npy"
 # The model, its task and whether the row is the lab report's come first: at 390 px they are what shows.
 TABLE_COLUMNS = [
     "model", "task", "reference", "accuracy", "baseline_accuracy", "precision_macro", "recall_macro", "f1_macro", "total_params",
@@ -115,19 +114,19 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def run_label(run: dict) -> str:
+def run_label(run: Run) -> str:
     """A one-line label for select boxes, such as "seed-cnn · All 10 classes · 71.9% · 2025-01-01 09:30"."""
-    accuracy = (run.get("metrics") or {}).get("accuracy")
+    accuracy = run.metrics.get("accuracy")
     parts = [
-        run["model"],
-        task_label(run["task"]),
-        f"{accuracy:.1%}" if accuracy is not None else run["status"],
-        str(run["created_at"])[:16].replace("T", " "),
+        run.model,
+        task_label(run.task),
+        f"{accuracy:.1%}" if accuracy is not None else run.status,
+        str(run.created_at)[:16].replace("T", " "),
     ]
     return " · ".join(parts)
 
 
-def unique_run_labels(runs: dict[str, dict]) -> dict[str, str]:
+def unique_run_labels(runs: dict[str, Run]) -> dict[str, str]:
     """`run_label` of each run, with the end of its run id added where two labels would read the same
     (two runs of one preset finished in the same minute): a chart's legend keeps their curves apart."""
     labels = {run_id: run_label(run) for run_id, run in runs.items()}
@@ -135,15 +134,15 @@ def unique_run_labels(runs: dict[str, dict]) -> dict[str, str]:
     return {run_id: f"{text} · {run_id.rsplit('-', 1)[-1]}" if text in repeated else text for run_id, text in labels.items()}
 
 
-def class_names_of(run: dict) -> tuple[str, ...]:
+def class_names_of(run: Run) -> tuple[str, ...]:
     """The run's class names, in label order (stored with its metrics; else derived from its task)."""
-    return tuple((run.get("metrics") or {}).get("class_names") or task_class_names(run["task"]))
+    return tuple(run.metrics.get("class_names") or task_class_names(run.task))
 
 
-def rerun_config(row: dict, run: dict | None) -> dict | None:
+def rerun_config(row: dict, run: Run | None) -> dict | None:
     """The config to train a results row again: a stored run's own, or the report row's preset."""
     if run is not None:
-        return dict(run["config"])
+        return run.config.to_dict()
     if row.get("model") in PRESETS:
         return config_for_preset(row["model"], task=row.get("task") or "cifar10").to_dict()
     return None
@@ -165,24 +164,24 @@ def test_split(source: str, task: str, config_json: str) -> tuple[np.ndarray, np
 @st.cache_data(show_spinner="Predicting the test images ...", max_entries=8)
 def test_probabilities(source: str, run_id: str) -> np.ndarray:
     """(N, num_classes) test-set probabilities of a run: saved by training, else computed once."""
-    saved = Path(get_store().run_dir(run_id)) / PROBABILITIES_FILE
+    saved = get_store().run_folder(run_id).test_probabilities
     if saved.is_file():
         return np.load(saved, allow_pickle=False).astype(np.float32)
     run = get_store().get_run(run_id)
-    x_test, y_test = test_split(source, run["task"], config_json(run))
+    x_test, y_test = test_split(source, run.task, config_json(run))
     with heavy_work.slot(identity.current_person(), "evaluating the model on the test images"):  # BusyError is not cached
         return evaluate_model(load_model(run_id), x_test, y_test, class_names_of(run)).probabilities
 
 
-def config_json(run: dict) -> str:
+def config_json(run: Run) -> str:
     """A run's config as canonical JSON text: a small, hashable cache key."""
-    return json.dumps(run["config"], sort_keys=True)
+    return json.dumps(run.config.to_dict(), sort_keys=True)
 
 
-def test_predictions(source: str, run: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def test_predictions(source: str, run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x_test, y_test, probabilities) of a run; ValueError when the local data set differs from the one it was tested on."""
-    x_test, y_test = test_split(source, run["task"], config_json(run))
-    probabilities = test_probabilities(source, run["run_id"])
+    x_test, y_test = test_split(source, run.task, config_json(run))
+    probabilities = test_probabilities(source, run.run_id)
     if len(probabilities) != len(y_test):
         raise ValueError(f"it was tested on {len(probabilities):,} images, but the data set here has {len(y_test):,} for its task.")
     return x_test, y_test, probabilities

@@ -17,7 +17,7 @@ import streamlit as st
 
 from lab.classroom import heavy_work
 from lab.evaluate.model_card import CARD_FILE
-from lab.store.runs import Store
+from lab.store.runs import Run, Status, Store
 from ui import identity
 from ui.common import DEFAULT_MODEL_DIR, get_store
 
@@ -97,11 +97,11 @@ def zip_bytes(run_id: str, root: str) -> bytes:
         return Store(root).export_run(run_id, Path(folder) / f"{run_id}.zip").read_bytes()
 
 
-def zip_download(run: dict) -> None:
+def zip_download(run: Run) -> None:
     """A button that downloads the run's zip (model, card, config, history, metrics); a line instead when it has no files."""
     store = get_store()
-    run_id = run["run_id"]
-    if run["status"] != "completed" or not store.run_dir(run_id).is_dir():
+    run_id = run.run_id
+    if run.status is not Status.COMPLETED or not store.run_dir(run_id).is_dir():
         st.caption(f"Run {run_id} has no saved files to download: only a completed run keeps its model.")
         return
     root = str(store.root)  # read now: the download runs on another thread, after this page run

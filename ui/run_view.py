@@ -20,19 +20,19 @@ from lab.jobs.progress import Progress, format_seconds, read_progress, time_left
 from lab.jobs.ray import cluster
 from lab.report import charts
 from lab.store.owners import Person
-from lab.store.runs import Store
+from lab.store.runs import Run, RunStore, Status
 from ui import identity, tasks
 from ui.common import data_dir_setting, device_summary, get_store
 from ui.help_texts import BATCH_CURVE_KEY, METRICS, ONE_RUN_CURVES_KEY
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
-STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/sync:", "completed": ":material/check_circle:"}
-STATUS_ICONS |= {"failed": ":material/error:", "cancelled": ":material/cancel:"}
+STATUS_ICONS = {Status.QUEUED: ":material/schedule:", Status.RUNNING: ":material/sync:", Status.COMPLETED: ":material/check_circle:"}
+STATUS_ICONS |= {Status.FAILED: ":material/error:", Status.CANCELLED: ":material/cancel:"}
 MAX_BATCH_POINTS = 600  # points the batch-by-batch curve draws at most (a long run's are thinned evenly)
 
 
-def current_run(store: Store, person: Person | None = None, classroom: bool = False) -> dict | None:
+def current_run(store: RunStore, person: Person | None = None, classroom: bool = False) -> Run | None:
     """The run to show: this session's latest, else the one in the URL, else the newest active run.
 
     The store, not the browser, knows about jobs, so a refreshed page finds its job again.
@@ -51,19 +51,19 @@ def current_run(store: Store, person: Person | None = None, classroom: bool = Fa
     active = queue.active_runs(store)
     if not active:
         return None
-    remember(active[-1]["run_id"])  # so this session still shows it once it has finished
+    remember(active[-1].run_id)  # so this session still shows it once it has finished
     return active[-1]
 
 
-def _own_current_run(store: Store, person: Person | None) -> dict | None:
+def _own_current_run(store: RunStore, person: Person | None) -> Run | None:
     """The run this session asked for last when it is still the person's, else the person's newest."""
     if person is None:
         return None
     own = store.runs_of(person.id)
     wanted = st.session_state.get(RUN_KEY) or st.query_params.get("run")
-    run = next((run for run in own if run["run_id"] == wanted), own[0] if own else None)
-    if run is not None and run["run_id"] != wanted:
-        remember(run["run_id"])
+    run = next((run for run in own if run.run_id == wanted), own[0] if own else None)
+    if run is not None and run.run_id != wanted:
+        remember(run.run_id)
     return run
 
 
@@ -72,10 +72,10 @@ def remember(run_id: str) -> None:
     st.query_params["run"] = run_id
 
 
-def show_run(run: dict, person: Person | None = None) -> None:
+def show_run(run: Run, person: Person | None = None) -> None:
     """The run's panel; its Cancel and Stop buttons only for `person` when they may use them (the owner, the teacher)."""
-    live = run["status"] in queue.ACTIVE_STATUSES
-    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run["run_id"], live, person)
+    live = run.status.is_active
+    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run.run_id, live, person)
 
 
 def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
@@ -84,34 +84,34 @@ def _run_panel(run_id: str, live: bool, person: Person | None) -> None:
     if run is None:
         st.info("This run was deleted.", icon=":material/delete:")
         return
-    active = run["status"] in queue.ACTIVE_STATUSES
+    active = run.status.is_active
     if live and not active:
         st.rerun()  # it just finished: redraw the page once, without the timer
-    config = run["config"]
+    config = run.config
     # The task in words: "one-vs-rest:truck: completed" would turn ":truck:" into an emoji shortcode.
-    task_words = tasks.task_label(run["task"])
-    st.subheader(f"{STATUS_ICONS.get(run['status'], '')} {run['model']} on {task_words[:1].lower()}{task_words[1:]}: {run['status']}")
-    st.caption(f"{config['backbone']} · {config['epochs']} epoch(s) · batch {config['batch_size']}")
+    task_words = tasks.task_label(run.task)
+    st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.model} on {task_words[:1].lower()}{task_words[1:]}: {run.status}")
+    st.caption(f"{config.backbone} · {config.epochs} epoch(s) · batch {config.batch_size}")
     if person is not None and not identity.is_mine(person, run) and identity.classroom_on():
-        st.caption(f":material/group: Started by {run.get('owner_name') or 'another student'}; it counts as yours too.")
+        st.caption(f":material/group: Started by {run.owner_name or 'another student'}; it counts as yours too.")
     progress = read_progress(store, run)
     if active:
         _live(store, run, progress, person)
-    elif run["status"] == "completed":
-        if run["message"]:  # e.g. stopped early on request
-            st.info(run["message"], icon=":material/info:")
+    elif run.status is Status.COMPLETED:
+        if run.message:  # e.g. stopped early on request
+            st.info(run.message, icon=":material/info:")
         _results(store, run)
     else:
-        (st.error if run["status"] == "failed" else st.warning)(run["message"] or run["status"])
-        if run["status"] == "failed":
+        (st.error if run.status is Status.FAILED else st.warning)(run.message or run.status)
+        if run.status is Status.FAILED:
             _resume_offer(store, run, person)
         _curves(store, run_id, progress)
         _details(run)
 
 
-def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
+def _resume_offer(store: RunStore, run: Run, person: Person | None) -> None:
     """A failed run that saved a checkpoint can continue from its last finished epoch, as the same run."""
-    run_id = run["run_id"]
+    run_id = run.run_id
     follows = person is not None and person.id in store.follower_ids(run_id)
     if not (identity.may_manage(person, run) or follows):
         return  # only its owner, a classmate who follows it, or the teacher may resume it (lab refuses anyone else too)
@@ -134,9 +134,9 @@ def _resume_offer(store: Store, run: dict, person: Person | None) -> None:
             st.rerun()  # the whole page: the run is live again, and its panel polls
 
 
-def _live(store: Store, run: dict, progress: Progress, person: Person | None) -> None:
-    run_id = run["run_id"]
-    if run["status"] == "queued":
+def _live(store: RunStore, run: Run, progress: Progress, person: Person | None) -> None:
+    run_id = run.run_id
+    if run.status is Status.QUEUED:
         launcher.ensure_workers(store, data_dir_setting())  # starts a worker if the last one died meanwhile (no write)
         cluster_state = cluster.status_line(store.root)
         if cluster_state is not None and not cluster_state[0]:  # the Ray cluster does not answer: say why the run waits
@@ -154,19 +154,19 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
         st.progress(
             1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
         )
-    if run["status"] == "running" and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
+    if run.status is Status.RUNNING and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
         ran_on = placed["ran_on"]
         where = f"Ray node {ran_on.get('node_address')} ({ran_on.get('node_id', '')[:8]})"
         if ran_on.get("worker_count", 1) > 1:  # one model trained by several workers at once
             where = f"{ran_on['worker_count']} Ray workers at once, led from {where}"
         st.caption(f":material/hub: Training on {where}")
-    if run.get("keep_when_stopped"):
+    if run.keep_when_stopped:
         st.warning("Stopping after the current batch, then measuring and saving the model as it is ...", icon=":material/hourglass_top:")
-    elif run.get("cancel_requested"):
+    elif run.cancel_requested:
         st.warning("Stopping after the current batch ...", icon=":material/hourglass_top:")
     elif identity.may_manage(person, run):  # someone else's run can be watched, not stopped (lab refuses it too)
         # A running run can also stop early and keep what it has learned: it is evaluated and appears in Compare.
-        keep_column, cancel_column = st.columns(2) if run["status"] == "running" else (None, st.container())
+        keep_column, cancel_column = st.columns(2) if run.status is Status.RUNNING else (None, st.container())
         keep = keep_column is not None and keep_column.button(
             "Stop now and keep the model",
             key="trainbtn_stop_keep",
@@ -189,20 +189,21 @@ def _live(store: Store, run: dict, progress: Progress, person: Person | None) ->
                 st.error(str(error), icon=":material/lock:")
             else:
                 st.toast(done.message[:1].upper() + done.message[1:], icon=":material/group:" if "classmate" in done.message else None)
-                still_mine = (store.get_run(run_id) or {}).get("owner_id") == person.id
+                after = store.get_run(run_id)  # None once deleted
+                still_mine = after is not None and after.owner_id == person.id
                 # A run classmates follow goes on for them and leaves this page: redraw the whole page, not just this panel.
                 st.rerun(scope="fragment" if still_mine else "app")
     _curves(store, run_id, progress)
     _details(run)
 
 
-def _details(run: dict) -> None:
+def _details(run: Run) -> None:
     """The run's id and where it was trained: for the teacher and the command line, not for the projector."""
     with st.expander("Details", icon=":material/info:"):
-        st.caption(f"Run id: {run['run_id']} (python -m lab runs lists it; the address of this page keeps it).")
+        st.caption(f"Run id: {run.run_id} (python -m lab runs lists it; the address of this page keeps it).")
 
 
-def _waiting_line(store: Store, run_id: str) -> str:
+def _waiting_line(store: RunStore, run_id: str) -> str:
     """Where a queued run stands: its place in the (fair) queue, and in classroom mode roughly when it starts."""
     position = queue.queue_position(run_id, store)
     if not position:
@@ -216,7 +217,7 @@ def _waiting_line(store: Store, run_id: str) -> str:
     return line
 
 
-def _curves(store: Store, run_id: str, progress: Progress) -> None:
+def _curves(store: RunStore, run_id: str, progress: Progress) -> None:
     """While training, the loss batch by batch; and once an epoch has ended, loss and accuracy per epoch."""
     if progress.phase == "training":
         _batch_curve(pd.DataFrame(store.events(run_id, kinds="batch_end")), progress.steps_per_epoch or 1)
@@ -252,9 +253,9 @@ def _curve_pair(frame: pd.DataFrame) -> None:
     st.caption(ONE_RUN_CURVES_KEY)
 
 
-def _results(store: Store, run: dict) -> None:
-    metrics = run["metrics"] or {}
-    names = list(metrics.get("class_names") or task_class_names(run["task"]))
+def _results(store: RunStore, run: Run) -> None:
+    metrics = run.metrics
+    names = list(metrics.get("class_names") or task_class_names(run.task))
     # Two rows, so each figure keeps room for its whole label and value: how good, then how big and how long.
     columns = st.columns(5)
     columns[0].metric("Test accuracy", _percent(metrics.get("accuracy")), help=METRICS["accuracy"])
@@ -266,13 +267,13 @@ def _results(store: Store, run: dict) -> None:
     size_column, time_column, _ = st.columns([1.4, 1, 2.6])
     learning = f" {metrics.get('trainable_params', 0):,} of them learn; the others stay as they were."
     size_column.metric("Parameters", f"{metrics.get('total_params', 0):,}", help=METRICS["total_params"] + learning)
-    time_column.metric("Training time", format_seconds(run.get("train_seconds")), help=METRICS["train_seconds"])
+    time_column.metric("Training time", format_seconds(run.train_seconds), help=METRICS["train_seconds"])
     kept = f" The weights of epoch {metrics['best_epoch']} (best validation accuracy) were kept." if metrics.get("best_epoch") else ""
     st.caption(
         f"Measured on {metrics.get('n_test', '?')} test images never used for training; {tasks.baseline_words(metrics, names)}.{kept}"
     )
-    tasks.one_class_metrics(metrics, run["task"])
-    history = store.load_history(run["run_id"])
+    tasks.one_class_metrics(metrics, run.task)
+    history = store.load_history(run.run_id)
     if history:
         _curve_pair(charts.history_frame(history))
     if metrics.get("confusion_matrix"):

@@ -14,7 +14,7 @@ import streamlit as st
 from lab.data.cifar10 import describe_data_source
 from lab.jobs.ray import cluster
 from lab.store.postgres import NOT_ANSWERING, PostgresStore
-from lab.store.runs import StoreError
+from lab.store.runs import Status, StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
 
@@ -62,7 +62,7 @@ def _dataset() -> None:
 
 # While a run is queued or training, the run counts change with no click to redraw them.
 RESULTS_POLL_SECONDS = 3
-ACTIVE_STATUSES = ("running", "queued")
+ACTIVE_STATUSES = (Status.RUNNING, Status.QUEUED)
 
 
 def _results() -> None:
@@ -84,7 +84,7 @@ def _results_line() -> None:
         st.markdown(":material/error: **Results:** cannot be stored")
         st.caption(problem)
         return
-    counts = {status: sum(run["status"] == status for run in runs) for status in ACTIVE_STATUSES}
+    counts = {status: sum(run.status is status for run in runs) for status in ACTIVE_STATUSES}
     busy = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     st.markdown(f":material/folder: **Results:** {len(runs)} run{'s' if len(runs) != 1 else ''}" + (f" ({busy})" if busy else ""))
 

@@ -21,7 +21,7 @@ from lab.jobs.progress import format_seconds
 from lab.report.results_table import RESULT_COLUMNS, results_table
 from lab.report.safe_csv import safe_csv
 from lab.store.owners import Person
-from lab.store.runs import Store
+from lab.store.runs import RunStore, Status, Store
 from ui.common import data_dir_setting, device_summary
 from ui.leaderboard_view import refresh_now
 from ui.tasks import task_label
@@ -38,7 +38,7 @@ STANDARD_TASKS = ("cifar10", "binary", *(f"{ONE_VS_REST}{name}" for name in CLAS
 WEIGHTS_FILE_MB = {"vgg16": 59, "resnet50": 95, "mobilenetv2": 10, "efficientnetb0": 17}
 
 
-def preflight_view(store: Store, teacher: Person) -> None:
+def preflight_view(store: RunStore, teacher: Person) -> None:
     """The data found and each pretrained backbone's ImageNet weights; a missing file can be uploaded, or its backbone switched to "none"."""
     data = preflight.data_status(data_dir_setting())
     if data["found"]:
@@ -50,7 +50,7 @@ def preflight_view(store: Store, teacher: Person) -> None:
         _backbone_weights(store, teacher, row)
 
 
-def _backbone_weights(store: Store, teacher: Person, row: preflight.BackboneWeights) -> None:
+def _backbone_weights(store: RunStore, teacher: Person, row: preflight.BackboneWeights) -> None:
     used_by = f" (used by {', '.join(row.presets)})" if row.presets else " (no preset uses it; custom runs may)"
     if row.found is not None:
         st.markdown(f":material/check_circle: **{row.backbone}**{used_by}: ImageNet weights found, `{row.file_name}`.")
@@ -96,7 +96,7 @@ def _backbone_weights(store: Store, teacher: Person, row: preflight.BackboneWeig
         _weights_none_toggle(store, teacher, row)
 
 
-def _weights_none_toggle(store: Store, teacher: Person, row: preflight.BackboneWeights) -> None:
+def _weights_none_toggle(store: RunStore, teacher: Person, row: preflight.BackboneWeights) -> None:
     """The class's switch of one backbone to weights "none", with what it changes in plain words."""
     switched = st.toggle(
         f"Use weights “none” for {row.backbone} in this class",
@@ -118,7 +118,7 @@ def _weights_none_toggle(store: Store, teacher: Person, row: preflight.BackboneW
 # ---------------------------------------------------------------- the queue
 
 
-def queue_view(store: Store) -> None:
+def queue_view(store: RunStore) -> None:
     """The runs training now and those waiting, in the order they will start; redraws itself."""
     st.fragment(_queue_panel, run_every=QUEUE_REFRESH_SECONDS)(str(store.root))
 
@@ -129,27 +129,27 @@ def _queue_panel(root: str) -> None:
     if not rows:
         st.info("Nothing is training or waiting.", icon=":material/check_circle:")
         return
-    waiting = Counter(row["student"] for row in rows if row["status"] == "queued")
+    waiting = Counter(row["student"] for row in rows if row["status"] == Status.QUEUED)
     if waiting:
         st.markdown("**Waiting:** " + ", ".join(f"{name} ({count})" for name, count in waiting.items()))
     st.table(pd.DataFrame(rows), hide_index=True)  # plain text, large enough to read across the room
 
 
-def queue_rows(store: Store) -> list[dict]:
+def queue_rows(store: RunStore) -> list[dict]:
     """Running runs first, then the queued ones in the fair order (round robin across students); every cell text."""
     device = device_summary()["device"]
     placed = []
     for run in queue.active_runs(store):
-        place = queue.queue_position(run["run_id"], store) if run["status"] == "queued" else None
-        starts = queue.seconds_until_start(run["run_id"], store, device=device) if place else None
+        place = queue.queue_position(run.run_id, store) if run.status is Status.QUEUED else None
+        starts = queue.seconds_until_start(run.run_id, store, device=device) if place else None
         row = {
-            "place": "training" if run["status"] == "running" else str(place or "starting"),
-            "student": run.get("owner_name") or run.get("owner_id"),
-            "status": run["status"],
-            "model": run["model"],
-            "task": task_label(run["task"]),
-            "starts in": "now" if run["status"] == "running" else format_seconds(starts),
-            "run_id": run["run_id"],
+            "place": "training" if run.status is Status.RUNNING else str(place or "starting"),
+            "student": run.owner_name or run.owner_id,
+            "status": run.status.value,  # plain text in a table cell
+            "model": run.model,
+            "task": task_label(run.task),
+            "starts in": "now" if run.status is Status.RUNNING else format_seconds(starts),
+            "run_id": run.run_id,
         }
         placed.append((place or 0, row))
     return [row for _, row in sorted(placed, key=lambda pair: pair[0])]
@@ -158,34 +158,34 @@ def queue_rows(store: Store) -> list[dict]:
 # ---------------------------------------------------------------- one run
 
 
-def manage_run(store: Store, teacher: Person) -> None:
+def manage_run(store: RunStore, teacher: Person) -> None:
     """Cancel, stop or delete any student's run."""
     runs = store.list_runs()
     if not runs:
         st.caption("No runs stored yet.")
         return
-    by_id = {run["run_id"]: run for run in runs}
+    by_id = {run.run_id: run for run in runs}
     run_id = st.selectbox(
         "Run",
         list(by_id),
-        format_func=lambda rid: f"{by_id[rid].get('owner') or '?'} · {by_id[rid]['model']} · {by_id[rid]['status']} · {rid}",
+        format_func=lambda rid: f"{by_id[rid].owner or '?'} · {by_id[rid].model} · {by_id[rid].status} · {rid}",
         key="teacher_run",
     )
     run = by_id[run_id]
     cancel_column, keep_column, delete_column = st.columns(3)
-    active = run["status"] in queue.ACTIVE_STATUSES
+    active = run.status.is_active
     try:
         if cancel_column.button("Cancel it", disabled=not active, icon=":material/stop_circle:", key="teacher_cancel"):
             queue.cancel(run_id, store, by=teacher)
             st.toast(f"Cancelling {run_id}.")
             st.rerun()
         if keep_column.button(
-            "Stop it and keep the model", disabled=run["status"] != "running", icon=":material/save:", key="teacher_keep"
+            "Stop it and keep the model", disabled=run.status is not Status.RUNNING, icon=":material/save:", key="teacher_keep"
         ):
             queue.cancel(run_id, store, keep_model=True, by=teacher)
             st.toast(f"Stopping {run_id}; its model is kept.")
             st.rerun()
-        if delete_column.button("Delete it", disabled=run["status"] == "running", icon=":material/delete:", key="teacher_delete"):
+        if delete_column.button("Delete it", disabled=run.status is Status.RUNNING, icon=":material/delete:", key="teacher_delete"):
             queue.delete(run_id, store, by=teacher)
             refresh_now()
             st.toast(f"Deleted {run_id}.")
@@ -197,7 +197,7 @@ def manage_run(store: Store, teacher: Person) -> None:
 # ---------------------------------------------------------------- limits and challenge
 
 
-def limits_form(store: Store, teacher: Person) -> None:
+def limits_form(store: RunStore, teacher: Person) -> None:
     """What each student may queue, and what the whole class may have waiting; the Train form and the queue enforce it, naming the limit."""
     limits = load_limits(store)
     with st.form("teacher_limits_form", border=True):
@@ -256,14 +256,14 @@ def limits_form(store: Store, teacher: Person) -> None:
                 st.success("Limits saved: they apply to the next run anyone starts.", icon=":material/check:")
 
 
-def challenge_form(store: Store, teacher: Person) -> None:
+def challenge_form(store: RunStore, teacher: Person) -> None:
     """A task and a budget: the leaderboard then ranks only the runs that meet it."""
     current = load_challenge(store)
     if current is not None:
         st.markdown(f"**Now:** {task_label(current.task)} ({current.describe()})")
     tasks = list(
         dict.fromkeys(
-            [*STANDARD_TASKS, *(run["task"] for run in store.list_runs(status="completed")), *([current.task] if current else [])]
+            [*STANDARD_TASKS, *(run.task for run in store.list_runs(status=Status.COMPLETED)), *([current.task] if current else [])]
         )
     )
     with st.form("teacher_challenge_form", border=True):
@@ -299,25 +299,25 @@ def challenge_form(store: Store, teacher: Person) -> None:
 # ---------------------------------------------------------------- results and a fresh start
 
 
-def class_results_csv(store: Store) -> str:
+def class_results_csv(store: RunStore) -> str:
     """The class's completed runs (not the lab report's rows) as CSV, with their owners; formula-like cells neutralised."""
     rows = [row for row in results_table(store) if not row.get("reference")]
     return safe_csv(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))  # a name like "=HYPERLINK(...)" stays text in a spreadsheet
 
 
-def clear_class(store: Store, teacher: Person) -> None:
+def clear_class(store: RunStore, teacher: Person) -> None:
     """Cancel every active run and delete every run, behind a confirmation."""
     sure = st.checkbox("Yes, cancel every queued and running run, and delete every run of the class", key="teacher_clear_confirm")
     if not st.button("Clear the class's runs", type="primary", disabled=not sure, icon=":material/delete_sweep:", key="teacher_clear"):
         return
     deleted, stopping = 0, 0
     for run in store.list_runs():
-        if run["status"] in queue.ACTIVE_STATUSES:
-            queue.cancel(run["run_id"], store, by=teacher)  # a queued run is cancelled at once; a running one after its batch
-        if store.get_run(run["run_id"])["status"] == "running":
+        if run.status.is_active:
+            queue.cancel(run.run_id, store, by=teacher)  # a queued run is cancelled at once; a running one after its batch
+        if store.get_run(run.run_id).status is Status.RUNNING:
             stopping += 1
             continue
-        queue.delete(run["run_id"], store, by=teacher)
+        queue.delete(run.run_id, store, by=teacher)
         deleted += 1
     st.session_state.pop("teacher_clear_confirm", None)
     refresh_now()
@@ -328,7 +328,7 @@ def clear_class(store: Store, teacher: Person) -> None:
 # ---------------------------------------------------------------- tries at the teacher password
 
 
-def sign_in_attempts(store: Store) -> None:
+def sign_in_attempts(store: RunStore) -> None:
     """Every try at the teacher password, newest first: when, from which identity, accepted or not; and the lock, if any."""
     locked = teacher_sign_in.locked_until(store)
     if locked is not None:
@@ -351,7 +351,7 @@ def sign_in_attempts(store: Store) -> None:
 # ---------------------------------------------------------------- names that read the same
 
 
-def shared_names(store: Store) -> None:
+def shared_names(store: RunStore) -> None:
     """Students whose names read the same ("Ana" and "Аna" with a Cyrillic А): nothing at all while every name is told apart.
 
     Joining refuses a name that reads like one in the class, so this lists only names that joined at
