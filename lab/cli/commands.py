@@ -15,6 +15,15 @@ from lab.cli.teacher_commands import cmd_teacher
 from lab.cli.train_commands import cmd_resume, cmd_stop, cmd_train
 from lab.config import PRESETS, REPORT_BINARY_EPOCHS, REPORT_BINARY_TASK, RunConfig, config_for_preset, positive_class
 from lab.report.results_table import reference_rows
+from lab.store.records import Status
+from lab.store.run_folder import (
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+)
 from lab.store.runs import Store
 from lab.system.paths import DEFAULT_MODEL_DIR
 
@@ -66,13 +75,13 @@ def cmd_evaluate(args) -> int:
     run = store.get_run(args.run_id)
     if run is None:
         raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
-    config = RunConfig.from_dict(run["config"])
+    config = run.config
     task = task_data_for(config, args.data_dir)
     model = store.load_model(args.run_id)
     evaluation = evaluate_model(
         model, task.x_test, task.y_test, task.class_names, tta=config.tta, positive_class=positive_class(config.task)
     )
-    metrics = {**(run.get("metrics") or {}), **evaluation.metrics}
+    metrics = {**run.metrics, **evaluation.metrics}
     summary = summarise(args.run_id, config, metrics)
     print_summary(summary, args.json)
     return 0
@@ -83,15 +92,15 @@ def cmd_runs(args) -> int:
     store.mark_interrupted_runs()  # a run whose process was killed is no longer "running", as the app would show it
     runs = store.list_runs()
     if args.json:
-        print_json(runs)
+        print_json([run.to_dict() for run in runs])
         return 0
     if not runs:
         print("no runs yet: train one with `python -m lab train --model quick-demo`")
     for run in runs:
-        accuracy = (run.get("metrics") or {}).get("accuracy")
+        accuracy = run.metrics.get("accuracy")
         shown = f"{accuracy:.4f}" if accuracy is not None else "-"
-        owner = run.get("owner") or ""
-        print(f"{run['run_id']:<44}{run['status']:<11}{run['model']:<20}{run['task']:<16}{shown:<9}{owner}")
+        owner = run.owner
+        print(f"{run.run_id:<44}{run.status:<11}{run.model:<20}{run.task:<16}{shown:<9}{owner}")
     return 0
 
 
@@ -101,7 +110,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-DEFAULT_MODEL_FILES = ("model.keras", "config.json", "metrics.json", "history.json", "environment.json", "MODEL_CARD.md")
+DEFAULT_MODEL_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, ENVIRONMENT_FILE, MODEL_CARD_FILE)
 DEFAULT_MODEL_LIMIT_MB = 8  # the repository keeps no file larger than this
 
 
@@ -116,10 +125,10 @@ def cmd_default_model(args) -> int:
         result = run(config_for_preset(args.model, **overrides), TerminalProgress(), data_dir=args.data_dir, store=store)
         run_id = result.run_id
     stored = store.get_run(run_id)
-    if stored is None or stored["status"] != "completed":
+    if stored is None or stored.status is not Status.COMPLETED:
         raise ValueError(f"no completed run is called {run_id!r}, so there is no model to ship; `python -m lab runs` lists the runs.")
     source = store.run_dir(run_id)
-    size_mb = (source / "model.keras").stat().st_size / 2**20
+    size_mb = store.run_folder(run_id).model.stat().st_size / 2**20
     if size_mb > DEFAULT_MODEL_LIMIT_MB:
         raise ValueError(
             f"the model of {run_id} takes {size_mb:.1f} MB; a shipped default model must stay under {DEFAULT_MODEL_LIMIT_MB} MB."
@@ -198,7 +207,7 @@ def cmd_gradcam(args) -> int:
     run = store.get_run(args.run_id)
     if run is None:
         raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
-    class_names = list((run.get("metrics") or {}).get("class_names") or RunConfig.from_dict(run["config"]).class_names)
+    class_names = list(run.metrics.get("class_names") or run.config.class_names)
     class_index = None
     if args.class_name is not None:
         if args.class_name.lower() not in class_names:
