@@ -24,8 +24,9 @@ from lab.config import config_for_preset, positive_class, task_class_names
 from lab.data.cifar10 import load_cifar10
 from lab.data.tasks import prepare_task
 from lab.evaluate.metrics import evaluate_model, metrics_from_predictions
-from lab.evaluate.model_card import CARD_FILE, model_card
+from lab.evaluate.model_card import model_card
 from lab.jobs import launcher
+from lab.store.run_folder import MODEL_CARD_FILE
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 from ui import tasks
@@ -87,7 +88,7 @@ def store_completed_run(
     metrics = {key: value for key, value in metrics.items() if key not in drop}
     fingerprint = {"source": "synthetic", "n_train": 180, "n_val": 20, "n_test": metrics["n_test"]}
     extra = (
-        {CARD_FILE: model_card(config.to_dict(), metrics, {"device": "CPU"}, fingerprint, run_id=run_id).encode()} if with_card else None
+        {MODEL_CARD_FILE: model_card(config.to_dict(), metrics, {"device": "CPU"}, fingerprint, run_id=run_id).encode()} if with_card else None
     )
     store.complete_run(
         run_id, metrics=metrics, history=HISTORY, model=model, environment={"device": "CPU"}, fingerprint=fingerprint,
@@ -300,7 +301,7 @@ def test_compare_downloads_a_run_as_the_zip_export_writes(tmp_path, monkeypatch)
     assert file_name == f"{run_id}.zip"
     with zipfile.ZipFile(io.BytesIO(build())) as downloaded:
         names = set(downloaded.namelist())
-        assert {f"{run_id}/model.keras", f"{run_id}/config.json", f"{run_id}/{CARD_FILE}"} <= names
+        assert {f"{run_id}/model.keras", f"{run_id}/config.json", f"{run_id}/{MODEL_CARD_FILE}"} <= names
         exported = Store().export_run(run_id, tmp_path / "exported.zip")
         with zipfile.ZipFile(exported) as written:
             assert names == set(written.namelist())

@@ -16,8 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab.classroom import heavy_work
-from lab.evaluate.model_card import CARD_FILE
-from lab.store.runs import Run, Status, Store
+from lab.store.runs import MODEL_CARD_FILE, Run, Status, Store
 from ui import identity
 from ui.common import DEFAULT_MODEL_DIR, get_store
 
@@ -29,9 +28,9 @@ NO_CARD = (
 
 def card_text(run_id: str | None) -> str | None:
     """The model card of a stored run, or of the shipped default model when `run_id` is None; None when there is none."""
-    folder = DEFAULT_MODEL_DIR if run_id is None else get_store().run_dir(run_id)
+    path = Path(DEFAULT_MODEL_DIR) / MODEL_CARD_FILE if run_id is None else get_store().run_folder(run_id).model_card
     try:
-        return (Path(folder) / CARD_FILE).read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
