@@ -21,6 +21,7 @@ from lab.report.results_table import reference_rows, results_table
 from lab.report.safe_csv import safe_csv
 from lab.store.runs import Status, StoreError
 from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
+from ui.charts import confusion_summary, confusion_table, curves_summary, curves_table, show_chart
 from ui.common import get_dataset, get_store, load_model
 from ui.help_texts import CURVES_KEY, METRICS
 from ui.router import ensure_router
@@ -144,7 +145,13 @@ def charts_section() -> None:
     """Accuracy against training time for the listed rows, and the learning curves of chosen runs."""
     if view[["accuracy", "train_seconds"]].notna().all(axis=1).any():
         st.subheader("Accuracy against training time")
-        st.altair_chart(charts.accuracy_vs_time_chart(results.in_words(view)), width="stretch")
+        plotted = results.in_words(view)
+        drawn = plotted[plotted[["accuracy", "train_seconds"]].notna().all(axis=1)]
+        best = drawn.loc[drawn["accuracy"].idxmax()]
+        summary = (f"{len(drawn)} runs, test accuracy against training time. The most accurate: {best['model']}, "
+                   f"{best['accuracy']:.0%} after {best['train_seconds']:,.0f} seconds.")  # fmt: skip
+        table = drawn[["model", "task", "accuracy", "train_seconds", "total_params"]].round(4)
+        show_chart(charts.accuracy_vs_time_chart(plotted), table, title="Accuracy against training time", summary=summary, width="stretch")
         st.caption(
             "Up and to the left is better: more accurate, sooner. Bigger points have more parameters. Diamonds are the lab "
             "report's runs (CIFAR-10's original 10,000 test images, another computer). Rows without a training time are not drawn."
@@ -160,7 +167,8 @@ def charts_section() -> None:
     if curves.empty:
         st.caption("Choose runs with a stored history to see their curves.")
     else:
-        st.altair_chart(charts.learning_curves_chart(curves, metric), width="stretch")
+        chart = charts.learning_curves_chart(curves, metric)
+        show_chart(chart, curves_table(curves, metric), title=f"{metric.capitalize()} per epoch", summary=curves_summary(curves, metric), width="stretch")
         st.caption(CURVES_KEY)
 
 
@@ -180,8 +188,10 @@ def one_run_section() -> None:
     tasks.one_class_metrics(metrics, run.task)
     run_files.zip_download(run)
     if metrics.get("confusion_matrix"):
-        chart = charts.confusion_matrix_chart(metrics["confusion_matrix"], names, clickable=True)
-        clicked = st.altair_chart(chart, width="content", on_select="rerun", key="compare_matrix")
+        matrix = metrics["confusion_matrix"]
+        chart = charts.confusion_matrix_chart(matrix, names, clickable=True)
+        table, summary = confusion_table(matrix, names), confusion_summary(matrix, names)
+        clicked = show_chart(chart, table, title="Confusion matrix", summary=summary, width="content", on_select="rerun", key="compare_matrix")
         results.apply_clicked_cell(clicked, names)
         st.caption(
             "Each row is a true class, each column the model's answer; the diagonal counts right answers. Darker = a bigger share of the row. "
@@ -191,9 +201,10 @@ def one_run_section() -> None:
         st.markdown(
             "**Most confused:** " + "; ".join(f"{p['true']} → {p['predicted']} ({p['share']:.0%} of the {p['true']} images)" for p in pairs)
         )
-        st.altair_chart(charts.per_class_chart(metrics["per_class"]), width="stretch")
-        with st.expander("Per-class numbers"):
-            st.dataframe(pd.DataFrame(metrics["per_class"]).set_index("class").round(3))
+        per_class = pd.DataFrame(metrics["per_class"]).round(3)
+        weakest = per_class.loc[per_class["f1"].idxmin()]
+        summary = f"Precision, recall and F1 of each class. The hardest class for this run: {weakest['class']} (F1 {weakest['f1']:.2f})."
+        show_chart(charts.per_class_chart(metrics["per_class"]), per_class, title="Each class", summary=summary, width="stretch")
 
     st.markdown("**Test images this run got wrong**, the most confident mistakes first")
     data = get_dataset()

@@ -9,6 +9,7 @@ from lab.config import CLASS_NAMES, ONE_VS_REST, task_class_names
 from lab.data import stats as data_stats
 from lab.data.pipeline import augmentation_preview
 from lab.report.charts import class_balance_chart
+from ui.charts import show_chart
 from ui.common import get_dataset
 from ui.pictures import show_pictures
 from ui.router import ensure_router
@@ -86,9 +87,11 @@ if samples.open:
 if balance.open:
     with balance:
         counts = pd.DataFrame(data_stats.class_balance(data.y_train, data.y_test, task))
-        st.altair_chart(class_balance_chart(counts), width="stretch")
         table = counts.pivot(index="class", columns="split", values="images").reindex(task_names)[["train", "test"]]
-        st.dataframe(table, width="content")
+        fewest, most = table["train"].idxmin(), table["train"].idxmax()
+        summary = (f"Bars: training and test images of each of the {len(table)} classes. Fewest training images: {fewest} "
+                   f"({table.loc[fewest, 'train']:,}); most: {most} ({table.loc[most, 'train']:,}).")  # fmt: skip
+        show_chart(class_balance_chart(counts), table, title="Images per class", summary=summary, width="stretch")
         if counts.groupby("split")["images"].nunique().max() > 1:
             test_counts = table["test"]
             majority_share = float(test_counts.max() / test_counts.sum())

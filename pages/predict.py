@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from lab.data.tasks import task_label_map
@@ -10,6 +11,7 @@ from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predic
 from lab.report import charts
 from lab.store.runs import Status, StoreError
 from ui import insight_views, results, run_files, tasks
+from ui.charts import show_chart
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.pictures import show_picture
 from ui.router import ensure_router
@@ -104,7 +106,9 @@ for number, outcome in enumerate(outcomes):
         show_picture(outcome["image"], f"{outcome['name']} shrunk to the 32 x 32 pixels the model sees; it answers {best}",
                      "What the model sees: 32 x 32 pixels", width=128, where=seen)  # fmt: skip
         answer.markdown(f"**{best}**, {confidence:.0%} sure")
-        answer.altair_chart(charts.top_k_chart(outcome["top"]), width="stretch")
+        guesses = pd.DataFrame(outcome["top"], columns=["class", "probability"]).round(3)
+        summary = "; ".join(f"{name} {share:.0%}" for name, share in outcome["top"])
+        show_chart(charts.top_k_chart(outcome["top"]), guesses, title="Its five best guesses", summary=summary, where=answer, width="stretch")
         if true_class is not None:
             verdict = ":green[right]" if best == true_class else ":red[wrong]"
             answer.markdown(f"True class: **{true_class}**: the model is {verdict}.")

@@ -34,6 +34,7 @@ from lab.report import charts
 from lab.report.task_names import task_label
 from lab.store.runs import Run
 from ui import identity
+from ui.charts import show_chart
 from ui.help_texts import SETTINGS
 from ui.pictures import show_picture, show_pictures
 
@@ -166,8 +167,10 @@ def per_class_view(metrics: dict) -> None:
     if not per_class:
         st.caption("This run has no per-class numbers.")
         return
-    st.altair_chart(charts.per_class_chart(per_class), width="stretch")
     table = pd.DataFrame(per_class).set_index("class")
+    weakest = table["f1"].idxmin()
+    summary = f"Precision, recall and F1 of each class. The hardest class: {weakest} (F1 {table.loc[weakest, 'f1']:.2f})."
+    show_chart(charts.per_class_chart(per_class), table.round(3).reset_index(), title="Each class", summary=summary, width="stretch")
     fraction = {
         name: st.column_config.ProgressColumn(name, min_value=0.0, max_value=1.0, format="%.2f") for name in ("precision", "recall", "f1")
     }
@@ -286,7 +289,13 @@ def compare_two_runs_view(
     columns[2].metric(f"Only {labels[0]} right", f"{len(split['a_right_b_wrong']):,}")
     columns[3].metric(f"Only {labels[1]} right", f"{len(split['b_right_a_wrong']):,}")
     rows = misclassified.compare_per_class(y_test, probs_a, probs_b, class_names)
-    st.altair_chart(_per_class_comparison_chart(rows, labels), width="stretch")
+    frame = pd.DataFrame(rows).rename(columns={"accuracy_a": labels[0], "accuracy_b": labels[1]})
+    gaps = (frame[labels[0]] - frame[labels[1]]).abs()
+    widest = frame.loc[gaps.idxmax()]
+    summary = (f"Accuracy of each class for both runs. The widest gap: {widest['class']}, {widest[labels[0]]:.0%} for {labels[0]} "
+               f"against {widest[labels[1]]:.0%} for {labels[1]}.")  # fmt: skip
+    table = frame[["class", *labels]].round(3)
+    show_chart(_per_class_comparison_chart(rows, labels), table, title="Each class, both runs", summary=summary, width="stretch")
     names = list(class_names)
     for tab, (field, right, wrong) in zip(
         st.tabs([f"{labels[0]} right, {labels[1]} wrong", f"{labels[1]} right, {labels[0]} wrong"]),
@@ -364,7 +373,9 @@ def lr_finder_view(curve: dict, key: str, on_use: Callable[[float], None] | None
         .mark_rule(color="#e45756", strokeDash=[4, 3])
         .encode(x="learning rate:Q")
     )
-    st.altair_chart((line + rule).properties(height=260), width="stretch")
+    summary = (f"The loss (smoothed) at {len(frame)} learning rates from {frame['learning rate'].min():.1e} to "
+               f"{frame['learning rate'].max():.1e}; the suggestion, {curve['suggestion']:.1e}, is the dashed line.")  # fmt: skip
+    show_chart((line + rule).properties(height=260), frame, title="Loss against learning rate", summary=summary, width="stretch")
     st.markdown(f"**Suggested learning rate: {curve['suggestion']:.1e}** ({curve['method']}; dashed line).")
     if curve.get("note"):
         st.warning(curve["note"], icon=":material/warning:")

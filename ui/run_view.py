@@ -22,8 +22,10 @@ from lab.report import charts
 from lab.store.owners import Person
 from lab.store.runs import Run, RunStore, Status
 from ui import identity, tasks
+from ui.charts import confusion_summary, confusion_table, curves_summary, curves_table, show_chart
 from ui.common import data_dir_setting, device_summary, get_store
 from ui.help_texts import BATCH_CURVE_KEY, METRICS, ONE_RUN_CURVES_KEY
+from ui.live_region import announce
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
@@ -144,16 +146,18 @@ def _live(store: RunStore, run: Run, progress: Progress, person: Person | None) 
         st.info(_waiting_line(store, run_id), icon=":material/schedule:")
     elif progress.phase == "starting":
         st.progress(0.0, text="Loading the data and building the model ...")
+        announce("Training is starting.")
     elif progress.phase == "features":
         st.progress(0.0, text="Running the frozen backbone once over every image (its outputs are cached; then only the head trains) ...")
     elif progress.phase == "training":
         text = f"Epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
         text += f"{format_seconds(progress.elapsed_seconds)} so far · {time_left_words(progress)}"
         st.progress(progress.fraction, text=text)
+        announce(f"Training, epoch {progress.epoch} of {progress.epochs}.")  # once per epoch, not every batch
     else:
-        st.progress(
-            1.0, text="Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
-        )
+        words = "Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
+        st.progress(1.0, text=words)
+        announce(words)
     if run.status is Status.RUNNING and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
         ran_on = placed["ran_on"]
         where = f"Ray node {ran_on.get('node_address')} ({ran_on.get('node_id', '')[:8]})"
@@ -242,14 +246,17 @@ def _batch_curve(batches: pd.DataFrame, steps_per_epoch: int) -> None:
             tooltip=["epoch:Q", alt.Tooltip("step_in_run:Q", title="step"), alt.Tooltip("loss:Q", format=".3f")],
         )
     )
-    st.altair_chart(chart.properties(height=220, title="Loss, batch by batch"), width="stretch")
-    st.caption(BATCH_CURVE_KEY)
+    first, last = batches["loss"].dropna().iloc[0], batches["loss"].dropna().iloc[-1]
+    summary = f"The training loss after each batch, {len(batches)} points: from {first:.3f} to {last:.3f} so far. {BATCH_CURVE_KEY}"
+    table = batches[["epoch", "step_in_run", "loss"]].rename(columns={"step_in_run": "training step"}).round(4)
+    show_chart(chart.properties(height=220), table, title="Loss, batch by batch", summary=summary, width="stretch")
 
 
 def _curve_pair(frame: pd.DataFrame) -> None:
     left, right = st.columns(2)
-    left.altair_chart(charts.learning_curves_chart(frame, "accuracy").properties(title="Accuracy"))
-    right.altair_chart(charts.learning_curves_chart(frame, "loss").properties(title="Loss"))
+    for where, metric in ((left, "accuracy"), (right, "loss")):
+        chart = charts.learning_curves_chart(frame, metric)
+        show_chart(chart, curves_table(frame, metric), title=metric.capitalize(), summary=curves_summary(frame, metric), where=where)
     st.caption(ONE_RUN_CURVES_KEY)
 
 
@@ -277,8 +284,9 @@ def _results(store: RunStore, run: Run) -> None:
     if history:
         _curve_pair(charts.history_frame(history))
     if metrics.get("confusion_matrix"):
-        st.markdown("**Confusion matrix**: rows are the true classes; darker cells hold more of that row's images.")
-        st.altair_chart(charts.confusion_matrix_chart(metrics["confusion_matrix"], names))
+        matrix = metrics["confusion_matrix"]
+        summary = "Rows are the true classes; darker cells hold more of that row's images. " + confusion_summary(matrix, names)
+        show_chart(charts.confusion_matrix_chart(matrix, names), confusion_table(matrix, names), title="Confusion matrix", summary=summary)
     st.page_link("pages/compare.py", label="Open in Compare", icon=":material/leaderboard:")
     _details(run)
 

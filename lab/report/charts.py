@@ -23,6 +23,13 @@ import pandas as pd
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518", "test": "#54a24b"}
 CATEGORY_SCHEME = "tableau10"  # runs, models and measures: ten hues that stay apart on a projector
 METRIC_LABELS = {"accuracy": "accuracy", "loss": "loss"}
+# The confusion matrix's shares in five steps of one blue, light to dark: the steps differ in lightness, so they stay
+# apart for colour-blind eyes too (tests/test_accessible_colours.py simulates protanopia and deuteranopia). Counts are
+# printed dark on the three light steps and white on the two dark ones, each at least 4.5:1.
+CONFUSION_STEPS = [0.1, 0.25, 0.5, 0.75]  # the share of the row where each next colour begins
+CONFUSION_COLOURS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]
+CONFUSION_TEXT = {"dark": "#111827", "light": "#ffffff"}  # on the three light colours, on the two dark ones
+CONFUSION_LIGHT_TEXT_FROM = 0.5  # the share from which the cell is dark and its count white
 MAX_EPOCH_TICKS = 10  # more labels than this crowd a small chart: then every 2nd, 5th ... epoch is labelled
 
 
@@ -75,7 +82,8 @@ def confusion_matrix_chart(
     to 100%), so a rare class's mistakes are as visible as a common one's.
     """
     frame = confusion_frame(matrix, class_names)
-    value = "share" if normalize else "count"
+    # The shade, 0 to 1: the share of the row, or without `normalize` the count against the largest count.
+    frame["shade"] = frame["share"] if normalize else frame["count"] / max(int(frame["count"].max()), 1)
     cell = max(40, min(90, 440 // max(len(class_names), 1)))  # pixels per cell: 44 for ten classes, 90 for two
     base = alt.Chart(frame).encode(
         x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
@@ -83,7 +91,7 @@ def confusion_matrix_chart(
     )
     cells = base.mark_rect().encode(
         # No colour legend: every cell prints its count, and darker simply means "more".
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), legend=None),
+        color=alt.Color("shade:Q", scale=alt.Scale(type="threshold", domain=CONFUSION_STEPS, range=CONFUSION_COLOURS), legend=None),
         tooltip=["true:N", "predicted:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
     )
     if clickable:
@@ -92,7 +100,9 @@ def confusion_matrix_chart(
     # Dark text on light cells, light text on dark ones: readable on a projector.
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("count:Q"),
-        color=alt.condition(alt.datum.share > 0.5, alt.value("white"), alt.value("#222222")),
+        color=alt.condition(
+            alt.datum.shade >= CONFUSION_LIGHT_TEXT_FROM, alt.value(CONFUSION_TEXT["light"]), alt.value(CONFUSION_TEXT["dark"])
+        ),
     )
     return (cells + text).properties(width=alt.Step(cell), height=alt.Step(cell))
 
