@@ -11,6 +11,7 @@ the same text values as before.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -106,6 +107,17 @@ class Run:
     # "config" reads as the stored dict, as it did before, so `RunConfig.from_dict(run["config"])` still works.
 
     def __getitem__(self, key: str) -> Any:
+        _warn_dict_read(key)
+        return self._read_as_dict(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _warn_dict_read(key)
+        try:
+            return self._read_as_dict(key)
+        except KeyError:
+            return default
+
+    def _read_as_dict(self, key: str) -> Any:
         if key == "config":
             return self.config.to_dict()
         if key == "reference":
@@ -116,12 +128,6 @@ class Run:
             return getattr(self, key)
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
     def __contains__(self, key: object) -> bool:
         return key in _FIELD_NAMES or key in ("reference", "owner")
 
@@ -129,6 +135,14 @@ class Run:
 
 
 _FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(Run))
+
+
+class RunAsDictWarning(UserWarning):
+    """TEMPORARY (issue 31): a run was read as a dict (`run["status"]`); read its attribute (`run.status`) instead."""
+
+
+def _warn_dict_read(key: str, stacklevel: int = 3) -> None:
+    warnings.warn(f'a run read as a dict: use .{key}, not ["{key}"]', RunAsDictWarning, stacklevel=stacklevel)
 
 
 @dataclass(frozen=True)
@@ -146,11 +160,13 @@ class WaitingRun:
 
     # -- TEMPORARY: dict-style reads while lab/jobs/fairness.py moves to attributes (issue 31). --------
     def __getitem__(self, key: str) -> Any:
+        _warn_dict_read(key)
         if key in _WAITING_FIELD_NAMES:
             return getattr(self, key)
         raise KeyError(key)
 
     def get(self, key: str, default: Any = None) -> Any:
+        _warn_dict_read(key)
         return getattr(self, key) if key in _WAITING_FIELD_NAMES else default
 
     # -- end of the temporary block ------------------------------------------------------------
