@@ -149,3 +149,20 @@ def require_psycopg() -> None:
         import psycopg  # noqa: F401
     except ImportError:
         skip_or_fail("the PostgreSQL driver psycopg is not installed (pip install -e .)")
+
+
+def database_dump(store) -> str:
+    """Everything a store's database holds, as text: SQLite's own dump, or every row of every PostgreSQL table.
+
+    For tests that check what is (and is not) stored, such as a password or a browser token, on either backend.
+    """
+    import sqlite3
+
+    from lab.store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        with contextlib.closing(sqlite3.connect(store.database)) as connection:
+            return "\n".join(connection.iterdump())
+    with store._read() as connection:
+        tables = [row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        return "\n".join(repr(tuple(row.values())) for table in tables for row in connection.execute(f"SELECT * FROM {table}").fetchall())

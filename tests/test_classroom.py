@@ -29,7 +29,8 @@ TEACHER = Person("teacher", "Teacher", is_teacher=True)
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
+def store(tmp_path, monkeypatch, store_backend) -> Store:
+    """On each backend in turn: SQLite, then PostgreSQL (store_backend in tests/conftest.py)."""
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args, **kwargs: 0)  # nothing trains: the tests play the worker
     return Store(tmp_path / "lab_home")
 
@@ -219,12 +220,13 @@ def test_a_full_queue_refuses_one_more_run_and_lists_the_waiting_ones(store, dat
     queue.ask_for_run(quick(seed=3), owner=ANA, store=store, data_dir=data_dir, classroom=True)  # room again
 
 
-def test_limits_survive_a_restart(store):
+def test_limits_survive_a_restart(store, store_backend):
     save_limits(store, ClassLimits(max_epochs=3, allowed_presets=("quick-demo", "fast-cnn-quick"), max_queued_per_student=1), by=TEACHER)
     assert load_limits(Store(store.root)) == ClassLimits(
         max_epochs=3, allowed_presets=("quick-demo", "fast-cnn-quick"), max_queued_per_student=1
     )
-    assert load_limits(Store(store.root.parent / "fresh")) == ClassLimits()  # the defaults: 2 runs waiting per student
+    if store_backend == "sqlite":  # a fresh SQLite store is another folder (PostgreSQL: another database, the same here)
+        assert load_limits(Store(store.root.parent / "fresh")) == ClassLimits()  # the defaults: 2 runs waiting per student
     with pytest.raises(ValueError, match="allowed presets"):
         ClassLimits(allowed_presets=("alexnet",))
 

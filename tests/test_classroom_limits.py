@@ -10,7 +10,6 @@ the precondition (the attacker really had room, the run really existed) beside t
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import types
 
@@ -31,7 +30,8 @@ TEACHER = Person("teacher", "Teacher", is_teacher=True)
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
+def store(tmp_path, monkeypatch, store_backend) -> Store:
+    """On each backend in turn: SQLite, then PostgreSQL (store_backend in tests/conftest.py)."""
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args, **kwargs: 0)  # nothing trains: the tests play the worker
     return Store(tmp_path / "lab_home")
 
@@ -77,7 +77,7 @@ def test_new_names_beyond_the_cap_per_minute_are_refused(store):
         ask(fourth, store, seed=10)
     assert not any(run["owner_id"] == fourth.id for run in store.list_runs())
     ask(first, store, seed=11)  # someone who queued before is not new: not counted
-    with sqlite3.connect(store.database) as connection:  # a minute passes
+    with store._write() as connection:  # a minute passes (the same SQL on either backend)
         connection.execute("UPDATE turns SET first_queued_at = '2000-01-01T00:00:00.000+00:00'")
     ask(fourth, store, seed=10)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,12 @@ from lab.classroom import identities
 from lab.classroom.identities import RejoinLockedError, RejoinRefusedError
 from lab.classroom.names import NameRefusedError, check_new_name, clean_name, name_key
 from lab.store.runs import Store
+from tests.postgres_server import database_dump
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
+def store(tmp_path, store_backend) -> Store:
+    """On each backend in turn: SQLite, then PostgreSQL (store_backend in tests/conftest.py)."""
     return Store(tmp_path / "lab_home")
 
 
@@ -84,7 +87,10 @@ def test_joining_always_makes_a_new_identity_and_adopts_nothing(store):
     assert ana.browser_token != ben.browser_token and len(ana.browser_token) >= 40
     assert identities.person_for_browser(store, ana.browser_token) == ana.person
     # The store keeps neither the token nor the secret, only their hashes.
-    stored = b"".join(path.read_bytes() for path in store.root.glob(store.database.name + "*"))  # with SQLite's WAL file
+    if isinstance(store.database, Path):  # SQLite: the file's bytes, with its WAL file
+        stored = b"".join(path.read_bytes() for path in store.root.glob(store.database.name + "*"))
+    else:
+        stored = database_dump(store).encode()
     assert identities.hash_token(ana.browser_token).encode() in stored
     assert ana.browser_token.encode() not in stored and ana.secret.encode() not in stored
     row = store.people_with_name_key("ana")[0]

@@ -28,7 +28,8 @@ TEACHER = Person("teacher", "Teacher", is_teacher=True)
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
+def store(tmp_path, monkeypatch, store_backend) -> Store:
+    """On each backend in turn: SQLite, then PostgreSQL (store_backend in tests/conftest.py)."""
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args, **kwargs: 0)  # nothing trains: the tests play the worker
     return Store(tmp_path / "lab_home")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from lab.jobs import launcher
 from lab.store.owners import Person
 from lab.store.runs import Store
 from lab.system import processes
+from tests.postgres_server import database_dump
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -36,7 +36,8 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store() -> Store:
+def store(store_backend) -> Store:
+    """On each backend in turn: SQLite, then PostgreSQL (store_backend in tests/conftest.py)."""
     return Store()  # LAB_HOME is private to each test (conftest.py)
 
 
@@ -137,8 +138,7 @@ def test_the_password_is_never_recorded_nor_printed(store):
     assert "Ana (ana-identity)" in listed.stdout and "wrong password" in listed.stdout and '"person_name": "Ana"' in as_json.stdout
     for text in (listed.stdout, listed.stderr, as_json.stdout, unlocked.stdout):
         assert PASSWORD not in text
-    with sqlite3.connect(store.database) as connection:
-        dump = "\n".join(connection.iterdump())
+    dump = database_dump(store)
     assert "guess-0" not in dump and PASSWORD not in dump  # neither the guesses nor the password are stored
     assert "Ana" in dump  # the precondition: the tries themselves are
 
