@@ -75,6 +75,15 @@ def test_primary_colour_carries_white_text_and_reads_on_its_own_tint():
     assert contrast(primary, faded(primary, THEME["backgroundColor"], 0.1)) >= MIN_CONTRAST  # a selected pill's text
 
 
+@pytest.mark.parametrize("name", ["codeTextColor", "greenTextColor", "redTextColor", "orangeTextColor", "yellowTextColor",
+                                  "blueTextColor", "violetTextColor", "grayTextColor"])  # fmt: skip
+def test_status_and_code_colours_read_on_white_and_on_their_pale_background(name):
+    colour = THEME[name]
+    assert contrast(colour, THEME["backgroundColor"]) >= MIN_CONTRAST
+    assert contrast(colour, faded(colour, THEME["backgroundColor"], 0.1)) >= MIN_CONTRAST  # an alert's own background
+    assert contrast(colour, THEME["secondaryBackgroundColor"]) >= MIN_CONTRAST  # the sidebar, and code's grey background
+
+
 def test_the_old_theme_would_have_failed():
     """The check can fail: the grey-blue text of before, faded for a caption on the sidebar, is below 4.5:1."""
     assert contrast(faded("#1f2937", "#f3f5f9", CAPTION_OPACITY), "#f3f5f9") < MIN_CONTRAST
