@@ -341,29 +341,25 @@ def fcfs_worker(lab_home: str, data_dir: str, *, cold: bool = False, one_run: bo
 
 def _train_claimed(store, run_id: str, data, data_dir: str):
     """Train one claimed run as lab's worker does (events, cancel flag, failure recorded); returns the data for the next."""
-    from lab.config import RunConfig
     from lab.data.cifar10 import load_cifar10
     from lab.jobs import worker
-    from lab.train import run as training
+    from lab.jobs.outcome import Failed, one_line, record_outcome, train_and_record
 
     print(f"[fcfs worker {os.getpid()}] run {run_id}", flush=True)
     try:
-        config = RunConfig.from_dict(store.get_run(run_id)["config"])
         data = data if data is not None else load_cifar10(data_dir)
-        training.run(
-            config,
-            on_event=lambda event: store.add_event(run_id, event),
-            data=data,
-            store=store,
+        train_and_record(
+            store.get_run(run_id).config,
+            store,
+            lambda event: store.add_event(run_id, event),
             run_id=run_id,
+            data=data,
             should_stop=worker.cancel_checker(store, run_id),
             keep_when_stopped=lambda: store.keep_requested(run_id),
         )
     except Exception as error:  # noqa: BLE001 - one failed run must not stop the queue
         traceback.print_exc()
-        run = store.get_run(run_id)
-        if run is not None and run["status"] == "running":
-            store.set_status(run_id, "failed", worker.one_line(error))
+        record_outcome(store, run_id, Failed(one_line(error)))  # unless training has recorded it already
     worker.free_memory()
     return data
 

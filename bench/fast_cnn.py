@@ -29,9 +29,9 @@ ALL_PRESETS = "fast-cnn-quick,fast-cnn,fast-cnn-full"
 
 def train_preset(preset: str, precision: str = "auto", epochs: int | None = None, optimizer: str | None = None) -> dict:
     from lab.config import config_for_preset
+    from lab.jobs.outcome import train_and_record
     from lab.store.runs import Store
     from lab.train import devices
-    from lab.train.run import run
 
     overrides = {"precision": precision} | ({"epochs": epochs} if epochs else {}) | ({"optimizer": optimizer} if optimizer else {})
     epoch_seconds = []
@@ -43,7 +43,7 @@ def train_preset(preset: str, precision: str = "auto", epochs: int | None = None
     # Stored in LAB_HOME, so the fast-cnn run can become the default model:
     # `python -m lab default-model --from-run RUN_ID` (the run id is printed below the table).
     started = time.perf_counter()
-    result = run(config_for_preset(preset, **overrides), on_event=on_event, store=Store())
+    result = train_and_record(config_for_preset(preset, **overrides), Store(), on_event)
     total_seconds = time.perf_counter() - started
     return {
         "preset": preset,

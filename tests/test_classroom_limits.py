@@ -125,7 +125,7 @@ def test_deleting_your_finished_runs_does_not_move_you_ahead(store):
 
 def test_resume_is_refused_beyond_the_class_limits(store):
     run_id = _failed_run(store, owner=ANA, epochs=3)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     assert resume.can_resume(run_id, store, by=ANA)  # the precondition: Ana may resume it
     save_limits(store, ClassLimits(max_epochs=2), by=TEACHER)  # the teacher tightened the limits since
     with pytest.raises(LimitError, match="at most 2 epochs"):

@@ -5,6 +5,7 @@ import pytest
 
 from lab.config import CLASS_NAMES, VEHICLE_CLASSES, config_for_preset
 from lab.data.tasks import prepare_task, task_label_map
+from lab.jobs.outcome import train_and_record
 from lab.models.registry import build_model
 from lab.store.runs import Store
 from lab.train import fine_labels
@@ -75,7 +76,7 @@ def test_a_fine_label_run_trains_on_the_ten_classes_and_saves_the_binary_model(d
     monkeypatch.setattr(training, "make_dataset", recording_make_dataset)
     config = config_for_preset("seed-cnn", task="binary", epochs=2, batch_size=32, learning_rate=3e-3, fine_labels=True)
     store = Store(tmp_path)
-    result = training.run(config, data=data, store=store)
+    result = train_and_record(config, store, data=data)
     # Training and validation batches carried the ten CIFAR-10 classes, not the 0/1 task labels.
     train_labels, val_labels = fed_labels
     assert set(np.unique(train_labels)) == set(range(10))

@@ -21,11 +21,11 @@ from lab.insight.heatmaps import EVERYWHERE, colour_bar, inferno, overlay, overl
 from lab.insight.layer_taps import conv_layers
 from lab.insight.lr_finder import LearningRateSweep, lr_find, moving_average, smooth_both_ways, suggest_learning_rate
 from lab.insight.misclassified import compare_per_class, confusion_cell, disagreements, per_class_accuracy
+from lab.jobs.outcome import train_and_record
 from lab.models.pretrained import InferenceModeBackbone
 from lab.models.registry import build_backbone, build_model
 from lab.store.runs import Store
 from lab.train.compile import compile_model
-from lab.train.run import run
 from tests.synthetic import learnable_cifar10
 
 CORNER = 8  # pixels per side of the patch that decides the corner task's label
@@ -344,7 +344,7 @@ def test_the_freezing_note_opens_with_one_plain_sentence():
 def stored_run(tmp_path):
     """A completed seed-CNN run in the test's own LAB_HOME, and one test picture as a PNG file."""
     data = learnable_cifar10(n_train=200, n_test=20)
-    result = run(RunConfig(epochs=1, batch_size=32), data=data, store=Store())
+    result = train_and_record(RunConfig(epochs=1, batch_size=32), Store(), data=data)
     picture = tmp_path / "picture.png"
     Image.fromarray(data.x_test[3]).resize((80, 60)).save(picture)
     return result.run_id, picture

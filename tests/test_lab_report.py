@@ -9,10 +9,10 @@ import pytest
 
 from lab.config import config_for_preset
 from lab.evaluate.model_card import CARD_FILE
+from lab.jobs.outcome import train_and_record
 from lab.report.lab_report import build_report, choose_runs
 from lab.report.writers import write_report
 from lab.store.runs import Store
-from lab.train.run import run
 from tests.synthetic import learnable_cifar10
 
 SECTIONS = (
@@ -35,9 +35,9 @@ def trained(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("report_store"))
     data = learnable_cifar10(n_train=300, n_test=100)
     runs = {
-        "cifar10": run(config_for_preset("seed-cnn", epochs=2, batch_size=32), data=data, store=store),
-        "one-vs-rest": run(config_for_preset("seed-cnn", task="one-vs-rest:cat", epochs=1, batch_size=32), data=data, store=store),
-        "worse": run(config_for_preset("seed-cnn", epochs=1, batch_size=32, learning_rate=1e-5), data=data, store=store),
+        "cifar10": train_and_record(config_for_preset("seed-cnn", epochs=2, batch_size=32), store, data=data),
+        "one-vs-rest": train_and_record(config_for_preset("seed-cnn", task="one-vs-rest:cat", epochs=1, batch_size=32), store, data=data),
+        "worse": train_and_record(config_for_preset("seed-cnn", epochs=1, batch_size=32, learning_rate=1e-5), store, data=data),
     }
     return store, runs
 

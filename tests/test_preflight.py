@@ -144,7 +144,7 @@ def test_resuming_a_run_whose_weights_file_went_away_is_refused_before_it_is_que
     run_id = store.create_run(config_for_preset("mobilenetv2-frozen", epochs=2, subset=200), owner=ANA)
     store.claim_next_queued(os.getpid())
     store.set_status(run_id, "failed", "interrupted")
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     assert resume.can_resume(run_id, store, by=ANA)  # the precondition: resumable, but its ImageNet file is not here
     with pytest.raises(preflight.NotReadyError, match="are not on this server"):
         resume.resume(run_id, store, by=ANA, classroom=True)

@@ -88,7 +88,7 @@ def node_of(store: Store, run_id: str) -> str:
 
 def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
     """Resume an interrupted run from the checkpoint it sent home, let it train past that, stop it and keep it."""
-    saved = checkpoints.saved_epoch(store.root, run_id)
+    saved = checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
     assert saved is not None and saved >= 1
     resume.resume(run_id, store, data_dir=data_dir, by=local_person())
     begin = wait_for(
@@ -296,5 +296,5 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
 
     # Each epoch's checkpoint came home through the channel: the run resumes on the node that is left.
     resume_then_stop_and_keep(store, on_worker, tiny_cifar)
-    assert checkpoints.saved_epoch(store.root, on_worker) is None  # completed: nothing left to resume
+    assert checkpoints.saved_epoch(store.run_folder(on_worker).checkpoints) is None  # completed: nothing left to resume
     two_nodes.add_node(**NODE)

@@ -21,6 +21,7 @@ import pytest
 from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotYourRunError, Person, local_person
+from lab.store.run_folder import RunFolder
 from lab.store.runs import Store
 from lab.system import processes
 from lab.train import checkpoints
@@ -59,60 +60,61 @@ def _checkpoint(epoch: int) -> checkpoints.Checkpoint:
 
 
 def test_a_checkpoint_reads_back_as_written_and_only_the_newest_epoch_is_kept(tmp_path):
-    assert checkpoints.saved_epoch(tmp_path, "run1") is None and checkpoints.read_checkpoint(tmp_path, "run1") is None
-    checkpoints.write_checkpoint(tmp_path, "run1", _checkpoint(1))
-    checkpoints.write_checkpoint(tmp_path, "run1", _checkpoint(2))
-    assert [p.name for p in checkpoints.run_folder(tmp_path, "run1").iterdir()] == ["epoch-0002"]
-    back = checkpoints.read_checkpoint(tmp_path, "run1")
+    folder = RunFolder(tmp_path, "run1").checkpoints  # where the store keeps a running run's checkpoint
+    assert checkpoints.saved_epoch(folder) is None and checkpoints.read_checkpoint(folder) is None
+    checkpoints.write_checkpoint(folder, _checkpoint(1))
+    checkpoints.write_checkpoint(folder, _checkpoint(2))
+    assert [p.name for p in folder.iterdir()] == ["epoch-0002"]
+    back = checkpoints.read_checkpoint(folder)
     assert back.epoch == 2 and back.history == {"loss": [1.0, 1.0]} and back.train_seconds == 3.0
     np.testing.assert_array_equal(back.arrays["weights"][0], np.full((2, 3), 2.0, np.float32))
     np.testing.assert_array_equal(back.arrays["weights"][1], np.arange(4))
-    checkpoints.remove_checkpoints(tmp_path, "run1")
-    assert checkpoints.saved_epoch(tmp_path, "run1") is None
+    RunFolder(tmp_path, "run1").remove_checkpoints()
+    assert checkpoints.saved_epoch(folder) is None
 
 
 def test_a_checkpoint_travels_as_files_and_installs_whole_elsewhere(tmp_path):
     """How a Ray node's checkpoint reaches the app's store (and goes back to a node for a resume)."""
     node, home = tmp_path / "node", tmp_path / "home"
-    assert checkpoints.checkpoint_files(node, "run1") is None
-    checkpoints.write_checkpoint(node, "run1", _checkpoint(3))
-    epoch, files = checkpoints.checkpoint_files(node, "run1")
+    assert checkpoints.checkpoint_files(node / "run1") is None
+    checkpoints.write_checkpoint(node / "run1", _checkpoint(3))
+    epoch, files = checkpoints.checkpoint_files(node / "run1")
     assert epoch == 3 and sorted(files) == [checkpoints.STATE_FILE, "weights.npz"]
-    checkpoints.write_checkpoint(home, "run1", _checkpoint(2))  # an older one already home is replaced
-    checkpoints.install_checkpoint_files(home, "run1", epoch, files)
-    assert [p.name for p in checkpoints.run_folder(home, "run1").iterdir()] == ["epoch-0003"]
-    back = checkpoints.read_checkpoint(home, "run1")
+    checkpoints.write_checkpoint(home / "run1", _checkpoint(2))  # an older one already home is replaced
+    checkpoints.install_checkpoint_files(home / "run1", epoch, files)
+    assert [p.name for p in (home / "run1").iterdir()] == ["epoch-0003"]
+    back = checkpoints.read_checkpoint(home / "run1")
     assert back.epoch == 3 and back.history == {"loss": [1.0] * 3}
     np.testing.assert_array_equal(back.arrays["weights"][0], np.full((2, 3), 3.0, np.float32))
     for bad in ({"../escape.npz": b"", checkpoints.STATE_FILE: b"{}"}, {"weights.npz": b""}):  # a path out, no state file
         with pytest.raises(ValueError):
-            checkpoints.install_checkpoint_files(home, "run1", 4, bad)
-    assert checkpoints.saved_epoch(home, "run1") == 3 and not (tmp_path / "home" / "checkpoints" / "escape.npz").exists()
+            checkpoints.install_checkpoint_files(home / "run1", 4, bad)
+    assert checkpoints.saved_epoch(home / "run1") == 3 and not (tmp_path / "home" / "escape.npz").exists()
 
 
 def test_a_half_written_checkpoint_never_counts_and_a_damaged_one_says_so(tmp_path):
-    checkpoints.write_checkpoint(tmp_path, "run1", _checkpoint(1))
-    folder = checkpoints.run_folder(tmp_path, "run1")
+    checkpoints.write_checkpoint(tmp_path / "run1", _checkpoint(1))
+    folder = tmp_path / "run1"
     (folder / "epoch-0002.tmp-xyz").mkdir()  # a process killed while saving epoch 2
-    assert checkpoints.saved_epoch(tmp_path, "run1") == 1
+    assert checkpoints.saved_epoch(tmp_path / "run1") == 1
     (folder / "epoch-0001" / "weights.npz").write_bytes(b"not a numpy file")
     with pytest.raises(checkpoints.CheckpointError, match="cannot be read"):
-        checkpoints.read_checkpoint(tmp_path, "run1")
+        checkpoints.read_checkpoint(tmp_path / "run1")
 
 
 def test_a_checkpoint_for_other_settings_or_data_is_refused(tmp_path):
-    checkpoints.write_checkpoint(tmp_path, "run1", _checkpoint(1))
+    checkpoints.write_checkpoint(tmp_path / "run1", _checkpoint(1))
     with pytest.raises(checkpoints.CheckpointError, match="other settings"):
-        checkpoints.checkpoint_to_resume(tmp_path, "run1", {"epochs": 6}, "abc")
+        checkpoints.checkpoint_to_resume(tmp_path / "run1", {"epochs": 6}, "abc")
     with pytest.raises(checkpoints.CheckpointError, match="other data"):
-        checkpoints.checkpoint_to_resume(tmp_path, "run1", {"epochs": 5}, "def")
-    assert checkpoints.checkpoint_to_resume(tmp_path, "run1", {"epochs": 5}, "abc").epoch == 1
+        checkpoints.checkpoint_to_resume(tmp_path / "run1", {"epochs": 5}, "def")
+    assert checkpoints.checkpoint_to_resume(tmp_path / "run1", {"epochs": 5}, "abc").epoch == 1
 
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "..", ""])
 def test_a_run_id_cannot_point_a_checkpoint_outside_its_folder(tmp_path, bad):
     with pytest.raises(ValueError):
-        checkpoints.run_folder(tmp_path, bad)
+        RunFolder(tmp_path, bad)  # its checkpoint folder would be named after it
 
 
 # ---------------------------------------------------------------- the training state put back
@@ -137,8 +139,8 @@ def test_weights_optimiser_and_callbacks_come_back_exactly(tmp_path):
     keep_best, averaging = keep_best_epoch(5), WeightAveraging(total_steps=40, every=2)
     first.fit(x, y, validation_data=(x, y), epochs=2, batch_size=16, verbose=0, callbacks=[keep_best, averaging])
     saved = capture(first, [keep_best, averaging], epoch=2, config={}, history={}, train_seconds=1.0)
-    checkpoints.write_checkpoint(tmp_path, "run1", saved)
-    back = checkpoints.read_checkpoint(tmp_path, "run1")
+    checkpoints.write_checkpoint(tmp_path / "run1", saved)
+    back = checkpoints.read_checkpoint(tmp_path / "run1")
 
     second = _trainee(seed=2)  # other starting weights, a fresh optimiser
     restore_model(second, back)
@@ -174,7 +176,7 @@ def _kill_after_first_checkpoint(store: Store, run_id: str) -> int:
     queue.recover(store)
     run = store.get_run(run_id)
     assert run["status"] == "failed" and run["message"].startswith("interrupted")
-    return checkpoints.saved_epoch(store.root, run_id)
+    return checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
 
 
 @pytest.mark.slow
@@ -197,7 +199,7 @@ def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny
     assert begin["resumed_from_epoch"] == saved
     resumed_epochs = [event["epoch"] for event in store.events(run_id) if event["kind"] == "epoch_end"][len(epochs_before) :]
     assert resumed_epochs == list(range(saved + 1, 5))  # Keras counts on from the saved epoch
-    assert checkpoints.saved_epoch(store.root, run_id) is None  # completed: nothing left to resume
+    assert checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is None  # completed: nothing left to resume
     assert (store.root / "runs" / run_id / "MODEL_CARD.md").is_file()
 
 
@@ -249,7 +251,7 @@ def test_completed_cancelled_and_active_runs_are_not_resumed(store):
 def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: this test only moves rows
     run_id = _failed_run(store, owner=ANA)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     assert resume.can_resume(run_id, store, by=ANA) and resume.can_resume(run_id, store, by=TEACHER)
     assert not resume.can_resume(run_id, store, by=BEN)
     with pytest.raises(NotYourRunError, match="only its owner or the teacher can resume it"):
@@ -265,7 +267,7 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: this test only moves rows
     save_limits(store, ClassLimits(max_queued_per_student=1), by=TEACHER)
     run_id = _failed_run(store, owner=ANA)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
     with pytest.raises(LimitError, match=f"you already have 1 run waiting \\({waiting}"):
         resume.resume(run_id, store, by=ANA, classroom=True)
@@ -277,9 +279,9 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
 
 def test_deleting_a_run_removes_its_checkpoint(store):
     run_id = _failed_run(store)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     queue.delete(run_id, store, by=local_person())
-    assert checkpoints.saved_epoch(store.root, run_id) is None
+    assert checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is None
 
 
 # ---------------------------------------------------------------- the Train page's Resume button
@@ -313,7 +315,7 @@ def test_the_train_page_resumes_a_failed_run_that_saved_a_checkpoint(monkeypatch
     monkeypatch.setattr(launcher, "ensure_workers", lambda *args: None)  # no worker: the page only queues it
     store = Store()
     run_id = _failed_run(store)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     at = _train_page_showing(run_id)
     assert "interrupted" in "\n".join(e.value for e in at.error)
     at.button(key="trainbtn_resume").click().run()

@@ -100,7 +100,7 @@ def test_the_teacher_keeps_full_rights_over_a_shared_run(store):
 
 def test_a_follower_may_resume_a_failed_run_they_follow_and_nobody_else(store):
     run_id = _failed_run(store, owner=ANA)
-    checkpoints.write_checkpoint(store.root, run_id, _checkpoint(1))
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, _checkpoint(1))
     store.follow(run_id, BEN)
     assert resume.can_resume(run_id, store, by=BEN) and not resume.can_resume(run_id, store, by=CARL)
     with pytest.raises(NotYourRunError):

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from lab.config import RunConfig, config_for_preset
+from lab.jobs.outcome import train_and_record
 from lab.models.pretrained import WeightsUnavailableError
 from lab.report.results_table import results_table
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train.feature_cache import cache_decision, split_at_features
 from lab.train.run import run
@@ -30,7 +32,7 @@ def test_events_arrive_in_order_and_the_model_learns(data):
     assert [event["step"] for event in events if event["kind"] == "batch_end" and event["epoch"] == 1][-1] == 11
     epoch = next(event for event in events if event["kind"] == "epoch_end")
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate"} <= set(epoch)
-    assert result.status == "completed"
+    assert result.completed
     assert result.metrics["n_test"] == 100
     assert result.metrics["accuracy"] > 0.5  # ten colours are easy; chance is 0.1
     assert result.metrics["total_params"] == 356_810
@@ -40,7 +42,7 @@ def test_a_batch_larger_than_the_training_set_still_trains(data):
     # Training drops each epoch's last, smaller batch, except when it would be the only one.
     events = []
     result = run(RunConfig(epochs=1, batch_size=512), events.append, data=data)
-    assert result.status == "completed"
+    assert result.completed
     assert events[0]["steps_per_epoch"] == 1  # all 360 training images in one batch
     assert len(result.history["loss"]) == 1
 
@@ -48,7 +50,7 @@ def test_a_batch_larger_than_the_training_set_still_trains(data):
 def test_a_cancel_request_stops_training_cleanly(data):
     events = []
     result = run(RunConfig(epochs=50, batch_size=16), events.append, data=data, should_stop=lambda: True)
-    assert result.status == "cancelled"
+    assert result.cancelled
     assert len(result.history["loss"]) <= 1
     assert events[-1] == {"kind": "train_end", "status": "cancelled", "train_seconds": pytest.approx(result.train_seconds)}
 
@@ -56,20 +58,20 @@ def test_a_cancel_request_stops_training_cleanly(data):
 @pytest.mark.slow
 def test_a_stored_run_is_complete_with_its_model(data, tmp_path):
     store = Store(tmp_path)
-    result = run(RunConfig(epochs=1, task="binary"), data=data, store=store)
+    result = train_and_record(RunConfig(epochs=1, task="binary"), store, data=data)
     row = store.get_run(result.run_id)
-    assert row["status"] == "completed"
-    assert row["metrics"]["total_params"] == 355_649  # one sigmoid unit
+    assert row.status is Status.COMPLETED
+    assert row.metrics["total_params"] == 355_649  # one sigmoid unit
     model = store.load_model(result.run_id)
     probabilities = model.predict(data.x_test[:4], verbose=0)
     assert probabilities.shape == (4, 1)
-    assert (store.run_dir(result.run_id) / "test_probabilities.npy").exists()
+    assert store.run_folder(result.run_id).test_probabilities.exists()
 
 
 def test_a_cancelled_stored_run_is_marked_cancelled(data, tmp_path):
     store = Store(tmp_path)
-    result = run(RunConfig(epochs=5), data=data, store=store, should_stop=lambda: True)
-    assert store.get_run(result.run_id)["status"] == "cancelled"
+    result = train_and_record(RunConfig(epochs=5), store, data=data, should_stop=lambda: True)
+    assert store.get_run(result.run_id).status is Status.CANCELLED
 
 
 @pytest.mark.slow
@@ -81,13 +83,13 @@ def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_
         return any(event["kind"] == "epoch_end" for event in events)
 
     config = RunConfig(epochs=5, batch_size=32, lr_schedule="cosine")
-    result = run(config, events.append, data=data, store=store, should_stop=stop_in_the_second_epoch, keep_when_stopped=lambda: True)
-    assert result.status == "completed"
+    result = train_and_record(config, store, events.append, data=data, should_stop=stop_in_the_second_epoch, keep_when_stopped=lambda: True)
+    assert result.completed
     assert len(result.history["loss"]) == 2  # Keras ends the interrupted epoch: it counts
     row = store.get_run(result.run_id)
-    assert row["status"] == "completed"
-    assert row["metrics"]["stopped_early"] is True and row["metrics"]["epochs_completed"] == 2
-    assert "during epoch 2 of 5" in row["message"] and "cosine learning-rate schedule" in row["message"]
+    assert row.status is Status.COMPLETED
+    assert row.metrics["stopped_early"] is True and row.metrics["epochs_completed"] == 2
+    assert "during epoch 2 of 5" in row.message and "cosine learning-rate schedule" in row.message
     assert store.load_model(result.run_id).predict(data.x_test[:2], verbose=0).shape == (2, 10)
     (table_row,) = [table_row for table_row in results_table(store) if table_row["run_id"] == result.run_id]
     assert table_row["epochs"] == 2 and "stopped early in epoch 2 of 5" in table_row["options"]
@@ -95,16 +97,16 @@ def test_a_run_stopped_early_with_keep_is_evaluated_saved_and_says_so(data, tmp_
 
 def test_a_run_stopped_without_keep_stays_cancelled(data, tmp_path):
     store = Store(tmp_path)
-    result = run(RunConfig(epochs=5), data=data, store=store, should_stop=lambda: True, keep_when_stopped=lambda: False)
-    assert result.status == "cancelled" and store.get_run(result.run_id)["status"] == "cancelled"
+    result = train_and_record(RunConfig(epochs=5), store, data=data, should_stop=lambda: True, keep_when_stopped=lambda: False)
+    assert result.cancelled and store.get_run(result.run_id).status is Status.CANCELLED
 
 
 def test_a_run_that_cannot_start_is_refused_before_anything_is_stored(data, tmp_path):
     store = Store(tmp_path)
     with pytest.raises(WeightsUnavailableError, match="does not exist"):
-        run(config_for_preset("vgg16-frozen", weights="/no/such/file.weights.h5"), data=data, store=store)
+        train_and_record(config_for_preset("vgg16-frozen", weights="/no/such/file.weights.h5"), store, data=data)
     with pytest.raises(ValueError, match="freeze_depth must be from 0 to 6"):
-        run(RunConfig(freeze_depth=7), data=data, store=store)
+        train_and_record(RunConfig(freeze_depth=7), store, data=data)
     assert store.list_runs() == []
 
 
@@ -115,9 +117,9 @@ def test_a_run_that_fails_midway_is_marked_failed(data, tmp_path):
         raise RuntimeError("the cancel flag could not be read")
 
     with pytest.raises(RuntimeError):
-        run(RunConfig(epochs=1), data=data, store=store, should_stop=broken_cancel_check)
+        train_and_record(RunConfig(epochs=1), store, data=data, should_stop=broken_cancel_check)
     (row,) = store.list_runs()
-    assert row["status"] == "failed" and "cancel flag" in row["message"]
+    assert row.status is Status.FAILED and "cancel flag" in row.message
 
 
 @pytest.mark.parametrize(
@@ -244,7 +246,7 @@ def test_a_run_trained_in_bfloat16_is_saved_computing_in_float32(data, tmp_path)
 
     store = Store(tmp_path / "lab")
     config = config_for_preset("fast-cnn", epochs=1, batch_size=64, precision="mixed_bfloat16", tta=False)
-    result = run(config, data=data, store=store)
+    result = train_and_record(config, store, data=data)
     assert result.model.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "bfloat16"
     assert keras.mixed_precision.dtype_policy().name == "float32"  # the run put the global policy back
     saved = store.load_model(result.run_id)
@@ -260,7 +262,7 @@ def test_a_saved_model_holds_no_optimiser_state(data, tmp_path):
     import h5py
 
     store = Store(tmp_path / "lab")
-    result = run(RunConfig(epochs=1, optimizer="adam", precision="float32"), data=data, store=store)
+    result = train_and_record(RunConfig(epochs=1, optimizer="adam", precision="float32"), store, data=data)
     archive = zipfile.ZipFile(store.run_dir(result.run_id) / "model.keras")
     with archive, archive.open("model.weights.h5") as weights, h5py.File(weights) as file:
         assert list(file) and "optimizer" not in file  # Adam's moments would double the file

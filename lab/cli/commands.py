@@ -119,10 +119,10 @@ def cmd_default_model(args) -> int:
     store = Store()
     run_id = args.from_run
     if run_id is None:
-        from lab.train.run import run
+        from lab.jobs.outcome import train_and_record
 
         overrides = {"epochs": args.epochs} if args.epochs else {}
-        result = run(config_for_preset(args.model, **overrides), TerminalProgress(), data_dir=args.data_dir, store=store)
+        result = train_and_record(config_for_preset(args.model, **overrides), store, TerminalProgress(), data_dir=args.data_dir)
         run_id = result.run_id
     stored = store.get_run(run_id)
     if stored is None or stored.status is not Status.COMPLETED:
@@ -170,7 +170,7 @@ def study_configs(epochs: int, subset: int | None, weights: str) -> list[RunConf
 
 def cmd_study(args) -> int:
     from lab.data.cifar10 import load_cifar10
-    from lab.train.run import run
+    from lab.jobs.outcome import train_and_record
 
     configs = study_configs(args.epochs, args.subset, args.weights)
     data = load_cifar10(args.data_dir)  # loaded once for all six runs
@@ -178,7 +178,7 @@ def cmd_study(args) -> int:
     ours = []
     for number, config in enumerate(configs, start=1):
         print(f"[{number}/{len(configs)}] {config.model} on {config.task}", file=sys.stderr)
-        result = run(config, TerminalProgress(), data=data, store=store)
+        result = train_and_record(config, store, TerminalProgress(), data=data)
         ours.append(summarise(result.run_id, config, result.metrics))
     reference = {(row["model"], row["task"]): row for row in reference_rows()}
     rows = []

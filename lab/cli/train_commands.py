@@ -12,6 +12,7 @@ from lab.config import RunConfig
 from lab.jobs.ray import cluster
 from lab.jobs.ray.cluster import ray_address
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 
 
@@ -81,12 +82,12 @@ def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: 
             should_stop=lambda: ctrl_c.requested,
         )
     run = store.get_run(run_id)
-    summary = summarise(run_id, config, run.get("metrics") or {})
-    summary.update(status=status, ran_on=(run.get("environment") or {}).get("ran_on"))
+    summary = summarise(run_id, config, run.metrics)
+    summary.update(status=status, ran_on=run.environment.get("ran_on"))
     print_summary(summary, args.json)
-    if status == "failed" and not args.json:
-        print(f"error: {run['message']}", file=sys.stderr)
-    return 0 if status == "completed" else 1
+    if status is Status.FAILED and not args.json:
+        print(f"error: {run.message}", file=sys.stderr)
+    return 0 if status is Status.COMPLETED else 1
 
 
 def _same_settings(store: Store, key: str) -> dict | None:
@@ -148,19 +149,19 @@ def cmd_resume(args) -> int:
 
 def _train_here(config: RunConfig, store: Store, args, **run_options) -> int:
     """Train (or resume) one run in this process with terminal progress; Ctrl-C once stops it and keeps the model."""
-    from lab.train.run import run
+    from lab.jobs.outcome import train_and_record
 
     with CtrlCStopsEarly() as ctrl_c:
-        result = run(
+        result = train_and_record(
             config,
+            store,
             TerminalProgress(),
             data_dir=args.data_dir,
-            store=store,
             should_stop=lambda: ctrl_c.requested,
             keep_when_stopped=lambda: True,
             **run_options,
         )
     summary = summarise(result.run_id, config, result.metrics)
-    summary["status"] = result.status
+    summary["status"] = store.get_run(result.run_id).status
     print_summary(summary, args.json)
-    return 0 if result.status == "completed" else 1
+    return 0 if result.completed else 1

@@ -31,7 +31,7 @@ from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
 from lab.store.owners import Person, local_person, require_person
 from lab.store.runs import ClassFullError, QueueFullError, Store
-from lab.train import checkpoints, estimate
+from lab.train import estimate
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -189,7 +189,6 @@ def cancel(run_id: str, store: Store, *, by: Person, keep_model: bool = False) -
     if not asked:
         return Done(False, f"run {run_id} has already finished ({run['status']}): nothing to stop.")
     if run["status"] == "cancelled":
-        checkpoints.remove_checkpoints(store.root, run_id)  # a resumed run cancelled while waiting keeps nothing either
         return Done(True, f"run {run_id} was still queued: cancelled.")
     if run["owner_id"] != by.id and sharing:
         count = len(store.followers(run_id)) + 1
@@ -214,8 +213,7 @@ def delete(run_id: str, store: Store, *, by: Person) -> Done:
     if store.get_run(run_id) is not None:  # passed to a classmate who follows it: files and checkpoint stay theirs
         count = len(store.followers(run_id)) + 1
         return Done(True, f"removed {run_id} from your list; {_classmates(count)} who asked for the same run keep it.")
-    checkpoints.remove_checkpoints(store.root, run_id)
-    return Done(True, f"deleted {run_id}.")
+    return Done(True, f"deleted {run_id}.")  # the store dropped its files and any checkpoint
 
 
 def _classmates(count: int) -> str:

@@ -61,7 +61,7 @@ def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "q
     refusal = _resume_refusal(run, store)
     if refusal is not None:
         raise CannotResumeError(refusal)
-    epoch = checkpoints.saved_epoch(store.root, run_id)
+    epoch = checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
     message = f"resuming after epoch {epoch} of {run['config'].get('epochs')}"
     store.reopen_to_resume(run_id, status=status, by=by, message=message, caps=caps)
     return epoch
@@ -80,7 +80,7 @@ def can_resume(run_id: str, store: Store, *, by: Person | None = None) -> bool:
             check_may_manage(by, run, "resume", followers=store.follower_ids(run_id))
         except NotYourRunError:
             return False
-    return checkpoints.saved_epoch(store.root, run_id) is not None
+    return checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is not None
 
 
 def resume_refusal(run_id: str, store: Store) -> str | None:
@@ -96,7 +96,7 @@ def _resume_refusal(run: dict, store: Store) -> str | None:
         return f"run {run_id} is {status} already: there is nothing to resume."
     if status == "cancelled":
         return f"run {run_id} was cancelled, and a cancelled run keeps nothing to resume from: train it again."
-    if checkpoints.saved_epoch(store.root, run_id) is not None:
+    if checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is not None:
         return None
     begin = store.latest_event(run_id, "train_begin")
     if begin is not None and begin.get("feature_cache"):

@@ -16,8 +16,9 @@ import time
 import traceback
 from collections.abc import Callable
 
-from lab.config import RunConfig
 from lab.jobs import fairness, launcher
+from lab.jobs.outcome import Failed, one_line, record_outcome, train_and_record
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.system import process_memory, processes
 from lab.train import checkpoints
@@ -75,33 +76,35 @@ def work(store: Store, data_dir: str | None = None, order: str = "fair") -> int:
         print(f"[worker {os.getpid()}] run {run_id}", flush=True)
         try:
             if store.cancel_requested(run_id):
-                store.set_status(run_id, "cancelled", "cancelled before it started")
+                store.set_status(run_id, Status.CANCELLED, "cancelled before it started")
                 continue
-            from lab.data.cifar10 import load_cifar10
-            from lab.train import run as training  # TensorFlow loads here, once a run is ours: an idle worker exits fast
+            from lab.data.cifar10 import load_cifar10  # TensorFlow loads once a run is ours: an idle worker exits fast
 
-            config = RunConfig.from_dict(store.get_run(run_id)["config"])
             if data is None:
                 data = load_cifar10(data_dir)
-            result = training.run(
-                config,
-                on_event=lambda event, run_id=run_id: store.add_event(run_id, event),
-                data=data,
-                store=store,
-                run_id=run_id,
-                should_stop=cancel_checker(store, run_id),
-                keep_when_stopped=lambda run_id=run_id: store.keep_requested(run_id),
-                # Only a run that trained before, under this very id, has a checkpoint: continue it.
-                resume=checkpoints.saved_epoch(store.root, run_id) is not None,
-            )
-            print(f"[worker {os.getpid()}] run {run_id}: {result.status}", flush=True)
-            del result
+            status = _train_claimed_run(store, run_id, data)
+            print(f"[worker {os.getpid()}] run {run_id}: {status}", flush=True)
         except Exception as error:  # noqa: BLE001 - one failed run must not stop the queue
             traceback.print_exc()  # the whole story goes to the worker's log; the store gets one line
-            run = store.get_run(run_id)
-            if run is not None and run["status"] == "running":  # training.run may have marked it already
-                store.set_status(run_id, "failed", one_line(error))
+            record_outcome(store, run_id, Failed(one_line(error)))  # unless training has recorded it already
         free_memory()
+
+
+def _train_claimed_run(store: Store, run_id: str, data) -> Status:
+    """Train a run this worker claimed, recording its events and its outcome in the store; return how it ended."""
+    # Only a run that trained before, under this very id, has a checkpoint: continue it.
+    resume = checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is not None
+    result = train_and_record(
+        store.get_run(run_id).config,
+        store,
+        lambda event: store.add_event(run_id, event),
+        run_id=run_id,
+        resume=resume,
+        data=data,
+        should_stop=cancel_checker(store, run_id),
+        keep_when_stopped=lambda: store.keep_requested(run_id),
+    )
+    return Status.CANCELLED if result.cancelled else Status.COMPLETED
 
 
 def free_memory() -> None:
@@ -134,12 +137,6 @@ def _claim_or_leave(store: Store, wait_seconds: float = 0.0, choose=fairness.nex
         if run_id is None:
             launcher.unregister_worker(store, os.getpid())
         return run_id
-
-
-def one_line(error: BaseException) -> str:
-    """An exception as one readable line: its type and the first line of its message."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """A run's checkpoint on disk: where it lives, what it holds, writing it atomically and reading it back.
 
-After every finished epoch a run trained with a store saves everything it needs to carry on
-(lab/train/training_state.py decides what that is) under `LAB_HOME/checkpoints/<run_id>/`:
+After every finished epoch a run given a checkpoint folder saves everything it needs to carry on
+(lab/train/training_state.py decides what that is) in that folder. The folder is named after the
+run (its id); lab/store/run_folder.py says where it lives (`LAB_HOME/checkpoints/<run_id>/`), and
+on a Ray node it is a temporary folder that travels home as files (`checkpoint_files`):
 
     epoch-0003/checkpoint.json   the epoch, the config, the history so far, versions, callbacks' small state
     epoch-0003/weights.npz       one .npz per list of arrays: the weights, the optimiser's variables,
@@ -9,8 +11,8 @@ After every finished epoch a run trained with a store saves everything it needs 
 
 Each epoch's folder is written under a temporary name and renamed into place in one step, then
 the older ones are removed: a reader finds the newest complete `epoch-NNNN`, never half of one,
-even when the process is killed while saving. Only the newest epoch's checkpoint is kept, and it
-goes when the run completes, is cancelled or is deleted.
+even when the process is killed while saving. Only the newest epoch's checkpoint is kept, and the
+store drops it when the run completes, is cancelled or is deleted.
 
 Plain JSON and NumPy's own format (pickles refused), not a `.keras` file: the trainer model is
 rebuilt by the very code that built it the first time (the fine-label loss and metric are
@@ -31,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-CHECKPOINTS_FOLDER = "checkpoints"  # beside the store's runs/ under LAB_HOME
 STATE_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 _EPOCH_FOLDER = re.compile(r"^epoch-(\d{4,})$")
@@ -59,20 +60,13 @@ class Checkpoint:
     arrays: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
-def run_folder(store_root: str | Path, run_id: str) -> Path:
-    """`<store root>/checkpoints/<run_id>`; the run id must be a plain folder name."""
-    if not isinstance(run_id, str) or not run_id or Path(run_id).name != run_id or run_id in (".", "..") or "/" in run_id:
-        raise ValueError(f"run id {run_id!r} cannot name a checkpoint folder.")
-    return Path(store_root) / CHECKPOINTS_FOLDER / run_id
-
-
-def saved_epoch(store_root: str | Path, run_id: str) -> int | None:
+def saved_epoch(folder: Path) -> int | None:
     """The last epoch a run saved a checkpoint for (counted from 1), or None when it saved none. Reads one folder listing."""
-    epochs = _complete_epochs(run_folder(store_root, run_id))
+    epochs = _complete_epochs(Path(folder))
     return max(epochs) if epochs else None
 
 
-def write_checkpoint(store_root: str | Path, run_id: str, checkpoint: Checkpoint) -> Path:
+def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
     """Save `checkpoint` as this run's newest one, atomically; older epochs' folders are removed afterwards.
 
     Raises OSError when the disk is full or the folder read-only; nothing half-written is left behind.
@@ -99,22 +93,22 @@ def write_checkpoint(store_root: str | Path, run_id: str, checkpoint: Checkpoint
             json.dump(state, handle)
             _flush_to_disk(handle)
 
-    return _install(store_root, run_id, checkpoint.epoch, fill)
+    return _install(folder, checkpoint.epoch, fill)
 
 
-def checkpoint_files(store_root: str | Path, run_id: str) -> tuple[int, dict[str, bytes]] | None:
+def checkpoint_files(folder: Path) -> tuple[int, dict[str, bytes]] | None:
     """The newest checkpoint as (epoch, {file name: bytes}), or None: how a checkpoint travels between machines.
 
     A run on a Ray node sends each epoch's checkpoint home this way, and a resumed one gets it back.
     """
-    epoch = saved_epoch(store_root, run_id)
+    epoch = saved_epoch(folder)
     if epoch is None:
         return None
-    folder = run_folder(store_root, run_id) / f"epoch-{epoch:04d}"
-    return epoch, {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    newest = Path(folder) / f"epoch-{epoch:04d}"
+    return epoch, {path.name: path.read_bytes() for path in newest.iterdir() if path.is_file()}
 
 
-def install_checkpoint_files(store_root: str | Path, run_id: str, epoch: int, files: dict[str, bytes]) -> Path:
+def install_checkpoint_files(folder: Path, epoch: int, files: dict[str, bytes]) -> Path:
     """Put a checkpoint that `checkpoint_files` read elsewhere in place as this run's newest, atomically."""
     if STATE_FILE not in files:
         raise ValueError(f"a checkpoint needs its {STATE_FILE}; got {sorted(files)}")
@@ -127,12 +121,12 @@ def install_checkpoint_files(store_root: str | Path, run_id: str, epoch: int, fi
                 handle.write(content)
                 _flush_to_disk(handle)
 
-    return _install(store_root, run_id, epoch, fill)
+    return _install(folder, epoch, fill)
 
 
-def _install(store_root: str | Path, run_id: str, epoch: int, fill) -> Path:
+def _install(folder: Path, epoch: int, fill) -> Path:
     """Write an epoch's folder under a temporary name (`fill` writes its files), rename it into place, drop the older ones."""
-    folder = run_folder(store_root, run_id)
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f"epoch-{epoch:04d}.tmp-", dir=folder))
     try:
@@ -156,12 +150,12 @@ def _flush_to_disk(handle) -> None:
     os.fsync(handle.fileno())
 
 
-def read_checkpoint(store_root: str | Path, run_id: str) -> Checkpoint | None:
+def read_checkpoint(folder: Path) -> Checkpoint | None:
     """This run's newest checkpoint with all its arrays, or None when it saved none; CheckpointError when it is damaged."""
-    epoch = saved_epoch(store_root, run_id)
+    epoch = saved_epoch(folder)
     if epoch is None:
         return None
-    folder = run_folder(store_root, run_id) / f"epoch-{epoch:04d}"
+    run_id, folder = Path(folder).name, Path(folder) / f"epoch-{epoch:04d}"
     try:
         state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
         if state.get("format") != FORMAT_VERSION:
@@ -183,9 +177,10 @@ def read_checkpoint(store_root: str | Path, run_id: str) -> Checkpoint | None:
     )
 
 
-def checkpoint_to_resume(store_root: str | Path, run_id: str, config: dict, data_sha256: str) -> Checkpoint:
+def checkpoint_to_resume(folder: Path, config: dict, data_sha256: str) -> Checkpoint:
     """The run's newest checkpoint, if it was saved by this config on this data; else CheckpointError saying why."""
-    checkpoint = read_checkpoint(store_root, run_id)
+    run_id = Path(folder).name  # the folder is named after its run
+    checkpoint = read_checkpoint(folder)
     if checkpoint is None:
         raise CheckpointError(f"run {run_id} has nothing saved to resume from: it stopped before its first epoch ended; train it again.")
     if checkpoint.config != config:
@@ -195,11 +190,6 @@ def checkpoint_to_resume(store_root: str | Path, run_id: str, config: dict, data
             f"run {run_id} started on other data than this: point CIFAR10_DIR (or --data-dir) at the copy it started on, or train it again."
         )
     return checkpoint
-
-
-def remove_checkpoints(store_root: str | Path, run_id: str) -> None:
-    """Forget a run's checkpoint (it completed, was cancelled or deleted); nothing happens when there is none."""
-    shutil.rmtree(run_folder(store_root, run_id), ignore_errors=True)
 
 
 def _complete_epochs(folder: Path) -> list[int]:

@@ -47,8 +47,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
     def __init__(
         self,
-        store_root: str | Path,
-        run_id: str,
+        folder: Path,
         config: dict,
         callbacks: list[keras.callbacks.Callback],
         on_event: EventHandler,
@@ -57,7 +56,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
         resume_from: Checkpoint | None = None,
     ):
         super().__init__()
-        self.store_root, self.run_id, self.config = store_root, run_id, config
+        self.folder, self.config = folder, config  # the run's checkpoint folder (lab/train/checkpoints.py)
         self.stateful = [callback for callback in callbacks if _kind(callback) is not None]
         self.on_event = on_event
         self.data_sha256 = data_sha256
@@ -85,7 +84,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
             data_sha256=self.data_sha256,
         )
         try:
-            write_checkpoint(self.store_root, self.run_id, checkpoint)
+            write_checkpoint(self.folder, checkpoint)
         except OSError as error:
             self.on_event({"kind": "checkpoint", "epoch": epoch + 1, "error": f"{error.strerror or error}"})
             return

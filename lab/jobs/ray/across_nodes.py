@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from lab.jobs.ray.node import train_into_node_store, use_cpus, where_this_runs
+from lab.jobs.outcome import Failed
+from lab.jobs.ray.node import train_here_for_the_app, use_cpus, where_this_runs
+from lab.train.result import RunResult
 
 
 def train_across_nodes(
@@ -30,8 +33,8 @@ def train_across_nodes(
     use_gpu: bool,
     cluster_address: str | None,
     resume: tuple[int, dict[str, bytes]] | None = None,
-) -> dict:
-    """Train one run with `workers` Ray Train workers at once, spread over the cluster's nodes; return its outcome.
+) -> RunResult | Failed:
+    """Train one run with `workers` Ray Train workers at once, spread over the cluster's nodes; return its result.
 
     This task only waits: the workers do the training, and rank 0 leaves the finished run in the channel.
     """
@@ -60,13 +63,14 @@ def train_across_nodes(
         trainer.fit()  # raises when a worker failed or died
     finally:
         shutil.rmtree(Path(tempfile.gettempdir()) / f"lab-{run_id}", ignore_errors=True)  # Ray Train's own records of the run
-    outcome = ray.get(channel.outcome.remote())
-    if outcome is None:
-        return {"status": "failed", "message": "the workers ended without handing over the run"}
-    workers_ran_on = outcome.pop("workers")
-    if outcome.get("environment"):
-        outcome["environment"]["ran_on"] = {**outcome["environment"]["ran_on"], "workers": workers_ran_on}
-    return outcome
+    finished = ray.get(channel.outcome.remote())
+    if finished is None:
+        return Failed("the workers ended without handing over the run")
+    result, workers_ran_on = finished
+    if not result.environment:  # a cancelled run has no environment to tell
+        return result
+    environment = result.environment
+    return replace(result, environment={**environment, "ran_on": {**environment["ran_on"], "workers": workers_ran_on}})
 
 
 def _train_as_one_of_several(settings: dict) -> None:
@@ -113,7 +117,7 @@ def _train_as_one_of_several(settings: dict) -> None:
     def send_checkpoint(epoch: int, files: dict[str, bytes]) -> None:
         ray.get(channel.save_checkpoint.remote(epoch, files))
 
-    outcome = train_into_node_store(
+    result = train_here_for_the_app(
         settings["config"],
         settings["run_id"],
         ran_on,
@@ -127,6 +131,6 @@ def _train_as_one_of_several(settings: dict) -> None:
     )
     if rank == 0:
         channel.report_step.remote(pending, steps_done)
-        ray.get(channel.finish.remote(outcome))
+        ray.get(channel.finish.remote(result))
     # Every worker says how many steps it trained: the run records that they all stopped after the same one.
     ray.get(channel.report_last_step.remote(rank, steps_done))

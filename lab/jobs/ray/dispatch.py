@@ -29,6 +29,7 @@ import time
 import traceback
 
 from lab.jobs import fairness, launcher
+from lab.jobs.outcome import Failed, one_line, record_outcome
 from lab.jobs.ray import cluster
 from lab.jobs.ray.remote_run import (
     INTERRUPTED_ON_NODE,
@@ -37,10 +38,8 @@ from lab.jobs.ray.remote_run import (
     connect,
     describe_cluster,
     disconnect,
-    one_line,
     room_for_runs,
     shared_data,
-    store_outcome,
     why_it_does_not_fit,
 )
 from lab.store.runs import Store
@@ -110,7 +109,7 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
             running[run_id] = RemoteRun(store, run_id, shared_data(data_dir), data_dir, address, workers)
         except Exception as error:  # noqa: BLE001 - this run could not start; the queue goes on
             traceback.print_exc()
-            store_outcome(store, run_id, {"status": "failed", "message": f"could not start on the cluster: {one_line(error)}"})
+            record_outcome(store, run_id, Failed(f"could not start on the cluster: {one_line(error)}"))
             continue
         sent, room = sent + 1, room - 1
     return sent
@@ -126,7 +125,7 @@ def _record_fit(store: Store, address: str, too_big: str | None) -> None:
 def _fail_queued(store: Store, choose, reason: str) -> None:
     while (run_id := store.claim_next_queued(os.getpid(), choose=choose)) is not None:
         print(f"[dispatcher {os.getpid()}] run {run_id}: does not fit on any node", flush=True)
-        store_outcome(store, run_id, {"status": "failed", "message": reason})
+        record_outcome(store, run_id, Failed(reason))
 
 
 def _still_reachable(address: str) -> bool:
@@ -137,7 +136,7 @@ def _still_reachable(address: str) -> bool:
 
 def _fail_all(store: Store, running: dict, reason: str) -> None:
     for run_id, remote in running.items():
-        store_outcome(store, run_id, {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=remote.node or "?", error=reason)})
+        record_outcome(store, run_id, Failed(INTERRUPTED_ON_NODE.format(node=remote.node or "?", error=reason)))
     running.clear()
 
 

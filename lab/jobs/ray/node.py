@@ -3,8 +3,9 @@
 The results store stays on the app's machine. A run on another machine reaches it only through
 Ray: a small `RunChannel` actor, kept on the app's node, collects the run's progress events and
 carries the app's cancel and stop-and-keep requests back; the task's return value brings the
-finished run (metrics, history, the saved model's bytes, its environment) home, where
-lab/jobs/ray/dispatch.py stores it exactly as a local worker would.
+finished run home (a `RunResult`, lab/train/result.py, with the model to save as the bytes of its
+`.keras` file), where lab/jobs/ray/remote_run.py records it exactly as a local worker would
+(lab/jobs/outcome.py).
 
 A run may also be trained by several workers at once, on several machines: lab/jobs/ray/across_nodes.py.
 
@@ -19,7 +20,10 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+
+from lab.train.result import RunResult
 
 REPORT_SECONDS = 0.5  # how often a run sends its events and hears about a stop request
 
@@ -39,7 +43,7 @@ class RunChannel:
         self.keep_at_stop = False
         self.workers: list[dict] = []
         self.last_step_by_rank: dict[int, int] = {}
-        self.finished: dict | None = None
+        self.finished: RunResult | None = None
         self.checkpoint: tuple[int, dict[str, bytes]] | None = None
 
     def report(self, events: list[dict]) -> tuple[bool, bool]:
@@ -66,15 +70,15 @@ class RunChannel:
         """A worker of a multi-worker run says how many steps it trained in all, as it leaves."""
         self.last_step_by_rank[rank] = step
 
-    def finish(self, outcome: dict) -> None:
-        self.finished = dict(outcome)
+    def finish(self, result: RunResult) -> None:
+        self.finished = result
 
-    def outcome(self) -> dict | None:
-        """The finished run with its workers' places and the steps each one trained (asked once every worker has left)."""
+    def outcome(self) -> tuple[RunResult, list[dict]] | None:
+        """The finished run, and its workers' places with the steps each one trained (asked once every worker has left)."""
         if self.finished is None:
             return None
         workers = [{**worker, "steps_done": self.last_step_by_rank.get(worker.get("rank"))} for worker in self.workers]
-        return {**self.finished, "workers": workers}
+        return self.finished, workers
 
     def save_checkpoint(self, epoch: int, files: dict[str, bytes]) -> None:
         """The run's newest checkpoint, kept here (on the app's node) until the app takes it home."""
@@ -93,31 +97,6 @@ class RunChannel:
     def request_stop(self, keep_model: bool) -> None:
         self.stop = True
         self.keep = self.keep or keep_model
-
-
-class NodeStore:
-    """What `lab.train.run.run` needs of a store, on a node far from the real one: it records the outcome to send home.
-
-    Checkpoints go to a temporary folder on the node, and each one is also sent home through the
-    channel, so a run whose node dies can be resumed anywhere; the finished model is saved once,
-    as the bytes of a `.keras` file.
-    """
-
-    def __init__(self):
-        remove_leftovers()
-        self.root = Path(tempfile.mkdtemp(prefix=f"{LEFTOVER_PREFIX}{os.getpid()}-"))
-        self.outcome: dict = {"status": "failed", "message": "the run ended without saying how"}
-
-    def set_status(self, run_id: str, status: str, message: str = "") -> None:
-        self.outcome = {"status": status, "message": message}
-
-    def complete_run(self, run_id: str, *, model, message: str = "", **saved) -> None:
-        path = self.root / "model.keras"
-        model.save(path)
-        self.outcome = {"status": "completed", "message": message, "model_bytes": path.read_bytes(), **saved}
-
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 LEFTOVER_PREFIX = "lab-ray-run-"  # then the worker's process id: lab-ray-run-<pid>-<random>
@@ -165,8 +144,8 @@ def train_on_node(
     cpus: float,
     cluster_address: str | None,
     resume: tuple[int, dict[str, bytes]] | None = None,
-) -> dict:
-    """Train one run here, reporting through `channel`; return its outcome (see NodeStore) for the app to store.
+) -> RunResult:
+    """Train one run here, reporting through `channel`; return its result for the app to record.
 
     `data`: the data set from Ray's object store (put once by the app, shared by the runs on a
     node), or None to load it from `data_dir` / this node's CIFAR10_DIR. `resume`: the checkpoint
@@ -200,12 +179,9 @@ def train_on_node(
 
     exchange(force=True)
     try:
-        outcome = train_into_node_store(
-            config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint
-        )
+        return train_here_for_the_app(config, run_id, ran_on, data, data_dir, resume, on_event, should_stop, lambda: keep, send_checkpoint)
     finally:
         exchange(force=True)
-    return {**outcome, "ran_on": ran_on}
 
 
 def use_cpus(cpus: float) -> None:
@@ -218,7 +194,7 @@ def use_cpus(cpus: float) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
 
 
-def train_into_node_store(
+def train_here_for_the_app(
     config: dict,
     run_id: str,
     ran_on: dict,
@@ -229,39 +205,54 @@ def train_into_node_store(
     should_stop,
     keep_when_stopped,
     send_checkpoint,
-) -> dict:
-    """Train the run in this process into a NodeStore, sending each epoch's checkpoint home; return what it recorded."""
+) -> RunResult:
+    """Train the run in this process, sending each epoch's checkpoint home; return its result, ready to travel.
+
+    Checkpoints go to a temporary folder on this node, and each one is also sent home through the
+    channel, so a run whose node dies can be resumed anywhere; the finished model travels once, as
+    the bytes of a `.keras` file.
+    """
     os.environ["LAB_RAN_ON"] = json.dumps(ran_on)  # lab.train.devices.describe_environment stores it with the run
     from lab.config import RunConfig
     from lab.train import checkpoints
     from lab.train import run as training
 
-    store = NodeStore()
+    remove_leftovers()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{LEFTOVER_PREFIX}{os.getpid()}-"))
+    folder = scratch / run_id  # a checkpoint folder is named after its run
 
     def on_event_sending_checkpoints(event: dict) -> None:
         if event["kind"] == "checkpoint" and "error" not in event and send_checkpoint is not None:
-            found = checkpoints.checkpoint_files(store.root, run_id)
+            found = checkpoints.checkpoint_files(folder)
             if found is not None:
                 send_checkpoint(*found)  # before the epoch's end is announced
         on_event(event)
 
     try:
         if resume is not None:
-            checkpoints.install_checkpoint_files(store.root, run_id, *resume)
+            checkpoints.install_checkpoint_files(folder, *resume)
         if data is None:
             from lab.data.cifar10 import load_cifar10
 
             data = load_cifar10(data_dir or os.environ.get("CIFAR10_DIR") or None)
-        training.run(
+        result = training.run(
             RunConfig.from_dict(config),
             on_event=on_event_sending_checkpoints,
             data=data,
-            store=store,
-            run_id=run_id,
+            checkpoint_folder=folder,
             should_stop=should_stop,
             keep_when_stopped=keep_when_stopped,
             resume=resume is not None,
         )
+        return ready_to_travel(result, scratch)
     finally:
-        store.close()
-    return store.outcome
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def ready_to_travel(result: RunResult, scratch: Path) -> RunResult:
+    """The result without its live Keras models: the model to save becomes the bytes of its `.keras` file."""
+    if result.saved_model is None:
+        return replace(result, model=None)
+    path = scratch / "model.keras"
+    result.saved_model.save(path)
+    return replace(result, model=None, saved_model=path.read_bytes())

@@ -3,8 +3,8 @@
 `RemoteRun` starts one run's Ray task (lab/jobs/ray/node.py, or lab/jobs/ray/across_nodes.py for a run
 of several workers) with a `RunChannel` actor pinned to the app's node; polled, it writes the
 run's events and checkpoints into the store and passes on stop requests; when the task ends it
-stores the outcome the task returned, exactly as a local worker would: completed, cancelled or
-failed, once. The dispatcher (lab/jobs/ray/dispatch.py) keeps several of them going;
+records the result the task returned exactly as a local worker does (lab/jobs/outcome.py):
+completed, cancelled or failed, once. The dispatcher (lab/jobs/ray/dispatch.py) keeps several of them going;
 `train_one` (`python -m lab train --ray-address`) follows one in the foreground.
 """
 
@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lab
+from lab.jobs.outcome import Failed, one_line, record_outcome
 from lab.jobs.ray import across_nodes, cluster
 from lab.jobs.ray import node as ray_node
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
 
@@ -108,7 +110,7 @@ class RemoteRun:
         self.stop_sent = False
         self.node: str | None = None
         self.errors_in_a_row = 0
-        config = store.get_run(run_id)["config"]
+        config = store.get_run(run_id).config.to_dict()  # plain data travels to the nodes
         here = ray.get_runtime_context().get_node_id()
         # The channel must stay on the app's node, so that it outlives a training node that dies. A hard
         # affinity: a soft one lets Ray put it on another node whenever this one looks busy.
@@ -117,7 +119,7 @@ class RemoteRun:
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node_id=here, soft=False)
         ).remote()
         # A resumed run (lab.jobs.resume.resume) continues from the checkpoint its node sent home.
-        resume = checkpoints.checkpoint_files(store.root, run_id)
+        resume = checkpoints.checkpoint_files(store.run_folder(run_id).checkpoints)
         options = task_options(workers)
         if workers > 1:
             use_gpu = options.pop("use_gpu")
@@ -137,7 +139,7 @@ class RemoteRun:
         events, checkpoint = ray.get(self.channel.collect.remote())
         if checkpoint is not None:  # kept here, so the run can be resumed even if its node dies
             try:
-                checkpoints.install_checkpoint_files(self.store.root, self.run_id, *checkpoint)
+                checkpoints.install_checkpoint_files(self.store.run_folder(self.run_id).checkpoints, *checkpoint)
             except OSError as error:  # a full disk: the previous checkpoint stays, and the run goes on
                 print(f"[dispatcher {os.getpid()}] run {self.run_id}: checkpoint not saved ({error})", flush=True)
         for event in events:
@@ -172,53 +174,28 @@ class RemoteRun:
             self.errors_in_a_row += 1
             if self.errors_in_a_row < GIVE_UP_AFTER_ERRORS:
                 return None
-            store_outcome(
-                self.store,
-                self.run_id,
-                {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=one_line(error))},
-            )
+            record_outcome(self.store, self.run_id, Failed(INTERRUPTED_ON_NODE.format(node=self.node or "?", error=one_line(error))))
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.kill(self.channel)
-            return "failed"
+            return Status.FAILED
         return self.finish() if ended else None
 
-    def finish(self, on_event: Callable[[dict], None] | None = None) -> str:
-        """Store the run's outcome (completed, cancelled or failed) and return its status."""
+    def finish(self, on_event: Callable[[dict], None] | None = None) -> Status:
+        """Record the run's outcome (completed, cancelled or failed) in the store and return its status."""
         import ray
 
         try:
             outcome = ray.get(self.task)
         except ray.exceptions.RayTaskError as error:  # the training itself raised: the run's own error
-            outcome = {"status": "failed", "message": one_line(error.cause if error.cause is not None else error)}
+            outcome = Failed(one_line(error.cause if error.cause is not None else error))
         except ray.exceptions.RayError as error:  # the node, its worker or the object store went away
-            outcome = {"status": "failed", "message": INTERRUPTED_ON_NODE.format(node=self.node or "?", error=type(error).__name__)}
+            outcome = Failed(INTERRUPTED_ON_NODE.format(node=self.node or "?", error=type(error).__name__))
         with contextlib.suppress(ray.exceptions.RayError):  # a dead channel has no last events to give
             self.relay(on_event)  # the last events, sent just before the task ended
-        store_outcome(self.store, self.run_id, outcome)
+        status = record_outcome(self.store, self.run_id, outcome)
         with contextlib.suppress(ray.exceptions.RayError):
             ray.kill(self.channel)
-        return outcome["status"]
-
-
-def store_outcome(store: Store, run_id: str, outcome: dict) -> None:
-    """Record what a task returned, as a local worker would have: the run ends once, with its files when it completed."""
-    status = outcome["status"]
-    if status == "completed":
-        store.complete_run(
-            run_id,
-            metrics=outcome["metrics"],
-            history=outcome["history"],
-            model=outcome["model_bytes"],
-            environment=outcome["environment"],
-            fingerprint=outcome["fingerprint"],
-            train_seconds=outcome["train_seconds"],
-            extra_files=outcome.get("extra_files"),
-            message=outcome.get("message", ""),
-        )
-    else:
-        store.set_status(run_id, status if status in ("cancelled", "failed") else "failed", outcome.get("message", ""))
-    if status != "failed":  # a completed or cancelled run has nothing left to resume; a failed one keeps its checkpoint
-        checkpoints.remove_checkpoints(store.root, run_id)
+        return status
 
 
 def train_one(
@@ -231,7 +208,7 @@ def train_one(
     workers: int = 1,
     on_event: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-) -> tuple[str, str]:
+) -> tuple[str, Status]:
     """Train one run on the cluster from this process (`python -m lab train --ray-address`); returns (run id, status).
 
     The run is stored in the local store like any other; `should_stop()` (Ctrl-C) stops it after
@@ -244,7 +221,7 @@ def train_one(
     too_big = why_it_does_not_fit(workers)
     if too_big is not None:  # told now, rather than waiting for ever on a node that cannot exist
         raise cluster.RunDoesNotFit(too_big)
-    run_id = store.create_run(config, status="running", settings_key=settings_key)
+    run_id = store.create_run(config, status=Status.RUNNING, settings_key=settings_key)
     try:
         remote = RemoteRun(store, run_id, shared_data(data_dir), data_dir, address, workers)
         while not remote.ended():
@@ -254,9 +231,7 @@ def train_one(
             time.sleep(POLL_SECONDS / 2)
         return run_id, remote.finish(on_event)
     except BaseException as error:
-        run = store.get_run(run_id)
-        if run is not None and run["status"] == "running":
-            store.set_status(run_id, "failed", one_line(error))
+        record_outcome(store, run_id, Failed(one_line(error)))
         raise
 
 
@@ -287,8 +262,3 @@ def disconnect() -> None:
     _data_refs.clear()  # objects belong to the connection: a new one puts the data again
     if ray.is_initialized():
         ray.shutdown()
-
-
-def one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
