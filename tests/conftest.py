@@ -48,12 +48,23 @@ def postgres_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_session_database(postgres_server):
+    """One database for the session's store tests: creating and migrating one per test would cost more than the test."""
+    return postgres_server.new_database()
+
+
 @pytest.fixture
-def postgres_url(postgres_server, monkeypatch):
-    """A fresh, empty database, set as LAB_DATABASE_URL: every `Store()` in this test is a PostgreSQL store."""
-    url = postgres_server.new_database()
-    monkeypatch.setenv("LAB_DATABASE_URL", url)
-    return url
+def postgres_url(postgres_session_database, monkeypatch):
+    """The session's database with every row removed, set as LAB_DATABASE_URL: every `Store()` in this test is a PostgreSQL store.
+
+    A test that needs a database of its own (an old schema, a newer one) asks postgres_server.new_database().
+    """
+    from tests.postgres_server import empty_database
+
+    empty_database(postgres_session_database)
+    monkeypatch.setenv("LAB_DATABASE_URL", postgres_session_database)
+    return postgres_session_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -166,3 +166,16 @@ def database_dump(store) -> str:
     with store._read() as connection:
         tables = [row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
         return "\n".join(repr(tuple(row.values())) for table in tables for row in connection.execute(f"SELECT * FROM {table}").fetchall())
+
+
+def empty_database(url: str) -> None:
+    """Remove every row (the schema stays, ids start again at 1), so the next test finds an empty store."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'schema_version'")
+        ]
+        if tables:
+            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

@@ -121,7 +121,8 @@ def _play(role: str, root: str, number: int, barrier: str) -> dict:
         return {"role": role, "error": traceback.format_exc()}
 
 
-def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path):
+def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path, store_backend):
+    """On each backend in turn (store_backend, tests/conftest.py): the processes inherit LAB_DATABASE_URL."""
     from lab.store.runs import Store
 
     root = str(tmp_path / "classroom")

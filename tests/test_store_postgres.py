@@ -140,9 +140,11 @@ def test_both_backends_have_the_same_schema_versions():
     assert len(postgres_schema.MIGRATIONS) == len(SQLITE_MIGRATIONS)
 
 
-def test_an_older_postgres_store_is_upgraded_in_place(postgres_url, tmp_path):
+def test_an_older_postgres_store_is_upgraded_in_place(postgres_server, tmp_path, monkeypatch):
     import psycopg
 
+    postgres_url = postgres_server.new_database()  # its own: this one starts at an old version
+    monkeypatch.setenv("LAB_DATABASE_URL", postgres_url)
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         for statement in postgres_schema.MIGRATIONS[0]:
@@ -160,9 +162,11 @@ def test_an_older_postgres_store_is_upgraded_in_place(postgres_url, tmp_path):
         assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(SQLITE_MIGRATIONS)
 
 
-def test_a_database_newer_than_the_lab_is_refused(postgres_url, tmp_path):
+def test_a_database_newer_than_the_lab_is_refused(postgres_server, tmp_path, monkeypatch):
     import psycopg
 
+    postgres_url = postgres_server.new_database()  # its own: this one ends at a version the lab does not know
+    monkeypatch.setenv("LAB_DATABASE_URL", postgres_url)
     Store(tmp_path / "cache").list_runs()
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute("INSERT INTO schema_version VALUES (%s, 'later')", (len(SQLITE_MIGRATIONS) + 1,))
@@ -210,6 +214,7 @@ def _class_in_a_folder(root):
     return store, model, done, waiting
 
 
+@pytest.mark.slow
 def test_store_copy_moves_a_sqlite_store_into_postgres_and_back(postgres_url, tmp_path, capsys, monkeypatch):
     from lab.cli.main import main
     from lab.store.postgres import SQLiteStore
