@@ -21,7 +21,7 @@ LAYERS = (
     ("lab.train",),
     ("lab.insight",),
     ("lab.store",),
-    ("lab.report",),
+    ("lab.report", "lab.export"),
     ("lab.classroom",),
     ("lab.jobs",),
     ("lab.cli",),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lab.cli.export_commands import cmd_export
 from lab.cli.output import TerminalProgress, print_json, print_summary, print_table, summarise
 from lab.cli.parser import config_from_args
 from lab.cli.store_commands import cmd_store
@@ -101,12 +102,6 @@ def cmd_runs(args) -> int:
         shown = f"{accuracy:.4f}" if accuracy is not None else "-"
         owner = run.owner
         print(f"{run.run_id:<44}{run.status:<11}{run.model:<20}{run.task:<16}{shown:<9}{owner}")
-    return 0
-
-
-def cmd_export(args) -> int:
-    path = Store().export_run(args.run_id, args.path)
-    print(f"exported {args.run_id} to {path}")
     return 0
 
 

@@ -110,7 +110,11 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list stored runs")
     runs.add_argument("--json", action="store_true")
 
-    export = commands.add_parser("export", help="write a stored run (config, history, metrics, model) to a zip file")
+    export = commands.add_parser(
+        "export",
+        help="write a completed run to a zip that opens without this project: the model as Keras, SavedModel, LiteRT and ONNX, "
+        "its notebook and train.py, its card, config, history and metrics",
+    )
     export.add_argument("run_id")
     export.add_argument("path")
 
