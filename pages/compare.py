@@ -20,7 +20,7 @@ from lab.report import charts
 from lab.report.results_table import reference_rows, results_table
 from lab.report.safe_csv import safe_csv
 from lab.store.runs import Status, StoreError
-from ui import identity, insight_views, leaderboard_view, results, run_files, tasks
+from ui import export_view, identity, insight_views, leaderboard_view, results, run_files, tasks
 from ui.charts import confusion_summary, confusion_table, curves_summary, curves_table, show_chart
 from ui.common import get_dataset, get_store, load_model
 from ui.help_texts import CURVES_KEY, METRICS
@@ -187,6 +187,7 @@ def one_run_section() -> None:
     columns[4].metric("Training time", f"{run.train_seconds or 0:.0f} s", help=METRICS["train_seconds"])
     tasks.one_class_metrics(metrics, run.task)
     run_files.zip_download(run)
+    export_view.export_downloads(run.run_id, "compare")
     if metrics.get("confusion_matrix"):
         matrix = metrics["confusion_matrix"]
         chart = charts.confusion_matrix_chart(matrix, names, clickable=True)

@@ -10,7 +10,7 @@ from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k
 from lab.report import charts
 from lab.store.runs import Status, StoreError
-from ui import insight_views, results, run_files, tasks
+from ui import export_view, insight_views, results, run_files, tasks
 from ui.charts import show_chart
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
 from ui.pictures import show_picture
@@ -58,6 +58,7 @@ st.info(
 )
 tasks.one_class_metrics(metrics, facts["task"])
 run_files.show_card(None if choice == DEFAULT else choice)
+export_view.export_downloads(None if choice == DEFAULT else choice, "predict")
 
 source = st.segmented_control("Picture", list(SOURCES), format_func=SOURCES.get, default="upload", required=True, key="predict_source")
 outcomes, true_class = [], None

@@ -5,6 +5,7 @@ with weights=None on a two-class task); one fresh Python process then opens ever
 plain Keras, TensorFlow, LiteRT's interpreter and ONNX Runtime, and writes its predictions back.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -185,3 +186,37 @@ def test_single_downloads_are_the_files_of_the_zip(tmp_path):
     assert notebook["nbformat"] == 4 and any(cell["cell_type"] == "code" for cell in notebook["cells"])
     with pytest.raises(ValueError, match="not one of the files"):
         bundle.export_single(None, config, "run-1", "model.exe", tmp_path)
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """CIFAR10_DIR names an empty folder: the pages run without a data set, and nothing is downloaded."""
+    (tmp_path / "no_cifar").mkdir()
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "no_cifar"))
+
+
+@pytest.mark.slow
+def test_predict_and_compare_offer_each_download_and_it_is_made_on_click(no_data):
+    from lab.store.database import StoreError
+    from lab.store.runs import Status, Store
+    from tests.test_app_pages import open_page, store_completed_run
+    from ui import export_view, identity
+
+    run_id = store_completed_run()
+    predict = open_page("pages/predict.py")
+    compare = open_page("pages/compare.py", compare_section="One run: matrix and mistakes")
+    for page, prefix in ((predict, "predict"), (compare, "compare")):
+        for what in export_view.DOWNLOADS:
+            assert page.download_button(key=f"{prefix}_export_{what}")
+
+    # What a click on Compare's "Everything (zip)" makes, for the stored run: the files and the run's own records.
+    store = Store()
+    archive = export_view.export_bytes(str(store.root), run_id, "zip", identity.local_person())
+    names = set(zipfile.ZipFile(io.BytesIO(archive)).namelist())
+    assert {f"{run_id}/model.onnx", f"{run_id}/train.py", f"{run_id}/config.json", f"{run_id}/README.md"} <= names
+
+    # A run that has not finished has no model to export: the store refuses, whoever clicks.
+    queued = store.create_run(RunConfig(), status=Status.QUEUED)
+    assert store.get_run(queued) is not None
+    with pytest.raises(StoreError, match="only a completed run"):
+        export_view.export_bytes(str(store.root), queued, "onnx", identity.local_person())

@@ -131,3 +131,20 @@ def test_the_code_carries_the_runs_settings_and_our_optimiser():
     notebook = json.loads(code.notebook(config, "run-3"))
     code_cells = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert len(code_cells) == len(code.code_sections(config)) and all(cell in script for cell in code_cells)  # the same code
+
+
+@pytest.mark.slow
+def test_the_runs_page_shows_the_code_and_offers_both_files():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        from lab.config import config_for_preset
+        from ui import export_view
+
+        export_view.show_code(config_for_preset("fast-cnn", epochs=4), "run-4", key="run")
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception
+    shown = at.code[0].value
+    assert "'epochs': 4" in shown and "class Muon(" in shown
+    assert at.download_button(key="run_code_notebook") and at.download_button(key="run_code_script")

@@ -21,7 +21,7 @@ from lab.jobs.ray import cluster
 from lab.report import charts
 from lab.store.owners import Person
 from lab.store.runs import Run, RunStore, Status
-from ui import identity, tasks
+from ui import export_view, identity, tasks
 from ui.charts import confusion_summary, confusion_table, curves_summary, curves_table, show_chart
 from ui.common import data_dir_setting, device_summary, get_store
 from ui.help_texts import BATCH_CURVE_KEY, METRICS, ONE_RUN_CURVES_KEY
@@ -287,6 +287,7 @@ def _results(store: RunStore, run: Run) -> None:
         matrix = metrics["confusion_matrix"]
         summary = "Rows are the true classes; darker cells hold more of that row's images. " + confusion_summary(matrix, names)
         show_chart(charts.confusion_matrix_chart(matrix, names), confusion_table(matrix, names), title="Confusion matrix", summary=summary)
+    export_view.show_code(run.config, run.run_id, key=f"run_{run.run_id}")
     st.page_link("pages/compare.py", label="Open in Compare", icon=":material/leaderboard:")
     _details(run)
 
