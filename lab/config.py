@@ -170,7 +170,14 @@ def _check(condition: bool, message: str) -> None:
 
 
 def validate(config: RunConfig) -> None:
-    """Refuse settings that cannot work, naming the setting and its valid range."""
+    """Refuse settings that cannot work, naming the setting and its valid range (the first one found)."""
+    _validate_network(config)
+    _validate_training(config)
+    _validate_data(config)
+
+
+def _validate_network(config: RunConfig) -> None:
+    """The task, and the network that learns it: preset, backbone, head, frozen layers, input size, weights, width."""
     task_class_names(config.task)
     _check(config.backbone in BACKBONES, f"backbone {config.backbone!r} is unknown; choose one of: {', '.join(BACKBONES)}.")
     _check(
@@ -204,6 +211,10 @@ def validate(config: RunConfig) -> None:
             isinstance(config.width, int | float) and MIN_WIDTH <= config.width <= MAX_WIDTH,
             f"width must be from {MIN_WIDTH} to {MAX_WIDTH} (1.0 = airbench94's channels, 0.5 = half, the CPU default); got {config.width!r}.",
         )
+
+
+def _validate_training(config: RunConfig) -> None:
+    """How it learns: epochs, batch size, optimiser, learning rate and its schedule, regularisation, fine labels."""
     _check(
         isinstance(config.epochs, int) and 1 <= config.epochs <= 1000,
         f"epochs must be a whole number from 1 to 1000; got {config.epochs!r}.",
@@ -227,6 +238,10 @@ def validate(config: RunConfig) -> None:
         f"fine_labels only applies to the binary task or a one-vs-rest task, whose two labels group the 10 classes; "
         f"task {config.task!r} has no finer labels.",
     )
+
+
+def _validate_data(config: RunConfig) -> None:
+    """What it learns from, and how it is computed: the validation split, the subset, the seed, the precision."""
     _check(0.0 < config.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5 (exclusive); got {config.val_fraction!r}.")
     num_classes = len(task_class_names(config.task))
     if config.subset is not None:

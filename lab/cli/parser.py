@@ -71,7 +71,13 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the model presets and their parameter counts")
     models.add_argument("--json", action="store_true")
+    for add_commands in (_add_train_commands, _add_stored_run_commands, _add_insight_commands, _add_server_commands):
+        add_commands(commands)
+    return parser
 
+
+def _add_train_commands(commands) -> None:
+    """train, evaluate, stop and resume: one run at a time."""
     train = commands.add_parser(
         "train", help="train one model and store the run (Ctrl-C once: stop early and keep the model; twice: abort)"
     )
@@ -107,6 +113,9 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     resume.add_argument("--data-dir", help="the CIFAR-10 copy the run started on (default: $CIFAR10_DIR, else download)")
     resume.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+
+def _add_stored_run_commands(commands) -> None:
+    """runs, export, default-model and study: the stored runs, and the runs the lab ships or studies."""
     runs = commands.add_parser("runs", help="list stored runs")
     runs.add_argument("--json", action="store_true")
 
@@ -131,6 +140,9 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     study.add_argument("--data-dir")
     study.add_argument("--json", action="store_true")
 
+
+def _add_insight_commands(commands) -> None:
+    """gradcam, report and lr-find: looking inside models, writing about runs, choosing a learning rate."""
     gradcam = commands.add_parser("gradcam", help="show which part of a picture a stored model looked at (Grad-CAM heatmap)")
     gradcam.add_argument("run_id")
     gradcam.add_argument("image", help="a PNG, JPEG, WebP, BMP or GIF file")
@@ -144,6 +156,17 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="the file to write: .html (self-contained), .md (charts beside it) or .pdf (A4)")
     report.add_argument("--runs", nargs="+", metavar="RUN_ID", help="the runs to cover (default: the best run of each preset and task)")
 
+    lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
+    _add_config_options(lr_find)
+    lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
+    lr_find.add_argument("--min-lr", type=float, default=1e-6)
+    lr_find.add_argument("--max-lr", type=float, default=1.0)
+    lr_find.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
+    lr_find.add_argument("--json", action="store_true", help="print the suggestion and the whole curve as JSON")
+
+
+def _add_server_commands(commands) -> None:
+    """teacher and store: what only someone with a shell on the server does."""
     teacher = commands.add_parser("teacher", help="the teacher's sign-in, from the server: clear its lock, list the tries at the password")
     teacher_commands = teacher.add_subparsers(dest="teacher_command", required=True)
     teacher_commands.add_parser("unlock", help="clear the lock that too many wrong teacher passwords put on the teacher's sign-in")
@@ -157,12 +180,3 @@ def build_parser(prog: str = "python -m lab") -> argparse.ArgumentParser:
     copy = store_commands.add_parser("copy", help="copy every run, event, person and file into an empty store")
     copy.add_argument("--to", required=True, help="postgresql://user:password@host:5432/database, or a folder (SQLite)")
     copy.add_argument("--from", dest="source", help="the store to copy (default: this computer's: LAB_DATABASE_URL, else LAB_HOME)")
-
-    lr_find = commands.add_parser("lr-find", help="sweep the learning rate over a short run and suggest one")
-    _add_config_options(lr_find)
-    lr_find.add_argument("--data-dir", help="CIFAR-10 folder or cifar-10-python.tar.gz (default: $CIFAR10_DIR, else download)")
-    lr_find.add_argument("--min-lr", type=float, default=1e-6)
-    lr_find.add_argument("--max-lr", type=float, default=1.0)
-    lr_find.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
-    lr_find.add_argument("--json", action="store_true", help="print the suggestion and the whole curve as JSON")
-    return parser

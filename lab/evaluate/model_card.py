@@ -59,22 +59,7 @@ def model_card(
         f"recall {_share(metrics.get('recall_macro'))}, F1 {_share(metrics.get('f1_macro'))}.",
         f"- Baseline: always answering the commonest class scores {_share(metrics.get('baseline_accuracy'))}. "
         "An accuracy near the baseline means the model learned little.",
-    ]
-    if metrics.get("positive_f1") is not None:
-        found = names[1]
-        lines.append(
-            f"- Finding {found}: precision {_share(metrics.get('positive_precision'))} (of its '{found}' answers, how many are right), "
-            f"recall {_share(metrics.get('positive_recall'))} (of the {found} pictures, how many it finds), F1 {_share(metrics['positive_f1'])}."
-        )
-    per_class = metrics.get("per_class") or []
-    if per_class:
-        lines += ["", "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {row['class']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |" for row in per_class
-        ]
-        weakest = min(per_class, key=lambda row: row["f1"])
-        lines += ["", f"Weakest class: {weakest['class']} (F1 {weakest['f1']:.3f})."]
-    lines += [
+        *_class_lines(metrics, names),
         "",
         "## Limitations",
         "- It sees 32x32 pixels: a larger picture is shrunk first, and small or off-centre objects are lost.",
@@ -96,6 +81,26 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _class_lines(metrics: dict[str, Any], names: list[str]) -> list[str]:
+    """How well it finds the positive class (a two-class task), and the per-class table with its weakest class."""
+    lines = []
+    if metrics.get("positive_f1") is not None:
+        found = names[1]
+        lines.append(
+            f"- Finding {found}: precision {_share(metrics.get('positive_precision'))} (of its '{found}' answers, how many are right), "
+            f"recall {_share(metrics.get('positive_recall'))} (of the {found} pictures, how many it finds), F1 {_share(metrics['positive_f1'])}."
+        )
+    per_class = metrics.get("per_class") or []
+    if per_class:
+        lines += ["", "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {row['class']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |" for row in per_class
+        ]
+        weakest = min(per_class, key=lambda row: row["f1"])
+        lines += ["", f"Weakest class: {weakest['class']} (F1 {weakest['f1']:.3f})."]
+    return lines
 
 
 def _baseline_from(confusion_matrix: list[list[int]] | None) -> float | None:

@@ -124,6 +124,11 @@ def lr_find(
     with process_memory.releasing_traced_graphs():  # the sweep runs in the Streamlit server: leave no graph behind
         model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[sweep])
 
+    return {**_read_the_sweep(sweep, learning_rates, min_lr, max_lr), "n_train": int(len(task.x_train))}
+
+
+def _read_the_sweep(sweep: LearningRateSweep, learning_rates: np.ndarray, min_lr: float, max_lr: float) -> dict[str, Any]:
+    """The curve up to the first loss that is not a number, smoothed, and the learning rate it suggests."""
     raw_losses = np.asarray(sweep.raw_losses)
     # Past the first batch whose loss is not even a number there is nothing to read.
     finite = int(np.argmin(np.isfinite(raw_losses))) if not np.isfinite(raw_losses).all() else len(raw_losses)
@@ -145,7 +150,6 @@ def lr_find(
         "note": _reliability_note(smoothed),
         "min_lr": float(min_lr),
         "max_lr": float(max_lr),
-        "n_train": int(len(task.x_train)),
     }
 
 

@@ -87,29 +87,8 @@ def _train_as_one_of_several(settings: dict) -> None:
     ran_on = where_this_runs(settings["cluster_address"])
     ray.get(channel.join.remote({**ran_on, "rank": rank}))
     world_size = ray.train.get_context().get_world_size()
-    pending: list[dict] = [{"kind": "placed", "ran_on": {**ran_on, "worker_count": world_size}}] if rank == 0 else []
-    steps_done = 0
-    stop_after: int | None = None
-    keep = False
-
-    def send(events: list[dict]) -> None:
-        nonlocal stop_after, keep
-        stop_after, keep = ray.get(channel.report_step.remote(events, steps_done))
-
-    def on_event(event: dict) -> None:
-        if rank == 0:  # one voice for the run: the others train the same steps
-            pending.append(event)
-
-    def should_stop() -> bool:
-        # Every worker asks after every step, so that all of them learn the same step to stop after.
-        nonlocal steps_done, pending
-        steps_done += 1
-        events, pending = pending, []
-        send(events)
-        return stop_after is not None and steps_done >= stop_after
-
-    send(pending)
-    pending = []
+    voice = _WorkerVoice(channel, rank)
+    voice.send([{"kind": "placed", "ran_on": {**ran_on, "worker_count": world_size}}] if rank == 0 else [])
     data = settings["data"]
     if isinstance(data, ray.ObjectRef):  # inside a dict, Ray hands over the reference, not the data
         data = ray.get(data)
@@ -124,13 +103,40 @@ def _train_as_one_of_several(settings: dict) -> None:
         data,
         settings["data_dir"],
         settings["resume"],
-        on_event,
-        should_stop,
-        lambda: keep,
+        voice.on_event,
+        voice.should_stop,
+        lambda: voice.keep,
         send_checkpoint if rank == 0 else None,  # every worker holds the same weights: rank 0's checkpoint is the run's
     )
     if rank == 0:
-        channel.report_step.remote(pending, steps_done)
+        channel.report_step.remote(voice.pending, voice.steps_done)
         ray.get(channel.finish.remote(result))
     # Every worker says how many steps it trained: the run records that they all stopped after the same one.
-    ray.get(channel.report_last_step.remote(rank, steps_done))
+    ray.get(channel.report_last_step.remote(rank, voice.steps_done))
+
+
+class _WorkerVoice:
+    """One worker's side of the run's channel: rank 0 speaks for the run, and every worker hears when to stop."""
+
+    def __init__(self, channel, rank: int):
+        self.channel, self.rank = channel, rank
+        self.pending: list[dict] = []
+        self.steps_done = 0
+        self.stop_after: int | None = None
+        self.keep = False
+
+    def send(self, events: list[dict]) -> None:
+        import ray
+
+        self.stop_after, self.keep = ray.get(self.channel.report_step.remote(events, self.steps_done))
+
+    def on_event(self, event: dict) -> None:
+        if self.rank == 0:  # one voice for the run: the others train the same steps
+            self.pending.append(event)
+
+    def should_stop(self) -> bool:
+        # Every worker asks after every step, so that all of them learn the same step to stop after.
+        self.steps_done += 1
+        events, self.pending = self.pending, []
+        self.send(events)
+        return self.stop_after is not None and self.steps_done >= self.stop_after
