@@ -69,6 +69,13 @@ def test_theme_text_and_captions_stand_out_from_both_backgrounds(background):
     assert contrast(faded(text, ground, CAPTION_OPACITY), ground) >= MIN_CONTRAST  # captions, the sidebar's included
 
 
+def test_inline_code_in_a_caption_stays_readable():
+    """Streamlit fades inline code in a caption to 60% too (axe measured it on the Teacher page's captions)."""
+    ground = THEME["backgroundColor"]
+    assert contrast(faded(THEME["codeTextColor"], ground, CAPTION_OPACITY), ground) >= MIN_CONTRAST
+    assert contrast(faded("#065f46", ground, CAPTION_OPACITY), ground) < MIN_CONTRAST  # a dark green would not do
+
+
 def test_primary_colour_carries_white_text_and_reads_on_its_own_tint():
     primary = THEME["primaryColor"]
     assert contrast(primary, "#ffffff") >= MIN_CONTRAST  # a primary button's label, and links
