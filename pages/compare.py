@@ -118,7 +118,7 @@ def results_table_section() -> None:
     with st.expander(f"All runs ({len(runs)}), including unfinished ones", icon=":material/folder_open:"):
         if runs:
             shown = ("run_id", *(("owner",) if classroom else ()), "status", "model", "task", "created_at", "message")
-            listing = pd.DataFrame([{k: r.get(k) for k in shown} for r in runs])
+            listing = pd.DataFrame([{k: values[k] for k in shown} for values in (r.to_dict() for r in runs)])
             listing["task"] = listing["task"].map(tasks.task_label)
             st.dataframe(listing, hide_index=True, key="compare_all_runs")
             # Only the runs this person may delete are offered (their own; every run for the teacher); lab refuses the others too.

@@ -33,6 +33,7 @@ from lab.data.cache import source_identity
 from lab.evaluate.metrics import metrics_from_predictions
 from lab.jobs import launcher, queue
 from lab.store.owners import NotYourRunError, Person
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 from ui.teacher_views import class_results_csv
@@ -325,14 +326,14 @@ def test_b_neither_sees_nor_stops_a_s_run_and_the_teacher_can(tiny_data):
         queue.cancel(run_id, Store(), by=ben)
     with pytest.raises(NotYourRunError, match="belongs to Ana"):
         queue.cancel(run_id, Store(), keep_model=True, by=ben)
-    assert not Store().get_run(run_id)["cancel_requested"]
+    assert not Store().get_run(run_id).cancel_requested
 
     b_compare = open_page(session(ben), "pages/compare.py")
     b_compare.segmented_control(key="compare_view").set_value("runs").run()
     assert not [box for box in b_compare.selectbox if box.key == "compare_delete_run"]  # nothing of Ben's to delete
 
     queue.cancel(run_id, Store(), by=TEACHER)  # the teacher may
-    assert Store().get_run(run_id)["cancel_requested"]
+    assert Store().get_run(run_id).cancel_requested
     Store().set_status(run_id, "cancelled")
     with pytest.raises(NotYourRunError, match="only its owner or the teacher can delete it"):
         queue.delete(run_id, Store(), by=ben)
@@ -360,7 +361,7 @@ def test_a_follower_watches_the_same_run_without_its_buttons(tiny_data):
     a_train = open_page(session(ana), "pages/train.py")
     a_train.button(key="trainbtn_start").click().run()
     run_id = a_train.session_state["train_run_id"]
-    assert Store().get_run(run_id)["owner_id"] == ana.id
+    assert Store().get_run(run_id).owner_id == ana.id
 
     b_train = open_page(session(ben), "pages/train.py")
     b_train.number_input(key="train_seed").set_value(a_train.session_state["train_seed"]).run()  # Ana's seed: her very settings
@@ -446,11 +447,11 @@ def test_a_run_trained_before_is_not_trained_again(tiny_data):
     at.toggle(key="train_reuse").set_value(True).run()  # Ben chooses Ana's run instead of training his own (a copy)
     at.button(key="trainbtn_start").click().run()
     assert not at.exception
-    assert [run["run_id"] for run in Store().list_runs()] == [anas]  # no new row
+    assert [run.run_id for run in Store().list_runs()] == [anas]  # no new row
     said = [success.value for success in at.success]
     assert said and said[0].startswith("Already trained") and "by Ana: 80.5%" in said[0]
     assert "Test accuracy" in [metric.label for metric in at.metric]  # the result, at once
-    assert [(run["run_id"], run["followed"]) for run in Store().runs_of(ben.id)] == [(anas, True)]
+    assert [(run.run_id, run.followed) for run in Store().runs_of(ben.id)] == [(anas, True)]
 
     changed = open_page(session(ben), "pages/train.py")
     changed.number_input(key="train_seed").set_value(1).run()
@@ -492,7 +493,7 @@ def test_the_teacher_panel_shows_the_queue_and_acts_on_any_run(tiny_data):
 
     at.selectbox(key="teacher_run").set_value(anas).run()
     at.button(key="teacher_cancel").click().run()
-    assert Store().get_run(anas)["status"] == "cancelled"
+    assert Store().get_run(anas).status is Status.CANCELLED
     at.selectbox(key="teacher_run").set_value(anas).run()
     at.button(key="teacher_delete").click().run()
     assert Store().get_run(anas) is None and Store().get_run(bens) is not None

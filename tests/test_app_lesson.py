@@ -11,6 +11,7 @@ import pytest
 from lab.classroom import lesson_progress, preflight
 from lab.classroom.lesson import Lesson, load_lesson, save_lesson
 from lab.classroom.limits import ClassLimits, save_limits
+from lab.store.records import Status
 from lab.store.runs import Store
 
 # _classroom and tiny_data are fixtures: classroom mode on (no worker, no download), and a tiny data folder.
@@ -40,8 +41,8 @@ def test_a_student_answers_trains_and_moves_on():
     at.button(key="lesson_train_scratch").click().run()
     assert not at.exception and not at.error, [error.value for error in at.error]
     run = lesson_progress.step_run(Store(), ana.id, "scratch")
-    assert run is not None and run["owner_id"] == ana.id and run["status"] == "queued"
-    assert (run["config"]["model"], run["config"]["epochs"], run["config"]["subset"]) == ("seed-cnn", 1, 200)
+    assert run is not None and run.owner_id == ana.id and run.status is Status.QUEUED
+    assert (run.config.model, run.config.epochs, run.config.subset) == ("seed-cnn", 1, 200)
 
     # Ben's lesson is his own: none of Ana's answers, none of her runs; his Start trains his own network.
     other = open_page(session(ben), PAGE)

@@ -217,7 +217,7 @@ def test_compare_with_a_completed_run(tiny_data):
     at.run()
     assert not at.exception
     run = Store().get_run(run_id)
-    assert at.metric[0].value == f"{run['metrics']['accuracy']:.1%}"
+    assert at.metric[0].value == f"{run.metrics['accuracy']:.1%}"
     frames = chart_frames(at)
     assert len(frames) >= 2  # confusion matrix, per-class
     confusion = next(frame for frame in frames if {"true", "predicted", "count"} <= set(frame.columns))

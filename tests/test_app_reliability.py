@@ -17,6 +17,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lab.config import CLASS_NAMES, RunConfig
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.system import hardware
 from tests.synthetic import random_cifar10_folder
@@ -149,7 +150,7 @@ def test_a_killed_job_shows_as_interrupted_on_train_and_compare(tiny_data):
     at.run()
     at.switch_page("pages/train.py").run()
     assert not at.exception
-    assert store.get_run(run_id)["status"] == "failed"  # the page's recovery noticed at once
+    assert store.get_run(run_id).status is Status.FAILED  # the page's recovery noticed at once
     assert "interrupted: the training process stopped unexpectedly" in errors(at)
 
     at.switch_page("pages/compare.py").run()

@@ -88,7 +88,9 @@ def store_completed_run(
     metrics = {key: value for key, value in metrics.items() if key not in drop}
     fingerprint = {"source": "synthetic", "n_train": 180, "n_val": 20, "n_test": metrics["n_test"]}
     extra = (
-        {MODEL_CARD_FILE: model_card(config.to_dict(), metrics, {"device": "CPU"}, fingerprint, run_id=run_id).encode()} if with_card else None
+        {MODEL_CARD_FILE: model_card(config.to_dict(), metrics, {"device": "CPU"}, fingerprint, run_id=run_id).encode()}
+        if with_card
+        else None
     )
     store.complete_run(
         run_id, metrics=metrics, history=HISTORY, model=model, environment={"device": "CPU"}, fingerprint=fingerprint,
@@ -149,8 +151,8 @@ def test_train_builds_a_one_vs_rest_config_and_starts_it(tiny_data):
     assert config_from_state(at.session_state).task == "one-vs-rest:cat"
     at.button(key="trainbtn_start").click().run()
     assert not at.exception
-    config = Store().get_run(at.session_state["train_run_id"])["config"]  # queued; no worker takes it here
-    assert config["task"] == "one-vs-rest:cat" and config["fine_labels"] is True
+    config = Store().get_run(at.session_state["train_run_id"]).config  # queued; no worker takes it here
+    assert config.task == "one-vs-rest:cat" and config.fine_labels is True
 
 
 @pytest.mark.slow
@@ -328,4 +330,4 @@ def test_compare_downloads_the_lab_report_of_the_listed_runs(monkeypatch):
 
 
 def store_run_accuracy(run_id: str) -> str:
-    return f"{Store().get_run(run_id)['metrics']['accuracy']:.2%}"
+    return f"{Store().get_run(run_id).metrics['accuracy']:.2%}"

@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from lab.config import RunConfig, config_for_preset
 from lab.data import cifar10 as lab_data
-from lab.jobs import launcher, queue
+from lab.jobs import launcher
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
@@ -158,14 +159,14 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
     at.button(key="trainbtn_start").click().run()
     assert not at.exception
     run_id = at.session_state["train_run_id"]
-    assert Store().get_run(run_id)["config"]["subset"] == 200
+    assert Store().get_run(run_id).config.subset == 200
 
     deadline = time.monotonic() + 120
-    while Store().get_run(run_id)["status"] in queue.ACTIVE_STATUSES and time.monotonic() < deadline:
+    while Store().get_run(run_id).status.is_active and time.monotonic() < deadline:
         time.sleep(0.5)
     run = Store().get_run(run_id)
-    assert run["status"] == "completed", run["message"]
-    accuracy = f"{run['metrics']['accuracy']:.1%}"
+    assert run.status is Status.COMPLETED, run.message
+    accuracy = f"{run.metrics['accuracy']:.1%}"
 
     at.run()  # the page now shows the finished run's results
     assert not at.exception
@@ -176,7 +177,7 @@ def test_start_a_job_from_the_train_page_and_see_it_in_compare(monkeypatch, stor
     open_page(at, "pages/compare.py")
     (table,) = [frame.value for frame in at.dataframe if "run_id" in frame.value.columns and "accuracy" in frame.value.columns]
     (row,) = table[table["run_id"] == run_id].to_dict("records")
-    assert row["model"] == run["config"]["model"] and row["accuracy"] == pytest.approx(run["metrics"]["accuracy"])
+    assert row["model"] == run.config.model and row["accuracy"] == pytest.approx(run.metrics["accuracy"])
     at.session_state["compare_section"] = "One run: matrix and mistakes"  # Compare opens on its results table
     at.run()
     assert at.selectbox(key="compare_run").value == run_id
@@ -193,8 +194,8 @@ def test_a_refreshed_page_finds_the_running_job_in_the_store(store):
     assert run_id in "\n".join(str(c.value) for c in at.caption)
     assert at.button(key="trainbtn_cancel")
     at.button(key="trainbtn_cancel").click().run()
-    assert Store().get_run(run_id)["cancel_requested"]
-    assert not Store().get_run(run_id)["keep_when_stopped"]
+    assert Store().get_run(run_id).cancel_requested
+    assert not Store().get_run(run_id).keep_when_stopped
     at.run()  # the next redraw (in the browser, the panel's own rerun) says what happens
     assert "Stopping after the current batch ..." in [w.value for w in at.warning]
 
@@ -208,7 +209,7 @@ def test_a_running_job_can_stop_and_keep_its_model_but_a_queued_one_only_cancel(
     at.run()
     at.button(key="trainbtn_stop_keep").click().run()
     run = Store().get_run(queued)
-    assert run["status"] == "running" and run["keep_when_stopped"] and Store().keep_requested(queued)
+    assert run.status is Status.RUNNING and run.keep_when_stopped and Store().keep_requested(queued)
     at.run()
     assert not at.exception
     assert any("measuring and saving the model" in w.value for w in at.warning)

@@ -19,6 +19,7 @@ from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher, queue
 from lab.report.results_table import results_table
 from lab.store.owners import NotYourRunError, Person, local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
 
@@ -46,7 +47,7 @@ def quick(**overrides):
 
 def finish(store: Store, run_id: str, accuracy: float, train_seconds: float = 60.0, params: int = 1000, **more_metrics) -> None:
     """Complete a run the way a worker would, with a tiny model and the given figures."""
-    if store.get_run(run_id)["status"] == "queued":
+    if store.get_run(run_id).status is Status.QUEUED:
         store.set_status(run_id, "running")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     metrics = {"accuracy": accuracy, "total_params": params, "trainable_params": params, "epochs_completed": 1, **more_metrics}
@@ -59,8 +60,8 @@ def finish(store: Store, run_id: str, accuracy: float, train_seconds: float = 60
 def test_every_run_records_its_owner_and_the_results_show_it(store, data_dir):
     mine = queue.ask_for_run(quick(), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
     local = queue.ask_for_run(quick(seed=1), store=store, data_dir=data_dir, owner=local_person()).run_id
-    assert (store.get_run(mine)["owner_id"], store.get_run(mine)["owner"]) == ("ana-token", "Ana")
-    assert store.get_run(local)["owner_id"] == "local" and store.get_run(local)["owner"] == local_person().name
+    assert (store.get_run(mine).owner_id, store.get_run(mine).owner) == ("ana-token", "Ana")
+    assert store.get_run(local).owner_id == "local" and store.get_run(local).owner == local_person().name
     finish(store, mine, 0.5)
     (row,) = [row for row in results_table(store) if row["run_id"] == mine]
     assert row["owner"] == "Ana"
@@ -70,7 +71,7 @@ def test_only_the_owner_or_the_teacher_may_cancel_stop_or_delete_a_run(store, da
     queued = queue.ask_for_run(quick(), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
     with pytest.raises(NotYourRunError, match="belongs to Ana: only its owner or the teacher can cancel it"):
         queue.cancel(queued, store, by=BEN)
-    assert store.get_run(queued)["status"] == "queued"
+    assert store.get_run(queued).status is Status.QUEUED
 
     running = queue.ask_for_run(quick(seed=1), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
     store.claim_next_queued(worker_pid=1, choose=lambda waiting: running)
@@ -81,7 +82,7 @@ def test_only_the_owner_or_the_teacher_may_cancel_stop_or_delete_a_run(store, da
     assert store.keep_requested(running)
 
     assert queue.cancel(queued, store, by=ANA)  # the owner may: it leaves the queue at once
-    assert store.get_run(queued)["status"] == "cancelled" and queue.queue_position(queued, store) is None
+    assert store.get_run(queued).status is Status.CANCELLED and queue.queue_position(queued, store) is None
     with pytest.raises(NotYourRunError, match="can delete it"):
         queue.delete(queued, store, by=BEN)
     assert store.get_run(queued) is not None
@@ -120,7 +121,7 @@ def test_a_student_whose_last_run_started_longest_ago_goes_first(store, data_dir
     time.sleep(0.01)
     ana_first = queue.ask_for_run(quick(seed=1), owner=ANA, store=store, data_dir=data_dir, classroom=True).run_id
     ben_second = queue.ask_for_run(quick(seed=2), owner=BEN, store=store, data_dir=data_dir, classroom=True).run_id
-    assert store.get_run(ben_earlier)["status"] == "running"
+    assert store.get_run(ben_earlier).status is Status.RUNNING
     # Carl queues last, but he has never had a turn and Ben has: Carl goes before Ben's second run.
     carl_first = queue.ask_for_run(quick(seed=3), owner=CARL, store=store, data_dir=data_dir, classroom=True).run_id
     assert fairness.fair_order(store.waiting_runs()) == [ana_first, carl_first, ben_second]
@@ -156,7 +157,7 @@ def test_equal_settings_add_no_row_and_a_changed_seed_does(store, data_dir):
     assert (again.outcome, again.run_id) == ("following", first.run_id)
     assert "started by Ana" in again.message
     assert len(store.list_runs()) == 1
-    assert [run["run_id"] for run in store.runs_of(BEN.id)] == [first.run_id]  # Ben follows Ana's run
+    assert [run.run_id for run in store.runs_of(BEN.id)] == [first.run_id]  # Ben follows Ana's run
 
     finish(store, first.run_id, accuracy=0.805)
     later = queue.ask_for_run(quick(), owner=CARL, store=store, data_dir=data_dir, classroom=True, reuse=True)

@@ -19,6 +19,7 @@ from lab.classroom.limits import PRESET_FREE_FIELDS, ClassLimits, LimitError, lo
 from lab.config import PRESETS, config_for_preset
 from lab.jobs import fairness, launcher, queue, resume
 from lab.store.owners import Person
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
 from tests.test_classroom import finish
@@ -75,7 +76,7 @@ def test_new_names_beyond_the_cap_per_minute_are_refused(store):
         ask(person, store, seed=seed)
     with pytest.raises(LimitError, match="3 people started their first run in the last minute"):
         ask(fourth, store, seed=10)
-    assert not any(run["owner_id"] == fourth.id for run in store.list_runs())
+    assert not any(run.owner_id == fourth.id for run in store.list_runs())
     ask(first, store, seed=11)  # someone who queued before is not new: not counted
     with store._write() as connection:  # a minute passes (the same SQL on either backend)
         connection.execute("UPDATE turns SET first_queued_at = '2000-01-01T00:00:00.000+00:00'")
@@ -134,9 +135,9 @@ def test_resume_is_refused_beyond_the_class_limits(store):
     ask(BEN, store, seed=5)
     with pytest.raises(LimitError, match="the class's queue is full"):
         resume.resume(run_id, store, by=ANA, classroom=True)
-    assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
+    assert store.get_run(run_id).status is Status.FAILED  # refused: nothing moved
     resume.resume(run_id, store, by=TEACHER, classroom=True)  # the teacher's action is outside the class limits
-    assert store.get_run(run_id)["status"] == "queued"
+    assert store.get_run(run_id).status is Status.QUEUED
 
 
 def test_training_a_row_again_passes_the_same_limits_as_start(store):
@@ -152,7 +153,7 @@ def test_training_a_row_again_passes_the_same_limits_as_start(store):
         queue.ask_for_run(
             config_for_preset("quick-demo", **{k: v for k, v in again.items() if k != "model"}), owner=BEN, store=store, classroom=True
         )
-    assert [run["run_id"] for run in store.runs_of(BEN.id)] == []  # Ben got nothing: neither a run nor the teacher's score
+    assert [run.run_id for run in store.runs_of(BEN.id)] == []  # Ben got nothing: neither a run nor the teacher's score
 
 
 # ---------------------------------------------------------------- the allowed presets check the whole configuration

@@ -85,7 +85,7 @@ def test_a_fine_label_run_trains_on_the_ten_classes_and_saves_the_binary_model(d
     assert result.metrics["accuracy"] > 0.8  # the colours tell vehicles from animals easily; chance is 0.6
     # What is stored is the binary model itself: one sigmoid unit, the report's parameter count.
     saved = store.load_model(result.run_id)
-    assert saved.count_params() == 355_649 == store.get_run(result.run_id)["metrics"]["total_params"]
+    assert saved.count_params() == 355_649 == store.get_run(result.run_id).metrics["total_params"]
     assert saved.predict(data.x_test[:2], verbose=0).shape == (2, 1)
 
 

@@ -13,6 +13,7 @@ from lab.classroom.limits import Challenge, ClassLimits, load_challenge, load_li
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotTheTeacherError, Person, local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 
 ANA = Person("ana-token", "Ana")
@@ -32,7 +33,7 @@ def quick(**overrides):
 
 def test_every_lab_action_on_a_run_without_by_is_a_type_error(store):
     run_id = queue.ask_for_run(quick(), owner=ANA, store=store, classroom=True).run_id
-    assert store.get_run(run_id)["status"] == "queued"  # the run exists: only the missing person is refused
+    assert store.get_run(run_id).status is Status.QUEUED  # the run exists: only the missing person is refused
     without_by = [
         lambda: store.request_cancel(run_id),
         lambda: store.delete_run(run_id),
@@ -51,7 +52,7 @@ def test_every_lab_action_on_a_run_without_by_is_a_type_error(store):
     for call in (lambda: queue.cancel(run_id, store, by=None), lambda: store.delete_run(run_id, by=None)):
         with pytest.raises(TypeError, match="`by` must be the Person"):  # None does not stand for the local user either
             call()
-    assert store.get_run(run_id)["status"] == "queued"  # nothing happened to it
+    assert store.get_run(run_id).status is Status.QUEUED  # nothing happened to it
     assert queue.cancel(run_id, store, by=ANA)  # with the person acting, the owner may
 
 

@@ -8,10 +8,10 @@ import re
 import pytest
 
 from lab.config import config_for_preset
-from lab.evaluate.model_card import CARD_FILE
 from lab.jobs.outcome import train_and_record
 from lab.report.lab_report import build_report, choose_runs
 from lab.report.writers import write_report
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import learnable_cifar10
 
@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_by_default_the_report_covers_the_best_run_of_each_preset_and_task(trained):
     store, runs = trained
-    chosen = {run["run_id"] for run in choose_runs(store)}
+    chosen = {run.run_id for run in choose_runs(store)}
     best = max((runs["cifar10"], runs["worse"]), key=lambda result: result.metrics["accuracy"])
     assert chosen == {best.run_id, runs["one-vs-rest"].run_id}
     with pytest.raises(ValueError, match="not completed runs"):
@@ -59,7 +59,7 @@ def test_the_html_report_has_every_section_and_each_runs_numbers(trained, tmp_pa
     for title in SECTIONS:
         assert title in page, title
     for key in chosen:
-        metrics = store.get_run(key)["metrics"]
+        metrics = store.get_run(key).metrics
         assert f"{metrics['accuracy']:.2%}" in page
         assert f"{metrics['total_params']:,}" in page
     assert "0.9598" not in page and "95.98%" in page  # the report's own binary row sits beside ours
@@ -79,16 +79,16 @@ def test_findings_set_each_run_against_the_reports_figure_and_budget(trained):
     report = build_report(store, [runs["cifar10"].run_id, runs["one-vs-rest"].run_id])
     findings = "\n".join(block.text for block in section_of(report, "Findings").blocks)
     ten = store.get_run(runs["cifar10"].run_id)
-    images, epochs = ten["fingerprint"]["n_train"], ten["metrics"]["epochs_completed"]
-    gap = abs(100 * (ten["metrics"]["accuracy"] - 0.7191))
+    images, epochs = ten.fingerprint["n_train"], ten.metrics["epochs_completed"]
+    gap = abs(100 * (ten.metrics["accuracy"] - 0.7191))
     assert "The report's CNN from scratch on all 10 classes scored 71.91%" in findings  # its figure for the same network
     assert f"{gap:.1f} points below it" in findings or f"{gap:.1f} points above it" in findings
-    assert f"It is the same network size, {ten['metrics']['total_params']:,} parameters" in findings
+    assert f"It is the same network size, {ten.metrics['total_params']:,} parameters" in findings
     share = images * epochs / (50_000 * 10)  # its budget against the report's: training images times epochs
     assert (
         f"It trained on {images:,} images for {epochs} epochs, {share:.1%} of the report's budget (50,000 images for 10 epochs)" in findings
     )
-    assert f"Its accuracy counts {ten['metrics']['n_test']:,} test images, the report's CIFAR-10's original 10,000" in findings
+    assert f"Its accuracy counts {ten.metrics['n_test']:,} test images, the report's CIFAR-10's original 10,000" in findings
     assert "The report has no seed-cnn run on cat vs the rest" in findings  # no figure of its to compare with, said so
     assert "one-vs-rest:" not in findings  # tasks in words
 
@@ -154,22 +154,22 @@ def test_an_unknown_format_is_refused(trained, tmp_path):
 
 def test_every_completed_run_carries_its_model_card(trained):
     store, runs = trained
-    completed = store.list_runs(status="completed")
-    assert {row["run_id"] for row in completed} == {result.run_id for result in runs.values()}  # all three, nothing else
+    completed = store.list_runs(status=Status.COMPLETED)
+    assert {row.run_id for row in completed} == {result.run_id for result in runs.values()}  # all three, nothing else
     for row in completed:
-        run_id, config, metrics = row["run_id"], row["config"], row["metrics"]
-        card = (store.run_dir(run_id) / CARD_FILE).read_text()
-        assert card.startswith(f"# Model card: {config['model']} on {config['task']} ({run_id})"), run_id
+        run_id, config, metrics = row.run_id, row.config, row.metrics
+        card = store.run_folder(run_id).model_card.read_text()
+        assert card.startswith(f"# Model card: {config.model} on {config.task} ({run_id})"), run_id
         assert f"- Accuracy: {metrics['accuracy']:.1%}" in card, run_id
-        assert f"{row['fingerprint']['n_train']:,} training" in card, run_id
-        assert f"{metrics['epochs_completed']} epochs, batch {config['batch_size']}" in card, run_id
-        assert f"learning rate {config['learning_rate']:g}" in card, run_id
+        assert f"{row.fingerprint['n_train']:,} training" in card, run_id
+        assert f"{metrics['epochs_completed']} epochs, batch {config.batch_size}" in card, run_id
+        assert f"learning rate {config.learning_rate:g}" in card, run_id
         assert "it still answers one of its classes" in card, run_id
-    one_vs_rest = (store.run_dir(runs["one-vs-rest"].run_id) / CARD_FILE).read_text()
+    one_vs_rest = store.run_folder(runs["one-vs-rest"].run_id).model_card.read_text()
     assert "whether a picture shows a cat or something else" in one_vs_rest
     assert "Baseline: always answering the commonest class scores 90.0%" in one_vs_rest
     for name in ("cifar10", "worse"):
-        assert "which of the ten CIFAR-10 classes a picture shows" in (store.run_dir(runs[name].run_id) / CARD_FILE).read_text()
+        assert "which of the ten CIFAR-10 classes a picture shows" in store.run_folder(runs[name].run_id).model_card.read_text()
 
 
 @pytest.mark.browser

@@ -13,6 +13,7 @@ from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue
 from lab.store.owners import Person
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.test_app_classroom import _classroom, open_page, session, student, tiny_data  # noqa: F401 - fixtures
 from tests.test_classroom import finish
@@ -63,7 +64,7 @@ def test_a_chosen_copy_passes_the_same_limits(store):
     save_limits(store, ClassLimits(max_epochs=2), by=TEACHER)
     with pytest.raises(LimitError, match="at most 2 epochs"):
         queue.ask_for_run(quick(epochs=3), owner=BEN, store=store, classroom=True, reuse=True)
-    assert store.runs_of(BEN.id) == [] and store.get_run(anas)["status"] == "completed"  # the run to copy was there
+    assert store.runs_of(BEN.id) == [] and store.get_run(anas).status is Status.COMPLETED  # the run to copy was there
 
 
 def test_each_student_s_seed_is_their_own_and_stays_theirs():
@@ -84,4 +85,4 @@ def test_two_students_pressing_start_on_the_defaults_each_train_their_own():
         at.button(key="trainbtn_start").click().run()
         assert not at.exception
         runs.append(at.session_state["train_run_id"])
-    assert runs[0] != runs[1] and {run["owner_id"] for run in Store().list_runs()} == {ana.id, ben.id}
+    assert runs[0] != runs[1] and {run.owner_id for run in Store().list_runs()} == {ana.id, ben.id}

@@ -18,6 +18,7 @@ from lab.config import config_for_preset
 from lab.jobs import launcher, queue, resume
 from lab.models import pretrained
 from lab.store.owners import NotTheTeacherError, Person
+from lab.store.records import Status
 from lab.store.runs import Store
 from tests.test_app_classroom import _classroom, as_teacher, open_page, session, student, tiny_data  # noqa: F401 - fixtures
 
@@ -96,7 +97,7 @@ def test_the_class_s_switch_to_weights_none_runs_the_preset_from_random_numbers(
     assert limits.weights_none == ("vgg16",)
     assert {"vgg16-frozen", "vgg16-finetune"} <= set(preflight.runnable_presets(limits))
     request = queue.ask_for_run(config_for_preset("vgg16-frozen", epochs=1, subset=200), owner=ANA, store=store, classroom=True)
-    assert store.get_run(request.run_id)["config"]["weights"] == "none"
+    assert store.get_run(request.run_id).config.weights == "none"
     save_limits(store, ClassLimits(max_epochs=3, weights_none=limits.weights_none), by=TEACHER)  # other limits keep the switch
     preflight.switch_weights_none(store, "vgg16", False, by=TEACHER)
     assert load_limits(store) == ClassLimits(max_epochs=3)
@@ -148,4 +149,4 @@ def test_resuming_a_run_whose_weights_file_went_away_is_refused_before_it_is_que
     assert resume.can_resume(run_id, store, by=ANA)  # the precondition: resumable, but its ImageNet file is not here
     with pytest.raises(preflight.NotReadyError, match="are not on this server"):
         resume.resume(run_id, store, by=ANA, classroom=True)
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.get_run(run_id).status is Status.FAILED

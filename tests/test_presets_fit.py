@@ -89,4 +89,4 @@ def test_the_train_page_fits_a_chosen_preset_and_fits_the_settings_on_request():
     at.button(key="trainbtn_start").click().run()
     assert not at.exception
     (run,) = Store().list_runs()
-    assert (run["model"], run["config"]["epochs"], run["config"]["subset"], run["config"]["batch_size"]) == ("fast-cnn-full", 1, 500, 256)
+    assert (run.model, run.config.epochs, run.config.subset, run.config.batch_size) == ("fast-cnn-full", 1, 500, 256)

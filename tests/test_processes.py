@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from lab.config import RunConfig
+from lab.store.records import Status
 from lab.store.runs import INTERRUPTED_MESSAGE, Store
 from lab.system import processes
 
@@ -81,5 +82,5 @@ def test_the_store_fails_a_running_run_whose_pid_was_handed_to_a_newer_process(t
     finally:
         child.kill()
         child.wait()
-    assert store.get_run(reused)["message"] == INTERRUPTED_MESSAGE
-    assert store.get_run(mine)["status"] == "running"
+    assert store.get_run(reused).message == INTERRUPTED_MESSAGE
+    assert store.get_run(mine).status is Status.RUNNING

@@ -22,6 +22,7 @@ from lab.evaluate.predict import UPLOAD_EXTENSIONS
 from lab.jobs import launcher, queue, worker
 from lab.report.results_table import reference_rows, results_table
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import INTERRUPTED_MESSAGE, Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,18 +235,18 @@ def test_a_process_killed_while_saving_leaves_no_completed_run_and_is_cleaned_up
         saver.wait(30)
 
     # Before anyone notices: still "running", never shown as a result, its model never loaded.
-    assert store.get_run(run_id)["status"] == "running"
+    assert store.get_run(run_id).status is Status.RUNNING
     assert all(row["run_id"] != run_id for row in results_table(store))
     with pytest.raises(StoreError, match="only a completed run"):
         store.load_model(run_id)
 
     queue.recover(store)  # what the Train page does on every visit
     run = store.get_run(run_id)
-    assert run["status"] == "failed" and run["message"] == INTERRUPTED_MESSAGE
+    assert run.status is Status.FAILED and run.message == INTERRUPTED_MESSAGE
     assert list(store.runs_folder.iterdir()) == []  # the half-saved folder is gone
     assert store.integrity_check() == "ok"
     # The store carries on: the next run completes normally.
-    assert store.get_run(completed_run(store, model=tiny_model()))["status"] == "completed"
+    assert store.get_run(completed_run(store, model=tiny_model())).status is Status.COMPLETED
 
 
 # ---------------------------------------------------------------- a server restart
@@ -261,10 +262,10 @@ def test_after_a_restart_dead_runs_are_interrupted_and_the_queue_gets_a_worker(s
     queued = [store.create_run(RunConfig(seed=seed)) for seed in range(3)]
     try:
         queue.recover(store)
-        assert store.get_run(orphan)["status"] == "failed" and store.get_run(orphan)["message"].startswith("interrupted: ")
-        assert store.get_run(survivor)["status"] == "running"
+        assert store.get_run(orphan).status is Status.FAILED and store.get_run(orphan).message.startswith("interrupted: ")
+        assert store.get_run(survivor).status is Status.RUNNING
         assert len(launcher.live_workers(store)) == 1  # one worker (LAB_MAX_JOBS=1) for the queue
-        assert [run["run_id"] for run in queue.active_runs(store) if run["status"] == "queued"] == queued  # in order
+        assert [run.run_id for run in queue.active_runs(store) if run.status is Status.QUEUED] == queued  # in order
         queue.recover(store)  # every page visit calls it: nothing more happens
         assert len(launcher.live_workers(store)) == 1
     finally:
@@ -314,7 +315,7 @@ def _write_until_the_disk_is_full(root: str) -> dict:
         store.complete_run(run_id, extra_files={"big.bin": b"\0" * 400_000}, **FINISH)
     except StoreError as error:
         outcome["save_error"] = str(error)
-    outcome["status_while_full"] = store.get_run(run_id)["status"]  # reading still works
+    outcome["status_while_full"] = store.get_run(run_id).status  # reading still works
     outcome["leftovers"] = sorted(path.name for path in store.runs_folder.glob("*")) if store.runs_folder.exists() else []
     return outcome
 
@@ -333,7 +334,7 @@ def test_a_full_disk_gives_a_clear_store_error_and_loses_nothing(tmp_path):
     assert store.integrity_check() == "ok"
     assert len(store.events(outcome["run_id"])) == outcome["events_written"]
     store.complete_run(outcome["run_id"], **FINISH)
-    assert store.get_run(outcome["run_id"])["status"] == "completed"
+    assert store.get_run(outcome["run_id"]).status is Status.COMPLETED
 
 
 # ---------------------------------------------------------------- an unwritable LAB_HOME

@@ -38,7 +38,7 @@ def test_the_class_results_csv_neutralises_a_students_name(tmp_path, monkeypatch
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     metrics = {"accuracy": 0.5, "total_params": 10, "trainable_params": 10, "epochs_completed": 1}
     store.complete_run(run_id, metrics=metrics, history={}, model=model, environment={}, fingerprint={}, train_seconds=1.0)
-    assert store.get_run(run_id)["owner_name"] == "-2+3"  # the precondition: the name went into the store as typed
+    assert store.get_run(run_id).owner_name == "-2+3"  # the precondition: the name went into the store as typed
     (row,) = read_back(class_results_csv(store))
     assert row["owner"] == "'-2+3"
 

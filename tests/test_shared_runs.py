@@ -14,6 +14,7 @@ from lab.classroom.leaderboard import leaderboard
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotYourRunError, Person
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
 from tests.test_classroom import finish
@@ -49,7 +50,7 @@ def shared_run(store: Store, *followers: Person, running: bool = False) -> str:
 
 
 def own_run_ids(store: Store, person: Person) -> list[str]:
-    return [run["run_id"] for run in store.runs_of(person.id)]
+    return [run.run_id for run in store.runs_of(person.id)]
 
 
 @pytest.mark.parametrize("running", [False, True])
@@ -59,8 +60,8 @@ def test_when_the_owner_cancels_a_shared_run_it_goes_on_for_the_followers(store,
     done = queue.cancel(run_id, store, by=ANA)
     assert done and "it goes on for 2 classmates who asked for the same run" in done.message
     run = store.get_run(run_id)
-    assert run["status"] == ("running" if running else "queued") and not run["cancel_requested"]
-    assert run["owner_id"] == BEN.id  # the earliest follower owns it now
+    assert run.status is (Status.RUNNING if running else Status.QUEUED) and not run.cancel_requested
+    assert run.owner_id == BEN.id  # the earliest follower owns it now
     assert [follower["owner_id"] for follower in store.followers(run_id)] == [CARL.id]
     assert run_id not in own_run_ids(store, ANA) and run_id in own_run_ids(store, CARL)
 
@@ -70,13 +71,13 @@ def test_when_the_owner_stops_and_keeps_a_shared_run_the_followers_get_it_queued
     done = queue.cancel(run_id, store, keep_model=True, by=ANA)
     assert done and "queued again for 2 classmates" in done.message
     stopped = store.get_run(run_id)
-    assert stopped["owner_id"] == ANA.id and store.keep_requested(run_id) and store.followers(run_id) == []  # Ana's, stopping
+    assert stopped.owner_id == ANA.id and store.keep_requested(run_id) and store.followers(run_id) == []  # Ana's, stopping
     (again,) = [run for run in store.list_runs(status="queued")]
-    assert again["config"] == stopped["config"] and again["owner_id"] == BEN.id
-    assert [follower["owner_id"] for follower in store.followers(again["run_id"])] == [CARL.id]
+    assert again.config == stopped.config and again.owner_id == BEN.id
+    assert [follower["owner_id"] for follower in store.followers(again.run_id)] == [CARL.id]
     finish(store, run_id, 0.3)  # Ana's stops early and is kept as hers
     later = queue.ask_for_run(quick(), owner=DAN, store=store, classroom=True, reuse=True)
-    assert later.run_id == again["run_id"]  # the same settings find the whole run, not the one that stopped early
+    assert later.run_id == again.run_id  # the same settings find the whole run, not the one that stopped early
 
 
 def test_when_the_owner_deletes_a_shared_run_only_their_listing_goes(store):
@@ -86,7 +87,7 @@ def test_when_the_owner_deletes_a_shared_run_only_their_listing_goes(store):
     done = queue.delete(run_id, store, by=ANA)
     assert done and "1 classmate who asked for the same run keep" in done.message
     run = store.get_run(run_id)
-    assert run is not None and run["owner_id"] == BEN.id and store.run_dir(run_id).is_dir()  # files and result stay Ben's
+    assert run is not None and run.owner_id == BEN.id and store.run_dir(run_id).is_dir()  # files and result stay Ben's
     assert own_run_ids(store, ANA) == [] and own_run_ids(store, BEN) == [run_id]
     assert [(row["student"], row["copy_of"], row["rank"]) for row in leaderboard(store)] == [("Ben", None, 1)]
 
@@ -94,7 +95,7 @@ def test_when_the_owner_deletes_a_shared_run_only_their_listing_goes(store):
 def test_the_teacher_keeps_full_rights_over_a_shared_run(store):
     run_id = shared_run(store, BEN)
     assert queue.cancel(run_id, store, by=TEACHER)
-    assert store.get_run(run_id)["status"] == "cancelled"
+    assert store.get_run(run_id).status is Status.CANCELLED
     assert queue.delete(run_id, store, by=TEACHER) and store.get_run(run_id) is None
 
 
@@ -105,9 +106,9 @@ def test_a_follower_may_resume_a_failed_run_they_follow_and_nobody_else(store):
     assert resume.can_resume(run_id, store, by=BEN) and not resume.can_resume(run_id, store, by=CARL)
     with pytest.raises(NotYourRunError):
         resume.resume(run_id, store, by=CARL, classroom=True)
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.get_run(run_id).status is Status.FAILED
     resume.resume(run_id, store, by=BEN, classroom=True)
-    assert store.get_run(run_id)["status"] == "queued"
+    assert store.get_run(run_id).status is Status.QUEUED
 
 
 def test_the_leaderboard_credits_the_first_and_shows_a_copy_as_same_as_their_run(store):

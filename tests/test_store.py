@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from lab.config import REPORT_BINARY_TASK, RunConfig, config_for_preset
-from lab.report.results_table import reference_rows, results_table
+from lab.report.results_table import reference_rows, results_row, results_table
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import INTERRUPTED_MESSAGE, RunNotFoundError, Store, StoreError, validate_run_id
 
 RESULT_KEYS = {
@@ -132,8 +133,8 @@ def test_a_store_from_before_classroom_mode_is_upgraded_in_place(tmp_path):
         )
     store = Store(old)
     (run,) = store.list_runs()
-    assert (run["owner_id"], run["settings_key"]) == ("local", None)
-    assert store.get_setting("class_limits") is None and store.followers(run["run_id"]) == []
+    assert (run.owner_id, run.settings_key) == ("local", None)
+    assert store.get_setting("class_limits") is None and store.followers(run.run_id) == []
 
 
 # -- run ids ----------------------------------------------------------------------------
@@ -166,10 +167,10 @@ def test_create_and_read_back_a_run(store):
     config = RunConfig(epochs=3, subset=1000)
     run_id = store.create_run(config)
     run = store.get_run(run_id)
-    assert run["status"] == "queued" and run["reference"] is False
-    assert RunConfig.from_dict(run["config"]) == config
-    assert run["model"] == "seed-cnn" and run["task"] == "cifar10"
-    assert run["metrics"] == {} and run["cancel_requested"] is False
+    assert run.status is Status.QUEUED and results_row(run)["reference"] is False
+    assert run.config == config
+    assert run.model == "seed-cnn" and run.task == "cifar10"
+    assert run.metrics == {} and run.cancel_requested is False
     assert store.get_run("20000101-000000-nothing-0000") is None
 
 
@@ -177,7 +178,7 @@ def test_claim_takes_the_oldest_queued_run_atomically(store):
     first, second = store.create_run(RunConfig()), store.create_run(RunConfig())
     assert store.claim_next_queued(worker_pid=4242) == first
     claimed = store.get_run(first)
-    assert claimed["status"] == "running" and claimed["worker_pid"] == 4242 and claimed["started_at"]
+    assert claimed.status is Status.RUNNING and claimed.worker_pid == 4242 and claimed.started_at
     assert store.claim_next_queued(worker_pid=4242) == second
     assert store.claim_next_queued(worker_pid=4242) is None
 
@@ -191,7 +192,7 @@ def test_allowed_transitions(store, path):
     for status in path:
         store.set_status(run_id, status, message=f"now {status}")
     run = store.get_run(run_id)
-    assert run["status"] == path[-1] and run["message"] == f"now {path[-1]}" and run["finished_at"]
+    assert run.status == path[-1] and run.message == f"now {path[-1]}" and run.finished_at
 
 
 @pytest.mark.parametrize(
@@ -210,7 +211,7 @@ def test_invalid_transitions_raise(store, path, refused):
         store.set_status(run_id, status)
     with pytest.raises(ValueError, match="cannot become"):
         store.set_status(run_id, refused)
-    assert store.get_run(run_id)["status"] == (path[-1] if path else "queued")
+    assert store.get_run(run_id).status == (path[-1] if path else "queued")
 
 
 def test_unknown_status_and_unknown_run_raise(store):
@@ -224,7 +225,7 @@ def test_unknown_status_and_unknown_run_raise(store):
 def test_cancel_a_queued_run_at_once(store):
     run_id = store.create_run(RunConfig())
     assert store.request_cancel(run_id, by=local_person()) is True
-    assert store.get_run(run_id)["status"] == "cancelled"
+    assert store.get_run(run_id).status is Status.CANCELLED
     assert store.cancel_requested(run_id) is True
     assert store.claim_next_queued(worker_pid=1) is None  # a cancelled run is never started
 
@@ -235,7 +236,7 @@ def test_cancel_a_running_run_sets_a_flag_the_job_polls(store):
     assert store.cancel_requested(run_id) is False
     assert store.request_cancel(run_id, by=local_person()) is True
     run = store.get_run(run_id)
-    assert run["status"] == "running" and run["cancel_requested"] is True
+    assert run.status is Status.RUNNING and run.cancel_requested is True
     assert store.cancel_requested(run_id) is True
     store.set_status(run_id, "cancelled", "stopped after epoch 1")
     assert store.request_cancel(run_id, by=local_person()) is False  # nothing left to cancel
@@ -244,10 +245,10 @@ def test_cancel_a_running_run_sets_a_flag_the_job_polls(store):
 def test_a_running_run_can_be_asked_to_stop_and_keep_its_model(store):
     run_id = store.create_run(RunConfig())
     store.claim_next_queued(worker_pid=os.getpid())
-    assert store.keep_requested(run_id) is False and store.get_run(run_id)["keep_when_stopped"] is False
+    assert store.keep_requested(run_id) is False and store.get_run(run_id).keep_when_stopped is False
     assert store.request_cancel(run_id, keep_model=True, by=local_person()) is True
     run = store.get_run(run_id)
-    assert run["status"] == "running" and run["cancel_requested"] is True and run["keep_when_stopped"] is True
+    assert run.status is Status.RUNNING and run.cancel_requested is True and run.keep_when_stopped is True
     assert store.cancel_requested(run_id) is True and store.keep_requested(run_id) is True
     assert store.request_cancel(run_id, by=local_person()) is True  # a later plain cancel wins: nothing is kept
     assert store.keep_requested(run_id) is False and store.cancel_requested(run_id) is True
@@ -256,7 +257,7 @@ def test_a_running_run_can_be_asked_to_stop_and_keep_its_model(store):
 def test_a_queued_run_asked_to_keep_its_model_is_cancelled_at_once(store):
     run_id = store.create_run(RunConfig())
     assert store.request_cancel(run_id, keep_model=True, by=local_person()) is True
-    assert store.get_run(run_id)["status"] == "cancelled"  # nothing learned yet, nothing to keep
+    assert store.get_run(run_id).status is Status.CANCELLED  # nothing learned yet, nothing to keep
     assert store.keep_requested(run_id) is False
 
 
@@ -268,15 +269,15 @@ def test_mark_interrupted_runs_fails_runs_whose_process_is_gone(store):
     interrupted = store.mark_interrupted_runs(still_working=lambda pid, started_at: pid == 111)
 
     assert interrupted == [dead_run]
-    assert store.get_run(alive_run)["status"] == "running"
-    assert store.get_run(dead_run)["status"] == "failed"
-    assert store.get_run(dead_run)["message"] == INTERRUPTED_MESSAGE
-    assert store.get_run(queued_run)["status"] == "queued"
+    assert store.get_run(alive_run).status is Status.RUNNING
+    assert store.get_run(dead_run).status is Status.FAILED
+    assert store.get_run(dead_run).message == INTERRUPTED_MESSAGE
+    assert store.get_run(queued_run).status is Status.QUEUED
 
 
 def test_a_run_created_running_records_this_process(store):
     run_id = store.create_run(RunConfig(), status="running")
-    assert store.get_run(run_id)["worker_pid"] == os.getpid()
+    assert store.get_run(run_id).worker_pid == os.getpid()
     assert store.mark_interrupted_runs() == []  # this process is alive
 
 
@@ -331,8 +332,8 @@ def test_complete_run_failure_leaves_no_folder_and_no_completed_row(store):
     run_id = store.create_run(RunConfig(), status="running")
     with pytest.raises(StoreError, match="No space left on device.*Free some space"):
         store.complete_run(run_id, model=_ExplodingModel(), **_finish_kwargs())
-    assert store.get_run(run_id)["status"] == "running"
-    assert store.get_run(run_id)["metrics"] == {}
+    assert store.get_run(run_id).status is Status.RUNNING
+    assert store.get_run(run_id).metrics == {}
     assert not store.run_dir(run_id).exists()
     assert list(store.runs_folder.iterdir()) == []  # no temporary leftovers either
 
@@ -357,8 +358,8 @@ def test_completed_run_has_all_files_and_its_model_round_trips(store):
     assert json.loads((folder / "config.json").read_text())["epochs"] == 2
     assert store.load_history(run_id)["loss"] == [2.0, 1.5]
     run = store.get_run(run_id)
-    assert run["status"] == "completed" and run["metrics"]["accuracy"] == 0.5 and run["train_seconds"] == 12.5
-    assert run["environment"]["device"] == "CPU" and run["fingerprint"]["source"] == "synthetic"
+    assert run.status is Status.COMPLETED and run.metrics["accuracy"] == 0.5 and run.train_seconds == 12.5
+    assert run.environment["device"] == "CPU" and run.fingerprint["source"] == "synthetic"
 
     images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     loaded = store.load_model(run_id)
@@ -412,9 +413,9 @@ def test_delete_removes_row_events_and_folder(store):
 def test_list_runs_is_newest_first_and_filters_by_status(store):
     first, second, third = (store.create_run(RunConfig()) for _ in range(3))
     store.set_status(second, "failed", "boom")
-    assert [run["run_id"] for run in store.list_runs()] == [third, second, first]
-    assert [run["run_id"] for run in store.list_runs(status="failed")] == [second]
-    assert [run["run_id"] for run in store.list_runs(status=["queued"])] == [third, first]
+    assert [run.run_id for run in store.list_runs()] == [third, second, first]
+    assert [run.run_id for run in store.list_runs(status=Status.FAILED)] == [second]
+    assert [run.run_id for run in store.list_runs(status=[Status.QUEUED])] == [third, first]
 
 
 def test_reference_rows_parse_the_lab_report_table(store):
@@ -501,8 +502,8 @@ def test_concurrent_writer_processes_do_not_lose_or_lock(tmp_path):
     store = Store(root)
     runs = store.list_runs()
     assert sum(made) == 80 and len(runs) == 80
-    assert len({run["run_id"] for run in runs}) == 80
-    assert all(len(store.events(run["run_id"])) == 3 for run in runs)
+    assert len({run.run_id for run in runs}) == 80
+    assert all(len(store.events(run.run_id)) == 3 for run in runs)
     assert store.integrity_check() == "ok"
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from lab.report.results_table import results_table
+from lab.store.records import Status
 
 # Eight processes that each start the lab: the slow tier (`pytest -m "not slow"` leaves it out).
 pytestmark = pytest.mark.slow
@@ -102,9 +103,9 @@ def _viewer(root: str, number: int, barrier: str) -> dict:
         runs = store.list_runs()
         if runs:
             run = rng.choice(runs)
-            store.get_run(run["run_id"])
-            store.events(run["run_id"], after_id=0)
-            store.latest_event(run["run_id"], "epoch_end")
+            store.get_run(run.run_id)
+            store.events(run.run_id, after_id=0)
+            store.latest_event(run.run_id, "epoch_end")
         results_table(store)
         reads += 1
     return {"reads": reads, "began": began, "ended": time.time()}
@@ -145,7 +146,7 @@ def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path, st
     created = [run_id for outcome in outcomes for run_id in outcome.get("created", [])]
     claimed = [run_id for outcome in outcomes for run_id in outcome.get("claimed", [])]
     store = Store(root)
-    runs = {run["run_id"]: run for run in store.list_runs()}
+    runs = {run.run_id: run for run in store.list_runs()}
 
     assert len(created) == 4 * RUNS_PER_STUDENT == len(set(created))
     assert set(runs) == set(created)  # nothing lost, nothing extra
@@ -153,11 +154,11 @@ def test_eight_processes_submit_claim_and_read_without_losing_a_row(tmp_path, st
     assert claimed, "the workers claimed nothing"
     for run_id, run in runs.items():
         if run_id in claimed:
-            assert run["status"] in ("completed", "failed")
+            assert run.status in (Status.COMPLETED, Status.FAILED)
             assert [event["epoch"] for event in store.events(run_id)] == list(range(1, EVENTS_PER_RUN + 1))
         else:
-            assert run["status"] == "queued" and store.events(run_id) == []
-    completed = {run_id for run_id, run in runs.items() if run["status"] == "completed"}
+            assert run.status is Status.QUEUED and store.events(run_id) == []
+    completed = {run_id for run_id, run in runs.items() if run.status is Status.COMPLETED}
     assert {row["run_id"] for row in results_table(store) if not row["reference"]} == completed
     assert sum(outcome.get("events", 0) for outcome in outcomes) == len(claimed) * EVENTS_PER_RUN
     assert all(outcome["reads"] > 5 for outcome in outcomes if outcome["role"] == "viewer")
