@@ -311,3 +311,26 @@ def test_the_sidebar_says_when_the_database_does_not_answer_without_its_password
     assert f"127.0.0.1:{port}" in sidebar  # the precondition of the next line: the address itself is shown
     everything = sidebar + "\n".join(str(element.value) for element in at.main if hasattr(element, "value"))
     assert TEST_PASSWORD not in everything
+
+
+def test_a_training_runs_newest_checkpoint_comes_back_after_the_local_disk_is_wiped(postgres_url, tmp_path):
+    from lab.train import checkpoints
+
+    store = Store(tmp_path / "cache")
+    run_id = store.create_run(RunConfig(epochs=3), status="running")
+    for epoch in (1, 2):  # training saves the epoch's checkpoint, then reports the epoch
+        weights = [np.full((2, 2), float(epoch), dtype=np.float32)]
+        saved = checkpoints.Checkpoint(
+            epoch=epoch, config={}, history={"loss": [1.0] * epoch}, train_seconds=epoch, arrays={"weights": weights}
+        )
+        checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, saved)
+        store.add_event(run_id, {"kind": "epoch_end", "epoch": epoch})
+
+    shutil.rmtree(tmp_path / "cache")  # the server is rebuilt mid-run
+    fresh = Store(tmp_path / "cache")
+    folder = fresh.run_folder(run_id).checkpoints
+    assert checkpoints.saved_epoch(folder) == 2  # the newest one, not the first
+    np.testing.assert_array_equal(checkpoints.read_checkpoint(folder).arrays["weights"][0], np.full((2, 2), 2.0))
+
+    fresh.complete_run(run_id, **_finish_kwargs())
+    assert not any(name.startswith("checkpoint/") for name in fresh._stored_files(run_id))  # dropped once the run is complete

@@ -40,6 +40,7 @@ SECRETS_KEY = "database_url"
 URL_SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_SECONDS = 5  # how long to wait for a database that does not answer before saying so
 IDLE_CONNECTIONS = 4  # connections kept open per process, so each call does not pay for a new one
+CHECKPOINT_PREFIX = "checkpoint/epoch-"  # run_files names of a training run's newest checkpoint
 HELD_EVENTS = 1000  # progress events a run keeps in memory while the database does not answer (the newest)
 
 # user:password@ in any postgres URL, and password=... in a key/value connection string.
@@ -254,19 +255,58 @@ class PostgresStore(Store):
         connection.executemany("INSERT INTO run_files (run_id, name, content, stored_at) VALUES (?, ?, ?, ?)", rows)
 
     def run_folder(self, run_id: str) -> RunFolder:
-        """A run's paths, its folder first fetched from the database when it is missing here (a wiped disk, another machine)."""
+        """A run's paths, fetched from the database first when missing here (a wiped disk, another machine).
+
+        A completed run's folder comes back whole; a run that has not completed gets its newest checkpoint
+        back, so it resumes from there (lab/jobs/resume.py) as it would have on the disk that was lost.
+        """
         paths = super().run_folder(run_id)
         if not paths.path.is_dir():
             files = self.run_files(run_id)
             if files:
                 store_files.write_run_folder(self.runs_folder, run_id, files)
+            elif not paths.checkpoints.is_dir():
+                self._restore_checkpoint(run_id, paths)
         return paths
 
     def run_files(self, run_id: str) -> dict[str, bytes]:
-        """A run's stored files as name -> bytes ({} when it has none)."""
+        """A completed run's stored files as name -> bytes ({} when it has none)."""
+        return {name: content for name, content in self._stored_files(run_id).items() if not name.startswith(CHECKPOINT_PREFIX)}
+
+    def _stored_files(self, run_id: str, prefix: str = "") -> dict[str, bytes]:
         with self._read() as connection:
-            rows = connection.execute("SELECT name, content FROM run_files WHERE run_id = ?", (validate_run_id(run_id),)).fetchall()
+            rows = connection.execute(
+                "SELECT name, content FROM run_files WHERE run_id = ? AND name LIKE ?", (validate_run_id(run_id), prefix + "%")
+            ).fetchall()
         return {row["name"]: bytes(row["content"]) for row in rows}
+
+    # -- checkpoints: each epoch's newest one in the database too, so a wiped disk loses no training ------
+
+    def _keep_checkpoint(self, run_id: str) -> None:
+        """Copy the run's newest checkpoint (lab/train/checkpoints.py) into the database, replacing the one before."""
+        from lab.train import checkpoints
+
+        newest = checkpoints.checkpoint_files(super().run_folder(run_id).checkpoints)
+        if newest is None:
+            return
+        epoch, files = newest
+        now = utc_now()
+        with self._write() as connection:
+            if connection.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                return
+            connection.execute("DELETE FROM run_files WHERE run_id = ? AND name LIKE ?", (run_id, CHECKPOINT_PREFIX + "%"))
+            rows = [(run_id, f"{CHECKPOINT_PREFIX}{epoch:04d}/{name}", content, now) for name, content in files.items()]
+            connection.executemany("INSERT INTO run_files (run_id, name, content, stored_at) VALUES (?, ?, ?, ?)", rows)
+
+    def _restore_checkpoint(self, run_id: str, paths: RunFolder) -> None:
+        from lab.train import checkpoints
+
+        stored = self._stored_files(run_id, CHECKPOINT_PREFIX)
+        if not stored:
+            return
+        epoch = int(next(iter(stored)).removeprefix(CHECKPOINT_PREFIX).split("/", 1)[0])
+        files = {name.rsplit("/", 1)[1]: content for name, content in stored.items()}
+        checkpoints.install_checkpoint_files(paths.checkpoints, epoch, files)
 
     # -- a database that stops answering: training goes on, a finished run waits on local disk ----------
 
@@ -288,6 +328,9 @@ class PostgresStore(Store):
         except BaseException:
             held.clear()  # a refused event (no kind, no such run) is not kept for later
             raise
+        if event.get("kind") == "epoch_end":  # sent after the epoch's checkpoint is on disk (lab/train/training_state.py)
+            with contextlib.suppress(DatabaseUnavailableError):
+                self._keep_checkpoint(run_id)
         return event_id
 
     def cancel_requested(self, run_id: str) -> bool:
