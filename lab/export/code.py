@@ -12,8 +12,8 @@ and CIFAR10_TEST_IMAGES shrink it; CIFAR10_DIR reads the data from a folder of t
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import pprint
 import textwrap
 from dataclasses import dataclass
 
@@ -40,7 +40,7 @@ class Section:
 def code_sections(config: RunConfig, run_id: str = "") -> list[Section]:
     """The steps of training `config`, in order."""
     num_classes = len(config.class_names)
-    return [
+    sections = [
         _settings(config, run_id),
         _data(config),
         _network(config, num_classes),
@@ -48,10 +48,15 @@ def code_sections(config: RunConfig, run_id: str = "") -> list[Section]:
         _training(config),
         _evaluation(config),
     ]
+    if not any("ops." in section.code for section in sections[1:]):  # import only what the code uses
+        sections[0] = dataclasses.replace(
+            sections[0], code=sections[0].code.replace("from keras import layers, ops", "from keras import layers")
+        )
+    return sections
 
 
 def _settings(config: RunConfig, run_id: str) -> Section:
-    settings = pprint.pformat(config.to_dict(), sort_dicts=False, width=120)
+    settings = "{\n" + "".join(f"    {name!r}: {value!r},\n" for name, value in config.to_dict().items()) + "}"
     about = f"run {run_id}" if run_id else "this run"
     return Section(
         "Settings",
