@@ -9,7 +9,7 @@ import streamlit as st
 from lab.data.tasks import task_label_map
 from lab.evaluate.predict import MAX_BYTES, MAX_FILES, UPLOAD_EXTENSIONS, predict_files, read_model_card, top_k
 from lab.report import charts
-from lab.store.runs import Status, StoreError
+from lab.store.runs import ModelFolder, Status, StoreError
 from ui import export_view, insight_views, results, run_files, tasks
 from ui.charts import show_chart
 from ui.common import DEFAULT_MODEL_DIR, get_dataset, get_store, load_default_model, load_model
@@ -28,7 +28,7 @@ except StoreError as error:
     st.error(f"The results store cannot be read: {error}")
     runs = {}
 choices = {run_id: results.run_label(run) for run_id, run in runs.items()}
-if (DEFAULT_MODEL_DIR / "model.keras").is_file():
+if ModelFolder(DEFAULT_MODEL_DIR).model.is_file():
     choices[DEFAULT] = "The model shipped with the lab"
 if not choices:
     st.info("There is no trained model yet: train a first model, then come back to try it on your own pictures.", icon=":material/info:")

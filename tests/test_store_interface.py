@@ -15,7 +15,7 @@ from lab.config import RunConfig
 from lab.store.interface import RunStore, StoreConnections
 from lab.store.owners import local_person
 from lab.store.records import Status
-from lab.store.run_folder import PROBABILITIES_FILE, RunFolder
+from lab.store.run_folder import PROBABILITIES_FILE, ModelFolder, RunFolder
 from lab.store.runs import Store
 
 ME = local_person()
@@ -102,6 +102,8 @@ def test_the_run_folder_names_every_path_under_the_store(tmp_path):
     assert folder.checkpoints == tmp_path / "checkpoints" / "20250101-000000-seed-cnn-abcd"
     with pytest.raises(ValueError, match="not valid"):
         RunFolder(tmp_path, "../elsewhere")  # a run id never names a path out of the store
+    shipped = ModelFolder(tmp_path / "default_model")  # the shipped default model: laid out like a run's folder
+    assert shipped.model == tmp_path / "default_model" / folder.model.name and shipped.model_card.name == folder.model_card.name
 
 
 def _with_checkpoint(store: Store, run_id: str):

@@ -15,7 +15,7 @@ import streamlit as st
 from lab.data import cifar10 as lab_data
 from lab.data.cache import load_cifar10_mapped, release_pages
 from lab.models.files import load_model_file
-from lab.store.runs import RunStore, Store
+from lab.store.runs import ModelFolder, RunStore, Store
 from lab.system import process_memory
 from lab.system.paths import DEFAULT_MODEL_DIR  # a model the project ships, so Predict works before anyone trains one
 
@@ -77,7 +77,7 @@ def device_summary() -> dict:
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=1)
 def load_default_model():
     """The model shipped in assets/default_model/model.keras, loaded with Keras safe mode on."""
-    return load_model_file(DEFAULT_MODEL_DIR / "model.keras")
+    return load_model_file(ModelFolder(DEFAULT_MODEL_DIR).model)
 
 
 def return_freed_memory() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab.classroom import heavy_work
-from lab.store.runs import MODEL_CARD_FILE, Run, Status, Store
+from lab.store.runs import ModelFolder, Run, Status, Store
 from ui import identity
 from ui.common import DEFAULT_MODEL_DIR, get_store
 
@@ -28,7 +28,7 @@ NO_CARD = (
 
 def card_text(run_id: str | None) -> str | None:
     """The model card of a stored run, or of the shipped default model when `run_id` is None; None when there is none."""
-    path = Path(DEFAULT_MODEL_DIR) / MODEL_CARD_FILE if run_id is None else get_store().run_folder(run_id).model_card
+    path = ModelFolder(DEFAULT_MODEL_DIR).model_card if run_id is None else get_store().run_folder(run_id).model_card
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -48,7 +48,7 @@ def show_card(run_id: str | None) -> None:
 def default_model_metrics() -> dict:
     """The shipped model's stored metrics (its accuracy, confusion matrix ...), or {} when they cannot be read."""
     try:
-        return json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text(encoding="utf-8"))
+        return json.loads(ModelFolder(DEFAULT_MODEL_DIR).metrics.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 

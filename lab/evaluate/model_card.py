@@ -1,6 +1,6 @@
 """A model card: what a trained model is for and not for, what it learned from, and how well it does.
 
-Every completed run's folder holds one as MODEL_CARD.md (and so does assets/default_model/): a
+Every completed run's folder holds one (lab/store/run_folder.py names the file; so does assets/default_model/): a
 reader who finds the model file alone, in an export zip or on a classmate's laptop, learns from
 it what the model can answer, on which data it was measured, what always answering the commonest
 class would score, and where it fails. Written from plain dicts (the run's config, metrics,
@@ -13,7 +13,6 @@ from typing import Any
 
 from lab.config import RunConfig, positive_class, task_class_names
 
-CARD_FILE = "MODEL_CARD.md"
 SHARED_COPY_NOTE = (
     "If this is the copy of CIFAR-10 in the project's `../shared` folder: its pixels went through JPEG once and its "
     "test batch holds 5,000 images, not 10,000, so figures differ a little from published CIFAR-10 results."

@@ -24,11 +24,11 @@ from pathlib import Path
 import keras
 
 from lab.config import RunConfig
-from lab.evaluate.model_card import CARD_FILE
 from lab.export.code import notebook, train_script
 from lab.export.formats import FORMATS, SAVED_MODEL_FOLDER, save_format
 from lab.export.plain_model import plain_model
 from lab.models.files import load_model_file
+from lab.store.run_folder import MODEL_CARD_FILE, ModelFolder
 
 NOTEBOOK_FILE = "notebook.ipynb"
 SCRIPT_FILE = "train.py"
@@ -104,7 +104,7 @@ def write_export(model: keras.Model, config: RunConfig, run_id: str, folder: Pat
     written["script"] = _write_text(folder / SCRIPT_FILE, train_script(config, run_id))
     written["readme"] = _write_text(folder / README_FILE, readme(config, run_id))
     if card is not None:
-        written["card"] = _write_text(folder / CARD_FILE, card)
+        written["card"] = _write_text(folder / MODEL_CARD_FILE, card)
     return written
 
 
@@ -150,7 +150,7 @@ def export_run(store, run_id: str, destination: str | Path) -> Path:
 def run_card(store, run_id: str) -> str | None:
     """The run's model card, or None when it was stored before cards existed."""
     try:
-        return (store.run_dir(run_id) / CARD_FILE).read_text(encoding="utf-8")
+        return store.run_folder(run_id).model_card.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -175,11 +175,10 @@ def export_single(model: keras.Model, config: RunConfig, run_id: str, name: str,
 
 def folder_model(folder: Path) -> tuple[keras.Model, RunConfig, str | None]:
     """A model folder laid out as a run's (model.keras, config.json, MODEL_CARD.md), e.g. the shipped default model."""
-    folder = Path(folder)
-    config = RunConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    card_path = folder / CARD_FILE
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else None
-    return load_model_file(folder / "model.keras"), config, card
+    files = ModelFolder(folder)
+    config = RunConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+    card = files.model_card.read_text(encoding="utf-8") if files.model_card.is_file() else None
+    return load_model_file(files.model), config, card
 
 
 def _write_text(path: Path, text: str) -> Path:

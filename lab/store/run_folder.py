@@ -14,7 +14,8 @@ training keeps its newest checkpoint in `checkpoints/<run_id>/` beside it:
     <store root>/checkpoints/<run_id>/                  while it trains: the last finished epoch (lab/train/checkpoints.py)
 
 Code that needs one of these paths asks a `RunFolder` (Store.run_folder(run_id)) instead of
-spelling a file name: renaming a file then changes one line, not five modules.
+spelling a file name: renaming a file then changes one line, not five modules. A folder laid out
+the same way elsewhere (the default model shipped in assets/default_model/) is a `ModelFolder`.
 """
 
 from __future__ import annotations
@@ -38,21 +39,10 @@ PROBABILITIES_FILE = "test_probabilities.npy"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
 
-@dataclass(frozen=True)
-class RunFolder:
-    """The paths of one run's files under a store's root. Naming a path creates nothing on disk."""
+class _ModelFiles:
+    """The file names of a folder laid out like a completed run's; subclasses say where the folder is (`path`)."""
 
-    store_root: Path
-    run_id: str
-
-    def __post_init__(self) -> None:
-        validate_run_id(self.run_id)  # a run id becomes a folder name: it must not climb out of the store
-        object.__setattr__(self, "store_root", Path(self.store_root))
-
-    @property
-    def path(self) -> Path:
-        """The run's own folder; it exists once the run has completed."""
-        return self.store_root / RUNS_FOLDER / self.run_id
+    path: Path
 
     @property
     def model(self) -> Path:
@@ -85,6 +75,33 @@ class RunFolder:
     @property
     def model_card(self) -> Path:
         return self.path / MODEL_CARD_FILE
+
+
+@dataclass(frozen=True)
+class ModelFolder(_ModelFiles):
+    """Any folder laid out like a completed run's, such as the default model shipped in assets/default_model/."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+
+@dataclass(frozen=True)
+class RunFolder(_ModelFiles):
+    """The paths of one run's files under a store's root. Naming a path creates nothing on disk."""
+
+    store_root: Path
+    run_id: str
+
+    def __post_init__(self) -> None:
+        validate_run_id(self.run_id)  # a run id becomes a folder name: it must not climb out of the store
+        object.__setattr__(self, "store_root", Path(self.store_root))
+
+    @property
+    def path(self) -> Path:
+        """The run's own folder; it exists once the run has completed."""
+        return self.store_root / RUNS_FOLDER / self.run_id
 
     @property
     def checkpoints(self) -> Path:

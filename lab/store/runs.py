@@ -55,17 +55,17 @@ from lab.store.events import ProgressEvents
 from lab.store.interface import RunStore
 from lab.store.owners import Person, check_may_manage, local_person, require_person
 from lab.store.records import Run, Status, WaitingRun
-from lab.store.run_folder import MODEL_CARD_FILE, RUNS_FOLDER, RunFolder
+from lab.store.run_folder import RUNS_FOLDER, ModelFolder, RunFolder
 from lab.store.saved import SavedRuns
 from lab.store.turns import QUEUED_WITH_OWNERS_LAST_START, ClassFullError, QueueCaps, QueueFullError
 from lab.system import processes
 
 __all__ = [
     "INTERRUPTED_MESSAGE",
-    "MODEL_CARD_FILE",
     "ClassFullError",
     "QueueCaps",
     "QueueFullError",
+    "ModelFolder",
     "Run",
     "RunFolder",
     "RunStore",
