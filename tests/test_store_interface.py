@@ -62,6 +62,13 @@ def test_the_sqlite_store_has_every_member_of_the_interface_with_the_same_signat
     assert isinstance(Store(tmp_path), RunStore)
 
 
+def test_the_postgresql_store_has_every_member_of_the_interface_with_the_same_signature():
+    """The second implementation (lab/store/postgres.py) offers the same members; no server is needed to compare them."""
+    from lab.store.postgres import PostgresStore
+
+    assert differences(RunStore, PostgresStore) == []
+
+
 def test_the_check_fails_on_a_store_that_differs():
     """The comparison itself can fail: a missing method, a renamed parameter, another default, another return type."""
 
