@@ -134,8 +134,10 @@ class _ConnectionPool:
                 self._idle, self._pid = [], os.getpid()
             while self._idle:
                 connection = self._idle.pop()
-                if not connection.closed:
+                if not connection.closed and not _server_has_hung_up(connection):
                     return connection
+                with contextlib.suppress(Exception):
+                    connection.close()
         return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="cifar10-lab")
 
     def forget_idle(self) -> None:
@@ -156,6 +158,21 @@ class _ConnectionPool:
                 return
         with contextlib.suppress(Exception):
             connection.close()
+
+
+def _server_has_hung_up(connection) -> bool:
+    """True when an idle connection's socket has something to read: the server closed it (a restart) or said goodbye.
+
+    An idle connection in autocommit mode is owed nothing, so anything waiting on its socket means it is dead. Checking
+    costs no round trip, and keeps the first call after a database restart from failing on a connection from before it.
+    """
+    import select
+
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 _pools: dict[str, _ConnectionPool] = {}
