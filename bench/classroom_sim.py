@@ -232,14 +232,16 @@ def _set_state(at, **values):
     return at
 
 
-def _wait_for_first_result(room: Classroom, person_id: str) -> dict | None:
+def _wait_for_first_result(room: Classroom, person_id: str):
     """The student's first completed run (their own or one they follow), or None at the deadline."""
+    from lab.store.records import Status
+
     while time.monotonic() < room.deadline:
         mine = room.store.runs_of(person_id)
-        done = sorted((run for run in mine if run["status"] == "completed"), key=lambda run: run["finished_at"])
+        done = sorted((run for run in mine if run.status is Status.COMPLETED), key=lambda run: run.finished_at)
         if done:
             return done[0]
-        if mine and all(run["status"] in ("failed", "cancelled") for run in mine):
+        if mine and all(run.status in (Status.FAILED, Status.CANCELLED) for run in mine):
             return None
         time.sleep(RESULT_POLL_S)
     return None
@@ -477,22 +479,24 @@ def run_way(spec: dict) -> dict:
 
 def run_figures(room: Classroom, sampler: MemorySampler) -> list[dict]:
     """Every run of the store, oldest first: whose, when queued, claimed, first progress event, finished; cold or warm."""
+    from lab.store.records import Status
+
     runs = []
     for run in reversed(room.store.list_runs()):
-        first_event = room.store.events(run["run_id"], limit=1)
-        worker = sampler.workers.get(run["worker_pid"] or 0, {})
+        first_event = room.store.events(run.run_id, limit=1)
+        worker = sampler.workers.get(run.worker_pid or 0, {})
         runs.append(
             {
-                "run_id": run["run_id"],
-                "student": room.owners.get(run["owner_id"]),
-                "status": run["status"],
-                "message": run.get("message"),
-                "failed": run["status"] in ("failed", "cancelled"),
-                "queued_s": room.seconds(run["created_at"]),
-                "claimed_s": room.seconds(run["started_at"]),
+                "run_id": run.run_id,
+                "student": room.owners.get(run.owner_id),
+                "status": run.status.value,
+                "message": run.message,
+                "failed": run.status in (Status.FAILED, Status.CANCELLED),
+                "queued_s": room.seconds(run.created_at),
+                "claimed_s": room.seconds(run.started_at),
                 "first_event_s": room.seconds(first_event[0]["created_at"]) if first_event else None,
-                "finished_s": room.seconds(run["finished_at"]),
-                "worker_pid": run["worker_pid"],
+                "finished_s": room.seconds(run.finished_at),
+                "worker_pid": run.worker_pid,
                 "worker": worker.get("command", ""),
                 "process_start_s": (worker["started"] - room.started_utc.timestamp()) if worker else None,
             }

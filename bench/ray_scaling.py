@@ -47,11 +47,11 @@ def _seconds_since(stamp: str) -> float:
     return time.time() - datetime.datetime.fromisoformat(stamp).timestamp()
 
 
-def wait_all(store, run_ids: list[str], timeout: float) -> list[dict]:
+def wait_all(store, run_ids: list[str], timeout: float) -> list:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = [store.get_run(run_id) for run_id in run_ids]
-        if all(run["status"] in ("completed", "failed", "cancelled") for run in runs):
+        if all(run.status.is_finished for run in runs):
             return runs
         time.sleep(0.5)
     raise TimeoutError(f"runs not finished after {timeout} s")
@@ -62,7 +62,7 @@ def queue_of_runs(nodes: int, runs: int, subset: int, data_dir: str) -> dict:
     from ray.cluster_utils import Cluster
 
     from lab.jobs import queue
-    from lab.store.runs import Store
+    from lab.store.runs import Status, Store
 
     cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
     for _ in range(nodes - 1):
@@ -78,8 +78,8 @@ def queue_of_runs(nodes: int, runs: int, subset: int, data_dir: str) -> dict:
     finally:
         os.environ.pop("LAB_RAY_ADDRESS", None)
         cluster.shutdown()
-    failed = [run["message"] for run in finished if run["status"] != "completed"]
-    used_nodes = {run["environment"]["ran_on"]["node_id"] for run in finished if run["status"] == "completed"}
+    failed = [run.message for run in finished if run.status is not Status.COMPLETED]
+    used_nodes = {run.environment["ran_on"]["node_id"] for run in finished if run.status is Status.COMPLETED}
     return {
         "setup": f"Ray, {nodes} node{'s' if nodes > 1 else ''} x 1 CPU",
         "runs": runs,
@@ -87,7 +87,7 @@ def queue_of_runs(nodes: int, runs: int, subset: int, data_dir: str) -> dict:
         "nodes_used": len(used_nodes),
         "seconds": seconds,
         "runs_per_hour": 3600 * (runs - len(failed)) / seconds,
-        "mean_train_seconds": statistics.mean(run["train_seconds"] for run in finished if run["status"] == "completed"),
+        "mean_train_seconds": statistics.mean(run.train_seconds for run in finished if run.status is Status.COMPLETED),
     }
 
 
@@ -111,7 +111,7 @@ def first_progress(on_ray: bool, subset: int, data_dir: str, repeats: int) -> di
             while store.latest_event(run_id, "batch_end") is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             waits.append(
-                _seconds_since(store.get_run(run_id)["created_at"]) - _seconds_since(store.latest_event(run_id, "batch_end")["created_at"])
+                _seconds_since(store.get_run(run_id).created_at) - _seconds_since(store.latest_event(run_id, "batch_end")["created_at"])
             )
             wait_all(store, [run_id], 600)
     finally:
