@@ -24,7 +24,7 @@ from bench.ray_scaling import NODE, loopback_cluster_settings, quick_run, wait_a
 
 def one_run(workers: int, seed: int, subset: int | None, data_dir: str, address: str) -> dict:
     from lab.jobs import queue
-    from lab.store.runs import Store
+    from lab.store.runs import Status, Store
 
     os.environ["LAB_RAY_WORKERS_PER_RUN"] = str(workers)
     store = Store(tempfile.mkdtemp(prefix="ray-workers-bench-"))
@@ -32,16 +32,16 @@ def one_run(workers: int, seed: int, subset: int | None, data_dir: str, address:
     run_id = queue.submit(quick_run(seed, subset), store=store, data_dir=data_dir)
     (run,) = wait_all(store, [run_id], timeout=1800)
     wall = time.perf_counter() - started
-    if run["status"] != "completed":
-        raise RuntimeError(f"{workers} worker(s), seed {seed}: {run['status']}: {run['message']}")
-    ran_on = run["environment"]["ran_on"]
+    if run.status is not Status.COMPLETED:
+        raise RuntimeError(f"{workers} worker(s), seed {seed}: {run.status}: {run.message}")
+    ran_on = run.environment["ran_on"]
     return {
         "setup": f"{workers} worker{'s' if workers > 1 else ''}",
         "seed": seed,
         "nodes": len({worker["node_id"] for worker in ran_on.get("workers", [ran_on])}),
-        "train_seconds": run["train_seconds"],
+        "train_seconds": run.train_seconds,
         "wall_seconds": wall,
-        "accuracy": run["metrics"]["accuracy"],
+        "accuracy": run.metrics["accuracy"],
     }
 
 
