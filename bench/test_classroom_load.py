@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench import classroom_load, classroom_sim
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue
-from lab.store.runs import Store
+from lab.store.runs import Status, Store
 
 FAIR_WORKER = "-m lab.jobs.worker --lab-home /tmp/classroom-fair/lab_home"
 FCFS_WORKER = "-m lab.jobs.worker --lab-home /tmp/classroom-fcfs/lab_home --order oldest"
@@ -50,4 +50,4 @@ def test_in_a_first_come_first_served_way_the_app_starts_no_worker(tmp_path, mon
     asked = classroom_sim.keep_the_app_from_starting_workers()
     run_id = queue.submit(config_for_preset("quick-demo"), store=store, data_dir=str(tmp_path / "no-data"))
     assert asked, "the app did not even try to start a worker: nothing was kept from it"
-    assert launcher.live_workers(store) == [] and store.get_run(run_id)["status"] == "queued"
+    assert launcher.live_workers(store) == [] and store.get_run(run_id).status is Status.QUEUED

@@ -183,7 +183,7 @@ def test_click_through_train_and_predict(page, tmp_path, workspace):
     from lab.store.runs import Store
 
     (run,) = Store(workspace / "lab_home").list_runs()  # the run the button queued, with the values typed above
-    assert (run["config"]["subset"], run["config"]["epochs"], run["config"]["batch_size"]) == (200, 1, 16)
+    assert (run.config.subset, run.config.epochs, run.config.batch_size) == (200, 1, 16)
     shot(page, "3-train-running")
     settle(page, "Test accuracy", timeout=120_000)
     assert_healthy(page)

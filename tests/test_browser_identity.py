@@ -114,7 +114,7 @@ def test_no_address_makes_its_opener_someone_and_the_secret_brings_one_back(brow
     ana.get_by_text("Cancel this run").or_(ana.get_by_text("Test accuracy")).first.wait_for()
     run_id = run_id_in_address(ana)
     anas_address = ana.url
-    assert store.get_run(run_id)["owner_id"] == anas.id  # the run really is Ana's
+    assert store.get_run(run_id).owner_id == anas.id  # the run really is Ana's
 
     # Ben opens Ana's exact address, then one made by hand with her public id: each time he is asked who he is.
     ben = computer(browser, anas_address)

@@ -26,7 +26,7 @@ from lab.classroom.lesson import STEPS
 from lab.classroom.limits import ClassLimits, save_limits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.store.owners import Person
-from lab.store.runs import Store
+from lab.store.runs import Status, Store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser import _free_port, _require_browser, settle
 from tests.test_browser_classroom import PASSWORD, ROOT, SHOTS, join, no_exception, open_page, sidebar
@@ -222,8 +222,8 @@ def test_a_teacher_and_two_students_walk_the_whole_lesson(browser, lesson_server
     people = {person["name"]: person["person_id"] for person in lab_home.people()}
     for step in (step for step in STEPS if step.trains):
         runs = {name: lesson_progress.step_run(lab_home, people[name], step.id) for name in ("Ana", "Ben")}
-        assert all(run is not None and run["status"] == "completed" for run in runs.values()), (step.id, runs)
-        assert runs["Ana"]["run_id"] != runs["Ben"]["run_id"]  # each watched their own network learn
+        assert all(run is not None and run.status is Status.COMPLETED for run in runs.values()), (step.id, runs)
+        assert runs["Ana"].run_id != runs["Ben"].run_id  # each watched their own network learn
         assert (runs["Ana"]["owner_id"], runs["Ben"]["owner_id"]) == (people["Ana"], people["Ben"])
         assert runs["Ana"]["config"]["weights"] == "none" and runs["Ana"]["config"]["epochs"] == 1
 

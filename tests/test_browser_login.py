@@ -33,7 +33,7 @@ import pytest
 from lab.classroom.limits import LIMITS_KEY, ClassLimits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.jobs import launcher
-from lab.store.runs import Store
+from lab.store.runs import Run, Status, Store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
 from tests.oidc_provider import Account, running_provider
 from tests.test_browser import _free_port, _require_browser, fill_number
@@ -191,8 +191,8 @@ def ask_for_run(page, epochs: int) -> None:
     page.get_by_role("button", name="Start training").click()
 
 
-def waiting_runs(store_root: Path, owner_id: str) -> list[dict]:
-    return [run for run in Store(store_root).runs_of(owner_id) if run["status"] == "queued"]
+def waiting_runs(store_root: Path, owner_id: str) -> list[Run]:
+    return Store(store_root).runs_of(owner_id, Status.QUEUED)
 
 
 def no_exception(page) -> None:
@@ -212,7 +212,7 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     ana.get_by_role("button", name="Cancel this run").first.wait_for()
     run_id = run_id_in_address(ana)
     run = Store(store_root).get_run(run_id)
-    assert run["owner_id"] == ana_id and run["config"]["epochs"] == 1
+    assert run.owner_id == ana_id and run.config.epochs == 1
     ana_link = ana.url
     assert f"run={run_id}" in ana_link and "id=" not in ana_link.replace("run=", "")  # the link names the run, not the person
     shot(ana, "3-ana-queued")
@@ -248,12 +248,12 @@ def test_the_login_is_the_identity_in_every_browser(browser, login_url, provider
     ask_for_run(ana_again, epochs=2)
     ana_again.get_by_text("Class limit:").first.wait_for()
     shot(ana_again, "5-ana-second-browser-refused")
-    assert [run["run_id"] for run in Store(store_root).runs_of(ana_id)] == [run_id]  # nothing new was queued for her
+    assert [run.run_id for run in Store(store_root).runs_of(ana_id)] == [run_id]  # nothing new was queued for her
 
     # The limit is Ana's, not the class's: Ben can still queue a run of his own.
     ask_for_run(ben, epochs=3)
     ben.get_by_role("button", name="Cancel this run").first.wait_for()
-    assert [run["config"]["epochs"] for run in waiting_runs(store_root, ben_id)] == [3]
+    assert [run.config.epochs for run in waiting_runs(store_root, ben_id)] == [3]
     no_exception(ben)
 
     # Log out ends Ana's login on her first browser (the provider confirms the end of the session, then sends her back).
