@@ -198,13 +198,14 @@ def test_runs_marks_a_run_whose_process_was_killed_as_interrupted(tmp_path):
 
 def test_stop_cancels_a_queued_job_and_asks_a_running_one_to_keep_its_model(tmp_path):
     from lab.config import RunConfig
+    from lab.store.records import Status
     from lab.store.runs import Store
 
     store = Store(tmp_path)
     queued, running = store.create_run(RunConfig()), store.create_run(RunConfig())
-    store.set_status(running, "running")
+    store.set_status(running, Status.RUNNING)
     assert "cancelled" in lab("stop", queued, lab_home=tmp_path).stdout
-    assert store.get_run(queued)["status"] == "cancelled"
+    assert store.get_run(queued).status is Status.CANCELLED
     assert "evaluated and saved" in lab("stop", running, "--keep", lab_home=tmp_path).stdout
     assert store.keep_requested(running)
     finished = lab("stop", queued, lab_home=tmp_path, check=False)

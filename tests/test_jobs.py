@@ -15,12 +15,13 @@ from lab.config import config_for_preset
 from lab.jobs import launcher, queue
 from lab.report.results_table import results_table
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.system import processes
 from tests.synthetic import random_cifar10_folder
 
 TIMEOUT = 120  # seconds a tiny job may take on a busy 2-core machine, TensorFlow's start included
-FINISHED = ("completed", "failed", "cancelled")
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
 
 
 def wait_finished(store: Store, run_id: str, timeout: float = TIMEOUT) -> dict:
-    run = wait_for(lambda: (r := store.get_run(run_id)) and r["status"] in FINISHED and r, timeout, f"run {run_id} to finish")
+    run = wait_for(lambda: (r := store.get_run(run_id)) and r.status in FINISHED and r, timeout, f"run {run_id} to finish")
     return run
 
 
@@ -87,9 +88,9 @@ def test_max_jobs_reads_the_setting(monkeypatch):
 def test_queue_position_follows_creation_order(store):
     first, second = store.create_run(tiny_config()), store.create_run(tiny_config(seed=1))
     assert [queue.queue_position(run_id, store) for run_id in (first, second)] == [1, 2]
-    assert [run["run_id"] for run in queue.active_runs(store)] == [first, second]
+    assert [run.run_id for run in queue.active_runs(store)] == [first, second]
     assert queue.cancel(first, store, by=local_person())  # a queued run is cancelled at once
-    assert store.get_run(first)["status"] == "cancelled"
+    assert store.get_run(first).status is Status.CANCELLED
     assert queue.queue_position(first, store) is None and queue.queue_position(second, store) == 1
 
 
@@ -123,22 +124,22 @@ def test_ensure_workers_starts_nothing_without_queued_runs(store):
 def test_queued_jobs_run_one_at_a_time_and_complete(store, tiny_cifar):
     first = queue.submit(tiny_config(epochs=2), store=store, data_dir=tiny_cifar)
     second = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
-    wait_for(lambda: store.get_run(first)["status"] != "queued", what="the first run to start")
-    assert store.get_run(second)["status"] == "queued"
+    wait_for(lambda: store.get_run(first).status is not Status.QUEUED, what="the first run to start")
+    assert store.get_run(second).status is Status.QUEUED
     assert queue.queue_position(second, store) == 1
     assert len(launcher.live_workers(store)) == 1  # LAB_MAX_JOBS defaults to 1
 
     for run_id in (first, second):
         run = wait_finished(store, run_id)
-        assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
+        assert run.status is Status.COMPLETED, f"{run.message}\n{worker_log(store)}"
         kinds = [event["kind"] for event in store.events(run_id)]
         assert kinds[0] == "train_begin" and "batch_end" in kinds and "evaluation" in kinds
-        assert kinds.count("epoch_end") == run["config"]["epochs"]
+        assert kinds.count("epoch_end") == run.config.epochs
         assert kinds.index("train_end") > max(i for i, kind in enumerate(kinds) if kind == "epoch_end")
-        assert run["metrics"]["n_test"] == 100
+        assert run.metrics["n_test"] == 100
     assert {row["run_id"] for row in results_table(store) if not row["reference"]} == {first, second}
     # The second run started only after the first one had finished.
-    assert store.get_run(second)["started_at"] >= store.get_run(first)["finished_at"]
+    assert store.get_run(second).started_at >= store.get_run(first).finished_at
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the worker to exit once the queue is empty")
 
 
@@ -156,7 +157,7 @@ def test_cancel_stops_a_running_job_within_seconds(store, tiny_cifar):
     assert epochs_at_cancel < 48  # it was mid-run, with many epochs to go
     assert queue.cancel(run_id, store, by=local_person())
     run = wait_finished(store, run_id, timeout=TIMEOUT)
-    assert run["status"] == "cancelled", f"{run['message']}\n{worker_log(store)}"
+    assert run.status is Status.CANCELLED, f"{run.message}\n{worker_log(store)}"
     epochs_trained = len(store.events(run_id, kinds="epoch_end"))
     assert epochs_trained <= epochs_at_cancel + 5, f"trained on to epoch {epochs_trained} after the cancel at epoch {epochs_at_cancel}"
     assert store.events(run_id, kinds="train_end")[-1]["status"] == "cancelled"
@@ -168,9 +169,9 @@ def test_stop_and_keep_ends_a_running_job_as_a_completed_run_of_fewer_epochs(sto
     wait_for(lambda: store.latest_event(run_id, "batch_end"), what="the first batch")
     assert queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, timeout=60)
-    assert run["status"] == "completed", f"{run['message']}\n{worker_log(store)}"
-    assert run["metrics"]["stopped_early"] is True and run["metrics"]["epochs_completed"] < 50
-    assert "stopped early on request" in run["message"]
+    assert run.status is Status.COMPLETED, f"{run.message}\n{worker_log(store)}"
+    assert run.metrics["stopped_early"] is True and run.metrics["epochs_completed"] < 50
+    assert "stopped early on request" in run.message
     assert store.events(run_id, kinds="train_end")[-1]["status"] == "stopped early"
     assert store.load_model(run_id) is not None
 
@@ -180,11 +181,11 @@ def test_an_idle_worker_stays_warm_for_the_next_run(store, tiny_cifar, monkeypat
     """A worker waits LAB_WORKER_IDLE_SECONDS for more work: the next run needs no new process (no TensorFlow start)."""
     monkeypatch.setenv("LAB_WORKER_IDLE_SECONDS", "60")
     first = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
-    assert wait_finished(store, first)["status"] == "completed"
+    assert wait_finished(store, first).status is Status.COMPLETED
     (warm,) = wait_for(lambda: launcher.live_workers(store), 10, "the worker to stay")
     second = queue.submit(tiny_config(seed=1), store=store, data_dir=tiny_cifar)
-    assert wait_finished(store, second)["status"] == "completed"
-    assert store.get_run(first)["worker_pid"] == store.get_run(second)["worker_pid"] == warm
+    assert wait_finished(store, second).status is Status.COMPLETED
+    assert store.get_run(first).worker_pid == store.get_run(second).worker_pid == warm
     assert launcher.live_workers(store) == [warm]  # still waiting; the fixture ends it
 
 
@@ -192,32 +193,32 @@ def test_an_idle_worker_stays_warm_for_the_next_run(store, tiny_cifar, monkeypat
 def test_a_failing_run_is_marked_failed_and_the_queue_goes_on(store, tmp_path, tiny_cifar):
     broken = queue.submit(tiny_config(), store=store, data_dir=str(tmp_path / "no-such-folder"))
     run = wait_finished(store, broken)
-    assert run["status"] == "failed"
-    assert "DataUnavailableError" in run["message"] and "\n" not in run["message"]
+    assert run.status is Status.FAILED
+    assert "DataUnavailableError" in run.message and "\n" not in run.message
     # A worker keeps the data location it was started with; let this one leave before changing it.
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the worker to exit")
     fine = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
-    assert wait_finished(store, fine)["status"] == "completed"
+    assert wait_finished(store, fine).status is Status.COMPLETED
 
 
 @pytest.mark.slow
 def test_recover_marks_a_killed_worker_s_run_interrupted(store, tiny_cifar):
     killed = queue.submit(tiny_config(epochs=50, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(killed, "batch_end"), what="the first batch")
-    worker_pid = store.get_run(killed)["worker_pid"]
+    worker_pid = store.get_run(killed).worker_pid
     assert worker_pid in launcher.live_workers(store)
     os.kill(worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
     wait_for(lambda: not processes.is_alive(worker_pid), 10, "the worker to die")
-    assert store.get_run(killed)["status"] == "running"  # nobody has noticed yet
+    assert store.get_run(killed).status is Status.RUNNING  # nobody has noticed yet
 
     queue.recover(store)
     run = store.get_run(killed)
-    assert run["status"] == "failed" and run["message"].startswith("interrupted")
+    assert run.status is Status.FAILED and run.message.startswith("interrupted")
     assert store.integrity_check() == "ok"
     assert launcher.live_workers(store) == []  # the dead worker's pid file was cleared
 
     after = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
-    assert wait_finished(store, after)["status"] == "completed"
+    assert wait_finished(store, after).status is Status.COMPLETED
 
 
 @pytest.mark.slow
@@ -226,4 +227,4 @@ def test_recover_restarts_work_left_queued_by_a_server_restart(store, tiny_cifar
     assert launcher.live_workers(store) == []
     queue.recover(store, tiny_cifar)
     assert len(launcher.live_workers(store)) == 1
-    assert wait_finished(store, run_id)["status"] == "completed"
+    assert wait_finished(store, run_id).status is Status.COMPLETED

@@ -10,6 +10,7 @@ import pytest
 from lab.config import RunConfig, config_for_preset
 from lab.jobs.progress import WORKING_IT_OUT, format_seconds, summarize, time_left_words
 from lab.models.registry import build_model, count_params, describe_layers
+from lab.store.records import Run, Status
 from lab.train import estimate
 from ui.model_view import frozen_rows
 
@@ -97,15 +98,23 @@ def test_split_sizes_follow_the_task_and_the_subset():
     assert estimate.split_sizes(RunConfig(task="binary", val_fraction=0.2)) == (40000, 10000)
 
 
-def past_run(config: RunConfig, train_seconds: float, epochs: int, n_train: int, device: str = "CPU") -> dict:
-    return {
-        "status": "completed",
-        "config": config.to_dict(),
-        "metrics": {"epochs_completed": epochs},
-        "fingerprint": {"n_train": n_train},
-        "train_seconds": train_seconds,
-        "environment": {"device": device},
-    }
+def past_run(config: RunConfig, train_seconds: float, epochs: int, n_train: int, device: str = "CPU") -> Run:
+    """A completed run as the store returns it."""
+    return Run(
+        run_id="past",
+        status=Status.COMPLETED,
+        config=config,
+        model=config.model,
+        task=config.task,
+        owner_id="local",
+        owner_name="",
+        created_at="",
+        updated_at="",
+        metrics={"epochs_completed": epochs},
+        fingerprint={"n_train": n_train},
+        train_seconds=train_seconds,
+        environment={"device": device},
+    )
 
 
 def test_estimate_from_past_runs_scales_by_images_and_epochs():
@@ -123,7 +132,7 @@ def test_a_run_stopped_early_does_not_set_the_pace():
     config = config_for_preset("quick-demo", subset=5000)
     finished = past_run(config, train_seconds=10.0, epochs=3, n_train=4500)
     stopped = past_run(config, train_seconds=9.0, epochs=1, n_train=4500)  # most of its 9 s went into an unfinished epoch
-    stopped["metrics"]["stopped_early"] = True
+    stopped.metrics["stopped_early"] = True
     guess = estimate.from_past_runs([stopped, finished], config, device="CPU")
     assert guess.seconds == pytest.approx(10.0 / (3 * 4500) * 4500 * 3) and "1 past run" in guess.source
     assert estimate.from_past_runs([stopped], config, device="CPU") is None
@@ -134,7 +143,7 @@ def test_estimate_from_past_runs_compares_width_and_the_precision_really_used():
     half = past_run(config_for_preset("fast-cnn", width=0.5), train_seconds=100.0, epochs=1, n_train=1000)
     full = past_run(config_for_preset("fast-cnn", width=1.0), train_seconds=400.0, epochs=1, n_train=1000)
     for run, used in ((half, "mixed_bfloat16"), (full, "mixed_bfloat16")):
-        run["environment"]["precision"] = used
+        run.environment["precision"] = used
     guess = estimate.from_past_runs([full, half], config, precision="mixed_bfloat16")
     assert guess.seconds == pytest.approx(100.0 / 1000 * estimate.split_sizes(config)[0] * config.epochs)  # the half-width run only
     # An "auto" run that resolved to float32 elsewhere says nothing about a bfloat16 run here.

@@ -22,6 +22,7 @@ import pytest
 from lab.jobs import launcher, queue, resume
 from lab.jobs.ray import cluster
 from lab.store.owners import local_person
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
 from tests.synthetic import random_cifar10_folder
@@ -98,8 +99,8 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
     wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
     queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, 120)
-    assert run["status"] == "completed" and run["metrics"]["epochs_completed"] > saved + 1, (run["message"], dispatcher_log(store)[-3000:])
-    assert len(store.load_history(run_id)["loss"]) == run["metrics"]["epochs_completed"]  # the epochs before the stop count
+    assert run.status is Status.COMPLETED and run.metrics["epochs_completed"] > saved + 1, (run.message, dispatcher_log(store)[-3000:])
+    assert len(store.load_history(run_id)["loss"]) == run.metrics["epochs_completed"]  # the epochs before the stop count
     return run
 
 
@@ -110,8 +111,8 @@ def test_two_runs_train_at_once_on_different_nodes_and_their_events_reach_the_st
     assert node_of(store, first) != node_of(store, second)  # both placed at once, one per node
     for run_id in (first, second):
         run = wait_finished(store, run_id, TIMEOUT)
-        assert run["status"] == "completed", f"{run['message']}\n{dispatcher_log(store)}"
-        ran_on = run["environment"]["ran_on"]
+        assert run.status is Status.COMPLETED, f"{run.message}\n{dispatcher_log(store)}"
+        ran_on = run.environment["ran_on"]
         assert ran_on["kind"] == "ray" and ran_on["node_address"] == "127.0.0.1" and ran_on["node_id"] == node_of(store, run_id)
         kinds = {event["kind"] for event in store.events(run_id)}
         assert {"train_begin", "batch_end", "epoch_end", "evaluation"} <= kinds  # live progress, relayed through Ray
@@ -129,10 +130,10 @@ def test_cancel_and_stop_and_keep_reach_runs_on_the_cluster(store, tiny_cifar):
         wait_for(lambda run_id=run_id: store.latest_event(run_id, "batch_end"), TIMEOUT, f"{run_id}'s first batch")
     queue.cancel(cancelled, store, by=local_person())
     queue.cancel(kept, store, keep_model=True, by=local_person())
-    assert wait_finished(store, cancelled, 60)["status"] == "cancelled"
+    assert wait_finished(store, cancelled, 60).status is Status.CANCELLED
     run = wait_finished(store, kept, 90)
-    assert run["status"] == "completed" and run["metrics"]["stopped_early"], run["message"]
-    assert run["metrics"]["epochs_completed"] < 40
+    assert run.status is Status.COMPLETED and run.metrics["stopped_early"], run.message
+    assert run.metrics["epochs_completed"] < 40
 
 
 def test_the_command_line_trains_one_run_on_the_cluster(store, tiny_cifar, two_nodes):
@@ -146,7 +147,7 @@ def test_the_command_line_trains_one_run_on_the_cluster(store, tiny_cifar, two_n
     assert summary["status"] == "completed" and summary["ran_on"]["kind"] == "ray"
     assert "epoch 1/1" in done.stderr.lower() or "training on" in done.stderr  # the terminal's progress, as for a local run
     run = store.get_run(summary["run_id"])
-    assert run["status"] == "completed" and run["environment"]["ran_on"]["kind"] == "ray"
+    assert run.status is Status.COMPLETED and run.environment["ran_on"]["kind"] == "ray"
 
 
 def test_a_run_no_node_can_hold_fails_at_once_saying_what_it_asked_and_what_to_change(store, tiny_cifar, two_nodes, monkeypatch):
@@ -168,7 +169,7 @@ def test_a_run_no_node_can_hold_fails_at_once_saying_what_it_asked_and_what_to_c
     run_id = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
     run = wait_finished(store, run_id, 60)
     assert time.monotonic() - started < 60
-    assert run["status"] == "failed" and expected in run["message"], (run["message"], dispatcher_log(store)[-3000:])
+    assert run.status is Status.FAILED and expected in run.message, (run.message, dispatcher_log(store)[-3000:])
     healthy, line = cluster.status_line(store.root)
     assert not healthy and expected in line
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to leave")
@@ -186,7 +187,7 @@ def test_a_cluster_that_does_not_answer_leaves_runs_waiting_and_says_so(tmp_path
         assert not status["ok"] and "does not answer" in status["message"]
         healthy, line = cluster.status_line(store.root)
         assert not healthy and "Queued runs wait until it answers" in line
-        assert store.get_run(run_id)["status"] == "queued"  # nothing lost, nothing failed: it waits
+        assert store.get_run(run_id).status is Status.QUEUED  # nothing lost, nothing failed: it waits
         queue.cancel(run_id, store, by=local_person())
         wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to leave")
     finally:
@@ -201,7 +202,7 @@ def test_without_a_cluster_runs_can_fall_back_to_local_workers(tmp_path, monkeyp
     try:
         run_id = queue.submit(tiny_config(), store=store, data_dir=tiny_cifar)
         run = wait_finished(store, run_id, TIMEOUT)
-        assert run["status"] == "completed" and run["environment"]["ran_on"]["kind"] == "local"
+        assert run.status is Status.COMPLETED and run.environment["ran_on"]["kind"] == "local"
         assert "They train here meanwhile" in cluster.status_line(store.root)[1]
     finally:
         for pid in launcher.live_workers(store):
@@ -218,14 +219,14 @@ def test_one_run_trained_by_two_workers_at_once_spans_both_nodes(store, tiny_cif
     assert done.returncode == 0, done.stderr[-3000:]
     run_id = json.loads(done.stdout)["run_id"]
     run = store.get_run(run_id)
-    assert run["status"] == "completed", run["message"]
-    workers = run["environment"]["ran_on"]["workers"]
+    assert run.status is Status.COMPLETED, run.message
+    workers = run.environment["ran_on"]["workers"]
     assert len(workers) == 2 and {worker["node_id"] for worker in workers} == {node.node_id for node in two_nodes.list_all_nodes()}
-    assert run["environment"]["strategy"] == "multi_worker"
-    assert len(store.load_history(run_id)["loss"]) == 2 and 0.0 <= run["metrics"]["accuracy"] <= 1.0
+    assert run.environment["strategy"] == "multi_worker"
+    assert len(store.load_history(run_id)["loss"]) == 2 and 0.0 <= run.metrics["accuracy"] <= 1.0
     epoch_ends = [event for event in store.events(run_id) if event["kind"] == "epoch_end"]
     assert [event["epoch"] for event in epoch_ends] == [1, 2]  # one voice: rank 0's events only
-    assert store.load_model(run_id).count_params() == run["metrics"]["total_params"]
+    assert store.load_model(run_id).count_params() == run.metrics["total_params"]
 
 
 def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, tiny_cifar, monkeypatch):
@@ -237,12 +238,12 @@ def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, t
     steps_seen = (seen["epoch"] - 1) * seen["steps"] + seen["step"]  # steps rank 0 had trained when the stop was asked
     queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, 120)
-    assert run["status"] == "completed" and run["message"].startswith("stopped early on request"), (
-        run["message"],
+    assert run.status is Status.COMPLETED and run.message.startswith("stopped early on request"), (
+        run.message,
         dispatcher_log(store)[-3000:],
     )
-    assert run["metrics"]["epochs_completed"] < 400
-    workers = run["environment"]["ran_on"]["workers"]
+    assert run.metrics["epochs_completed"] < 400
+    workers = run.environment["ran_on"]["workers"]
     assert sorted(worker["rank"] for worker in workers) == [0, 1]
     steps_done = [worker["steps_done"] for worker in workers]
     # Both trained exactly as many steps: the same step was the last for each of them.
@@ -259,9 +260,9 @@ def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(stor
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to die")
     store.mark_interrupted_runs()
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.get_run(run_id).status is Status.FAILED
     run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
-    assert len(run["environment"]["ran_on"]["workers"]) == 2
+    assert len(run.environment["ran_on"]["workers"]) == 2
 
 
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
@@ -277,7 +278,7 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
     two_nodes.remove_node(worker_node, allow_graceful=False)  # as if the machine lost power
 
     run = wait_finished(store, on_worker, 120)
-    assert run["status"] == "failed" and run["message"].startswith("interrupted: the Ray node"), run["message"]
+    assert run.status is Status.FAILED and run.message.startswith("interrupted: the Ray node"), run.message
     # The head's run carries on: it finishes epochs it had not reached when the other node died.
     epoch_at_death = (store.latest_event(on_head, "epoch_end") or {"epoch": 0})["epoch"]
     events_at_death = len(store.events(on_head))
@@ -288,10 +289,10 @@ def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_g
     )
     assert len(store.events(on_head)) > events_at_death
     head_run = store.get_run(on_head)
-    assert head_run["status"] == "running", (head_run["message"], dispatcher_log(store)[-3000:])
+    assert head_run.status is Status.RUNNING, (head_run.message, dispatcher_log(store)[-3000:])
     queue.cancel(on_head, store, by=local_person())
     head_run = wait_finished(store, on_head, 60)
-    assert head_run["status"] == "cancelled", (head_run["message"], dispatcher_log(store)[-3000:])
+    assert head_run.status is Status.CANCELLED, (head_run.message, dispatcher_log(store)[-3000:])
     assert len(store.list_runs()) == 2 and store.integrity_check() == "ok"
 
     # Each epoch's checkpoint came home through the channel: the run resumes on the node that is left.

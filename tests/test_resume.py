@@ -21,6 +21,7 @@ import pytest
 from lab.classroom.limits import ClassLimits, LimitError, save_limits
 from lab.jobs import launcher, queue, resume
 from lab.store.owners import NotYourRunError, Person, local_person
+from lab.store.records import Status
 from lab.store.run_folder import RunFolder
 from lab.store.runs import Store
 from lab.system import processes
@@ -170,12 +171,12 @@ def _kill_after_first_checkpoint(store: Store, run_id: str) -> int:
     """Wait until the run has saved an epoch and is training the next one, then kill its worker as the OOM killer would."""
     wait_for(lambda: store.latest_event(run_id, "epoch_end"), what="the first epoch's checkpoint")
     wait_for(lambda: (event := store.latest_event(run_id, "batch_end")) and event["epoch"] >= 2, what="the second epoch")
-    worker_pid = store.get_run(run_id)["worker_pid"]
+    worker_pid = store.get_run(run_id).worker_pid
     os.kill(worker_pid, signal.SIGKILL)
     wait_for(lambda: not processes.is_alive(worker_pid), 10, "the worker to die")
     queue.recover(store)
     run = store.get_run(run_id)
-    assert run["status"] == "failed" and run["message"].startswith("interrupted")
+    assert run.status is Status.FAILED and run.message.startswith("interrupted")
     return checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
 
 
@@ -191,10 +192,10 @@ def test_a_killed_worker_s_run_resumes_to_completion_as_the_same_run(store, tiny
     line = resume.resume(run_id, store, data_dir=tiny_cifar, by=local_person())
     assert f"after epoch {saved} of 4" in line
     run = wait_finished(store, run_id)
-    assert run["status"] == "completed", run["message"]
-    assert [row["run_id"] for row in store.list_runs()] == [run_id]  # stored as that run, never as a second one
+    assert run.status is Status.COMPLETED, run.message
+    assert [row.run_id for row in store.list_runs()] == [run_id]  # stored as that run, never as a second one
     assert len(store.load_history(run_id)["val_accuracy"]) == 4  # the saved epochs, then the rest
-    assert run["metrics"]["accuracy"] is not None
+    assert run.metrics["accuracy"] is not None
     begin = store.latest_event(run_id, "train_begin")
     assert begin["resumed_from_epoch"] == saved
     resumed_epochs = [event["epoch"] for event in store.events(run_id) if event["kind"] == "epoch_end"][len(epochs_before) :]
@@ -213,7 +214,7 @@ def test_the_command_line_resumes_a_killed_run(store, tiny_cifar):
     assert f"resuming {run_id} after epoch {saved} of 3" in done.stderr
     summary = json.loads(done.stdout)
     assert summary["run_id"] == run_id and summary["status"] == "completed"
-    assert store.get_run(run_id)["status"] == "completed" and len(store.list_runs()) == 1
+    assert store.get_run(run_id).status is Status.COMPLETED and len(store.list_runs()) == 1
 
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "LAB_HOME": str(store.root)})
     assert again.returncode == 2 and "is completed: there is nothing to resume" in again.stderr
@@ -225,7 +226,7 @@ def test_the_command_line_resumes_a_killed_run(store, tiny_cifar):
 def _failed_run(store: Store, owner: Person | None = None, **overrides) -> str:
     run_id = store.create_run(tiny_config(**overrides), owner=owner)
     store.claim_next_queued(os.getpid())
-    store.set_status(run_id, "failed", "interrupted: the training process stopped unexpectedly (killed or out of memory)")
+    store.set_status(run_id, Status.FAILED, "interrupted: the training process stopped unexpectedly (killed or out of memory)")
     return run_id
 
 
@@ -234,7 +235,7 @@ def test_a_run_with_nothing_saved_says_so(store):
     assert not resume.can_resume(run_id, store)
     with pytest.raises(resume.CannotResumeError, match="nothing saved to resume from: it stopped before its first epoch ended"):
         resume.resume(run_id, store, by=local_person())
-    assert store.get_run(run_id)["status"] == "failed"  # refused: nothing changed
+    assert store.get_run(run_id).status is Status.FAILED  # refused: nothing changed
 
 
 def test_completed_cancelled_and_active_runs_are_not_resumed(store):
@@ -256,9 +257,9 @@ def test_only_the_owner_or_the_teacher_may_resume(store, monkeypatch):
     assert not resume.can_resume(run_id, store, by=BEN)
     with pytest.raises(NotYourRunError, match="only its owner or the teacher can resume it"):
         resume.resume(run_id, store, by=BEN)
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.get_run(run_id).status is Status.FAILED
     resume.resume(run_id, store, by=ANA)
-    assert store.get_run(run_id)["status"] == "queued"
+    assert store.get_run(run_id).status is Status.QUEUED
     with pytest.raises(resume.CannotResumeError, match="is queued already"):  # a second click resumes nothing more
         resume.resume(run_id, store, by=ANA)
 
@@ -271,10 +272,10 @@ def test_in_classroom_mode_a_resumed_run_counts_toward_the_students_waiting_runs
     waiting = queue.ask_for_run(tiny_config(seed=9), owner=ANA, store=store, classroom=True).run_id
     with pytest.raises(LimitError, match=f"you already have 1 run waiting \\({waiting}"):
         resume.resume(run_id, store, by=ANA, classroom=True)
-    assert store.get_run(run_id)["status"] == "failed"  # refused: nothing moved
+    assert store.get_run(run_id).status is Status.FAILED  # refused: nothing moved
     queue.cancel(waiting, store, by=ANA)
     resume.resume(run_id, store, by=ANA, classroom=True)
-    assert store.get_run(run_id)["status"] == "queued"
+    assert store.get_run(run_id).status is Status.QUEUED
 
 
 def test_deleting_a_run_removes_its_checkpoint(store):
@@ -320,7 +321,7 @@ def test_the_train_page_resumes_a_failed_run_that_saved_a_checkpoint(monkeypatch
     assert "interrupted" in "\n".join(e.value for e in at.error)
     at.button(key="trainbtn_resume").click().run()
     assert not at.exception, at.exception
-    assert store.get_run(run_id)["status"] == "queued"
+    assert store.get_run(run_id).status is Status.QUEUED
     assert at.button(key="trainbtn_cancel")  # live again: it can be cancelled while it waits
     assert not at.get("progress")  # waiting, not "Saving the model ..."
 

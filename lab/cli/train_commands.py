@@ -12,7 +12,7 @@ from lab.config import RunConfig
 from lab.jobs.ray import cluster
 from lab.jobs.ray.cluster import ray_address
 from lab.store.owners import local_person
-from lab.store.records import Status
+from lab.store.records import Run, Status
 from lab.store.runs import Store
 
 
@@ -50,13 +50,14 @@ class CtrlCStopsEarly:
 def cmd_train(args) -> int:
     from lab.data.cache import source_identity
     from lab.jobs.queue import settings_key
+    from lab.jobs.same_run import same_run
 
     config = config_from_args(args)
     store = Store()
     key = settings_key(config, source_identity(args.data_dir))
-    same = None if args.force else _same_settings(store, key)
+    same = None if args.force else same_run(store, key)  # the rule the app's queue follows too
     if same is not None:
-        return _show_same_run(same, config, args.json)
+        return _show_same_run(same, args.json)
     address = ray_address(getattr(args, "ray_address", None))
     if address is None and getattr(args, "ray_workers", None):
         raise ValueError("--ray-workers trains one run on several machines of a Ray cluster: give --ray-address (or LAB_RAY_ADDRESS) too")
@@ -90,29 +91,21 @@ def _train_on_cluster(config: RunConfig, store: Store, address: str, args, key: 
     return 0 if status is Status.COMPLETED else 1
 
 
-def _same_settings(store: Store, key: str) -> dict | None:
-    """A completed run with these settings on this data (the newest), else one queued or running, else None."""
-    runs = store.runs_with_settings(key)
-    completed = [run for run in runs if run["status"] == "completed"]
-    return (completed or runs or [None])[0]
-
-
-def _show_same_run(run: dict, config: RunConfig, as_json: bool) -> int:
+def _show_same_run(run: Run, as_json: bool) -> int:
     """Say that this run exists already, and show its result (the same settings on the same data are not trained twice)."""
-    who = run.get("owner_name") or run.get("owner_id")
-    if run["status"] == "completed":
-        summary = summarise(run["run_id"], config, run["metrics"])
-        summary.update(status="completed", already_trained=True, owner=who, train_seconds=run.get("train_seconds"))
-        print(f"already trained by {who} as {run['run_id']}; --force trains it again", file=sys.stderr)
+    if run.status is Status.COMPLETED:
+        summary = summarise(run.run_id, run.config, run.metrics)
+        summary.update(status=run.status, already_trained=True, owner=run.owner, train_seconds=run.train_seconds)
+        print(f"already trained by {run.owner} as {run.run_id}; --force trains it again", file=sys.stderr)
         print_summary(summary, as_json)
         return 0
     print(
-        f"the same run is already {run['status']} as {run['run_id']} (started by {who}); "
+        f"the same run is already {run.status} as {run.run_id} (started by {run.owner}); "
         "`python -m lab runs` shows when it is done, and --force trains a copy now",
         file=sys.stderr,
     )
     if as_json:
-        print_json({"run_id": run["run_id"], "status": run["status"], "already_trained": False, "owner": who})
+        print_json({"run_id": run.run_id, "status": run.status, "already_trained": False, "owner": run.owner})
     return 0
 
 
@@ -123,10 +116,9 @@ def cmd_stop(args) -> int:
     if store.get_run(args.run_id) is None:
         raise ValueError(f"no stored run is called {args.run_id!r}; `python -m lab runs` lists them.")
     if not queue.cancel(args.run_id, store, keep_model=args.keep, by=local_person()):  # whoever has the shell is trusted
-        print(f"{args.run_id} has already finished ({store.get_run(args.run_id)['status']}): nothing to stop.")
+        print(f"{args.run_id} has already finished ({store.get_run(args.run_id).status}): nothing to stop.")
         return 1
-    status = store.get_run(args.run_id)["status"]
-    if status == "cancelled":
+    if store.get_run(args.run_id).status is Status.CANCELLED:
         print(f"{args.run_id} was still queued: cancelled.")
     elif args.keep:
         print(f"{args.run_id} stops after its current batch, then is evaluated and saved (`python -m lab runs` shows it).")
@@ -141,8 +133,8 @@ def cmd_resume(args) -> int:
 
     store = Store()
     # Refuses, with the reason, what cannot be resumed.
-    epoch = resume.reopen_for_resume(args.run_id, store, by=local_person(), status="running")
-    config = RunConfig.from_dict(store.get_run(args.run_id)["config"])
+    epoch = resume.reopen_for_resume(args.run_id, store, by=local_person(), status=Status.RUNNING)
+    config = store.get_run(args.run_id).config
     print(f"resuming {args.run_id} after epoch {epoch} of {config.epochs}", file=sys.stderr)
     return _train_here(config, store, args, run_id=args.run_id, resume=True)
 

@@ -15,33 +15,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lab.store.records import WaitingRun
 
-def fair_order(waiting: Sequence[dict]) -> list[str]:
-    """The run ids of `waiting` (dicts with run_id, owner_id, created_at, owner_last_started) in starting order.
+
+def fair_order(waiting: Sequence[WaitingRun]) -> list[str]:
+    """The run ids of `waiting` (Store.waiting_runs: run_id, owner_id, created_at, owner_last_started) in starting order.
 
     `owner_last_started`: when the owner's latest run started (Store.waiting_runs reads it from the turns table), or None.
     """
-    queues: dict[str, list[dict]] = {}
-    for run in sorted(waiting, key=lambda run: run["created_at"]):
-        queues.setdefault(run["owner_id"], []).append(run)
+    queues: dict[str, list[WaitingRun]] = {}
+    for run in sorted(waiting, key=lambda run: run.created_at):
+        queues.setdefault(run.owner_id, []).append(run)
     # Each owner's turn comes by (has a run started in this simulation?, when their latest run started).
     # None (never) reads as "", which sorts before any timestamp.
-    turn = {owner: (0, runs[0]["owner_last_started"] or "", runs[0]["created_at"]) for owner, runs in queues.items()}
+    turn = {owner: (0, runs[0].owner_last_started or "", runs[0].created_at) for owner, runs in queues.items()}
     order = []
     for starts in range(len(waiting)):
         owner = min((owner for owner in queues if queues[owner]), key=lambda owner: turn[owner])
-        order.append(queues[owner].pop(0)["run_id"])
+        order.append(queues[owner].pop(0).run_id)
         turn[owner] = (1, f"{starts:08d}", "")  # just started: behind everyone still waiting for a first turn
     return order
 
 
-def next_run(waiting: Sequence[dict]) -> str | None:
+def next_run(waiting: Sequence[WaitingRun]) -> str | None:
     """The run that starts next (what Store.claim_next_queued asks the workers' chooser)."""
     order = fair_order(waiting)
     return order[0] if order else None
 
 
-def place_in_queue(run_id: str, waiting: Sequence[dict]) -> int | None:
+def place_in_queue(run_id: str, waiting: Sequence[WaitingRun]) -> int | None:
     """1 when `run_id` starts next, 2 after that, ...; None when it is not waiting."""
     order = fair_order(waiting)
     return order.index(run_id) + 1 if run_id in order else None

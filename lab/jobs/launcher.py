@@ -21,6 +21,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from lab.jobs.ray import cluster
+from lab.store.records import Status
 from lab.store.runs import Store
 from lab.system import processes
 
@@ -58,7 +59,7 @@ def ensure_workers(store: Store, data_dir: str | None = None) -> int:
 
 
 def _queued_count(store: Store) -> int:
-    return len(store.list_runs(status="queued"))
+    return len(store.list_runs(status=Status.QUEUED))
 
 
 def live_workers(store: Store) -> list[int]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.store.records import Run, Status
+
 # Events a progress display needs in full; batch_end events are many, so only the first and the latest are read.
 MILESTONES = ("train_begin", "epoch_end", "train_end", "evaluation")
 MIN_STEPS_FOR_ETA = 3  # steps done before a pace is worth a guess (the first one includes building the graph)
@@ -39,16 +41,16 @@ class Progress:
     evaluation: dict[str, Any] | None = None
 
 
-def read_progress(store, run: dict[str, Any]) -> Progress:
+def read_progress(store, run: Run) -> Progress:
     """A run's progress from the store: its milestones plus its first and latest batch."""
-    events = store.events(run["run_id"], kinds=MILESTONES)
-    latest_batch = store.latest_event(run["run_id"], "batch_end")
-    first_batch = next(iter(store.events(run["run_id"], kinds="batch_end", limit=1)), None) if latest_batch else None
-    return summarize(run["status"], run["config"].get("epochs", 1), events, latest_batch, first_batch)
+    events = store.events(run.run_id, kinds=MILESTONES)
+    latest_batch = store.latest_event(run.run_id, "batch_end")
+    first_batch = next(iter(store.events(run.run_id, kinds="batch_end", limit=1)), None) if latest_batch else None
+    return summarize(run.status, run.config.epochs, events, latest_batch, first_batch)
 
 
 def summarize(
-    status: str,
+    status: Status,
     epochs: int,
     events: list[dict[str, Any]],
     latest_batch: dict[str, Any] | None = None,
@@ -106,10 +108,11 @@ def time_left_words(progress: Progress) -> str:
     return f"about {hours} h {minutes:02d} min left"
 
 
-def _phase(status: str, begin, by_kind, evaluation, latest_batch) -> str:
-    if status == "queued":
+def _phase(status: Status, begin, by_kind, evaluation, latest_batch) -> str:
+    status = Status(status)
+    if status is Status.QUEUED:
         return "waiting"
-    if status != "running":
+    if status is not Status.RUNNING:
         return "finished"
     if begin is None:
         return "starting"  # loading the data and building the model

@@ -21,7 +21,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from lab.classroom.leaderboard import mark_teacher_run
 from lab.classroom.limits import LimitError, load_limits
@@ -30,10 +29,11 @@ from lab.config import RunConfig
 from lab.data.cache import source_identity
 from lab.jobs import fairness, launcher
 from lab.store.owners import Person, local_person, require_person
+from lab.store.records import Run, Status
 from lab.store.runs import ClassFullError, QueueFullError, Store
 from lab.train import estimate
 
-ACTIVE_STATUSES = ("queued", "running")
+ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -123,20 +123,18 @@ def ask_for_run(
     return Request(run_id, "queued", f"queued as {run_id}.")
 
 
-def _reused(run: dict, owner: Person) -> Request:
-    mine = run.get("owner_id") == owner.id
-    who = "you" if mine else run.get("owner_name") or "someone"
-    if run["status"] == "completed":
-        accuracy = (run.get("metrics") or {}).get("accuracy")
+def _reused(run: Run, owner: Person) -> Request:
+    """The same run (lab/jobs/same_run.py) found instead of a new one: whose it is, and what it has to show."""
+    mine = run.owner_id == owner.id
+    who = "you" if mine else run.owner_name or "someone"
+    if run.status is Status.COMPLETED:
+        accuracy = run.metrics.get("accuracy")
         result = f": {accuracy:.1%}" if accuracy is not None else ""
-        when = _ago(run.get("finished_at"))
         again = ". Change the seed (or any setting) to train a new one" if mine else " (it counts as a copy)"
-        return Request(run["run_id"], "trained before", f"already trained {when} by {who}{result}{again}")
+        return Request(run.run_id, "trained before", f"already trained {_ago(run.finished_at)} by {who}{result}{again}")
     if mine:
-        return Request(run["run_id"], "following", f"you asked for the same run already: it is {run['status']}")
-    return Request(
-        run["run_id"], "following", f"the same run is already {run['status']} (started by {who}): you follow it (it counts as a copy)"
-    )
+        return Request(run.run_id, "following", f"you asked for the same run already: it is {run.status}")
+    return Request(run.run_id, "following", f"the same run is already {run.status} (started by {who}): you follow it (it counts as a copy)")
 
 
 def _ago(timestamp: str | None) -> str:
@@ -187,10 +185,10 @@ def cancel(run_id: str, store: Store, *, by: Person, keep_model: bool = False) -
     asked = store.request_cancel(run_id, keep_model=keep_model, by=by)
     run = store.get_run(run_id)
     if not asked:
-        return Done(False, f"run {run_id} has already finished ({run['status']}): nothing to stop.")
-    if run["status"] == "cancelled":
+        return Done(False, f"run {run_id} has already finished ({run.status}): nothing to stop.")
+    if run.status is Status.CANCELLED:
         return Done(True, f"run {run_id} was still queued: cancelled.")
-    if run["owner_id"] != by.id and sharing:
+    if run.owner_id != by.id and sharing:
         count = len(store.followers(run_id)) + 1
         return Done(True, f"it goes on for {_classmates(count)} who asked for the same run; it is no longer in your list.")
     if keep_model and sharing and not store.followers(run_id):
@@ -220,7 +218,7 @@ def _classmates(count: int) -> str:
     return f"{count} classmate{'s' if count != 1 else ''}"
 
 
-def active_runs(store: Store) -> list[dict[str, Any]]:
+def active_runs(store: Store) -> list[Run]:
     """Queued and running runs, oldest first (the order workers take them in)."""
     return list(reversed(store.list_runs(status=ACTIVE_STATUSES)))  # list_runs is newest first
 
@@ -242,12 +240,12 @@ def seconds_until_start(run_id: str, store: Store, device: str | None = None) ->
     order = fairness.fair_order(store.waiting_runs())
     if run_id not in order:
         return None
-    past = store.list_runs(status="completed")
+    past = store.list_runs(status=Status.COMPLETED)
     ahead = [store.get_run(other) for other in order[: order.index(run_id)]]
-    running = store.list_runs(status="running")
+    running = store.list_runs(status=Status.RUNNING)
 
-    def duration(run: dict) -> float | None:
-        guess = estimate.from_past_runs(past, RunConfig.from_dict(run["config"]), device=device)
+    def duration(run: Run) -> float | None:
+        guess = estimate.from_past_runs(past, run.config, device=device)
         return None if guess is None else guess.seconds + estimate.STARTUP_SECONDS
 
     known = [seconds for seconds in (duration(run) for run in [*ahead, *running] if run) if seconds is not None]
@@ -256,7 +254,7 @@ def seconds_until_start(run_id: str, store: Store, device: str | None = None) ->
     typical = sorted(known)[len(known) // 2] if known else 0.0
     remaining = 0.0
     for run in running:
-        elapsed = (datetime.now(UTC) - datetime.fromisoformat(run["started_at"])).total_seconds() if run.get("started_at") else 0.0
+        elapsed = (datetime.now(UTC) - datetime.fromisoformat(run.started_at)).total_seconds() if run.started_at else 0.0
         remaining += max(0.0, (duration(run) or typical) - elapsed)
     remaining += sum(duration(run) or typical for run in ahead if run)
     return remaining / launcher.max_jobs()

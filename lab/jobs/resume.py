@@ -3,17 +3,16 @@
 A run whose worker died (killed, out of memory, a server restart, a full disk) keeps the
 checkpoint of its last finished epoch (lab/train/checkpoints.py). `resume` moves it back to
 `queued`, and a worker continues it from there; `python -m lab resume` trains it in the
-foreground instead (`reopen_for_resume` with status "running").
+foreground instead (`reopen_for_resume` with the status RUNNING).
 """
 
 from __future__ import annotations
 
 from lab.classroom.limits import LimitError, load_limits
 from lab.classroom.preflight import NotReadyError, weights_refusal
-from lab.config import RunConfig
 from lab.jobs import launcher
-from lab.jobs.queue import ACTIVE_STATUSES
 from lab.store.owners import NotYourRunError, Person, check_may_manage, require_person
+from lab.store.records import Run, Status
 from lab.store.runs import ClassFullError, QueueCaps, QueueFullError, RunNotFoundError, Store
 from lab.train import checkpoints
 
@@ -36,23 +35,23 @@ def resume(run_id: str, store: Store, *, by: Person, data_dir: str | None = None
     caps = None
     if classroom and not require_person(by).is_teacher:
         limits = load_limits(store)
-        limits.check(RunConfig.from_dict(_existing_run(run_id, store)["config"]))
+        limits.check(_existing_run(run_id, store).config)
         caps = limits.caps()
-    if classroom and (refusal := weights_refusal(RunConfig.from_dict(_existing_run(run_id, store)["config"]))) is not None:
+    if classroom and (refusal := weights_refusal(_existing_run(run_id, store).config)) is not None:
         raise NotReadyError(refusal)  # its weights file went away since it started: it would fail again at once
     try:
-        epoch = reopen_for_resume(run_id, store, by=by, status="queued", caps=caps)
+        epoch = reopen_for_resume(run_id, store, by=by, status=Status.QUEUED, caps=caps)
     except (QueueFullError, ClassFullError) as error:
         raise LimitError(str(error)) from error
     launcher.ensure_workers(store, data_dir)
-    epochs = store.get_run(run_id)["config"].get("epochs")
+    epochs = store.get_run(run_id).config.epochs
     return f"run {run_id} continues after epoch {epoch} of {epochs} as soon as a worker is free."
 
 
-def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "queued", caps: QueueCaps | None = None) -> int:
+def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: Status = Status.QUEUED, caps: QueueCaps | None = None) -> int:
     """Check that `run_id` can be resumed by `by`, move it back to `status`; return the epoch it continues after.
 
-    `status`: "queued" for a worker (`resume`), "running" when the caller trains it itself (`python -m lab resume`).
+    `status`: QUEUED for a worker (`resume`), RUNNING when the caller trains it itself (`python -m lab resume`).
     A run whose worker died unnoticed is marked interrupted first, so it can be resumed at once.
     """
     store.mark_interrupted_runs()
@@ -62,7 +61,7 @@ def reopen_for_resume(run_id: str, store: Store, *, by: Person, status: str = "q
     if refusal is not None:
         raise CannotResumeError(refusal)
     epoch = checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
-    message = f"resuming after epoch {epoch} of {run['config'].get('epochs')}"
+    message = f"resuming after epoch {epoch} of {run.config.epochs}"
     store.reopen_to_resume(run_id, status=status, by=by, message=message, caps=caps)
     return epoch
 
@@ -73,7 +72,7 @@ def can_resume(run_id: str, store: Store, *, by: Person | None = None) -> bool:
     Cheap enough for every render: one row and one folder listing.
     """
     run = store.get_run(run_id)
-    if run is None or run["status"] != "failed":
+    if run is None or run.status is not Status.FAILED:
         return False
     if by is not None:
         try:
@@ -88,13 +87,13 @@ def resume_refusal(run_id: str, store: Store) -> str | None:
     return _resume_refusal(_existing_run(run_id, store), store)
 
 
-def _resume_refusal(run: dict, store: Store) -> str | None:
-    run_id, status = run["run_id"], run["status"]
-    if status == "completed":
+def _resume_refusal(run: Run, store: Store) -> str | None:
+    run_id, status = run.run_id, run.status
+    if status is Status.COMPLETED:
         return f"run {run_id} is completed: there is nothing to resume."
-    if status in ACTIVE_STATUSES:
+    if status.is_active:
         return f"run {run_id} is {status} already: there is nothing to resume."
-    if status == "cancelled":
+    if status is Status.CANCELLED:
         return f"run {run_id} was cancelled, and a cancelled run keeps nothing to resume from: train it again."
     if checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) is not None:
         return None
@@ -109,7 +108,7 @@ def _resume_refusal(run: dict, store: Store) -> str | None:
     return f"run {run_id} has nothing saved to resume from: it stopped before its first epoch ended; train it again."
 
 
-def _existing_run(run_id: str, store: Store) -> dict:
+def _existing_run(run_id: str, store: Store) -> Run:
     run = store.get_run(run_id)
     if run is None:
         raise RunNotFoundError(f"no run with id {run_id!r} in the store.")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,11 @@ def _speed_key(config: dict[str, Any], precision: str | None) -> tuple:
     return (*(config.get(name) for name in SPEED_FIELDS), width, precision)
 
 
-def from_past_runs(
-    runs: list[dict[str, Any]], config: RunConfig, device: str | None = None, precision: str | None = None
-) -> Estimate | None:
-    """Scale the pace of finished runs of the same network (newest five) to this config.
+def from_past_runs(runs: Sequence[Any], config: RunConfig, device: str | None = None, precision: str | None = None) -> Estimate | None:
+    """Scale the pace of completed runs of the same network (the newest five) to this config.
+
+    `runs`: completed runs as the store returns them (lab.store.Run; `Store.list_runs(status=COMPLETED)`,
+    newest first), read for their config, metrics, fingerprint, environment and training time.
 
     `device` and `precision` (the number format this run will use, lab/devices.precision_for) are
     compared with what each past run recorded; None compares the configured precision instead.
@@ -77,17 +79,16 @@ def from_past_runs(
     wanted = _speed_key(config.to_dict(), precision or config.precision)
     paces = []
     for run in runs:
-        past, metrics, fingerprint = run.get("config") or {}, run.get("metrics") or {}, run.get("fingerprint") or {}
-        environment = run.get("environment") or {}
+        past, metrics, environment = run.config.to_dict(), run.metrics, run.environment
         past_precision = environment.get("precision") if precision else past.get("precision")
         # A run stopped early may have spent its last seconds in an epoch it did not finish: its pace is off.
-        if run.get("status") != "completed" or metrics.get("stopped_early") or _speed_key(past, past_precision) != wanted:
+        if metrics.get("stopped_early") or _speed_key(past, past_precision) != wanted:
             continue
         if device is not None and environment.get("device") != device:
             continue
-        epochs_done, n_train = metrics.get("epochs_completed"), fingerprint.get("n_train")
-        if run.get("train_seconds") and epochs_done and n_train:
-            paces.append(run["train_seconds"] / (epochs_done * n_train))
+        epochs_done, n_train = metrics.get("epochs_completed"), run.fingerprint.get("n_train")
+        if run.train_seconds and epochs_done and n_train:
+            paces.append(run.train_seconds / (epochs_done * n_train))
         if len(paces) == 5:
             break
     if not paces:

@@ -42,6 +42,7 @@ from lab.jobs.ray.remote_run import (
     shared_data,
     why_it_does_not_fit,
 )
+from lab.store.records import Status
 from lab.store.runs import Store
 
 RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
@@ -63,7 +64,7 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
                     from lab.jobs import worker
 
                     return sent + worker.work(store, data_dir, order)
-                if not store.list_runs(status="queued") and _leave(store, running):
+                if not store.list_runs(status=Status.QUEUED) and _leave(store, running):
                     return sent
                 time.sleep(RETRY_SECONDS)
                 continue
@@ -82,7 +83,7 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
             if status is not None:
                 print(f"[dispatcher {os.getpid()}] run {run_id}: {status}", flush=True)
                 del running[run_id]
-        if running or store.list_runs(status="queued"):
+        if running or store.list_runs(status=Status.QUEUED):
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= idle_seconds and _leave(store, running):
             return sent
@@ -159,7 +160,7 @@ def _reach(store: Store, address: str) -> bool:
 def _leave(store: Store, running: dict) -> bool:
     """Deregister, unless a run was queued meanwhile (checked under the workers lock, as a local worker does)."""
     with launcher.workers_lock(store):
-        if running or store.list_runs(status="queued"):
+        if running or store.list_runs(status=Status.QUEUED):
             return False
         launcher.unregister_worker(store, os.getpid())
         return True
