@@ -1,4 +1,21 @@
-"""Headless Chromium for the browser tests: Debian's package, never a downloaded browser."""
+"""Headless Chromium for the browser tests: Debian's package, never a downloaded browser; and what the browser test modules share."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless on a machine with no display, no GPU and no internet; /dev/shm is small in containers.
@@ -21,3 +38,191 @@ def run_id_in_address(page, timeout_ms: int = 30_000) -> str:
 
     page.wait_for_url(re.compile(r"[?&]run=[\w.-]+"), timeout=timeout_ms)
     return parse_qs(urlparse(page.url).query)["run"][0]
+
+
+# ---------------------------------------------------------------- shared by the browser test modules
+
+AXE_JS = ROOT / "build" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def require_browser() -> None:
+    """Skip when Chromium or Playwright is missing, except under CI, where that is a failure."""
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "playwright is not installed (pip install -r requirements-dev.txt)"
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"browser tests must run in CI: {missing}")
+    if missing:
+        pytest.skip(missing)
+
+
+def require_axe() -> Path:
+    """axe-core's script (installed by .ci/run with npm into build/node); skip without it, except under CI."""
+    if not AXE_JS.is_file():
+        missing = f"axe-core is not installed: npm install --no-save --prefix build/node axe-core@4 (looked for {AXE_JS})"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return AXE_JS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_small_cifar10(folder: Path, n_train: int = 300, n_test: int = 100, seed: int = 2) -> Path:
+    """A small CIFAR-10 folder in the official layout: real pictures when a real copy is at hand, else coloured noise.
+
+    The real copy comes from CIFAR10_REAL_DIR (set by .ci/run) or ../shared beside the clone; the first images of its
+    batches are copied, so the pages show real-looking pictures (axe and the eye judge what a student would see).
+    Without it, each class gets its own mean colour, so even a one-epoch model learns something visible.
+    """
+    from lab.data.cifar10 import load_cifar10, write_cifar10_folder
+
+    real = os.environ.get("CIFAR10_REAL_DIR") or str(ROOT.parent / "shared" / "data" / "cifar-10-batches-py")
+    if Path(real, "test_batch").is_file():
+        data = load_cifar10(real)
+        x_train, y_train, x_test, y_test = data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test]
+    else:
+        rng = np.random.default_rng(seed)
+        y_train, y_test = np.arange(n_train) % 10, np.arange(n_test) % 10
+        x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(n_train, 32, 32, 3)), 0, 255).astype(np.uint8)
+        x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(n_test, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return write_cifar10_folder(folder, x_train, y_train, x_test, y_test)
+
+
+def store_trained_run(lab_home: Path, data_dir: Path, owner=None) -> str:
+    """A completed run in the store, as training would leave it: a tiny Keras model fitted for one epoch, its real metrics."""
+    import keras
+    from keras import layers
+
+    from lab.config import CLASS_NAMES, config_for_preset
+    from lab.data.cifar10 import load_cifar10
+    from lab.evaluate.metrics import evaluate_model
+    from lab.store.runs import Store
+
+    data = load_cifar10(data_dir)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(10, activation="softmax")]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fitted = model.fit(data.x_train, data.y_train, validation_data=(data.x_test, data.y_test), epochs=2, batch_size=64, verbose=0)
+    metrics = evaluate_model(model, data.x_test, data.y_test, list(CLASS_NAMES)).metrics
+    metrics |= {"total_params": model.count_params(), "trainable_params": model.count_params(), "class_names": list(CLASS_NAMES)}
+    store = Store(lab_home)
+    run_id = store.create_run(config_for_preset("seed-cnn", epochs=2), status="running", **({"owner": owner} if owner else {}))
+    history = {name: [float(value) for value in values] for name, values in fitted.history.items()}
+    store.complete_run(
+        run_id, metrics=metrics, history=history, model=model, environment={"device": "CPU"},
+        fingerprint={"source": str(data_dir), "n_test": metrics["n_test"]}, train_seconds=3.0,
+    )  # fmt: skip
+    return run_id
+
+
+@contextmanager
+def streamlit_server(workspace: Path, env: dict[str, str], script: str = "streamlit_app.py"):
+    """`streamlit run script` on a free loopback port with the given environment; yields its address, stops it afterwards."""
+    port = free_port()
+    log_path = workspace / "streamlit.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LAB_WORKER_IDLE_SECONDS": "0", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def settle(page, text: str, timeout: float = 60_000) -> None:
+    """Wait until `text` is on the page and the script has stopped running (no status widget, skeleton or unloaded image)."""
+    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
+              && [...document.querySelectorAll('[data-testid="stMain"] img')].every(img => img.complete)""",
+        timeout=timeout,
+    )
+    page.wait_for_timeout(500)  # let charts finish drawing
+
+
+def axe_findings(page, ignore: Iterable[tuple[str, str]] = (), impacts=("serious", "critical")) -> list[dict]:
+    """axe-core's WCAG 2.1 A and AA findings on the page as it is now, of the given impacts: one dict per element.
+
+    `ignore` holds (axe rule, CSS selector) pairs: a finding of that rule on an element the selector matches is left out.
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    return page.evaluate(
+        """async ([ignore, impacts]) => {
+             const result = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                                                     resultTypes: ['violations']});
+             const found = [];
+             for (const violation of result.violations) {
+               for (const node of violation.nodes) {
+                 const impact = node.impact || violation.impact;
+                 const element = document.querySelector(node.target[node.target.length - 1]);
+                 const ignored = ignore.some(([rule, selector]) => rule === violation.id && element && element.matches(selector));
+                 if (impacts.includes(impact) && !ignored) {
+                   found.push({rule: violation.id, impact, target: node.target.join(' '), html: node.html.slice(0, 160),
+                               summary: (node.failureSummary || '').slice(0, 300)});
+                 }
+               }
+             }
+             return found;
+           }""",
+        [list(map(list, ignore)), list(impacts)],
+    )
+
+
+def horizontal_overflow(page) -> int:
+    """How many pixels of the page stick out past the window's right edge (0: nothing needs a sideways scroll).
+
+    The page itself (document.scrollingElement), and every element of the main area whose right edge passes the
+    window's, unless a box between it and the main area scrolls or clips sideways (a table or chart that scrolls
+    inside itself is fine). Streamlit's main area hides what sticks out, so the page alone would not show it.
+    A data frame's grid always scrolls inside itself, and keeps its old width a while when the window shrinks
+    under an open page (a phone never does that: it loads at its own width), so data frames count as contained.
+    """
+    return page.evaluate(
+        """() => {
+             const main = document.querySelector('[data-testid="stMain"]');
+             let worst = document.scrollingElement.scrollWidth - window.innerWidth;
+             for (const element of (main ? main.querySelectorAll('*') : [])) {
+               const box = element.getBoundingClientRect();
+               if (box.width === 0 || box.height === 0 || box.right <= window.innerWidth + 1) continue;
+               if (element.closest('[data-testid="stDataFrame"]')) continue;
+               let contained = false;
+               for (let up = element.parentElement; up && up !== main && !contained; up = up.parentElement) {
+                 contained = ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(up).overflowX);
+               }
+               if (!contained) worst = Math.max(worst, Math.ceil(box.right - window.innerWidth));
+             }
+             return worst;
+           }"""
+    )

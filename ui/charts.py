@@ -14,6 +14,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+# A chart wider than the screen (a confusion matrix on a phone) scrolls sideways inside its own box, rather than
+# being cut off at the screen's edge or widening the page.
+SCROLL_WIDE_CHARTS = '<style>[data-testid="stElementContainer"]:has(> * [data-testid="stVegaLiteChart"]) { overflow-x: auto; }</style>'
+
 
 def show_chart(chart: alt.TopLevelMixin, table: pd.DataFrame, *, title: str, summary: str, where=None, **altair_options):
     """Draw `chart` with its title, its summary in words and its numbers (`table`) under "Show as table".
@@ -22,6 +26,7 @@ def show_chart(chart: alt.TopLevelMixin, table: pd.DataFrame, *, title: str, sum
     `st.altair_chart` (width, on_select, key ...), whose return value (a selection, for a clickable chart) comes back.
     """
     place = where or st
+    place.html(SCROLL_WIDE_CHARTS)
     place.markdown(f"**{title}**")
     # The drawing is named by its summary; its marks (bars, points) are hidden from screen readers, which
     # reach the same numbers in the table below instead of one unlabelled shape after another.
