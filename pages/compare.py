@@ -168,7 +168,13 @@ def charts_section() -> None:
         st.caption("Choose runs with a stored history to see their curves.")
     else:
         chart = charts.learning_curves_chart(curves, metric)
-        show_chart(chart, curves_table(curves, metric), title=f"{metric.capitalize()} per epoch", summary=curves_summary(curves, metric), width="stretch")
+        show_chart(
+            chart,
+            curves_table(curves, metric),
+            title=f"{metric.capitalize()} per epoch",
+            summary=curves_summary(curves, metric),
+            width="stretch",
+        )
         st.caption(CURVES_KEY)
 
 
@@ -192,7 +198,9 @@ def one_run_section() -> None:
         matrix = metrics["confusion_matrix"]
         chart = charts.confusion_matrix_chart(matrix, names, clickable=True)
         table, summary = confusion_table(matrix, names), confusion_summary(matrix, names)
-        clicked = show_chart(chart, table, title="Confusion matrix", summary=summary, width="content", on_select="rerun", key="compare_matrix")
+        clicked = show_chart(
+            chart, table, title="Confusion matrix", summary=summary, width="content", on_select="rerun", key="compare_matrix"
+        )
         results.apply_clicked_cell(clicked, names)
         st.caption(
             "Each row is a true class, each column the model's answer; the diagonal counts right answers. Darker = a bigger share of the row. "

@@ -109,7 +109,9 @@ for number, outcome in enumerate(outcomes):
         answer.markdown(f"**{best}**, {confidence:.0%} sure")
         guesses = pd.DataFrame(outcome["top"], columns=["class", "probability"]).round(3)
         summary = "; ".join(f"{name} {share:.0%}" for name, share in outcome["top"])
-        show_chart(charts.top_k_chart(outcome["top"]), guesses, title="Its five best guesses", summary=summary, where=answer, width="stretch")
+        show_chart(
+            charts.top_k_chart(outcome["top"]), guesses, title="Its five best guesses", summary=summary, where=answer, width="stretch"
+        )
         if true_class is not None:
             verdict = ":green[right]" if best == true_class else ":red[wrong]"
             answer.markdown(f"True class: **{true_class}**: the model is {verdict}.")

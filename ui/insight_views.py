@@ -153,7 +153,9 @@ def filters_view(model) -> None:
         return
     pictures = np.rint(filters * 255).astype(np.uint8)
     scale = max(1, 48 // filters.shape[1])  # about 48 pixels per filter
-    alts = [f"Filter {number + 1} of the first convolution, {filters.shape[1]} x {filters.shape[2]} pixels" for number in range(len(pictures))]
+    alts = [
+        f"Filter {number + 1} of the first convolution, {filters.shape[1]} x {filters.shape[2]} pixels" for number in range(len(pictures))
+    ]
     show_pictures(pictures, alts, width=filters.shape[1] * scale)
     st.caption(
         f"The {len(filters)} filters of the first convolution ({filters.shape[1]} x {filters.shape[2]} pixels each, enlarged). "
@@ -307,7 +309,10 @@ def compare_two_runs_view(
             tab.caption("None.")
             continue
         captions = [f"{names[y_test[i]]}; the other said {names[wrong[i].argmax()]} ({wrong[i].max():.0%})" for i in shown]
-        alts = [f"Test picture number {i}, a {names[y_test[i]]}: {right} gets it right, the other says {names[wrong[i].argmax()]}" for i in shown]
+        alts = [
+            f"Test picture number {i}, a {names[y_test[i]]}: {right} gets it right, the other says {names[wrong[i].argmax()]}"
+            for i in shown
+        ]
         show_pictures(x_test[shown], alts, captions, width=96, where=tab)
         tab.caption(f"Only {right} gets these right; the other run's most confident mistakes first.")
 
