@@ -11,7 +11,6 @@ the same text values as before.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -102,48 +101,6 @@ class Run:
         values = {known.name: getattr(self, known.name) for known in dataclasses.fields(self)}
         return values | {"status": self.status.value, "config": self.config.to_dict(), "owner": self.owner}
 
-    # -- TEMPORARY: dict-style reads, while the rest of the code moves to attributes (issue 31). ------
-    # Delete this block once `grep -rn 'run\\["\\|run\\.get("' lab ui pages` finds nothing outside lab/store.
-    # "config" reads as the stored dict, as it did before, so `RunConfig.from_dict(run["config"])` still works.
-
-    def __getitem__(self, key: str) -> Any:
-        _warn_dict_read(key)
-        return self._read_as_dict(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        _warn_dict_read(key)
-        try:
-            return self._read_as_dict(key)
-        except KeyError:
-            return default
-
-    def _read_as_dict(self, key: str) -> Any:
-        if key == "config":
-            return self.config.to_dict()
-        if key == "reference":
-            return False  # a stored run is never one of the lab report's reference results
-        if key == "owner":
-            return self.owner
-        if key in _FIELD_NAMES:
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in _FIELD_NAMES or key in ("reference", "owner")
-
-    # -- end of the temporary block ------------------------------------------------------------
-
-
-_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(Run))
-
-
-class RunAsDictWarning(UserWarning):
-    """TEMPORARY (issue 31): a run was read as a dict (`run["status"]`); read its attribute (`run.status`) instead."""
-
-
-def _warn_dict_read(key: str, stacklevel: int = 3) -> None:
-    warnings.warn(f'a run read as a dict: use .{key}, not ["{key}"]', RunAsDictWarning, stacklevel=stacklevel)
-
 
 @dataclass(frozen=True)
 class WaitingRun:
@@ -157,19 +114,3 @@ class WaitingRun:
     owner_name: str
     created_at: str
     owner_last_started: str | None = None
-
-    # -- TEMPORARY: dict-style reads while lab/jobs/fairness.py moves to attributes (issue 31). --------
-    def __getitem__(self, key: str) -> Any:
-        _warn_dict_read(key)
-        if key in _WAITING_FIELD_NAMES:
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        _warn_dict_read(key)
-        return getattr(self, key) if key in _WAITING_FIELD_NAMES else default
-
-    # -- end of the temporary block ------------------------------------------------------------
-
-
-_WAITING_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(WaitingRun))
