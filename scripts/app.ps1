@@ -5,5 +5,5 @@
 Set-Location (Split-Path -Parent $PSScriptRoot)
 . (Join-Path $PSScriptRoot "venv.ps1")
 Initialize-Venv
-& (Join-Path ".venv" "Scripts\streamlit.exe") run streamlit_app.py @args
+& (Join-Path $PWD ".venv\Scripts\streamlit.exe") run streamlit_app.py @args
 exit $LASTEXITCODE

@@ -4,7 +4,7 @@
 Set-Location (Split-Path -Parent $PSScriptRoot)
 . (Join-Path $PSScriptRoot "venv.ps1")
 Initialize-Venv @("requirements-dev.txt")
-$ruff = Join-Path ".venv" "Scripts\ruff.exe"
+$ruff = Join-Path $PWD ".venv\Scripts\ruff.exe"
 & $ruff check .
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 & $ruff format --check .

@@ -7,8 +7,9 @@
 #    .venv matches, or every declared dependency is found installed (scripts/deps.py), and the app starts offline.
 
 $SupportedPythons = @("3.11", "3.12", "3.13")  # TensorFlow 2.21 has wheels for 3.10-3.13; the code needs 3.11 or newer
-$VenvPython = Join-Path ".venv" "Scripts\python.exe"
-$Stamp = Join-Path ".venv" "cifar10-lab-requirements.sha256"
+# Full paths (the scripts run from the project's root): PowerShell runs a program by a full path as it is.
+$VenvPython = Join-Path $PWD ".venv\Scripts\python.exe"
+$Stamp = Join-Path $PWD ".venv\cifar10-lab-requirements.sha256"
 
 function Get-PythonVersion([string[]]$Command) {
     # "3.12" for a working interpreter, $null otherwise. $Command is e.g. @("py", "-3.12") or @("python").
