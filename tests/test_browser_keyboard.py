@@ -11,6 +11,8 @@ Skipped without Chromium, except under CI.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_browser, settle, streamlit_server, write_small_cifar10
@@ -151,10 +153,12 @@ def test_the_student_path_with_the_keyboard_alone(page, tmp_path):
     page.keyboard.press("Enter")
 
     # Watch it: the progress bar, and a polite live line for screen readers (not one per batch).
-    page.get_by_text("Epoch").first.wait_for(timeout=120_000)
-    live = page.locator('[role="status"][aria-live="polite"]')
-    live.first.wait_for(state="attached")
-    assert "epoch" in live.first.inner_text().lower() or "starting" in live.first.inner_text().lower()
+    page.get_by_text(re.compile(r"Epoch \d+/30 · step")).first.wait_for(timeout=120_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[role="status"][aria-live="polite"]')]
+                   .some(line => /Training, epoch \\d+ of 30/.test(line.textContent))""",
+        timeout=30_000,
+    )
     page.screenshot(path=str(SHOTS / "keyboard-1-training.png"))
 
     # Stop it, keeping the model.
@@ -173,7 +177,7 @@ def test_the_student_path_with_the_keyboard_alone(page, tmp_path):
     arrow_to(page, "One run: matrix and mistakes")
     settle(page, "Confusion matrix", timeout=120_000)
     settle(page, "Test images this run got wrong")
-    assert page.locator('[data-testid="stMain"] figure img[alt]').count() > 0  # the mistakes, each with its alt text
+    page.locator('[data-testid="stMain"] figure img[alt]').first.wait_for(timeout=120_000)  # the mistakes, each with its alt text
     page.screenshot(path=str(SHOTS / "keyboard-2-compare.png"))
 
     # Predict: upload a picture through the file chooser the keyboard opens, and read the answer.
