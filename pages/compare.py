@@ -151,7 +151,8 @@ def charts_section() -> None:
         summary = (f"{len(drawn)} runs, test accuracy against training time. The most accurate: {best['model']}, "
                    f"{best['accuracy']:.0%} after {best['train_seconds']:,.0f} seconds.")  # fmt: skip
         table = drawn[["model", "task", "accuracy", "train_seconds", "total_params"]].round(4)
-        show_chart(charts.accuracy_vs_time_chart(plotted), table, title="Accuracy against training time", summary=summary, width="stretch")
+        show_chart(charts.accuracy_vs_time_chart(plotted), table, title="Accuracy against training time", summary=summary,
+                   title_shown=False, width="stretch")  # fmt: skip
         st.caption(
             "Up and to the left is better: more accurate, sooner. Bigger points have more parameters. Diamonds are the lab "
             "report's runs (CIFAR-10's original 10,000 test images, another computer). Rows without a training time are not drawn."

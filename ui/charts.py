@@ -19,15 +19,19 @@ import streamlit as st
 SCROLL_WIDE_CHARTS = '<style>[data-testid="stElementContainer"]:has(> * [data-testid="stVegaLiteChart"]) { overflow-x: auto; }</style>'
 
 
-def show_chart(chart: alt.TopLevelMixin, table: pd.DataFrame, *, title: str, summary: str, where=None, **altair_options):
+def show_chart(
+    chart: alt.TopLevelMixin, table: pd.DataFrame, *, title: str, summary: str, where=None, title_shown: bool = True, **altair_options
+):
     """Draw `chart` with its title, its summary in words and its numbers (`table`) under "Show as table".
 
-    `where` is the container to draw in (a column, a tab), the page by default; `altair_options` go to
+    With `title_shown=False` the page's own heading just above already says the title: it still names the chart
+    and its table. `where` is the container to draw in (a column, a tab), the page by default; `altair_options` go to
     `st.altair_chart` (width, on_select, key ...), whose return value (a selection, for a clickable chart) comes back.
     """
     place = where or st
     place.html(SCROLL_WIDE_CHARTS)
-    place.markdown(f"**{title}**")
+    if title_shown:
+        place.markdown(f"**{title}**")
     # The drawing is named by its summary; its marks (bars, points) are hidden from screen readers, which
     # reach the same numbers in the table below instead of one unlabelled shape after another.
     described = chart.properties(description=f"{title}. {summary}").configure_mark(aria=False)
