@@ -1,1 +1,1 @@
-"""Background runs: a queue in the store, worker processes, cancel and recovery, progress from events."""
+"""Background runs: the queue, worker processes, how a run's end is recorded, resume, progress; jobs/ray/ for a cluster."""
