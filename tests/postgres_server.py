@@ -158,7 +158,7 @@ def database_dump(store) -> str:
     """
     import sqlite3
 
-    from lab.store.postgres import PostgresStore
+    from lab.store.runs import PostgresStore
 
     if not isinstance(store, PostgresStore):
         with contextlib.closing(sqlite3.connect(store.database)) as connection:

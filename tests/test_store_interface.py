@@ -63,8 +63,8 @@ def test_the_sqlite_store_has_every_member_of_the_interface_with_the_same_signat
 
 
 def test_the_postgresql_store_has_every_member_of_the_interface_with_the_same_signature():
-    """The second implementation (lab/store/postgres.py) offers the same members; no server is needed to compare them."""
-    from lab.store.postgres import PostgresStore
+    """The second implementation (lab/store/postgres.py, as lab.store.runs.PostgresStore) offers the same members; no server is needed to compare them."""
+    from lab.store.runs import PostgresStore
 
     assert differences(RunStore, PostgresStore) == []
 

@@ -15,8 +15,8 @@ from lab.config import RunConfig
 from lab.store import postgres_schema
 from lab.store.database import MIGRATIONS as SQLITE_MIGRATIONS
 from lab.store.database import to_json
-from lab.store.postgres import DatabaseUnavailableError, PostgresStore, configured_url, redact, safe_address
-from lab.store.runs import Store, StoreError
+from lab.store.postgres import configured_url, redact, safe_address
+from lab.store.runs import DatabaseUnavailableError, PostgresStore, Store, StoreError
 from tests.postgres_server import TEST_PASSWORD
 from tests.test_store import _finish_kwargs, _tiny_model
 
@@ -198,7 +198,7 @@ def test_child_processes_get_the_stores_address_but_not_streamlits_copy_of_the_s
 def _class_in_a_folder(root):
     """A small class in a SQLite store: a completed run with files, one Ana follows, a queued one, events, people, settings."""
     from lab.store.owners import Person
-    from lab.store.postgres import SQLiteStore
+    from lab.store.runs import SQLiteStore
 
     store = SQLiteStore(root)
     ana, ben = Person("ana-id", "Ana"), Person("ben-id", "Ben")
@@ -217,7 +217,7 @@ def _class_in_a_folder(root):
 @pytest.mark.slow
 def test_store_copy_moves_a_sqlite_store_into_postgres_and_back(postgres_url, tmp_path, capsys, monkeypatch):
     from lab.cli.main import main
-    from lab.store.postgres import SQLiteStore
+    from lab.store.runs import SQLiteStore
 
     monkeypatch.delenv("LAB_DATABASE_URL")
     source, model, done, waiting = _class_in_a_folder(tmp_path / "laptop")

@@ -21,9 +21,8 @@ from lab.classroom.leaderboard import leaderboard
 from lab.classroom.limits import ClassLimits, load_limits, save_limits
 from lab.jobs import launcher, queue, resume
 from lab.store.owners import Person
-from lab.store.postgres import PostgresStore
 from lab.store.records import Status
-from lab.store.runs import Store
+from lab.store.runs import PostgresStore, Store
 from lab.system import processes
 from lab.train import checkpoints
 from tests.synthetic import random_cifar10_folder

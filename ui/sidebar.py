@@ -13,8 +13,7 @@ import streamlit as st
 
 from lab.data.cifar10 import describe_data_source
 from lab.jobs.ray import cluster
-from lab.store.postgres import NOT_ANSWERING, PostgresStore
-from lab.store.runs import Status, StoreError
+from lab.store.runs import NOT_ANSWERING, Status, StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
 
@@ -98,8 +97,7 @@ def _details() -> None:
         if status["found"]:
             st.caption(status["message"])
         try:
-            store = get_store()
-            st.caption(f"Results stored in {store.where if isinstance(store, PostgresStore) else store.root}")  # never a password
+            st.caption(f"Results stored in {get_store().where}")  # a database's address, never its password
             cluster_state = cluster.status_line(get_store().root)
         except StoreError:
             cluster_state = None

@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 from lab.store.database import StoreError
-from lab.store.postgres import URL_SCHEMES, PostgresStore, SQLiteStore, redact
+from lab.store.postgres import URL_SCHEMES, redact
 from lab.store.postgres_copy import copy_store
-from lab.store.runs import Store
+from lab.store.runs import PostgresStore, SQLiteStore, Store
 
 
 def cmd_store(args) -> int:

@@ -40,6 +40,14 @@ class StoreError(RuntimeError):
     """The results store cannot do what was asked (unwritable folder, missing model, ...)."""
 
 
+# How every message about a database server that does not answer begins (the sidebar looks for it).
+NOT_ANSWERING = "The class's database is not answering right now"
+
+
+class DatabaseUnavailableError(StoreError):
+    """The store's database server does not answer (down, unreachable, refusing the login): lab/store/postgres.py."""
+
+
 class RunNotFoundError(StoreError, LookupError):
     """No run with this id exists in the store."""
 

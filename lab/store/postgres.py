@@ -7,8 +7,11 @@ run's files. The folder under LAB_HOME is then only a cache of those files: when
 reboot, a redeploy), a run's files are fetched from the database again the first time they are read.
 Unset, nothing changes: SQLite and folders under LAB_HOME (lab/store/runs.py).
 
-`PostgresStore` is `Store` with other connections: the same methods and the same SQL, which
-lab/store/postgres_sql.py adapts; callers cannot tell which of the two they hold. Writes take one
+`PostgresMixin` is what turns `Store` into the PostgreSQL store: other connections, the files kept in
+the database, the outbox. lab/store/runs.py combines the two as `PostgresStore` (this module never
+imports runs.py, so the dependency points one way), and `Store()` itself returns one when an address
+is configured. The same methods run the same SQL, which lab/store/postgres_sql.py adapts; callers
+cannot tell which of the two stores they hold. Writes take one
 advisory lock for their transaction, so they happen one at a time, as with SQLite's BEGIN IMMEDIATE:
 "claim the oldest queued run" can never hand one run to two workers.
 
@@ -28,12 +31,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lab.store import files as store_files
 from lab.store import outbox
-from lab.store.database import INTERRUPTED_MESSAGE, StoreError, to_json, utc_now, validate_run_id
+from lab.store.database import INTERRUPTED_MESSAGE, NOT_ANSWERING, DatabaseUnavailableError, StoreError, to_json, utc_now, validate_run_id
 from lab.store.postgres_schema import WRITE_LOCK_KEY, upgrade
 from lab.store.postgres_sql import PostgresConnection
 from lab.store.records import Status
 from lab.store.run_folder import RunFolder
-from lab.store.runs import Store
 
 URL_VARIABLE = "LAB_DATABASE_URL"
 SECRETS_KEY = "database_url"
@@ -46,14 +48,6 @@ HELD_EVENTS = 1000  # progress events a run keeps in memory while the database d
 # user:password@ in any postgres URL, and password=... in a key/value connection string.
 _URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(@)", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-
-
-# How every message about a database that does not answer begins (pages look for it).
-NOT_ANSWERING = "The class's database is not answering right now"
-
-
-class DatabaseUnavailableError(StoreError):
-    """The database server does not answer (down, unreachable, refusing the login)."""
 
 
 def redact(text: str, url: str | None = None) -> str:
@@ -184,12 +178,11 @@ def _pool_for(url: str) -> _ConnectionPool:
         return _pools.setdefault(url, _ConnectionPool(url))
 
 
-class SQLiteStore(Store):
-    """The SQLite store under `root`, even when a database address is configured (a copy into or out of a folder)."""
+class PostgresMixin:
+    """What makes a `Store` keep its rows and files in PostgreSQL; `root` (LAB_HOME) then holds only a cache.
 
-
-class PostgresStore(Store):
-    """`Store` with its rows and files in PostgreSQL; `root` (LAB_HOME) holds only a cache of run files and checkpoints."""
+    Used only as lab.store.runs.PostgresStore (PostgresMixin, Store): each `super()` here is Store's own method.
+    """
 
     def __init__(self, root: str | Path | None = None, *, database_url: str | None = None):
         super().__init__(root)
@@ -450,7 +443,7 @@ def _first_line(error: Exception) -> str:
 
 def unavailable_sentence(store) -> str | None:
     """What the sidebar says when the store's database does not answer (None when it does, or the store is SQLite)."""
-    if not isinstance(store, PostgresStore):
+    if not isinstance(store, PostgresMixin):
         return None
     try:
         store.list_runs(status=Status.RUNNING)

@@ -89,6 +89,6 @@ def _check_empty(destination) -> None:
 
 
 def _is_postgres(store) -> bool:
-    from lab.store.postgres import PostgresStore
+    from lab.store.postgres import PostgresMixin
 
-    return isinstance(store, PostgresStore)
+    return isinstance(store, PostgresMixin)

@@ -34,10 +34,12 @@ from lab.store.classroom import ClassroomRecords, followers_in, hand_over, queue
 from lab.store.database import (
     DATABASE_NAME,
     INTERRUPTED_MESSAGE,
+    NOT_ANSWERING,
     RESUME_TRANSITIONS,
     STOP_AND_DISCARD,
     STOP_AND_KEEP,
     TRANSITIONS,
+    DatabaseUnavailableError,
     RunNotFoundError,
     StoreError,
     check_transition,
@@ -54,6 +56,7 @@ from lab.store.database import (
 from lab.store.events import ProgressEvents
 from lab.store.interface import RunStore
 from lab.store.owners import Person, check_may_manage, local_person, require_person
+from lab.store.postgres import PostgresMixin, configured_url
 from lab.store.records import Run, Status, WaitingRun
 from lab.store.run_folder import RUNS_FOLDER, ModelFolder, RunFolder
 from lab.store.saved import SavedRuns
@@ -74,7 +77,11 @@ __all__ = [
     "TRANSITIONS",
     "RunNotFoundError",
     "Store",
+    "SQLiteStore",
+    "PostgresStore",
     "StoreError",
+    "DatabaseUnavailableError",
+    "NOT_ANSWERING",
     "check_transition",
     "validate_run_id",
 ]
@@ -92,11 +99,8 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
     def __new__(cls, *arguments, **keywords):
         # With a database address configured (LAB_DATABASE_URL), `Store()` is the PostgreSQL store
         # (lab/store/postgres.py), as `pathlib.Path()` is a PosixPath or a WindowsPath: callers never choose.
-        if cls is Store:
-            from lab.store.postgres import PostgresStore, configured_url
-
-            if configured_url():
-                return super().__new__(PostgresStore)
+        if cls is Store and configured_url():
+            return super().__new__(PostgresStore)
         return super().__new__(cls)
 
     def __init__(self, root: str | Path | None = None):
@@ -105,6 +109,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         self.root = Path(chosen).expanduser().absolute()
         self.database = self.root / DATABASE_NAME
         self.runs_folder = self.root / RUNS_FOLDER
+        self.where = str(self.root)  # where the store is, as pages may show it (PostgresStore: its address, no password)
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -501,6 +506,14 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         """SQLite's own check of the database file: "ok" when it is healthy."""
         with self._read() as connection:
             return "\n".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+
+
+class PostgresStore(PostgresMixin, Store):
+    """The store with its rows and files in PostgreSQL (lab/store/postgres.py); what `Store()` is when LAB_DATABASE_URL is set."""
+
+
+class SQLiteStore(Store):
+    """The SQLite store under `root`, even when a database address is configured (a copy into or out of a folder)."""
 
 
 def _insert_run(connection, run_id: str, config: RunConfig, status: Status, owner: Person, settings_key, now: str, pid) -> None:
