@@ -120,6 +120,11 @@ def test_a_red_green_scale_would_fail_the_simulation():
     assert normal >= MIN_DISTANCE and merged < MIN_DISTANCE
 
 
+@pytest.mark.parametrize("split", list(charts.SPLIT_COLOURS))
+def test_chart_lines_and_bars_stand_out_from_the_page(split):
+    assert contrast(charts.SPLIT_COLOURS[split], THEME["backgroundColor"]) >= 3.0  # WCAG 1.4.11: graphics at 3:1
+
+
 def test_the_confusion_chart_uses_the_checked_colours():
     spec = charts.confusion_matrix_chart([[8, 2], [1, 9]], ["cat", "dog"]).to_dict()
     scale = spec["layer"][0]["encoding"]["color"]["scale"]
