@@ -124,7 +124,7 @@ def test_a_run_counts_only_for_its_owner(store):
     config = class_step_config(store, training_steps()[0])[0]
     run_id = queue.ask_for_run(config, owner=ANA, store=store, classroom=True).run_id
     lesson_progress.record_run(store, ANA, "scratch", run_id)
-    assert lesson_progress.step_run(store, ANA.id, "scratch")["run_id"] == run_id
+    assert lesson_progress.step_run(store, ANA.id, "scratch").run_id == run_id
     with pytest.raises(NotYourRunError):  # Ben had the id (it was Ana's run), and it does not count as his
         lesson_progress.record_run(store, BEN, "scratch", run_id)
     assert lesson_progress.step_run(store, BEN.id, "scratch") is None
