@@ -224,8 +224,8 @@ def test_a_teacher_and_two_students_walk_the_whole_lesson(browser, lesson_server
         runs = {name: lesson_progress.step_run(lab_home, people[name], step.id) for name in ("Ana", "Ben")}
         assert all(run is not None and run.status is Status.COMPLETED for run in runs.values()), (step.id, runs)
         assert runs["Ana"].run_id != runs["Ben"].run_id  # each watched their own network learn
-        assert (runs["Ana"]["owner_id"], runs["Ben"]["owner_id"]) == (people["Ana"], people["Ben"])
-        assert runs["Ana"]["config"]["weights"] == "none" and runs["Ana"]["config"]["epochs"] == 1
+        assert (runs["Ana"].owner_id, runs["Ben"].owner_id) == (people["Ana"], people["Ben"])
+        assert runs["Ana"].config.weights == "none" and runs["Ana"].config.epochs == 1
 
     # Each student's lab report holds their own answers, not the other's.
     for page, name, other in ((ana, "Ana", "Ben"), (ben, "Ben", "Ana")):
