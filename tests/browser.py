@@ -106,6 +106,7 @@ def store_trained_run(lab_home: Path, data_dir: Path, owner=None) -> str:
     from lab.config import CLASS_NAMES, config_for_preset
     from lab.data.cifar10 import load_cifar10
     from lab.evaluate.metrics import evaluate_model
+    from lab.store.records import Status
     from lab.store.runs import Store
 
     data = load_cifar10(data_dir)
@@ -118,7 +119,7 @@ def store_trained_run(lab_home: Path, data_dir: Path, owner=None) -> str:
     metrics = evaluate_model(model, data.x_test, data.y_test, list(CLASS_NAMES)).metrics
     metrics |= {"total_params": model.count_params(), "trainable_params": model.count_params(), "class_names": list(CLASS_NAMES)}
     store = Store(lab_home)
-    run_id = store.create_run(config_for_preset("seed-cnn", epochs=2), status="running", **({"owner": owner} if owner else {}))
+    run_id = store.create_run(config_for_preset("seed-cnn", epochs=2), status=Status.RUNNING, **({"owner": owner} if owner else {}))
     history = {name: [float(value) for value in values] for name, values in fitted.history.items()}
     store.complete_run(
         run_id, metrics=metrics, history=history, model=model, environment={"device": "CPU"},
