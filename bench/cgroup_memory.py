@@ -163,13 +163,14 @@ def main(argv: list[str] | None = None) -> None:
         group.rmdir()
         log.close()
     rows = [{"process": role, "peak": peak} for _, (role, peak) in sorted(sampler.peaks.items(), key=lambda item: item[1][0])]
-    rows.append({"process": "the cgroup (all together, page cache included)", "peak": peak_mb})
+    rows.append({"process": "the cgroup (all together, each page once)", "peak": peak_mb})
     body = "\n".join(
         [
             f"`streamlit run` and the worker it starts inside a memory cgroup of {LIMIT_BYTES / 1e9:.1f} GB (memory plus swap), driven "
             f"by headless Chromium outside it: one run of {args.subset:,} training images for {args.epochs} epoch(s) from the Train page, "
             f"the Compare page, then {PREDICTIONS} predictions on the Predict page. Peak resident memory per process (VmHWM, sampled "
-            "every 0.5 s) and the cgroup's own peak.",
+            "every 0.5 s; it counts the shared libraries' pages in each process) and the cgroup's own peak (each page once; pages "
+            "already cached by processes outside it, such as TensorFlow's libraries, are not charged to it).",
             "",
             markdown_table(rows, [("process", "process", ""), ("peak", "peak MB", ".0f")]),
             "",
