@@ -105,12 +105,12 @@ def zip_download(run: Run) -> None:
         return
     root = str(store.root)  # read now: the download runs on another thread, after this page run
     st.download_button(
-        "Download this run (zip)",
+        "Download this run's records (zip)",
         data=lambda: zip_bytes(run_id, root),  # built on click only
         file_name=f"{run_id}.zip",
         mime="application/zip",
         on_click="ignore",
         icon=":material/folder_zip:",
-        help="The model, its model card, its config, history and metrics: the same file `python -m lab export` writes.",
+        help='The run as this app stores it: its model, model card, settings, history and figures. To open the model elsewhere, use "Take this model with you" below.',
         key="compare_run_zip",
     )
