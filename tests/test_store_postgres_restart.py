@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -94,3 +95,24 @@ def test_a_class_on_postgres_comes_back_whole_after_lab_home_is_deleted(postgres
     assert store.latest_event(training, "train_begin")["resumed_from_epoch"] == saved
     assert len(store.load_history(training)["val_accuracy"]) == 3  # the saved epochs, then the rest, as one run
     assert len(store.list_runs()) == 4  # nothing stored twice
+
+
+def test_a_run_goes_on_while_the_database_restarts_and_is_stored_once(postgres_server, postgres_url, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_MAX_JOBS", raising=False)
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "lab_home"))
+    data = str(random_cifar10_folder(tmp_path / "cifar" / "cifar-10-batches-py", 200, 100, seed=4))
+    store = Store()
+    run_id = queue.submit(tiny_config(epochs=2, batch_size=8), store=store, data_dir=data)
+    try:
+        wait_for(lambda: store.latest_event(run_id, "batch_end"), what="training to start")
+        postgres_server.stop("immediate")  # the database goes away mid-run ...
+        time.sleep(3)
+        postgres_server.start()  # ... and comes back
+        run = wait_finished(store, run_id, timeout=300)
+    finally:
+        for pid in launcher.live_workers(store):
+            os.kill(pid, signal.SIGKILL)
+    assert run.status is Status.COMPLETED, run.message
+    assert [run.run_id for run in store.list_runs()] == [run_id]  # stored once
+    assert [event["epoch"] for event in store.events(run_id, kinds="epoch_end")] == [1, 2]  # no epoch lost or doubled
+    assert store.load_model(run_id) is not None

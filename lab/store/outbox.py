@@ -3,7 +3,8 @@
 A run can finish training while its PostgreSQL server is down (restarting, unreachable for a minute).
 Its result must not be lost, so the PostgreSQL store (lab/store/postgres.py) leaves it here instead:
 
-    <store root>/outbox/<run_id>/completion.json   metrics, history, environment, fingerprint, time, message
+    <store root>/outbox/<run_id>/completion.json   metrics, history, environment, fingerprint, time, message,
+                                                   and the progress events that could not be sent
                                  model.keras       the trained model
                                  <extra files>     the model card, the test probabilities
 
@@ -18,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.store.database import to_json, validate_run_id
@@ -41,6 +42,7 @@ class Completion:
     message: str
     model: bytes | None
     extra_files: dict[str, bytes]
+    events: list[dict] = field(default_factory=list)
 
 
 def folder(root: Path) -> Path:

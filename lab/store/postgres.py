@@ -25,7 +25,7 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +34,7 @@ from lab.store import outbox
 from lab.store.database import INTERRUPTED_MESSAGE, NOT_ANSWERING, DatabaseUnavailableError, StoreError, to_json, utc_now, validate_run_id
 from lab.store.postgres_schema import WRITE_LOCK_KEY, upgrade
 from lab.store.postgres_sql import PostgresConnection
-from lab.store.records import Status
+from lab.store.records import Status, WaitingRun
 from lab.store.run_folder import RunFolder
 
 URL_VARIABLE = "LAB_DATABASE_URL"
@@ -327,21 +327,28 @@ class PostgresMixin:
         """
         held = self._held_events.setdefault(validate_run_id(run_id), [])
         held.append(event)
-        event_id = 0
+        event_id, epoch_ended = 0, False
         try:
             while held:
                 event_id = super().add_event(run_id, held[0])
-                held.pop(0)
+                epoch_ended = epoch_ended or held.pop(0).get("kind") == "epoch_end"
         except DatabaseUnavailableError:
             del held[:-HELD_EVENTS]
             return 0
         except BaseException:
             held.clear()  # a refused event (no kind, no such run) is not kept for later
             raise
-        if event.get("kind") == "epoch_end":  # sent after the epoch's checkpoint is on disk (lab/train/training_state.py)
+        if epoch_ended:  # an epoch_end is sent after its checkpoint is on disk (lab/train/training_state.py)
             with contextlib.suppress(DatabaseUnavailableError):
                 self._keep_checkpoint(run_id)
         return event_id
+
+    def claim_next_queued(self, worker_pid: int, choose: Callable[[Sequence[WaitingRun]], str | None] | None = None) -> str | None:
+        """Take the next queued run, as Store does; while the database does not answer nothing can be taken: None, as for an empty queue."""
+        try:
+            return super().claim_next_queued(worker_pid, choose)
+        except DatabaseUnavailableError:
+            return None
 
     def cancel_requested(self, run_id: str) -> bool:
         """Should this run stop? While the database does not answer, nobody can have asked: training goes on."""
@@ -379,7 +386,9 @@ class PostgresMixin:
         try:
             return super().complete_run(run_id, model=model, extra_files=extra_files, **values)
         except DatabaseUnavailableError:
-            return outbox.put(self.root, run_id, model=model, extra_files=extra_files, **values)
+            # The progress events still waiting go with it: the process may end before the database is back.
+            events = self._held_events.pop(run_id, [])
+            return outbox.put(self.root, run_id, model=model, extra_files=extra_files, events=events, **values)
 
     def _deliver_waiting_runs(self) -> None:
         """Store every finished run the outbox holds (cheap when it is empty: one folder listing)."""
@@ -415,6 +424,11 @@ class PostgresMixin:
             row = connection.execute("SELECT status, message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is not None and _may_complete_late(Status(row["status"]), row["message"]):
                 now = utc_now()
+                # The progress it reported while the database was away, in order, in the transaction that completes it.
+                connection.executemany(
+                    "INSERT INTO events (run_id, created_at, kind, payload_json) VALUES (?, ?, ?, ?)",
+                    [(run_id, now, event["kind"], to_json(event)) for event in done.events],
+                )
                 connection.execute(
                     "UPDATE runs SET status = 'completed', message = ?, metrics_json = ?, environment_json = ?, fingerprint_json = ?,"
                     " train_seconds = ?, finished_at = ?, updated_at = ? WHERE run_id = ?",
