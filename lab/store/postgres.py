@@ -272,11 +272,13 @@ class PostgresMixin:
         """
         paths = super().run_folder(run_id)
         if not paths.path.is_dir():
-            files = self.run_files(run_id)
-            if files:
-                store_files.write_run_folder(self.runs_folder, run_id, files)
-            elif not paths.checkpoints.is_dir():
-                self._restore_checkpoint(run_id, paths)
+            # While the database does not answer, the paths are still named: training asks for its checkpoint folder.
+            with contextlib.suppress(DatabaseUnavailableError):
+                files = self.run_files(run_id)
+                if files:
+                    store_files.write_run_folder(self.runs_folder, run_id, files)
+                elif not paths.checkpoints.is_dir():
+                    self._restore_checkpoint(run_id, paths)
         return paths
 
     def run_files(self, run_id: str) -> dict[str, bytes]:
