@@ -148,9 +148,9 @@ def task_class_names(task: str) -> tuple[str, ...]:
     )
 
 
-# The lab report's "binary" run: one class against the other nine, not vehicles vs animals. Its log (first-epoch
-# training accuracy, final test accuracy) fits this class best of the ten (docs/DECISIONS.md, "The report's binary task").
-REPORT_BINARY_TASK = "one-vs-rest:truck"
+# The lab report's "binary" run: one class against the other nine, not vehicles vs animals. Its log (training and
+# test accuracy after each of its 5 epochs) fits this class best of the ten (docs/DECISIONS.md, "The report's binary task").
+REPORT_BINARY_TASK = "one-vs-rest:ship"
 REPORT_BINARY_EPOCHS = 5
 
 

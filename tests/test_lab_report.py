@@ -104,7 +104,7 @@ def test_the_results_table_shows_every_figure_of_the_reports_rows(trained):
         "training s": "164.39", "test images": "10,000",
     }  # fmt: skip
     report_rows = {key: row for key, row in rows.items() if "(the report)" in key[0]}
-    assert len(report_rows) == 6 and rows[("seed-cnn (the report)", "truck vs the rest")]["baseline"] == "90.00%"
+    assert len(report_rows) == 6 and rows[("seed-cnn (the report)", "ship vs the rest")]["baseline"] == "90.00%"
     accuracies = {model: row["accuracy"] for (model, task), row in report_rows.items() if task == "All 10 classes"}
     assert accuracies == {
         "seed-cnn (the report)": "71.91%", "vgg16-frozen (the report)": "57.68%", "resnet50-frozen (the report)": "38.37%",
