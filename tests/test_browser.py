@@ -8,7 +8,6 @@ Skipped when Chromium is not installed, except under CI, where that is a failure
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -99,9 +98,10 @@ def app_url(workspace):
 def page(app_url, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
-    if SHOTS.exists():
-        shutil.rmtree(SHOTS)
-    SHOTS.mkdir(parents=True)
+    # Only this module's pictures (they start with a step number): other browser modules may be writing theirs now.
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("[0-9]-*.png"):
+        old.unlink()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 900})  # a fresh profile each time

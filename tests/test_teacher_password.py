@@ -291,6 +291,10 @@ def test_a_worker_the_app_starts_does_not_receive_the_teacher_password(store, mo
         pid = launcher.start_worker(store, None)  # what ensure_workers does for a queued run
     try:
         worker = psutil.Process(pid)
+        # /proc shows an empty command line for a moment while a busy machine is still starting the process: wait for it.
+        deadline = time.monotonic() + 20
+        while not worker.cmdline() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "lab.jobs.worker" in " ".join(worker.cmdline())  # it really is the worker, started
         environment = worker.environ()
         assert environment.get("LAB_TEST_MARKER") == "inherited"  # it did get this process's environment...
