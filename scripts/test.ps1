@@ -9,5 +9,7 @@ $ruff = Join-Path $PWD ".venv\Scripts\ruff.exe"
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 & $ruff format --check .
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
-& $VenvPython -m pytest @args
+# Test files run in parallel processes (pytest-xdist), as in scripts/test.sh: one per core, at most 4.
+$Processes = if ($env:LAB_TEST_PROCESSES) { $env:LAB_TEST_PROCESSES } else { [Math]::Min([Environment]::ProcessorCount, 4) }
+& $VenvPython -m pytest -n $Processes --dist loadfile @args
 exit $LASTEXITCODE

@@ -8,4 +8,9 @@ cd "$(dirname "$0")/.."
 ensure_venv requirements-dev.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest "$@"
+# Test files run in parallel processes (pytest-xdist), one file per process at a time, so a module's server and
+# fixtures stay in one process: as many processes as cores, at most 4 (each imports TensorFlow, about 2 GB).
+# LAB_TEST_PROCESSES=0 runs everything in this one process, as a debugger wants.
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+processes=${LAB_TEST_PROCESSES:-$(( cores < 4 ? cores : 4 ))}
+.venv/bin/python -m pytest -n "$processes" --dist loadfile "$@"

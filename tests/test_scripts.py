@@ -203,10 +203,11 @@ def test_venv_module_missing_says_what_to_install(project):
 def test_test_script_installs_dev_beside_cpu_or_gpu_tensorflow(project):
     project.make_venv()
     _add_missing_dependency(project)
-    cpu = project.run("test.sh", "-m", "not slow")
+    cpu = project.run("test.sh", "-m", "not slow", LAB_TEST_PROCESSES="3")
     assert cpu.returncode == 0, cpu.stderr
     assert project.pip_installs() == ["pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"]
-    assert project.calls("pytest") == ["pytest -m not slow"] and len(project.calls("ruff")) == 2
+    # Test files in parallel processes, each file whole in one process (its module fixtures start once).
+    assert project.calls("pytest") == ["pytest -n 3 --dist loadfile -m not slow"] and len(project.calls("ruff")) == 2
 
     gpu = project.run("test.sh", LAB_GPU="1")
     assert gpu.returncode == 0, gpu.stderr
