@@ -11,8 +11,8 @@ SUPPORTED_PYTHONS="3.11 3.12 3.13"  # TensorFlow 2.21 has wheels for 3.10-3.13; 
 VENV_PYTHON=.venv/bin/python
 STAMP=.venv/cifar10-lab-requirements.sha256
 
-python_version() {  # "3.12" for a working interpreter, nothing otherwise
-  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
+python_version() {  # "3.12" for a working interpreter, nothing otherwise (never a failure: callers run under set -e)
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
 }
 
 is_supported() {

@@ -169,6 +169,17 @@ def test_wrong_python_is_refused_with_the_versions_it_needs(project):
     assert not (project.root / ".venv").exists() and project.calls("streamlit") == []
 
 
+def test_a_python_on_path_that_does_not_run_is_passed_over(project):
+    # pyenv puts a shim for every version on PATH; a version not selected exits 127 ("command not found").
+    shims = project.fakes / "shims"
+    _write_executable(shims / "python3.13", '#!/bin/sh\necho "pyenv: python3.13: command not found" >&2\nexit 127\n')
+    _write_executable(shims / "python3.12", (project.fakes / "python3.12").read_text())
+    result = project.run("app.sh", PATH=f"{shims}:{os.environ['PATH']}")
+    assert result.returncode == 0, result.stderr
+    assert "Creating .venv with python3.12" in result.stderr  # the shim that fails was skipped, the next one used
+    assert project.calls("venv") == ["venv .venv"] and project.calls("streamlit") != []
+
+
 @pytest.mark.slow
 def test_half_made_venv_is_made_again(project):
     # A first try that stopped half way: .venv exists, with no Python in it.
