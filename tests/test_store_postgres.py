@@ -16,6 +16,7 @@ from lab.store import postgres_schema
 from lab.store.database import MIGRATIONS as SQLITE_MIGRATIONS
 from lab.store.database import to_json
 from lab.store.postgres import configured_url, redact, safe_address
+from lab.store.records import Status
 from lab.store.runs import DatabaseUnavailableError, PostgresStore, Store, StoreError
 from tests.postgres_server import TEST_PASSWORD
 from tests.test_store import _finish_kwargs, _tiny_model
@@ -334,3 +335,18 @@ def test_a_training_runs_newest_checkpoint_comes_back_after_the_local_disk_is_wi
 
     fresh.complete_run(run_id, **_finish_kwargs())
     assert not any(name.startswith("checkpoint/") for name in fresh._stored_files(run_id))  # dropped once the run is complete
+
+
+def test_a_cancelled_runs_checkpoint_leaves_the_database_too(postgres_url, tmp_path):
+    from lab.train import checkpoints
+
+    store = Store(tmp_path / "cache")
+    run_id = store.create_run(RunConfig(epochs=3), status="running")
+    saved = checkpoints.Checkpoint(epoch=1, config={}, history={"loss": [1.0]}, train_seconds=1, arrays={"weights": [np.ones((2, 2))]})
+    checkpoints.write_checkpoint(store.run_folder(run_id).checkpoints, saved)
+    store.add_event(run_id, {"kind": "epoch_end", "epoch": 1})
+    assert any(name.startswith("checkpoint/") for name in store._stored_files(run_id))  # precondition: it was kept there
+
+    store.set_status(run_id, Status.CANCELLED)  # what the worker does when the owner cancels
+    assert not any(name.startswith("checkpoint/") for name in store._stored_files(run_id))
+    assert not store.run_folder(run_id).checkpoints.exists()

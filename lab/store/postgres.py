@@ -310,6 +310,12 @@ class PostgresMixin:
             rows = [(run_id, f"{CHECKPOINT_PREFIX}{epoch:04d}/{name}", content, now) for name, content in files.items()]
             connection.executemany("INSERT INTO run_files (run_id, name, content, stored_at) VALUES (?, ?, ?, ?)", rows)
 
+    def _drop_checkpoints(self, run_id: str) -> None:
+        """The checkpoint on disk, and its copy in the database (while it answers; a later end or delete retries)."""
+        super()._drop_checkpoints(run_id)
+        with contextlib.suppress(DatabaseUnavailableError), self._write() as connection:
+            connection.execute("DELETE FROM run_files WHERE run_id = ? AND name LIKE ?", (run_id, CHECKPOINT_PREFIX + "%"))
+
     def _restore_checkpoint(self, run_id: str, paths: RunFolder) -> None:
         from lab.train import checkpoints
 
@@ -439,7 +445,7 @@ class PostgresMixin:
                 )  # fmt: skip
                 self._keep_run_files(connection, run_id, folder)
         outbox.remove(self.root, run_id)
-        self.run_folder(run_id).remove_checkpoints()
+        self._drop_checkpoints(run_id)
 
 
 def _may_complete_late(status: Status, message: str) -> bool:

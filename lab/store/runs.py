@@ -148,6 +148,13 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         except sqlite3.OperationalError as error:
             raise StoreError(explain_sqlite_error(self.root, error)) from error
 
+    def _drop_checkpoints(self, run_id: str) -> None:
+        """A run that ended (completed, cancelled, deleted) has nothing left to resume: its checkpoints go.
+
+        PostgresStore drops the copy it keeps in the database too.
+        """
+        self.run_folder(run_id).remove_checkpoints()
+
     def _keep_run_files(self, connection, run_id: str, folder: Path) -> None:
         """Where a completed run's files are kept besides its folder: nowhere for SQLite (the folder is the store).
 
@@ -277,7 +284,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 (status, message, now, status, now, status, os.getpid(), status, now, run_id),
             )
         if status in CHECKPOINTS_DROPPED:
-            self.run_folder(run_id).remove_checkpoints()
+            self._drop_checkpoints(run_id)
 
     def reopen_to_resume(
         self, run_id: str, *, by: Person, status: Status = Status.QUEUED, message: str = "", caps: QueueCaps | None = None
@@ -329,7 +336,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
                 with self._write() as connection:
                     answered = self._cancel_in(connection, run_id, by, keep_model)
                 if self._status_of_run(run_id) in CHECKPOINTS_DROPPED:  # cancelled while waiting: nothing to resume
-                    self.run_folder(run_id).remove_checkpoints()
+                    self._drop_checkpoints(run_id)
                 return answered
             except sqlite3.IntegrityError:  # the re-queued run's random id clashed: draw again
                 continue
@@ -433,7 +440,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
         except BaseException:
             store_files.remove_run_folder(self.runs_folder, run_id)
             raise
-        self.run_folder(run_id).remove_checkpoints()  # the model is saved: nothing left to resume
+        self._drop_checkpoints(run_id)  # the model is saved: nothing left to resume
         return folder
 
     # -- reading runs ----------------------------------------------------------
@@ -499,7 +506,7 @@ class Store(ProgressEvents, SavedRuns, ClassroomRecords, SignInAttempts):
             connection.execute("DELETE FROM followers WHERE run_id = ?", (run_id,))
             connection.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         store_files.remove_run_folder(self.runs_folder, run_id)
-        self.run_folder(run_id).remove_checkpoints()
+        self._drop_checkpoints(run_id)
         return True
 
     def integrity_check(self) -> str:
