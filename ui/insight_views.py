@@ -71,7 +71,10 @@ def explain_picture(
     except BusyError as error:
         busy_note(error)
     except (ValueError, AttributeError) as error:
-        st.info(f"This model cannot be looked inside: {error}", icon=":material/visibility_off:")
+        st.info(
+            f"This model cannot be looked inside, so there is no map of where it looked. (The exact reason: {error})",
+            icon=":material/visibility_off:",
+        )
 
 
 def gradcam_view(
