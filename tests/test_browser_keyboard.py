@@ -15,7 +15,18 @@ import re
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_browser, settle, streamlit_server, write_small_cifar10
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    axe_findings,
+    require_axe,
+    require_browser,
+    settle,
+    streamlit_server,
+    write_small_cifar10,
+)
+from tests.test_browser_a11y import STREAMLIT_OWN
 
 pytestmark = pytest.mark.browser
 
@@ -160,6 +171,10 @@ def test_the_student_path_with_the_keyboard_alone(page, tmp_path):
         timeout=30_000,
     )
     page.screenshot(path=str(SHOTS / "keyboard-1-training.png"))
+    # The page while a run is live (progress bar, live line, Stop buttons): the one state the page-by-page
+    # accessibility test (test_browser_a11y.py) cannot hold still long enough to check.
+    require_axe()
+    assert axe_findings(page, ignore=STREAMLIT_OWN) == []
 
     # Stop it, keeping the model.
     page.get_by_role("button", name="Stop now and keep the model").wait_for()
