@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,3 +49,12 @@ def test_learning_curves_in_words_and_as_a_table():
     table = curves_table(frame, "loss")
     assert table["epoch"].tolist() == [1, 2] and table["validation"].tolist() == [1.9, 1.4]
     assert curves_summary(frame.iloc[0:0], "loss") == "No loss recorded yet."
+
+
+def test_no_page_draws_a_picture_without_its_text_alternative():
+    """st.image cannot carry alt text (docs/DECISIONS.md): every picture goes through ui/pictures.py instead."""
+    root = Path(__file__).resolve().parent.parent
+    sources = [root / "streamlit_app.py", *sorted((root / "ui").glob("*.py")), *sorted((root / "pages").glob("*.py"))]
+    assert any("show_picture" in path.read_text() for path in sources)  # precondition: the pictures are drawn somewhere here
+    with_st_image = [path.name for path in sources if re.search(r"\bst\.image\(|\.image\(", path.read_text())]
+    assert with_st_image == [], f"draw pictures with ui.pictures.show_pictures (it carries alt text), not st.image: {with_st_image}"
