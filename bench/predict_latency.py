@@ -59,9 +59,11 @@ def main() -> None:
     from lab.data.cifar10 import load_cifar10
     from lab.evaluate.predict import read_model_card
     from lab.store.files import load_keras_model
+    from lab.store.run_folder import ModelFolder
 
-    model = load_keras_model(DEFAULT_MODEL_DIR / "model.keras")
-    card = read_model_card(DEFAULT_MODEL_DIR)
+    shipped = ModelFolder(DEFAULT_MODEL_DIR)
+    model = load_keras_model(shipped.model)
+    card = read_model_card(shipped.config, shipped.metrics, name=shipped.path.name)
     class_names = card["class_names"]
     test_image = Image.fromarray(load_cifar10().x_test[0])
     rng = np.random.default_rng(0)

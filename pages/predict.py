@@ -37,7 +37,8 @@ if not choices:
 
 choice = st.selectbox("Model", list(choices), format_func=choices.get, key="predict_run")
 if choice == DEFAULT:
-    facts = read_model_card(DEFAULT_MODEL_DIR)
+    shipped = ModelFolder(DEFAULT_MODEL_DIR)
+    facts = read_model_card(shipped.config, shipped.metrics, name=shipped.path.name)
     metrics = run_files.default_model_metrics()
 else:
     run = runs[choice]

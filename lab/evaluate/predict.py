@@ -295,17 +295,16 @@ def predict_files(model, files: Sequence[tuple[str, bytes]], class_names: Sequen
     return results
 
 
-def read_model_card(folder: str | Path) -> dict:
-    """What a model folder says about its model: class names, test accuracy, task and name.
+def read_model_card(config_file: str | Path, metrics_file: str | Path, name: str) -> dict:
+    """What a model's records say about it: class names, test accuracy, task and name.
 
-    Reads metrics.json and config.json when present (a stored run's folder, or a
-    shipped default model); missing facts fall back to CIFAR-10's ten classes.
+    Reads its config.json and metrics.json when present (their paths come from lab.store.run_folder, which owns a
+    model folder's layout); missing facts fall back to CIFAR-10's ten classes, and the name to `name`.
     """
-    folder = Path(folder)
     facts = {}
-    for name in ("config.json", "metrics.json"):
+    for path in (config_file, metrics_file):
         try:
-            facts.update(json.loads((folder / name).read_text(encoding="utf-8")))
+            facts.update(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError, AttributeError):
             continue
     task = facts.get("task", "cifar10")
@@ -313,7 +312,7 @@ def read_model_card(folder: str | Path) -> dict:
         class_names = tuple(facts.get("class_names") or task_class_names(task))
     except ValueError:
         class_names = CLASS_NAMES
-    return {"class_names": class_names, "accuracy": facts.get("accuracy"), "task": task, "model": facts.get("model", folder.name)}
+    return {"class_names": class_names, "accuracy": facts.get("accuracy"), "task": task, "model": facts.get("model", name)}
 
 
 def _model_input_size(model) -> int:
