@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -131,13 +131,19 @@ def store_trained_run(lab_home: Path, data_dir: Path, owner=None) -> str:
 
 
 @contextmanager
-def streamlit_server(workspace: Path, env: dict[str, str], script: str = "streamlit_app.py"):
-    """`streamlit run script` on a free loopback port with the given environment; yields its address, stops it afterwards."""
-    port = free_port()
+def streamlit_server(
+    workspace: Path, env: dict[str, str], script: str = "streamlit_app.py", *, port: int | None = None, extra_args: Sequence[str] = ()
+):
+    """`streamlit run script` on a loopback port with the given environment; yields its address, stops it afterwards.
+
+    `port`: one chosen beforehand (the login test names its address in the secrets first); a free one otherwise.
+    `extra_args`: more `streamlit run` options. The server's output goes to workspace/streamlit.log.
+    """
+    port = port or free_port()
     log_path = workspace / "streamlit.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.address", "127.0.0.1", *extra_args],
         cwd=ROOT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LAB_WORKER_IDLE_SECONDS": "0", **env},
         stdout=log,

@@ -8,18 +8,13 @@ Skipped when Chromium is not installed, except under CI, where that is a failure
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lab.data.cifar10 import write_cifar10_folder
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -42,10 +37,7 @@ def _require_browser():
         pytest.skip(missing)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+_free_port = free_port  # the one in tests/browser.py; other modules still import it by this name
 
 
 @pytest.fixture(scope="module")
@@ -64,34 +56,8 @@ def app_url(workspace):
     x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
     x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
     data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
-    port = _free_port()
-    env = {**os.environ, "LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(workspace / "streamlit.log", "wb")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{(workspace / 'streamlit.log').read_text()}")
-            time.sleep(0.5)
+    with streamlit_server(workspace, {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir)}) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,14 @@ each step go to artifacts/screenshots/classroom-*.png. Skipped without Chromium,
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lab.data.cifar10 import write_cifar10_folder
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
-from tests.test_browser import _free_port, _require_browser, fill_number, settle
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address, streamlit_server
+from tests.test_browser import _require_browser, fill_number, settle
 
 pytestmark = pytest.mark.browser
 
@@ -40,43 +35,12 @@ def class_url(tmp_path_factory):
     x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
     x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
     data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LAB_HOME": str(workspace / "lab_home"),
-        "CIFAR10_DIR": str(data_dir),
-        "LAB_TEACHER_PASSWORD": PASSWORD,
-        "LAB_WORKER_IDLE_SECONDS": "0",  # the worker leaves once the queue is empty, not a minute after the test
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    log_path = workspace / "streamlit.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
+    # streamlit_server also makes the worker leave once the queue is empty (LAB_WORKER_IDLE_SECONDS=0).
+    env = {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "LAB_TEACHER_PASSWORD": PASSWORD}
+    with streamlit_server(workspace, env) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
-        assert PASSWORD not in log_path.read_text(errors="replace"), "the teacher password reached the server's log"
+    log = (workspace / "streamlit.log").read_text(errors="replace")
+    assert PASSWORD not in log, "the teacher password reached the server's log"
 
 
 @pytest.fixture(scope="module")

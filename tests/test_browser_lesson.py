@@ -11,12 +11,8 @@ at 1440 px and at 390x844 (a phone). Skipped without Chromium, except under CI.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -27,9 +23,9 @@ from lab.classroom.limits import ClassLimits, save_limits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.store.owners import Person
 from lab.store.runs import Status, Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser import _free_port, _require_browser, settle
-from tests.test_browser_classroom import PASSWORD, ROOT, SHOTS, join, no_exception, open_page, sidebar
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from tests.test_browser import _require_browser, settle
+from tests.test_browser_classroom import PASSWORD, SHOTS, join, no_exception, open_page, sidebar
 
 pytestmark = pytest.mark.browser
 
@@ -52,42 +48,9 @@ def lesson_server(tmp_path_factory):
     teacher = Person("teacher", "Teacher", is_teacher=True)
     save_limits(store, ClassLimits(max_epochs=1, max_train_images=200), by=teacher)
     preflight.switch_weights_none(store, "vgg16", True, by=teacher)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LAB_HOME": str(workspace / "lab_home"),
-        "CIFAR10_DIR": str(data_dir),
-        "LAB_TEACHER_PASSWORD": PASSWORD,
-        "LAB_WORKER_IDLE_SECONDS": "0",  # the worker leaves once the queue is empty, not a minute after the test
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    log_path = workspace / "streamlit.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
+    env = {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "LAB_TEACHER_PASSWORD": PASSWORD}
+    with streamlit_server(workspace, env) as url:
         yield url, store
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +30,7 @@ from lab.classroom.limits import LIMITS_KEY, ClassLimits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.jobs import launcher
 from lab.store.runs import Run, Status, Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address, streamlit_server
 from tests.oidc_provider import Account, running_provider
 from tests.test_browser import _free_port, _require_browser, fill_number
 from tests.test_browser import settle as settle_within
@@ -85,34 +81,12 @@ def login_url(provider, store_root, tmp_path_factory):
         f'client_secret = "{secrets.token_hex(16)}"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
     )
-    env = {
-        **os.environ,
-        "LAB_HOME": str(store_root),
-        "CIFAR10_DIR": str(data_dir),
-        "LAB_TEACHER_PASSWORD": PASSWORD,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    log_path = workspace / "streamlit.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), "--server.address", "127.0.0.1"]
-    server = subprocess.Popen([*command, "--secrets.files", str(secrets_file)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = {"LAB_HOME": str(store_root), "CIFAR10_DIR": str(data_dir), "LAB_TEACHER_PASSWORD": PASSWORD}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
-        yield url
+        with streamlit_server(workspace, env, port=port, extra_args=["--secrets.files", str(secrets_file)]) as started:
+            assert started == url
+            yield url
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
         launcher.unregister_worker(store, os.getpid())
 
 
