@@ -11,7 +11,7 @@ import keras
 import pytest
 
 from lab.config import RunConfig
-from lab.train import devices
+from lab.train import devices, multi_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,3 +113,22 @@ def test_importing_lab_switches_on_tensorflows_onednn_kernels_unless_the_user_ch
     assert "oneDNN custom operations are on" in default.stderr
     chosen = _python_in_a_fresh_process("import lab, os; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])", TF_ENABLE_ONEDNN_OPTS="0")
     assert chosen.stdout.split()[-1] == "0"
+
+
+def test_workers_of_a_multi_worker_run_wait_patiently_for_each_other():
+    """A worker slowed by a busy machine must not be declared dead after TensorFlow's short default heartbeat."""
+    tf_config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+    code = (
+        "from lab.train import multi_worker; from tensorflow.python.eager import context\n"
+        "print(multi_worker.patient_coordination())\n"
+        "config = context.context().coordination_service\n"
+        "print(config.service_type, config.service_leader, config.heartbeat_timeout_in_ms,"
+        " [(job.name, job.num_tasks) for job in config.coordinated_job_list])\n"
+    )
+    done = _python_in_a_fresh_process(code, TF_CONFIG=json.dumps(tf_config))
+    assert done.returncode == 0, done.stderr[-2000:]
+    configured, settings = done.stdout.strip().splitlines()[-2:]
+    timeout_ms = multi_worker.HEARTBEAT_TIMEOUT_SECONDS * 1000
+    assert configured == "True"
+    assert settings == f"standalone /job:worker/replica:0/task:0 {timeout_ms} [('worker', 2)]"
+    assert multi_worker.patient_coordination(json.dumps({"cluster": {}})) is False  # one machine: nothing to coordinate

@@ -77,6 +77,10 @@ def store(tmp_path, monkeypatch, two_nodes) -> Store:
     yield store
     for pid in launcher.live_workers(store):  # never leave a dispatcher behind, even when a test fails
         os.kill(pid, signal.SIGKILL)
+    # Shown only when the test failed (pytest prints a failed test's captured output): what the dispatcher said.
+    print(f"dispatcher log:\n{dispatcher_log(store)[-4000:]}")
+    for run in store.list_runs():
+        print(f"run {run.run_id}: {run.status} {run.message}")
 
 
 def dispatcher_log(store: Store) -> str:

@@ -119,6 +119,7 @@ def start_multi_worker() -> tf.distribute.Strategy:
         from lab.train import multi_worker
 
         multi_worker.enable()  # Keras' fit needs two fixes to run under this strategy
+        multi_worker.patient_coordination()  # a worker slowed by a busy machine is not a dead one
         try:
             _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as error:

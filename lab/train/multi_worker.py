@@ -59,6 +59,42 @@ def enable() -> None:
     _enabled = True
 
 
+# How long a worker may go without a sign of life before the others give up on it. TensorFlow's own
+# default is a few seconds, which a worker sharing a busy machine can miss while it is only slow; a worker
+# that really died is noticed sooner anyway, by Ray Train (its actor is gone) or by the failed all-reduce.
+HEARTBEAT_TIMEOUT_SECONDS = 300
+
+
+def patient_coordination(tf_config: str | None = None) -> bool:
+    """Set up TensorFlow's coordination service (how the workers check on each other) with a patient heartbeat.
+
+    MultiWorkerMirroredStrategy sets it up with TensorFlow's defaults unless it already is: call this
+    just before making the strategy. Returns False (and changes nothing) without a cluster in
+    TF_CONFIG, or on a TensorFlow whose private context no longer offers this setting.
+    """
+    import json
+    import os
+
+    cluster = json.loads(tf_config or os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+    jobs = [job for job in ("chief", "worker") if cluster.get(job)]
+    if not jobs:
+        return False
+    from tensorflow.python.eager import context
+
+    coordination_config_pb2 = getattr(context, "coordination_config_pb2", None)  # wherever this TensorFlow keeps it
+    if coordination_config_pb2 is None or not hasattr(context.context(), "configure_coordination_service"):
+        return False
+    leader = f"/job:{jobs[0]}/replica:0/task:0"  # as TensorFlow picks it: the chief, else the first worker
+    coordinated = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job])) for job in jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=leader,
+        coordinated_jobs=coordinated,
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    )
+    return True
+
+
 def _one_local_value(strategy):
     def local(value):
         if isinstance(value, tf.distribute.DistributedValues):

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from lab.jobs.outcome import Failed
+from lab.jobs.outcome import Failed, one_line
 from lab.jobs.ray.node import train_here_for_the_app, use_cpus, where_this_runs
 from lab.train.result import RunResult
 
@@ -61,6 +61,11 @@ def train_across_nodes(
     )
     try:
         trainer.fit()  # raises when a worker failed or died
+    except Exception as error:  # noqa: BLE001 - a worker's own error is what the student needs to read
+        failures = getattr(error, "worker_failures", None)  # Ray Train's WorkerGroupError: each failed worker's exception
+        if not failures:
+            raise
+        return Failed(worker_failures_in_words(failures, workers))
     finally:
         shutil.rmtree(Path(tempfile.gettempdir()) / f"lab-{run_id}", ignore_errors=True)  # Ray Train's own records of the run
     finished = ray.get(channel.outcome.remote())
@@ -71,6 +76,14 @@ def train_across_nodes(
         return result
     environment = result.environment
     return replace(result, environment={**environment, "ran_on": {**environment["ran_on"], "workers": workers_ran_on}})
+
+
+def worker_failures_in_words(failures: dict[int, BaseException], workers: int) -> str:
+    """Which workers of a run failed and why, in one line: the first one's own error, not Ray Train's wrapper."""
+    rank, first = min(failures.items())
+    first = getattr(first, "cause", None) or first  # a Ray task error carries the worker's exception as its cause
+    others = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return f"worker {rank} of {workers} failed{others}: {one_line(first)}"
 
 
 def _train_as_one_of_several(settings: dict) -> None:
