@@ -161,6 +161,27 @@ def test_wrong_secrets_for_a_name_lock_it_even_against_the_right_secret(store):
     assert identities.rejoin(store, "Ana", ana.secret, now=later)[0] == ana.person  # the lock lifts by itself
 
 
+def test_the_teachers_unlock_on_the_server_lifts_a_rejoin_pause_at_once(store):
+    """The locked student asks the teacher, as the message says: `python -m lab teacher unlock` lets them back in."""
+    from lab.classroom import teacher
+
+    ana = identities.join(store, "Ana")
+    now = datetime.now(UTC)
+    for _ in range(identities.WRONG_REJOINS_PER_NAME):
+        with pytest.raises(RejoinRefusedError):
+            identities.rejoin(store, "Ana", identities.new_secret(), now=now)
+    with pytest.raises(RejoinLockedError):
+        identities.rejoin(store, "Ana", ana.secret, now=now + timedelta(seconds=1))
+    teacher.unlock(store, now=now + timedelta(seconds=2))
+    assert identities.rejoin(store, "Ana", ana.secret, now=now + timedelta(seconds=3))[0] == ana.person
+    # Guessing starts from nothing again after the unlock, and locks again at the same count.
+    for _ in range(identities.WRONG_REJOINS_PER_NAME):
+        with pytest.raises(RejoinRefusedError):
+            identities.rejoin(store, "Ana", identities.new_secret(), now=now + timedelta(seconds=4))
+    with pytest.raises(RejoinLockedError):
+        identities.rejoin(store, "Ana", ana.secret, now=now + timedelta(seconds=5))
+
+
 def test_wrong_secrets_across_the_class_lock_every_name(store, monkeypatch):
     monkeypatch.setattr(identities, "WRONG_REJOINS_IN_TOTAL", 6)
     ana = identities.join(store, "Ana")

@@ -22,7 +22,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from lab.classroom import names
+from lab.classroom import names, teacher
 from lab.classroom.names import NameRefusedError, check_new_name, clean_name, name_key
 from lab.store.owners import Person
 
@@ -185,7 +185,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _check_not_locked(store, person_ids: list[str], now: datetime) -> None:
-    since = _iso(now - REJOIN_WINDOW)
+    # `python -m lab teacher unlock` clears this pause too: wrong secrets typed before it no longer count.
+    since = _iso(max(now - REJOIN_WINDOW, _last_unlock(store) or now - REJOIN_WINDOW))
     for wrong, limit, whose in (
         (store.wrong_rejoins_since(since, person_ids), WRONG_REJOINS_PER_NAME, "for this name"),
         (store.wrong_rejoins_since(since), WRONG_REJOINS_IN_TOTAL, "in the class"),
@@ -199,6 +200,12 @@ def _check_not_locked(store, person_ids: list[str], now: datetime) -> None:
                 f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask your teacher for help.",
                 retry_at,
             )
+
+
+def _last_unlock(store) -> datetime | None:
+    """When the teacher last cleared the locks on the server (`python -m lab teacher unlock`), or None."""
+    newest = store.recent_sign_in_attempts([teacher.UNLOCKED], limit=1)
+    return newest[0]["at"] if newest else None
 
 
 __all__ = [

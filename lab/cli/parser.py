@@ -169,7 +169,7 @@ def _add_server_commands(commands) -> None:
     """teacher and store: what only someone with a shell on the server does."""
     teacher = commands.add_parser("teacher", help="the teacher's sign-in, from the server: clear its lock, list the tries at the password")
     teacher_commands = teacher.add_subparsers(dest="teacher_command", required=True)
-    teacher_commands.add_parser("unlock", help="clear the lock that too many wrong teacher passwords put on the teacher's sign-in")
+    teacher_commands.add_parser("unlock", help="clear the locks that wrong guesses put on the teacher's sign-in and on students rejoining")
     attempts = teacher_commands.add_parser("attempts", help="every try at the teacher password, newest first: when, who, accepted or not")
     attempts.add_argument("--limit", type=int, default=100, help="how many of the newest tries (default 100)")
     attempts.add_argument("--json", action="store_true")

@@ -1,6 +1,6 @@
 """`python -m lab teacher ...`: the teacher's sign-in seen from the server (whoever has the shell is trusted).
 
-    python -m lab teacher unlock           clear the lock that wrong guesses put on the teacher's sign-in
+    python -m lab teacher unlock           clear the locks wrong guesses put on sign-in and on rejoining
     python -m lab teacher attempts --json  every try at the teacher password: when, from which identity, accepted or not
 
 Neither command needs, reads or prints the teacher password: the record never held it.
@@ -23,6 +23,7 @@ def cmd_unlock(args) -> int:
         print("Teacher sign-in was not locked; the count of wrong guesses starts again from now.")
     else:
         print(f"Teacher sign-in is unlocked (it was locked until {teacher.format_moment(was_locked_until)}).")
+    print("Students whose rejoining was paused by wrong secrets can rejoin again.")
     return 0
 
 
