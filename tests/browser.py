@@ -82,19 +82,29 @@ def write_small_cifar10(folder: Path, n_train: int = 300, n_test: int = 100, see
 
     The real copy comes from CIFAR10_REAL_DIR (set by .ci/run) or ../shared beside the clone; the first images of its
     batches are copied, so the pages show real-looking pictures (axe and the eye judge what a student would see).
-    Without it, each class gets its own mean colour, so even a one-epoch model learns something visible.
+    Without it, colour_coded_cifar10's noise, each class its own mean colour (same size, same seed).
     """
     from lab.data.cifar10 import load_cifar10, write_cifar10_folder
 
     real = os.environ.get("CIFAR10_REAL_DIR") or str(ROOT.parent / "shared" / "data" / "cifar-10-batches-py")
-    if Path(real, "test_batch").is_file():
-        data = load_cifar10(real)
-        x_train, y_train, x_test, y_test = data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test]
-    else:
-        rng = np.random.default_rng(seed)
-        y_train, y_test = np.arange(n_train) % 10, np.arange(n_test) % 10
-        x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(n_train, 32, 32, 3)), 0, 255).astype(np.uint8)
-        x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(n_test, 32, 32, 3)), 0, 255).astype(np.uint8)
+    if not Path(real, "test_batch").is_file():
+        return colour_coded_cifar10(folder, n_train, n_test, seed)
+    data = load_cifar10(real)
+    return write_cifar10_folder(folder, data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test])
+
+
+def colour_coded_cifar10(folder: Path, n_train: int = 300, n_test: int = 100, seed: int = 2) -> Path:
+    """A small CIFAR-10 folder of coloured noise in the official layout, where each class has its own mean colour.
+
+    Labels go 0, 1, ..., 9, 0, 1, ...; a picture of class k is noise around the grey 25 * k, so even a one-epoch
+    model learns something visible. The same arguments always write the same bytes (the noise comes from `seed`).
+    """
+    from lab.data.cifar10 import write_cifar10_folder
+
+    rng = np.random.default_rng(seed)
+    y_train, y_test = np.arange(n_train) % 10, np.arange(n_test) % 10
+    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(n_train, 32, 32, 3)), 0, 255).astype(np.uint8)
+    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(n_test, 32, 32, 3)), 0, 255).astype(np.uint8)
     return write_cifar10_folder(folder, x_train, y_train, x_test, y_test)
 
 
@@ -178,6 +188,25 @@ def settle(page, text: str, timeout: float = 60_000) -> None:
         timeout=timeout,
     )
     page.wait_for_timeout(500)  # let charts finish drawing
+
+
+def fill_number(page, label: str, value: str, timeout: float = 60_000) -> None:
+    """Type a number into a labelled field and wait until the app has taken it: the field shows it, the script rerun is over.
+
+    Streamlit sends a number to the server on Enter and reruns the page's script; typing into the next
+    field while that rerun is still going could be lost, so this waits on the rerun rather than a fixed time.
+    """
+    from playwright.sync_api import expect
+
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    expect(field).to_have_value(value, timeout=timeout)
+    page.wait_for_function(
+        """([field, value]) => field.value === value && !document.querySelector('[data-testid="stStatusWidget"]')""",
+        arg=[field.element_handle(), value],
+        timeout=timeout,
+    )
 
 
 def axe_findings(page, ignore: Iterable[tuple[str, str]] = (), impacts=("serious", "critical")) -> list[dict]:

@@ -7,37 +7,16 @@ Skipped when Chromium is not installed, except under CI, where that is a failure
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lab.data.cifar10 import write_cifar10_folder
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, colour_coded_cifar10, fill_number, require_browser, settle, streamlit_server
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def _require_browser():
-    missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "playwright is not installed (pip install -r requirements-dev.txt)"
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"browser tests must run in CI: {missing}")
-    if missing:
-        pytest.skip(missing)
-
-
-_free_port = free_port  # the one in tests/browser.py; other modules still import it by this name
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +28,9 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_url(workspace):
     """A running app with a private results store and a tiny synthetic CIFAR-10 folder."""
-    _require_browser()
-    rng = np.random.default_rng(2)
-    # Each class gets its own mean colour, so even a one-epoch model learns something visible.
-    y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
-    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
-    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
-    data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
+    require_browser()
+    # Coloured noise, not real pictures: each class its own mean colour, so even a one-epoch model learns something visible.
+    data_dir = colour_coded_cifar10(workspace / "cifar-10-batches-py", seed=2)
     with streamlit_server(workspace, {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir)}) as url:
         yield url
 
@@ -80,18 +55,6 @@ def page(app_url, tmp_path_factory):
         browser.close()
 
 
-def settle(page, text: str, timeout: float = 60_000) -> None:
-    """Wait until `text` is on the page and the script has stopped running."""
-    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
-    # Nothing still running (the status widget) or still loading (skeletons, images without pixels).
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
-              && [...document.querySelectorAll('[data-testid="stMain"] img')].every(img => img.complete)""",
-        timeout=timeout,
-    )
-    page.wait_for_timeout(500)  # let charts finish drawing before a screenshot
-
-
 def shot(page, name: str) -> None:
     """A screenshot of the whole page: Streamlit scrolls inside its main area, so grow the window to fit it."""
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
@@ -99,25 +62,6 @@ def shot(page, name: str) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
     page.set_viewport_size({"width": 1440, "height": 900})
-
-
-def fill_number(page, label: str, value: str, timeout: float = 60_000) -> None:
-    """Type a number into a labelled field and wait until the app has taken it: the field shows it, the script rerun is over.
-
-    Streamlit sends a number to the server on Enter and reruns the page's script; typing into the next
-    field while that rerun is still going could be lost, so this waits on the rerun rather than a fixed time.
-    """
-    from playwright.sync_api import expect
-
-    field = page.get_by_label(label, exact=True)
-    field.fill(value)
-    field.press("Enter")
-    expect(field).to_have_value(value, timeout=timeout)
-    page.wait_for_function(
-        """([field, value]) => field.value === value && !document.querySelector('[data-testid="stStatusWidget"]')""",
-        arg=[field.element_handle(), value],
-        timeout=timeout,
-    )
 
 
 def open_page(page, title: str) -> None:

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lab.data.cifar10 import write_cifar10_folder
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address, streamlit_server
-from tests.test_browser import _require_browser, fill_number, settle
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    colour_coded_cifar10,
+    fill_number,
+    require_browser,
+    run_id_in_address,
+    settle,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,14 +33,10 @@ PASSWORD = "apples-and-pears"
 @pytest.fixture(scope="module")
 def class_url(tmp_path_factory):
     """A classroom server: a teacher password, a private results store, a tiny synthetic CIFAR-10 folder."""
-    _require_browser()
+    require_browser()
     workspace = tmp_path_factory.mktemp("classroom")
-    rng = np.random.default_rng(3)
-    # Each class its own mean colour, so a one-epoch model learns something.
-    y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
-    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
-    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
-    data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
+    # Coloured noise, not real pictures: each class its own mean colour, so a one-epoch model learns something.
+    data_dir = colour_coded_cifar10(workspace / "cifar-10-batches-py", seed=3)
     # streamlit_server also makes the worker leave once the queue is empty (LAB_WORKER_IDLE_SECONDS=0).
     env = {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "LAB_TEACHER_PASSWORD": PASSWORD}
     with streamlit_server(workspace, env) as url:

@@ -15,8 +15,7 @@ import pytest
 
 from lab.classroom import identities
 from lab.store.runs import Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address
-from tests.test_browser import settle
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address, settle
 from tests.test_browser_classroom import SHOTS, class_url, join, no_exception, open_page, sidebar  # noqa: F401 - class_url is a fixture
 
 pytestmark = pytest.mark.browser

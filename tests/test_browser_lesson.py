@@ -14,17 +14,14 @@ from __future__ import annotations
 import re
 import time
 
-import numpy as np
 import pytest
 
 from lab.classroom import lesson_progress, preflight
 from lab.classroom.lesson import STEPS
 from lab.classroom.limits import ClassLimits, save_limits
-from lab.data.cifar10 import write_cifar10_folder
 from lab.store.owners import Person
 from lab.store.runs import Status, Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
-from tests.test_browser import _require_browser, settle
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, colour_coded_cifar10, require_browser, settle, streamlit_server
 from tests.test_browser_classroom import PASSWORD, SHOTS, join, no_exception, open_page, sidebar
 
 pytestmark = pytest.mark.browser
@@ -36,14 +33,10 @@ RUN_DONE = 180_000  # ms: a tiny run of each network, one after another on one w
 @pytest.fixture(scope="module")
 def lesson_server(tmp_path_factory):
     """A classroom server (test_browser_classroom's pattern) and its store, which holds the teacher's limits for a quick lesson."""
-    _require_browser()
+    require_browser()
     workspace = tmp_path_factory.mktemp("lesson")
-    rng = np.random.default_rng(4)
-    # Each class its own mean colour, so a one-epoch model learns something.
-    y_train, y_test = np.arange(300) % 10, np.arange(100) % 10
-    x_train = np.clip(rng.normal(25 * y_train[:, None, None, None], 30, size=(300, 32, 32, 3)), 0, 255).astype(np.uint8)
-    x_test = np.clip(rng.normal(25 * y_test[:, None, None, None], 30, size=(100, 32, 32, 3)), 0, 255).astype(np.uint8)
-    data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
+    # Coloured noise, not real pictures: each class its own mean colour, so a one-epoch model learns something.
+    data_dir = colour_coded_cifar10(workspace / "cifar-10-batches-py", seed=4)
     store = Store(workspace / "lab_home")
     teacher = Person("teacher", "Teacher", is_teacher=True)
     save_limits(store, ClassLimits(max_epochs=1, max_train_images=200), by=teacher)

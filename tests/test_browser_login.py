@@ -30,10 +30,9 @@ from lab.classroom.limits import LIMITS_KEY, ClassLimits
 from lab.data.cifar10 import write_cifar10_folder
 from lab.jobs import launcher
 from lab.store.runs import Run, Status, Store
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, run_id_in_address, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, fill_number, free_port, require_browser, run_id_in_address, streamlit_server
+from tests.browser import settle as settle_within
 from tests.oidc_provider import Account, running_provider
-from tests.test_browser import _free_port, _require_browser, fill_number
-from tests.test_browser import settle as settle_within
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +45,7 @@ BEN = Account(sub="ben", email="ben@school.example", name="Ben")
 
 @pytest.fixture(scope="module")
 def provider():
-    _require_browser()
+    require_browser()
     with running_provider([ANA, BEN]) as url:
         yield url
 
@@ -70,7 +69,7 @@ def login_url(provider, store_root, tmp_path_factory):
     x_test = rng.integers(0, 255, size=(50, 32, 32, 3), dtype=np.uint8)
     data_dir = write_cifar10_folder(workspace / "cifar-10-batches-py", x_train, y_train, x_test, y_test)
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     secrets_file = workspace / "secrets.toml"
     secrets_file.write_text(

@@ -176,10 +176,9 @@ def test_every_completed_run_carries_its_model_card(trained):
 def test_the_html_report_opens_in_a_browser_without_errors(trained, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
-    from tests.test_browser import _require_browser
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
-    _require_browser()
+    require_browser()
     store, runs = trained
     path = write_report(build_report(store, [runs["cifar10"].run_id, runs["one-vs-rest"].run_id]), tmp_path / "report.html")
     errors = []

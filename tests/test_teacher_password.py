@@ -354,16 +354,15 @@ def test_streamlit_s_own_secrets_raise_on_a_broken_file_and_lab_stops(tmp_path, 
 @pytest.mark.browser
 def test_the_app_with_a_broken_secrets_file_shows_an_error_and_no_page(tmp_path):
     """`streamlit run` in a folder whose .streamlit/secrets.toml is broken: one error for everyone, no page, no sidebar."""
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
-    from tests.test_browser import _free_port, _require_browser
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser
 
-    _require_browser()
+    require_browser()
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text('teacher_password = "apples\n')
     (tmp_path / "home").mkdir()
     env = {**os.environ, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
     env.pop("LAB_TEACHER_PASSWORD", None)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "streamlit.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
