@@ -64,7 +64,9 @@ def wait_for_cookie(page) -> dict:
 def asked_to_join(page) -> None:
     settle(page, "Welcome to the class")
     sidebar(page).get_by_text("tell us who you are").wait_for()
-    assert page.get_by_label("Your name", exact=True).count() == 1
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("Your name", exact=True)).to_have_count(1)  # the join form, however slowly it is drawn
 
 
 def store_holding(tmp_path_factory, token: str) -> Store:
