@@ -11,5 +11,5 @@ if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 # Test files run in parallel processes (pytest-xdist), as in scripts/test.sh: one per core, at most 4.
 $Processes = if ($env:LAB_TEST_PROCESSES) { $env:LAB_TEST_PROCESSES } else { [Math]::Min([Environment]::ProcessorCount, 4) }
-& $VenvPython -m pytest -n $Processes --dist loadfile @args
+& $VenvPython -m pytest -n $Processes --dist loadfile --no-loadscope-reorder @args
 exit $LASTEXITCODE

@@ -13,4 +13,5 @@ ensure_venv requirements-dev.txt
 # LAB_TEST_PROCESSES=0 runs everything in this one process, as a debugger wants.
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 processes=${LAB_TEST_PROCESSES:-$(( cores < 4 ? cores : 4 ))}
-.venv/bin/python -m pytest -n "$processes" --dist loadfile "$@"
+# --no-loadscope-reorder: modules go out in collection order, longest first (tests/conftest.py says why).
+.venv/bin/python -m pytest -n "$processes" --dist loadfile --no-loadscope-reorder "$@"

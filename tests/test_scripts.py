@@ -218,7 +218,7 @@ def test_test_script_installs_dev_beside_cpu_or_gpu_tensorflow(project):
     assert cpu.returncode == 0, cpu.stderr
     assert project.pip_installs() == ["pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt"]
     # Test files in parallel processes, each file whole in one process (its module fixtures start once).
-    assert project.calls("pytest") == ["pytest -n 3 --dist loadfile -m not slow"] and len(project.calls("ruff")) == 2
+    assert project.calls("pytest") == ["pytest -n 3 --dist loadfile --no-loadscope-reorder -m not slow"] and len(project.calls("ruff")) == 2
 
     gpu = project.run("test.sh", LAB_GPU="1")
     assert gpu.returncode == 0, gpu.stderr
