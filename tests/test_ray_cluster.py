@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lab.jobs import launcher, queue, resume
-from lab.jobs.ray import cluster
+from lab.jobs.ray import cluster, dispatch
 from lab.store.owners import local_person
 from lab.store.records import Status
 from lab.store.runs import Store
@@ -96,6 +96,11 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
     saved = checkpoints.saved_epoch(store.run_folder(run_id).checkpoints)
     assert saved is not None and saved >= 1
     resume.resume(run_id, store, data_dir=data_dir, by=local_person())
+    return continue_then_stop_and_keep(store, run_id, saved)
+
+
+def continue_then_stop_and_keep(store: Store, run_id: str, saved: int) -> dict:
+    """A resumed run starts after epoch `saved`; let it train past that, stop it, keep it, and check what was stored."""
     begin = wait_for(
         lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
     )
@@ -267,6 +272,28 @@ def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(stor
     assert store.get_run(run_id).status is Status.FAILED
     run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
     assert len(run.environment["ran_on"]["workers"]) == 2
+
+
+def training_worker_pids() -> list[int]:
+    """The processes of Ray Train's workers on this machine (Ray names each process after its actor)."""
+    found = subprocess.run(["pgrep", "-f", "^ray::RayTrainWorker"], capture_output=True, text=True)
+    return sorted(int(pid) for pid in found.stdout.split())
+
+
+def test_a_two_worker_run_whose_worker_process_died_resumes_by_itself_once(store, tiny_cifar, monkeypatch):
+    """One worker's process is killed mid-run (its machine ran out of memory, say): nobody has to click Resume."""
+    monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
+    run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
+    wait_for(lambda: store.latest_event(run_id, "epoch_end"), TIMEOUT, "the run's first epoch")
+    workers = wait_for(lambda: len(found := training_worker_pids()) == 2 and found, 30, "the run's two worker processes")
+    os.kill(workers[-1], signal.SIGKILL)
+
+    resumed = wait_for(lambda: store.latest_event(run_id, dispatch.RESUMED_BY_ITSELF), TIMEOUT, "the dispatcher's resume")
+    assert resumed["because"].startswith("worker ") and " of 2 failed" in resumed["because"], resumed
+    assert resumed["after_epoch"] >= 1
+    run = continue_then_stop_and_keep(store, run_id, resumed["after_epoch"])
+    assert len(run.environment["ran_on"]["workers"]) == 2
+    assert len([event for event in store.events(run_id) if event["kind"] == dispatch.RESUMED_BY_ITSELF]) == 1
 
 
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):

@@ -36,6 +36,8 @@ class Failed:
     """A run that ended with an error, or whose process or node went away: `message` says why, in one line."""
 
     message: str
+    # Worth one more try without anyone asking: a worker of a multi-worker run failed (its process or node died, say).
+    retry_once: bool = False
 
 
 def record_outcome(store: Store, run_id: str, outcome: RunResult | Failed) -> Status:

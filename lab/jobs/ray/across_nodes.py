@@ -65,7 +65,7 @@ def train_across_nodes(
         failures = getattr(error, "worker_failures", None)  # Ray Train's WorkerGroupError: each failed worker's exception
         if not failures:
             raise
-        return Failed(worker_failures_in_words(failures, workers))
+        return Failed(worker_failures_in_words(failures, workers), retry_once=True)  # the dispatcher resumes it once
     finally:
         shutil.rmtree(Path(tempfile.gettempdir()) / f"lab-{run_id}", ignore_errors=True)  # Ray Train's own records of the run
     finished = ray.get(channel.outcome.remote())

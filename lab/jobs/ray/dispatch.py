@@ -14,7 +14,8 @@ app's machine, loops:
 
 A node that dies mid-run leaves its run interrupted (failed, with a message naming the node);
 nothing completed is lost, because a run is stored only by this process, once, from the task's
-result. A cluster that does not answer leaves queued runs waiting (the app says so, from
+result. A run of several workers whose worker failed goes back in the queue once by itself, to
+continue from its last checkpoint; a second failure stays, since the run itself may be the cause. A cluster that does not answer leaves queued runs waiting (the app says so, from
 `cluster.json`), or lets local workers take them when LAB_RAY_FALLBACK=local.
 Each run on the cluster is a RemoteRun (lab/jobs/ray/remote_run.py); `python -m lab train
 --ray-address` follows one in the foreground with `remote_run.train_one`.
@@ -28,7 +29,7 @@ import sys
 import time
 import traceback
 
-from lab.jobs import fairness, launcher
+from lab.jobs import fairness, launcher, resume
 from lab.jobs.outcome import Failed, one_line, record_outcome
 from lab.jobs.ray import cluster
 from lab.jobs.ray.remote_run import (
@@ -42,10 +43,12 @@ from lab.jobs.ray.remote_run import (
     shared_data,
     why_it_does_not_fit,
 )
+from lab.store.owners import local_person
 from lab.store.records import Status
 from lab.store.runs import Store
 
 RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
+RESUMED_BY_ITSELF = "resumed_by_itself"  # the event of a run the dispatcher put back in the queue after a worker failed
 ORDERS = {"fair": fairness.next_run, "oldest": None}
 
 
@@ -83,6 +86,8 @@ def dispatch(store: Store, address: str, data_dir: str | None = None, order: str
             if status is not None:
                 print(f"[dispatcher {os.getpid()}] run {run_id}: {status}", flush=True)
                 del running[run_id]
+                if status is Status.FAILED:
+                    _resume_once_by_itself(store, run_id, remote.outcome)
         if running or store.list_runs(status=Status.QUEUED):
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= idle_seconds and _leave(store, running):
@@ -114,6 +119,23 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
             continue
         sent, room = sent + 1, room - 1
     return sent
+
+
+def _resume_once_by_itself(store: Store, run_id: str, outcome) -> None:
+    """A worker of a multi-worker run failed: put the run back in the queue once, to continue from its last checkpoint.
+
+    Nobody has to click Resume for a machine that ran out of memory or restarted mid-run. Only once:
+    a run that fails again stays failed, with its own message, since the cause may be the run itself.
+    """
+    if not (isinstance(outcome, Failed) and outcome.retry_once) or store.latest_event(run_id, RESUMED_BY_ITSELF) is not None:
+        return
+    try:
+        epoch = resume.reopen_for_resume(run_id, store, by=local_person(), status=Status.QUEUED)
+    except (resume.CannotResumeError, ValueError) as error:  # no checkpoint yet, say: it stays failed, saying why
+        print(f"[dispatcher {os.getpid()}] run {run_id}: not resumed ({error})", flush=True)
+        return
+    store.add_event(run_id, {"kind": RESUMED_BY_ITSELF, "after_epoch": epoch, "because": outcome.message})
+    print(f"[dispatcher {os.getpid()}] run {run_id}: resumed after epoch {epoch}, once, by itself", flush=True)
 
 
 def _record_fit(store: Store, address: str, too_big: str | None) -> None:

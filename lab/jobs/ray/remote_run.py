@@ -24,6 +24,7 @@ from lab.store.owners import local_person
 from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
+from lab.train.result import RunResult
 
 POLL_SECONDS = 0.5  # how often the dispatcher relays events and looks for room on the cluster
 GIVE_UP_AFTER_ERRORS = 20  # polls in a row whose Ray calls failed before a run counts as interrupted
@@ -110,6 +111,7 @@ class RemoteRun:
         self.stop_sent = False
         self.node: str | None = None
         self.errors_in_a_row = 0
+        self.outcome: RunResult | Failed | None = None  # what the run's task returned, once it has ended
         config = store.get_run(run_id).config.to_dict()  # plain data travels to the nodes
         here = ray.get_runtime_context().get_node_id()
         # The channel must stay on the app's node, so that it outlives a training node that dies. A hard
@@ -192,6 +194,7 @@ class RemoteRun:
             outcome = Failed(INTERRUPTED_ON_NODE.format(node=self.node or "?", error=type(error).__name__))
         with contextlib.suppress(ray.exceptions.RayError):  # a dead channel has no last events to give
             self.relay(on_event)  # the last events, sent just before the task ended
+        self.outcome = outcome
         status = record_outcome(self.store, self.run_id, outcome)
         with contextlib.suppress(ray.exceptions.RayError):
             ray.kill(self.channel)
