@@ -15,6 +15,7 @@ import pytest
 from lab.jobs.outcome import Failed, record_outcome
 from lab.jobs.ray import dispatch
 from lab.jobs.ray.across_nodes import worker_failures_in_words
+from lab.store.owners import local_person
 from lab.store.records import Status
 from lab.store.runs import Store
 from lab.train import checkpoints
@@ -81,4 +82,14 @@ def test_a_run_with_no_checkpoint_yet_stays_failed(tmp_path):
     store.claim_next_queued(os.getpid())
     record_outcome(store, run_id, WORKER_DIED)
     dispatch._resume_once_by_itself(store, run_id, WORKER_DIED)  # nothing to continue from: the owner starts it again
+    assert store.get_run(run_id).status is Status.FAILED
+
+
+def test_a_run_its_owner_asked_to_stop_is_not_resumed(failed_run):
+    """Stop was clicked just as a worker died: resuming would undo the student's own request."""
+    store, run_id = failed_run
+    store.request_cancel(run_id, by=local_person(), keep_model=True)
+    record_outcome(store, run_id, WORKER_DIED)
+    assert store.cancel_requested(run_id)
+    dispatch._resume_once_by_itself(store, run_id, WORKER_DIED)
     assert store.get_run(run_id).status is Status.FAILED

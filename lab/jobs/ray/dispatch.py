@@ -129,6 +129,8 @@ def _resume_once_by_itself(store: Store, run_id: str, outcome) -> None:
     """
     if not (isinstance(outcome, Failed) and outcome.retry_once) or store.latest_event(run_id, RESUMED_BY_ITSELF) is not None:
         return
+    if store.cancel_requested(run_id):  # its owner had asked it to stop: it stays stopped
+        return
     try:
         epoch = resume.reopen_for_resume(run_id, store, by=local_person(), status=Status.QUEUED)
     except (resume.CannotResumeError, ValueError) as error:  # no checkpoint yet, say: it stays failed, saying why
