@@ -101,10 +101,8 @@ def resume_then_stop_and_keep(store: Store, run_id: str, data_dir: str) -> dict:
 
 def continue_then_stop_and_keep(store: Store, run_id: str, saved: int) -> dict:
     """A resumed run starts after epoch `saved`; let it train past that, stop it, keep it, and check what was stored."""
-    begin = wait_for(
-        lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] and event, TIMEOUT, "the resume"
-    )
-    assert begin["resumed_from_epoch"] == saved
+    # Its own train_begin: one from an earlier resume of the same run says another epoch.
+    wait_for(lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] == saved, TIMEOUT, "the resume")
     wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > saved + 1, TIMEOUT, "an epoch after the resume")
     queue.cancel(run_id, store, keep_model=True, by=local_person())
     run = wait_finished(store, run_id, 120)
@@ -260,40 +258,41 @@ def test_a_stop_request_stops_every_worker_of_a_run_after_the_same_step(store, t
     assert steps_seen <= steps_done[0] < 400 * seen["steps"], (steps_seen, workers)
 
 
-def test_a_two_worker_run_whose_dispatcher_died_resumes_from_its_checkpoint(store, tiny_cifar, monkeypatch):
-    """The app's machine restarts mid-run: rank 0's checkpoint is home, and both workers continue from it."""
-    monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
-    run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
-    wait_for(lambda: store.latest_event(run_id, "epoch_end"), TIMEOUT, "the run's first epoch")
-    for pid in launcher.live_workers(store):  # the dispatcher, killed as a server restart would
-        os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to die")
-    store.mark_interrupted_runs()
-    assert store.get_run(run_id).status is Status.FAILED
-    run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
-    assert len(run.environment["ran_on"]["workers"]) == 2
-
-
 def training_worker_pids() -> list[int]:
     """The processes of Ray Train's workers on this machine (Ray names each process after its actor)."""
     found = subprocess.run(["pgrep", "-f", "^ray::RayTrainWorker"], capture_output=True, text=True)
     return sorted(int(pid) for pid in found.stdout.split())
 
 
-def test_a_two_worker_run_whose_worker_process_died_resumes_by_itself_once(store, tiny_cifar, monkeypatch):
-    """One worker's process is killed mid-run (its machine ran out of memory, say): nobody has to click Resume."""
+def test_a_two_worker_run_survives_a_dead_worker_by_itself_and_a_dead_dispatcher_by_resume(store, tiny_cifar, monkeypatch):
+    """Two accidents to one run, since each costs a run's start on the cluster.
+
+    1. One worker's process is killed (its machine ran out of memory, say): the dispatcher resumes the run
+       by itself, once, from its last checkpoint; nobody has to click Resume.
+    2. The app's machine restarts (the dispatcher is killed): the run is interrupted, and Resume continues it
+       from the checkpoint rank 0 sent home, on both workers again.
+    """
     monkeypatch.setenv("LAB_RAY_WORKERS_PER_RUN", "2")
     run_id = queue.submit(tiny_config(epochs=400, batch_size=8), store=store, data_dir=tiny_cifar)
     wait_for(lambda: store.latest_event(run_id, "epoch_end"), TIMEOUT, "the run's first epoch")
     workers = wait_for(lambda: len(found := training_worker_pids()) == 2 and found, 30, "the run's two worker processes")
     os.kill(workers[-1], signal.SIGKILL)
-
     resumed = wait_for(lambda: store.latest_event(run_id, dispatch.RESUMED_BY_ITSELF), TIMEOUT, "the dispatcher's resume")
     assert resumed["because"].startswith("worker ") and " of 2 failed" in resumed["because"], resumed
-    assert resumed["after_epoch"] >= 1
-    run = continue_then_stop_and_keep(store, run_id, resumed["after_epoch"])
+    after = resumed["after_epoch"]
+    assert after >= 1
+    wait_for(lambda: (event := store.latest_event(run_id, "train_begin")) and event["resumed_from_epoch"] == after, TIMEOUT, "the resume")
+    wait_for(lambda: store.latest_event(run_id, "epoch_end")["epoch"] > after + 1, TIMEOUT, "an epoch after the resume")
+
+    for pid in launcher.live_workers(store):  # the dispatcher, killed as a server restart would
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: launcher.live_workers(store) == [], 30, "the dispatcher to die")
+    store.mark_interrupted_runs()
+    assert store.get_run(run_id).status is Status.FAILED
+    assert checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) > after  # the checkpoint moved on since
+    run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
     assert len(run.environment["ran_on"]["workers"]) == 2
-    assert len([event for event in store.events(run_id) if event["kind"] == dispatch.RESUMED_BY_ITSELF]) == 1
+    assert len([event for event in store.events(run_id) if event["kind"] == dispatch.RESUMED_BY_ITSELF]) == 1  # once only
 
 
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):
