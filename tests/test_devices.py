@@ -119,8 +119,8 @@ def test_workers_of_a_multi_worker_run_wait_patiently_for_each_other():
     """A worker slowed by a busy machine must not be declared dead after TensorFlow's short default heartbeat."""
     tf_config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
     code = (
-        "from lab.train import multi_worker; from tensorflow.python.eager import context\n"
-        "print(multi_worker.patient_coordination())\n"
+        "from lab.train import devices, multi_worker; from tensorflow.python.eager import context\n"
+        "print(multi_worker.patient_coordination(devices.tf_config_cluster()))\n"
         "config = context.context().coordination_service\n"
         "print(config.service_type, config.service_leader, config.heartbeat_timeout_in_ms,"
         " [(job.name, job.num_tasks) for job in config.coordinated_job_list])\n"
@@ -131,4 +131,6 @@ def test_workers_of_a_multi_worker_run_wait_patiently_for_each_other():
     timeout_ms = multi_worker.HEARTBEAT_TIMEOUT_SECONDS * 1000
     assert configured == "True"
     assert settings == f"standalone /job:worker/replica:0/task:0 {timeout_ms} [('worker', 2)]"
-    assert multi_worker.patient_coordination(json.dumps({"cluster": {}})) is False  # one machine: nothing to coordinate
+    assert (
+        multi_worker.patient_coordination(devices.tf_config_cluster(json.dumps({"cluster": {}}))) is False
+    )  # one machine: nothing to coordinate

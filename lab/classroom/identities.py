@@ -186,7 +186,7 @@ def _iso(moment: datetime) -> str:
 
 def _check_not_locked(store, person_ids: list[str], now: datetime) -> None:
     # `python -m lab teacher unlock` clears this pause too: wrong secrets typed before it no longer count.
-    since = _iso(max(now - REJOIN_WINDOW, _last_unlock(store) or now - REJOIN_WINDOW))
+    since = _iso(max(filter(None, (now - REJOIN_WINDOW, _last_unlock(store)))))
     for wrong, limit, whose in (
         (store.wrong_rejoins_since(since, person_ids), WRONG_REJOINS_PER_NAME, "for this name"),
         (store.wrong_rejoins_since(since), WRONG_REJOINS_IN_TOTAL, "in the class"),

@@ -83,15 +83,20 @@ def use_xla(gpus: Sequence[str]) -> bool:
     return bool(gpus)
 
 
-def cluster_workers(tf_config: str | None = None) -> int:
-    """How many machines TF_CONFIG describes (1 when it is unset or names no cluster)."""
+def tf_config_cluster(tf_config: str | None = None) -> dict[str, list[str]]:
+    """The machines TF_CONFIG names, by job (`{"chief": [...], "worker": [...]}`); empty when it is unset."""
     raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
     if not raw:
-        return 1
+        return {}
     try:
-        cluster = json.loads(raw).get("cluster", {})
+        return json.loads(raw).get("cluster") or {}
     except (json.JSONDecodeError, AttributeError) as error:
         raise ValueError(f"TF_CONFIG is not valid JSON ({error}); unset it to train on one machine.") from error
+
+
+def cluster_workers(tf_config: str | None = None) -> int:
+    """How many machines TF_CONFIG describes (1 when it is unset or names no cluster)."""
+    cluster = tf_config_cluster(tf_config)
     return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
 
 
@@ -119,7 +124,7 @@ def start_multi_worker() -> tf.distribute.Strategy:
         from lab.train import multi_worker
 
         multi_worker.enable()  # Keras' fit needs two fixes to run under this strategy
-        multi_worker.patient_coordination()  # a worker slowed by a busy machine is not a dead one
+        multi_worker.patient_coordination(tf_config_cluster())  # a worker slowed by a busy machine is not a dead one
         try:
             _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as error:

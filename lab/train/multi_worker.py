@@ -65,17 +65,14 @@ def enable() -> None:
 HEARTBEAT_TIMEOUT_SECONDS = 300
 
 
-def patient_coordination(tf_config: str | None = None) -> bool:
+def patient_coordination(cluster: dict[str, list[str]]) -> bool:
     """Set up TensorFlow's coordination service (how the workers check on each other) with a patient heartbeat.
 
-    MultiWorkerMirroredStrategy sets it up with TensorFlow's defaults unless it already is: call this
-    just before making the strategy. Returns False (and changes nothing) without a cluster in
-    TF_CONFIG, or on a TensorFlow whose private context no longer offers this setting.
+    `cluster`: the machines by job, as TF_CONFIG names them (lab.train.devices.tf_config_cluster).
+    MultiWorkerMirroredStrategy sets the service up with TensorFlow's defaults unless it already is: call
+    this just before making the strategy. Returns False (and changes nothing) without a cluster, or on a
+    TensorFlow whose private context no longer offers this setting.
     """
-    import json
-    import os
-
-    cluster = json.loads(tf_config or os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
     jobs = [job for job in ("chief", "worker") if cluster.get(job)]
     if not jobs:
         return False

@@ -15,8 +15,9 @@ app's machine, loops:
 A node that dies mid-run leaves its run interrupted (failed, with a message naming the node);
 nothing completed is lost, because a run is stored only by this process, once, from the task's
 result. A run of several workers whose worker failed goes back in the queue once by itself, to
-continue from its last checkpoint; a second failure stays, since the run itself may be the cause. A cluster that does not answer leaves queued runs waiting (the app says so, from
-`cluster.json`), or lets local workers take them when LAB_RAY_FALLBACK=local.
+continue from its last checkpoint; a second failure stays, since the run itself may be the cause.
+A cluster that does not answer leaves queued runs waiting (the app says so, from `cluster.json`),
+or lets local workers take them when LAB_RAY_FALLBACK=local.
 Each run on the cluster is a RemoteRun (lab/jobs/ray/remote_run.py); `python -m lab train
 --ray-address` follows one in the foreground with `remote_run.train_one`.
 """
@@ -46,6 +47,7 @@ from lab.jobs.ray.remote_run import (
 from lab.store.owners import local_person
 from lab.store.records import Status
 from lab.store.runs import Store
+from lab.train.result import RunResult
 
 RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
 RESUMED_BY_ITSELF = "resumed_by_itself"  # the event of a run the dispatcher put back in the queue after a worker failed
@@ -121,15 +123,15 @@ def _start_runs(store: Store, running: dict, choose, data_dir: str | None, addre
     return sent
 
 
-def _resume_once_by_itself(store: Store, run_id: str, outcome) -> None:
+def _resume_once_by_itself(store: Store, run_id: str, outcome: RunResult | Failed | None) -> None:
     """A worker of a multi-worker run failed: put the run back in the queue once, to continue from its last checkpoint.
 
     Nobody has to click Resume for a machine that ran out of memory or restarted mid-run. Only once:
     a run that fails again stays failed, with its own message, since the cause may be the run itself.
     """
-    if not (isinstance(outcome, Failed) and outcome.retry_once) or store.latest_event(run_id, RESUMED_BY_ITSELF) is not None:
+    if not (isinstance(outcome, Failed) and outcome.retry_once):
         return
-    if store.cancel_requested(run_id):  # its owner had asked it to stop: it stays stopped
+    if store.latest_event(run_id, RESUMED_BY_ITSELF) is not None or store.cancel_requested(run_id):  # once; a stop stays a stop
         return
     try:
         epoch = resume.reopen_for_resume(run_id, store, by=local_person(), status=Status.QUEUED)
