@@ -20,6 +20,7 @@ from lab.classroom.leaderboard import leaderboard
 from lab.classroom.limits import Challenge, load_challenge
 from lab.jobs.progress import format_seconds
 from lab.store.runs import RunStore, Store
+from ui.live_region import live_panel
 from ui.tasks import balanced_baseline, one_class_of, task_label
 
 REFRESH_SECONDS = 10
@@ -35,7 +36,7 @@ def show_leaderboard(store: RunStore) -> None:
         "The first to train a configuration gets the credit: a classmate who asked for the same run is listed as "
         f"“same as NAME's”, not ranked. Refreshes by itself every {REFRESH_SECONDS} s."
     )
-    st.fragment(_board, run_every=REFRESH_SECONDS)(str(store.root))
+    live_panel(_board, every=REFRESH_SECONDS, name="leaderboard")(str(store.root))
 
 
 def _board(root: str) -> None:

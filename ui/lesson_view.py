@@ -31,6 +31,7 @@ from lab.store.owners import Person
 from lab.store.runs import RunStore, Store
 from ui import run_view
 from ui.common import data_dir_setting, data_problem, get_store
+from ui.live_region import live_panel
 
 STEP_KEY = "lesson_step"  # the step this session shows
 REPORT_KEY = "lesson_report_html"  # the student's lab report, once made
@@ -206,7 +207,7 @@ def report_bytes(root: str, person: Person, run_ids: list[str]) -> bytes:
 
 def progress_view(store: RunStore) -> None:
     """The class's progress, student by step, redrawn every few seconds."""
-    st.fragment(_progress_panel, run_every=PROGRESS_REFRESH_SECONDS)(str(store.root))
+    live_panel(_progress_panel, every=PROGRESS_REFRESH_SECONDS, name="lesson-progress")(str(store.root))
 
 
 def _progress_panel(root: str) -> None:

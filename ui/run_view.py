@@ -25,7 +25,7 @@ from ui import export_view, identity, tasks
 from ui.charts import confusion_summary, confusion_table, curves_summary, curves_table, show_chart
 from ui.common import data_dir_setting, device_summary, get_store
 from ui.help_texts import BATCH_CURVE_KEY, METRICS, ONE_RUN_CURVES_KEY
-from ui.live_region import announce
+from ui.live_region import announce, live_panel
 
 RUN_KEY = "train_run_id"  # the run this session started last
 POLL_SECONDS = 1.5
@@ -77,7 +77,7 @@ def remember(run_id: str) -> None:
 def show_run(run: Run, person: Person | None = None) -> None:
     """The run's panel; its Cancel and Stop buttons only for `person` when they may use them (the owner, the teacher)."""
     live = run.status.is_active
-    st.fragment(_run_panel, run_every=POLL_SECONDS if live else None)(run.run_id, live, person)
+    live_panel(_run_panel, every=POLL_SECONDS if live else None, name="run")(run.run_id, live, person)
 
 
 def _run_panel(run_id: str, live: bool, person: Person | None) -> None:

@@ -16,6 +16,7 @@ from lab.jobs.ray import cluster
 from lab.store.runs import NOT_ANSWERING, Status, StoreError
 from ui import identity
 from ui.common import data_dir_setting, device_summary, get_store
+from ui.live_region import live_panel
 
 
 def render_sidebar() -> None:
@@ -70,7 +71,7 @@ def _results() -> None:
     # Asking only for those runs keeps this to a query of a row or two on every page's rerun.
     # A database that does not answer is polled too, so the line clears by itself once it is back.
     busy, problem = _stored_runs(status=ACTIVE_STATUSES)
-    st.fragment(_results_line, run_every=RESULTS_POLL_SECONDS if busy or problem.startswith(NOT_ANSWERING) else None)()
+    live_panel(_results_line, every=RESULTS_POLL_SECONDS if busy or problem.startswith(NOT_ANSWERING) else None, name="results")()
 
 
 def _results_line() -> None:

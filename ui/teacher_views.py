@@ -24,6 +24,7 @@ from lab.store.owners import Person
 from lab.store.runs import RunStore, Status, Store
 from ui.common import data_dir_setting, device_summary
 from ui.leaderboard_view import refresh_now
+from ui.live_region import live_panel
 from ui.tasks import task_label
 
 QUEUE_REFRESH_SECONDS = 5
@@ -120,7 +121,7 @@ def _weights_none_toggle(store: RunStore, teacher: Person, row: preflight.Backbo
 
 def queue_view(store: RunStore) -> None:
     """The runs training now and those waiting, in the order they will start; redraws itself."""
-    st.fragment(_queue_panel, run_every=QUEUE_REFRESH_SECONDS)(str(store.root))
+    live_panel(_queue_panel, every=QUEUE_REFRESH_SECONDS, name="queue")(str(store.root))
 
 
 def _queue_panel(root: str) -> None:
