@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from lab.config import RunConfig, config_for_preset
 from lab.data import cifar10 as lab_data
-from lab.jobs import launcher
+from lab.jobs import launcher, resume
 from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
@@ -244,3 +244,14 @@ def test_the_learning_rate_finder_suggests_a_rate_that_fills_the_form(monkeypatc
     assert not at.exception
     suggested = at.number_input(key="train_learning_rate").value
     assert 1e-6 <= suggested <= 1.0 and suggested != 0.001
+
+
+def test_a_run_resumed_by_itself_says_why_on_its_page(store):
+    """A Ray worker failed and the dispatcher put the run back in the queue: the student sees why it started again."""
+    run_id = Store().create_run(config_for_preset("quick-demo", epochs=3))
+    Store().claim_next_queued(os.getpid())
+    because = "worker 1 of 2 failed: ActorDiedError: the actor died unexpectedly"
+    Store().add_event(run_id, {"kind": resume.RESUMED_BY_ITSELF, "after_epoch": 1, "because": because})
+    at = open_page(app(), "pages/train.py")
+    said = [box.value for box in at.info if "went back in the queue by itself" in box.value]
+    assert said and "after epoch 1 of 3" in said[0] and "ActorDiedError" in said[0]

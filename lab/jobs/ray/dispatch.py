@@ -50,7 +50,6 @@ from lab.store.runs import Store
 from lab.train.result import RunResult
 
 RETRY_SECONDS = 5.0  # how often it tries again to reach a cluster that did not answer
-RESUMED_BY_ITSELF = "resumed_by_itself"  # the event of a run the dispatcher put back in the queue after a worker failed
 ORDERS = {"fair": fairness.next_run, "oldest": None}
 
 
@@ -131,14 +130,14 @@ def _resume_once_by_itself(store: Store, run_id: str, outcome: RunResult | Faile
     """
     if not (isinstance(outcome, Failed) and outcome.retry_once):
         return
-    if store.latest_event(run_id, RESUMED_BY_ITSELF) is not None or store.cancel_requested(run_id):  # once; a stop stays a stop
+    if store.latest_event(run_id, resume.RESUMED_BY_ITSELF) is not None or store.cancel_requested(run_id):  # once; a stop stays a stop
         return
     try:
         epoch = resume.reopen_for_resume(run_id, store, by=local_person(), status=Status.QUEUED)
     except (resume.CannotResumeError, ValueError) as error:  # no checkpoint yet, say: it stays failed, saying why
         print(f"[dispatcher {os.getpid()}] run {run_id}: not resumed ({error})", flush=True)
         return
-    store.add_event(run_id, {"kind": RESUMED_BY_ITSELF, "after_epoch": epoch, "because": outcome.message})
+    store.add_event(run_id, {"kind": resume.RESUMED_BY_ITSELF, "after_epoch": epoch, "because": outcome.message})
     print(f"[dispatcher {os.getpid()}] run {run_id}: resumed after epoch {epoch}, once, by itself", flush=True)
 
 
