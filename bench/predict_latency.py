@@ -63,7 +63,7 @@ def main() -> None:
 
     shipped = ModelFolder(DEFAULT_MODEL_DIR)
     model = load_keras_model(shipped.model)
-    card = read_model_card(shipped.config, shipped.metrics, name=shipped.path.name)
+    card = read_model_card(shipped)
     class_names = card["class_names"]
     test_image = Image.fromarray(load_cifar10().x_test[0])
     rng = np.random.default_rng(0)

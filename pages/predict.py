@@ -37,9 +37,8 @@ if not choices:
 
 choice = st.selectbox("Model", list(choices), format_func=choices.get, key="predict_run")
 if choice == DEFAULT:
-    shipped = ModelFolder(DEFAULT_MODEL_DIR)
-    facts = read_model_card(shipped.config, shipped.metrics, name=shipped.path.name)
-    metrics = run_files.default_model_metrics()
+    facts = read_model_card(ModelFolder(DEFAULT_MODEL_DIR))
+    metrics = facts["metrics"]
 else:
     run = runs[choice]
     metrics = run.metrics

@@ -23,6 +23,7 @@ from lab.evaluate.predict import (
     decode_image,
     predict_image,
     probabilities,
+    read_model_card,
     to_model_input,
     to_rgb,
     top_k,
@@ -319,3 +320,19 @@ def test_predict_image_from_png_bytes():
 def test_predict_image_passes_refusals_through():
     with pytest.raises(ImageRejected, match="notes.txt is not an image"):
         predict_image(tiny_model(10, "softmax"), b"just text", CLASS_NAMES, name="notes.txt")
+
+
+def test_a_model_card_reads_the_folder_s_records_and_falls_back_when_they_are_missing(tmp_path):
+    from lab.store.run_folder import ModelFolder
+
+    folder = ModelFolder(tmp_path / "truck-model")
+    folder.path.mkdir()
+    card = read_model_card(folder)  # nothing written yet: CIFAR-10's classes, the folder's name, no metrics
+    assert card == {"class_names": tuple(CLASS_NAMES), "accuracy": None, "task": "cifar10", "model": "truck-model", "metrics": {}}
+    folder.config.write_text('{"task": "one-vs-rest:truck", "model": "seed-cnn"}')
+    folder.metrics.write_text('{"accuracy": 0.95, "positive_f1": 0.7}')
+    card = read_model_card(folder)
+    assert card["task"] == "one-vs-rest:truck" and card["model"] == "seed-cnn" and card["accuracy"] == 0.95
+    assert card["metrics"] == {"accuracy": 0.95, "positive_f1": 0.7} and len(card["class_names"]) == 2
+    folder.metrics.write_text("[1, 2]")  # not a JSON object: read as no metrics, never a crash
+    assert read_model_card(folder)["metrics"] == {} and read_model_card(folder)["accuracy"] is None

@@ -8,7 +8,6 @@ the button is clicked, so a page showing a 60 MB fine-tuned VGG16 does not zip i
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -43,14 +42,6 @@ def show_card(run_id: str | None) -> None:
             st.info(NO_CARD, icon=":material/description:")
         else:
             st.markdown(re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.MULTILINE))
-
-
-def default_model_metrics() -> dict:
-    """The shipped model's stored metrics (its accuracy, confusion matrix ...), or {} when they cannot be read."""
-    try:
-        return json.loads(ModelFolder(DEFAULT_MODEL_DIR).metrics.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def report_bytes(root: str, among: set[str], suffix: str) -> bytes:

@@ -295,24 +295,36 @@ def predict_files(model, files: Sequence[tuple[str, bytes]], class_names: Sequen
     return results
 
 
-def read_model_card(config_file: str | Path, metrics_file: str | Path, name: str) -> dict:
-    """What a model's records say about it: class names, test accuracy, task and name.
+def read_model_card(folder) -> dict:
+    """What a model folder's records say about its model: class names, test accuracy, task, name and all its metrics.
 
-    Reads its config.json and metrics.json when present (their paths come from lab.store.run_folder, which owns a
-    model folder's layout); missing facts fall back to CIFAR-10's ten classes, and the name to `name`.
+    `folder` is a lab.store.run_folder.ModelFolder (which owns a model folder's layout): its config.json and
+    metrics.json are read once each, when present. Missing facts fall back to CIFAR-10's ten classes, the name
+    to the folder's, and the metrics to {}.
     """
-    facts = {}
-    for path in (config_file, metrics_file):
-        try:
-            facts.update(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError, AttributeError):
-            continue
+    metrics = _json_or_nothing(folder.metrics)
+    facts = {**_json_or_nothing(folder.config), **metrics}
     task = facts.get("task", "cifar10")
     try:
         class_names = tuple(facts.get("class_names") or task_class_names(task))
     except ValueError:
         class_names = CLASS_NAMES
-    return {"class_names": class_names, "accuracy": facts.get("accuracy"), "task": task, "model": facts.get("model", name)}
+    return {
+        "class_names": class_names,
+        "accuracy": facts.get("accuracy"),
+        "task": task,
+        "model": facts.get("model", folder.path.name),
+        "metrics": metrics,
+    }
+
+
+def _json_or_nothing(path: Path) -> dict:
+    """A JSON file's object, or {} when it is missing, unreadable or not an object."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _model_input_size(model) -> int:
