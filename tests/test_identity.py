@@ -13,6 +13,7 @@ import pytest
 from lab.classroom import identities
 from lab.classroom.identities import RejoinLockedError, RejoinRefusedError
 from lab.classroom.names import NameRefusedError, check_new_name, clean_name, name_key
+from lab.store.classroom import REJOIN
 from lab.store.runs import Store
 from tests.postgres_server import database_dump
 
@@ -159,6 +160,19 @@ def test_wrong_secrets_for_a_name_lock_it_even_against_the_right_secret(store):
     assert identities.rejoin(store, "Ben", ben.secret, now=now)[0] == ben.person  # another name is not locked
     later = now + identities.REJOIN_WINDOW + timedelta(seconds=1)
     assert identities.rejoin(store, "Ana", ana.secret, now=later)[0] == ana.person  # the lock lifts by itself
+
+
+def test_rejoin_attempts_older_than_the_record_keeps_are_forgotten(store):
+    from lab.classroom import teacher
+
+    ana = identities.join(store, "Ana")
+    now = datetime.now(UTC)
+    with pytest.raises(RejoinRefusedError):
+        identities.rejoin(store, "Ana", identities.new_secret(), now=now)
+    assert len(store.recent_sign_in_attempts([REJOIN])) == 1
+    later = now + teacher.ATTEMPTS_KEPT + timedelta(seconds=1)
+    identities.rejoin(store, "Ana", ana.secret, now=later)
+    assert [row["ok"] for row in store.recent_sign_in_attempts([REJOIN])] == [True]  # the old wrong one is gone
 
 
 def test_the_teachers_unlock_on_the_server_lifts_a_rejoin_pause_at_once(store):

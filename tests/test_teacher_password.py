@@ -119,6 +119,24 @@ def test_wrong_guesses_spread_out_never_lock_and_the_right_password_starts_the_c
     assert guess_wrong(store, 4, T0 + timedelta(minutes=13))[-1].locked_until is None  # a fresh count after the right password
 
 
+def test_old_attempts_are_forgotten_but_never_those_a_lock_counts(store):
+    """A script knocking on a locked sign-in for months cannot fill the disk, and waiting out the record opens no lock."""
+    month = teacher.ATTEMPTS_KEPT + timedelta(days=1)
+    guess_wrong(store, 5, T0)  # locked
+    for minute in (1, 2, 3):
+        teacher.sign_in(store, "knock", PASSWORD, None, now=T0 + timedelta(minutes=minute), delay=0)
+    assert kinds(store).count(REFUSED_WHILE_LOCKED) == 3 and kinds(store).count(CHECKED) == 5
+    # A month later, four wrong guesses in a row: with the old five, still nine guesses since the last fresh start.
+    later = T0 + month
+    last = guess_wrong(store, 4, later)[-1]
+    assert REFUSED_WHILE_LOCKED not in kinds(store)  # the old knocks are gone: nothing counts them
+    assert kinds(store).count(CHECKED) == 9  # no right password since: the old guesses still count toward the lock
+    assert last.locked_until is None  # the window holds only the new four
+    assert teacher.sign_in(store, PASSWORD, PASSWORD, None, now=later + timedelta(minutes=1), delay=0).accepted
+    teacher.sign_in(store, "typo", PASSWORD, None, now=later + month, delay=0)  # a month after the right password
+    assert kinds(store) == [CHECKED, CHECKED]  # the typo and the fresh start it is counted from; the older ones went
+
+
 def test_a_wrong_guess_is_answered_after_a_short_pause(store):
     started = time.perf_counter()
     assert not teacher.sign_in(store, "wrong", PASSWORD, None, delay=0.2).accepted

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from lab.classroom import names, teacher
 from lab.classroom.names import NameRefusedError, check_new_name, clean_name, name_key
+from lab.store.classroom import REJOIN
 from lab.store.owners import Person
 
 # The secret's letters: no 0/O, 1/I/L, so it can be read off a screen and typed back without doubt.
@@ -144,6 +145,8 @@ def rejoin(store, name: str, secret: str, *, now: datetime | None = None) -> tup
     match = next((person for person in candidates if given and secret_matches(given, person["secret_hash"])), None)
     attempt_id = match["person_id"] if match else (candidates[0]["person_id"] if candidates else None)
     store.record_rejoin_attempt(person_id=attempt_id, person_name=cleaned, ok=match is not None, at=_iso(now))
+    with store.sign_in_ledger() as ledger:  # only the last REJOIN_WINDOW counts; a term's worth stays for the record
+        ledger.forget((REJOIN,), before=now - teacher.ATTEMPTS_KEPT)
     if match is None:
         raise RejoinRefusedError(
             "That name and secret do not match anyone in the class. Check both (the secret looks like K7QP-3XMA) and try again."

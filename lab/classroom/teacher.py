@@ -47,6 +47,9 @@ UNLOCKED = "teacher-unlock"  # the lock was cleared on the server (`python -m la
 TEACHER_KINDS = (CHECKED, REFUSED_WHILE_LOCKED, UNLOCKED)
 
 NOT_ACCEPTED = "Not accepted."
+# How long the record of sign-in attempts is kept: long enough for a teacher to look back over a term's lessons,
+# short enough that a script knocking on a locked sign-in cannot fill the disk. Attempts a lock still counts stay.
+ATTEMPTS_KEPT = timedelta(days=30)
 
 
 class ClassroomConfigError(RuntimeError):
@@ -199,8 +202,26 @@ def lock_from(checked: list[dict], policy: SignInPolicy = POLICY) -> tuple[datet
 
 def _current_lock(ledger, policy: SignInPolicy) -> tuple[datetime, int] | None:
     """The lock the store's record sets, read inside the caller's transaction."""
-    fresh_start = ledger.last((CHECKED, UNLOCKED), ok=True)  # the right password, or the lock cleared on the server
+    fresh_start = _fresh_start(ledger)
     return lock_from(ledger.since((CHECKED,), after_id=fresh_start["id"] if fresh_start else None), policy)
+
+
+def _fresh_start(ledger) -> dict | None:
+    """The attempt the count of wrong guesses starts again from: the right password, or the lock cleared on the server."""
+    return ledger.last((CHECKED, UNLOCKED), ok=True)
+
+
+def forget_old_attempts(ledger, now: datetime) -> None:
+    """Delete the teacher's attempts older than ATTEMPTS_KEPT, except those the current lock is counted from.
+
+    Knocks on a locked sign-in never count. A compared guess or an unlock counts until the next fresh start,
+    so only those before the latest fresh start go; the fresh start itself stays, to count from.
+    """
+    before = now - ATTEMPTS_KEPT
+    ledger.forget((REFUSED_WHILE_LOCKED,), before=before)
+    fresh_start = _fresh_start(ledger)
+    if fresh_start is not None:
+        ledger.forget((CHECKED, UNLOCKED), before=before, below_id=fresh_start["id"])
 
 
 def sign_in(
@@ -228,9 +249,11 @@ def sign_in(
         lock = _current_lock(ledger, policy)
         if lock and now < lock[0]:
             ledger.record(REFUSED_WHILE_LOCKED, ok=False, at=now, **who)
+            forget_old_attempts(ledger, now)
             return SignInOutcome(False, lock[0], locked_sentence(lock[0]))
         accepted = _matches(given, expected)
         ledger.record(CHECKED, ok=accepted, at=now, **who)
+        forget_old_attempts(ledger, now)
         lock = None if accepted else _current_lock(ledger, policy)
     if accepted:
         return SignInOutcome(True)

@@ -68,6 +68,19 @@ class AttemptLedger:
         row = self._connection.execute(query + " ORDER BY id DESC LIMIT 1", parameters).fetchone()
         return None if row is None else attempt_from_row(row)
 
+    def forget(self, kinds: Iterable[str], *, before: datetime, below_id: int | None = None) -> int:
+        """Delete the attempts of these kinds recorded before `before` (and numbered below `below_id`, when given).
+
+        Returns how many went. Which attempts may go is the caller's rule (lab/classroom/teacher.py).
+        """
+        kinds = tuple(kinds)
+        query = f"DELETE FROM sign_in_attempts WHERE kind IN ({', '.join('?' * len(kinds))}) AND at < ?"
+        parameters: list = [*kinds, stamp(before)]
+        if below_id is not None:
+            query += " AND id < ?"
+            parameters.append(int(below_id))
+        return self._connection.execute(query, parameters).rowcount
+
 
 def attempt_from_row(row: sqlite3.Row) -> dict:
     attempt = dict(row)

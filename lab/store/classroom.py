@@ -27,6 +27,7 @@ from lab.store.interface import StoreConnections
 from lab.store.owners import Person
 from lab.store.records import Run, Status
 
+REJOIN = "rejoin"  # the kind of the sign_in_attempts rows a rejoin writes
 ACTIVE_AND_DONE = (Status.QUEUED, Status.RUNNING, Status.COMPLETED)
 
 
@@ -182,8 +183,8 @@ class ClassroomRecords(StoreConnections):
     def record_rejoin_attempt(self, *, person_id: str | None, person_name: str, ok: bool, at: str | None = None) -> None:
         with self._write() as connection:
             connection.execute(
-                "INSERT INTO sign_in_attempts (kind, at, person_id, person_name, ok) VALUES ('rejoin', ?, ?, ?, ?)",
-                (at or utc_now(), person_id, person_name, int(ok)),
+                "INSERT INTO sign_in_attempts (kind, at, person_id, person_name, ok) VALUES (?, ?, ?, ?, ?)",
+                (REJOIN, at or utc_now(), person_id, person_name, int(ok)),
             )
 
     def wrong_rejoins_since(self, since: str, person_ids: list[str] | None = None) -> list[str]:
@@ -195,8 +196,8 @@ class ClassroomRecords(StoreConnections):
             where, parameters = f" AND person_id IN ({', '.join('?' * len(person_ids))})", list(person_ids)
         with self._read() as connection:
             rows = connection.execute(
-                "SELECT at FROM sign_in_attempts WHERE kind = 'rejoin' AND ok = 0 AND at >= ?" + where + " ORDER BY at",
-                [since, *parameters],
+                "SELECT at FROM sign_in_attempts WHERE kind = ? AND ok = 0 AND at >= ?" + where + " ORDER BY at",
+                [REJOIN, since, *parameters],
             ).fetchall()
         return [row["at"] for row in rows]
 

@@ -42,6 +42,8 @@ class SignInLedger(Protocol):
 
     def last(self, kinds: Iterable[str], *, ok: bool | None = None) -> dict | None: ...
 
+    def forget(self, kinds: Iterable[str], *, before: datetime, below_id: int | None = None) -> int: ...
+
 
 @runtime_checkable
 class RunStore(Protocol):
