@@ -19,7 +19,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser, settle, stre
 
 pytestmark = pytest.mark.browser
 
-REDRAW_SECONDS = 1.5  # each redraw of the panels sleeps this long before drawing: three times Streamlit's fade delay
+REDRAW_SECONDS = 1.2  # each redraw of the panels sleeps this long before drawing: over twice Streamlit's fade delay
 
 APP = f"""
 import time
@@ -38,9 +38,9 @@ def panel(title):
 
 
 with st.container(key="plain"):
-    st.fragment(panel, run_every=2)("Plain")
+    st.fragment(panel, run_every=1.5)("Plain")
 with st.container(key="live"):
-    live_panel(panel, every=2, name="test")("Live")
+    live_panel(panel, every=1.5, name="test")("Live")
 """
 
 # The least opacity of any text or button in the box with the given key: each element's own opacity times its
@@ -68,7 +68,7 @@ def test_a_live_panel_does_not_fade_while_it_redraws(tmp_path):
             page.goto(url)
             settle(page, "Live")
             least = {"plain": 1.0, "live": 1.0}
-            deadline = time.monotonic() + 8 * REDRAW_SECONDS  # several redraws of each panel
+            deadline = time.monotonic() + 4 * REDRAW_SECONDS  # two redraws of each panel at least
             while time.monotonic() < deadline:
                 for key in least:
                     least[key] = min(least[key], page.evaluate(LEAST_OPACITY_JS, key))
