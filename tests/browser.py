@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +149,9 @@ def streamlit_server(
 
     `port`: one chosen beforehand (the login test names its address in the secrets first); a free one otherwise.
     `extra_args`: more `streamlit run` options. The server's output goes to workspace/streamlit.log.
+    A training worker leaves as soon as the queue is empty, unless `env` sets LAB_WORKER_IDLE_SECONDS (a test of
+    several runs keeps it warm, so each run skips TensorFlow's start): the workers of env's LAB_HOME are stopped
+    with the server either way.
     """
     port = port or free_port()
     log_path = workspace / "streamlit.log"
@@ -177,6 +181,24 @@ def streamlit_server(
         server.terminate()
         server.wait(timeout=20)
         log.close()
+        if "LAB_HOME" in env:
+            _stop_workers(Path(env["LAB_HOME"]))
+
+
+def _stop_workers(lab_home: Path) -> None:
+    """Stop the training workers of the store at `lab_home` (a warm one would otherwise wait for work a while)."""
+    from lab.jobs import launcher
+    from lab.store.runs import Store
+
+    if not lab_home.exists():
+        return
+    for pid in launcher.live_workers(Store(lab_home)):
+        try:
+            worker = psutil.Process(pid)
+            worker.terminate()
+            worker.wait(timeout=20)
+        except psutil.Error:
+            pass  # it left by itself meanwhile
 
 
 def settle(page, text: str, timeout: float = 60_000) -> None:

@@ -42,6 +42,7 @@ def lesson_server(tmp_path_factory):
     save_limits(store, ClassLimits(max_epochs=1, max_train_images=200), by=teacher)
     preflight.switch_weights_none(store, "vgg16", True, by=teacher)
     env = {"LAB_HOME": str(workspace / "lab_home"), "CIFAR10_DIR": str(data_dir), "LAB_TEACHER_PASSWORD": PASSWORD}
+    env["LAB_WORKER_IDLE_SECONDS"] = "120"  # six runs, one after another: one warm worker trains them all
     with streamlit_server(workspace, env) as url:
         yield url, store
 
