@@ -22,7 +22,7 @@ from lab.store.runs import Store
 from lab.train import checkpoints
 from tests.test_jobs import tiny_config
 
-WORKER_DIED = Failed("worker 1 of 2 failed: ActorDiedError: the actor died unexpectedly", retry_once=True)
+WORKER_DIED = Failed("worker 1 of 2 failed: ActorDiedError: the actor died unexpectedly.", retry_once=True)
 
 
 class _TaskError(Exception):
@@ -65,6 +65,7 @@ def test_a_run_whose_worker_failed_is_resumed_once_and_a_second_failure_stays(fa
     # Its page says why it started again by itself, with the worker's own words.
     sentence = resume.resumed_by_itself_sentence(store, store.get_run(run_id))
     assert "after epoch 2 of 5" in sentence and "ActorDiedError" in sentence and "by itself" in sentence
+    assert ".)" not in sentence and "..." not in sentence
 
     store.claim_next_queued(os.getpid())  # it fails again, the same way
     record_outcome(store, run_id, WORKER_DIED)

@@ -124,7 +124,7 @@ def resumed_by_itself_sentence(store: Store, run: Run) -> str | None:
     event = store.latest_event(run.run_id, RESUMED_BY_ITSELF)
     if event is None:
         return None
-    because = str(event.get("because") or "no reason was given")
+    because = str(event.get("because") or "no reason was given").rstrip(". ")  # the sentence's own full stop follows
     because = because if len(because) <= 200 else because[:199] + "…"
     return (
         f"One of the machines training this run failed after epoch {event.get('after_epoch')} of {run.config.epochs} "
