@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -150,8 +151,8 @@ def streamlit_server(
     `port`: one chosen beforehand (the login test names its address in the secrets first); a free one otherwise.
     `extra_args`: more `streamlit run` options. The server's output goes to workspace/streamlit.log.
     A training worker leaves as soon as the queue is empty, unless `env` sets LAB_WORKER_IDLE_SECONDS (a test of
-    several runs keeps it warm, so each run skips TensorFlow's start): the workers of env's LAB_HOME are stopped
-    with the server either way.
+    several runs keeps it warm, so each run skips TensorFlow's start): whatever the server started is stopped
+    with it either way.
     """
     port = port or free_port()
     log_path = workspace / "streamlit.log"
@@ -178,27 +179,27 @@ def streamlit_server(
             time.sleep(0.5)
         yield url
     finally:
+        started = _processes_started_by(server.pid)  # asked before the server goes: its children then lose their parent
         server.terminate()
         server.wait(timeout=20)
         log.close()
-        if "LAB_HOME" in env:
-            _stop_workers(Path(env["LAB_HOME"]))
+        _stop(started)
 
 
-def _stop_workers(lab_home: Path) -> None:
-    """Stop the training workers of the store at `lab_home` (a warm one would otherwise wait for work a while)."""
-    from lab.jobs import launcher
-    from lab.store.runs import Store
+def _processes_started_by(pid: int) -> list[psutil.Process]:
+    """The processes `pid` started (training workers, their children), while it still runs."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
-    if not lab_home.exists():
-        return
-    for pid in launcher.live_workers(Store(lab_home)):
-        try:
-            worker = psutil.Process(pid)
-            worker.terminate()
-            worker.wait(timeout=20)
-        except psutil.Error:
-            pass  # it left by itself meanwhile
+
+def _stop(started: list[psutil.Process]) -> None:
+    """Stop those still running: only processes the server started, never a worker a test registered for itself."""
+    for process in started:
+        with contextlib.suppress(psutil.Error):  # it left by itself meanwhile
+            process.terminate()
+    psutil.wait_procs(started, timeout=20)
 
 
 def settle(page, text: str, timeout: float = 60_000) -> None:
