@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from lab.config import RunConfig, config_for_preset
 from lab.data import cifar10 as lab_data
-from lab.jobs import launcher, resume
+from lab.jobs import launcher
+from lab.jobs.progress import RESUMED_BY_ITSELF
 from lab.store.records import Status
 from lab.store.runs import Store
 from tests.synthetic import random_cifar10_folder
@@ -251,7 +252,7 @@ def test_a_run_resumed_by_itself_says_why_on_its_page(store):
     run_id = Store().create_run(config_for_preset("quick-demo", epochs=3))
     Store().claim_next_queued(os.getpid())
     because = "worker 1 of 2 failed: ActorDiedError: the actor died unexpectedly"
-    Store().add_event(run_id, {"kind": resume.RESUMED_BY_ITSELF, "after_epoch": 1, "because": because})
+    Store().add_event(run_id, {"kind": RESUMED_BY_ITSELF, "after_epoch": 1, "because": because})
     at = open_page(app(), "pages/train.py")
     said = [box.value for box in at.info if "went back in the queue by itself" in box.value]
     assert said and "after epoch 1 of 3" in said[0] and "ActorDiedError" in said[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lab.jobs import launcher, queue, resume
+from lab.jobs.progress import RESUMED_BY_ITSELF
 from lab.jobs.ray import cluster
 from lab.store.owners import local_person
 from lab.store.records import Status
@@ -266,7 +267,7 @@ def test_a_two_worker_run_survives_a_dead_worker_by_itself_and_a_dead_dispatcher
     wait_for(lambda: store.latest_event(run_id, "epoch_end"), TIMEOUT, "the run's first epoch")
     workers = wait_for(lambda: len(found := training_worker_pids()) == 2 and found, 30, "the run's two worker processes")
     os.kill(workers[-1], signal.SIGKILL)
-    resumed = wait_for(lambda: store.latest_event(run_id, resume.RESUMED_BY_ITSELF), TIMEOUT, "the dispatcher's resume")
+    resumed = wait_for(lambda: store.latest_event(run_id, RESUMED_BY_ITSELF), TIMEOUT, "the dispatcher's resume")
     assert resumed["because"].startswith("worker ") and " of 2 failed" in resumed["because"], resumed
     after = resumed["after_epoch"]
     assert after >= 1
@@ -281,7 +282,7 @@ def test_a_two_worker_run_survives_a_dead_worker_by_itself_and_a_dead_dispatcher
     assert checkpoints.saved_epoch(store.run_folder(run_id).checkpoints) > after  # the checkpoint moved on since
     run = resume_then_stop_and_keep(store, run_id, tiny_cifar)
     assert len(run.environment["ran_on"]["workers"]) == 2
-    assert len([event for event in store.events(run_id) if event["kind"] == resume.RESUMED_BY_ITSELF]) == 1  # once only
+    assert len([event for event in store.events(run_id) if event["kind"] == RESUMED_BY_ITSELF]) == 1  # once only
 
 
 def test_a_worker_node_killed_mid_run_leaves_its_run_interrupted_and_the_other_goes_on(store, tiny_cifar, two_nodes):

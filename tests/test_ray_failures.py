@@ -14,6 +14,7 @@ import pytest
 
 from lab.jobs import resume
 from lab.jobs.outcome import Failed, record_outcome
+from lab.jobs.progress import RESUMED_BY_ITSELF
 from lab.jobs.ray import dispatch
 from lab.jobs.ray.across_nodes import worker_failures_in_words
 from lab.store.owners import local_person
@@ -60,10 +61,10 @@ def test_a_run_whose_worker_failed_is_resumed_once_and_a_second_failure_stays(fa
     assert store.get_run(run_id).status is Status.FAILED
     dispatch._resume_once_by_itself(store, run_id, WORKER_DIED)
     assert store.get_run(run_id).status is Status.QUEUED  # back in the queue: the dispatcher takes it again
-    event = store.latest_event(run_id, resume.RESUMED_BY_ITSELF)
+    event = store.latest_event(run_id, RESUMED_BY_ITSELF)
     assert event["after_epoch"] == 2 and event["because"] == WORKER_DIED.message
     # Its page says why it started again by itself, with the worker's own words.
-    sentence = resume.resumed_by_itself_sentence(store, store.get_run(run_id))
+    sentence = resume.resumed_by_itself_sentence(event, store.get_run(run_id).config.epochs)
     assert "after epoch 2 of 5" in sentence and "ActorDiedError" in sentence and "by itself" in sentence
     assert ".)" not in sentence and "..." not in sentence
 
@@ -78,8 +79,9 @@ def test_a_run_that_failed_on_its_own_is_left_to_its_owner(failed_run):
     own_error = Failed("ValueError: the model does not fit these pictures")  # the run's own fault: trying again would not help
     record_outcome(store, run_id, own_error)
     dispatch._resume_once_by_itself(store, run_id, own_error)
-    assert store.get_run(run_id).status is Status.FAILED and store.latest_event(run_id, resume.RESUMED_BY_ITSELF) is None
-    assert resume.resumed_by_itself_sentence(store, store.get_run(run_id)) is None  # nothing to explain on its page
+    assert store.get_run(run_id).status is Status.FAILED and store.latest_event(run_id, RESUMED_BY_ITSELF) is None
+    nothing = store.latest_event(run_id, RESUMED_BY_ITSELF)
+    assert resume.resumed_by_itself_sentence(nothing, 5) is None  # nothing to explain on its page
 
 
 def test_a_run_with_no_checkpoint_yet_stays_failed(tmp_path):

@@ -158,7 +158,7 @@ def _live(store: RunStore, run: Run, progress: Progress, person: Person | None) 
         words = "Training done: measuring on the test images ..." if progress.phase == "evaluating" else "Saving the model ..."
         st.progress(1.0, text=words)
         announce(words)
-    if (restarted := resume.resumed_by_itself_sentence(store, run)) is not None:  # a Ray worker failed mid-run
+    if (restarted := resume.resumed_by_itself_sentence(progress.resumed_by_itself, run.config.epochs)) is not None:  # a Ray worker failed
         st.info(restarted, icon=":material/restart_alt:")
     if run.status is Status.RUNNING and (placed := store.latest_event(run_id, "placed")):  # a run on a Ray cluster
         ran_on = placed["ran_on"]

@@ -18,8 +18,11 @@ from typing import Any
 
 from lab.store.records import Run, Status
 
+# A run put back in the queue without anyone asking, after one of its Ray workers failed (lab/jobs/ray/dispatch.py):
+# once per run, and the run's page says why it started again (lab.jobs.resume.resumed_by_itself_sentence).
+RESUMED_BY_ITSELF = "resumed_by_itself"
 # Events a progress display needs in full; batch_end events are many, so only the first and the latest are read.
-MILESTONES = ("train_begin", "epoch_end", "train_end", "evaluation")
+MILESTONES = ("train_begin", "epoch_end", "train_end", "evaluation", RESUMED_BY_ITSELF)
 MIN_STEPS_FOR_ETA = 3  # steps done before a pace is worth a guess (the first one includes building the graph)
 WORKING_IT_OUT = "working out how long ..."
 
@@ -39,6 +42,7 @@ class Progress:
     eta_seconds: float | None = None  # training time left, extrapolated from the pace so far
     epoch_events: list[dict[str, Any]] = field(default_factory=list)
     evaluation: dict[str, Any] | None = None
+    resumed_by_itself: dict[str, Any] | None = None  # the RESUMED_BY_ITSELF event, when the run had one
 
 
 def read_progress(store, run: Run) -> Progress:
@@ -65,6 +69,7 @@ def summarize(
     evaluation = (by_kind.get("evaluation") or [None])[-1]
     progress = Progress(status, _phase(status, begin, by_kind, evaluation, latest_batch), int(begin["epochs"]) if begin else epochs)
     progress.epoch_events, progress.evaluation = epoch_events, evaluation
+    progress.resumed_by_itself = (by_kind.get(RESUMED_BY_ITSELF) or [None])[-1]
     if begin is None:
         return progress
     steps = progress.steps_per_epoch = int(begin["steps_per_epoch"])

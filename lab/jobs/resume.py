@@ -16,10 +16,6 @@ from lab.store.records import Run, Status
 from lab.store.runs import ClassFullError, QueueCaps, QueueFullError, RunNotFoundError, Store
 from lab.train import checkpoints
 
-# The event of a run put back in the queue without anyone asking, after one of its Ray workers failed
-# (lab/jobs/ray/dispatch.py): it happens once per run, and the run's page says why the run started again.
-RESUMED_BY_ITSELF = "resumed_by_itself"
-
 
 class CannotResumeError(ValueError):
     """A run that cannot continue where it stopped; the message says why, and what to do instead."""
@@ -119,15 +115,18 @@ def _existing_run(run_id: str, store: Store) -> Run:
     return run
 
 
-def resumed_by_itself_sentence(store: Store, run: Run) -> str | None:
-    """Why `run` went back in the queue with nobody clicking Resume, in words for its page; None when it did not."""
-    event = store.latest_event(run.run_id, RESUMED_BY_ITSELF)
+def resumed_by_itself_sentence(event: dict | None, epochs: int) -> str | None:
+    """Why a run of `epochs` epochs went back in the queue with nobody clicking Resume, in words for its page.
+
+    `event`: the run's RESUMED_BY_ITSELF event (its page already has it: lab.jobs.progress reads it with the
+    milestones); None when the run had none, and then there is nothing to say.
+    """
     if event is None:
         return None
     because = str(event.get("because") or "no reason was given").rstrip(". ")  # the sentence's own full stop follows
     because = because if len(because) <= 200 else because[:199] + "…"
     return (
-        f"One of the machines training this run failed after epoch {event.get('after_epoch')} of {run.config.epochs} "
+        f"One of the machines training this run failed after epoch {event.get('after_epoch')} of {epochs} "
         f"({because}). The run went back in the queue by itself and continues from that epoch; "
         "if it fails again, it stays failed."
     )

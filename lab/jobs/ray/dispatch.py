@@ -32,6 +32,7 @@ import traceback
 
 from lab.jobs import fairness, launcher, resume
 from lab.jobs.outcome import Failed, one_line, record_outcome
+from lab.jobs.progress import RESUMED_BY_ITSELF
 from lab.jobs.ray import cluster
 from lab.jobs.ray.remote_run import (
     INTERRUPTED_ON_NODE,
@@ -130,14 +131,14 @@ def _resume_once_by_itself(store: Store, run_id: str, outcome: RunResult | Faile
     """
     if not (isinstance(outcome, Failed) and outcome.retry_once):
         return
-    if store.latest_event(run_id, resume.RESUMED_BY_ITSELF) is not None or store.cancel_requested(run_id):  # once; a stop stays a stop
+    if store.latest_event(run_id, RESUMED_BY_ITSELF) is not None or store.cancel_requested(run_id):  # once; a stop stays a stop
         return
     try:
         epoch = resume.reopen_for_resume(run_id, store, by=local_person(), status=Status.QUEUED)
     except (resume.CannotResumeError, ValueError) as error:  # no checkpoint yet, say: it stays failed, saying why
         print(f"[dispatcher {os.getpid()}] run {run_id}: not resumed ({error})", flush=True)
         return
-    store.add_event(run_id, {"kind": resume.RESUMED_BY_ITSELF, "after_epoch": epoch, "because": outcome.message})
+    store.add_event(run_id, {"kind": RESUMED_BY_ITSELF, "after_epoch": epoch, "because": outcome.message})
     print(f"[dispatcher {os.getpid()}] run {run_id}: resumed after epoch {epoch}, once, by itself", flush=True)
 
 
