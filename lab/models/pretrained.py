@@ -170,7 +170,9 @@ def build_pretrained_backbone(backbone: str, input_size: int, weights_path: Path
     """
     if input_size < PRETRAINED_MIN_INPUT_SIZE:
         raise ValueError(f"input_size must be at least {PRETRAINED_MIN_INPUT_SIZE} pixels for {backbone}; got {input_size}.")
-    model = APPLICATIONS[backbone](include_top=False, weights=None, input_shape=(input_size, input_size, 3), name="backbone")
+    # Its input is named as the scratch backbones name theirs: Keras would number a default name per network built.
+    images = keras.Input(shape=(input_size, input_size, 3), name="backbone_input")
+    model = APPLICATIONS[backbone](include_top=False, weights=None, input_tensor=images, name="backbone")
     if weights_path is None:
         # Random weights have no statistics worth keeping: BatchNorm trains normally.
         return model
