@@ -11,10 +11,12 @@ import streamlit as st
 from lab.classroom.teacher import ClassroomConfigError
 from ui import identity
 from ui.common import return_freed_memory
+from ui.rerun_cleanup import keep_keras_between_runs
 from ui.router import mark_router_ran, open_pending_page
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="CIFAR-10 Lab", page_icon=":material/science:", layout="wide")
+keep_keras_between_runs()  # no full garbage collection after each run: pages stay quick while the class trains
 try:
     identity.check_configuration()  # a secrets file that cannot be read must not open the app without classroom mode
 except ClassroomConfigError as error:
