@@ -203,14 +203,33 @@ def _stop(started: list[psutil.Process]) -> None:
 
 
 def settle(page, text: str, timeout: float = 60_000) -> None:
-    """Wait until `text` is on the page and the script has stopped running (no status widget, skeleton or unloaded image)."""
-    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
-              && [...document.querySelectorAll('[data-testid="stMain"] img')].every(img => img.complete)""",
-        timeout=timeout,
-    )
+    """Wait until `text` is on the page and the script has stopped running (no status widget, skeleton or unloaded image).
+
+    When it does not come, the failure says what the page showed instead (its address, whether the
+    script was still running, the start of its text), so a failure in CI can be read without a screenshot.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+        page.wait_for_function(
+            """() => !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
+                  && [...document.querySelectorAll('[data-testid="stMain"] img')].every(img => img.complete)""",
+            timeout=timeout,
+        )
+    except PlaywrightTimeout as error:
+        raise AssertionError(f"waited {timeout / 1000:.0f} s for {text!r}; {what_the_page_shows(page)}") from error
     page.wait_for_timeout(500)  # let charts finish drawing
+
+
+def what_the_page_shows(page) -> str:
+    """A few lines on the page's state: its address, whether a script is running, the start of its main text."""
+    try:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        main = page.locator('[data-testid="stMain"]').inner_text(timeout=5_000)
+    except Exception as error:  # noqa: BLE001 - the page itself may be gone: say so instead
+        return f"the page at {page.url} could not be read ({type(error).__name__})"
+    return f"the page at {page.url} shows (script {'still running' if running else 'done'}):\n{main[:800]}"
 
 
 def fill_number(page, label: str, value: str, timeout: float = 60_000) -> None:

@@ -104,9 +104,19 @@ def tab_to(page, name: str, *, role: str | None = None, backwards: bool = False,
         lines = [line.strip() for line in focus["name"].splitlines()]
         named = name in lines if exact else any(line.startswith(name) for line in lines)
         if named and (role is None or focus["role"] == role or focus["tag"] == role):
-            assert page.evaluate(FOCUS_SHOWS_JS), f"{name!r} has the focus but shows no outline, ring or border: {focus}"
+            assert focus_shows(page), f"{name!r} has the focus but shows no outline, ring or border: {focus}"
             return focus
     raise AssertionError(f"{name!r} never got the focus in {MAX_TABS} presses of Tab; the focus went through: {seen}")
+
+
+def focus_shows(page, tries: int = 3) -> bool:
+    """Whether the focused element shows that it has the focus, in any of `tries` measurements.
+
+    On a busy machine one measurement of a tab that had just opened its section (a rerun) once came out the same
+    with and without the focus, and the next ones did not (the cause is not pinned down). An element that never
+    shows its focus fails every try.
+    """
+    return any(page.evaluate(FOCUS_SHOWS_JS) for _ in range(tries))
 
 
 def arrow_to(page, name: str, presses: int = 8) -> None:
@@ -114,7 +124,7 @@ def arrow_to(page, name: str, presses: int = 8) -> None:
     for _ in range(presses):
         page.keyboard.press("ArrowRight")
         if any(line.strip().startswith(name) for line in page.evaluate(FOCUS_JS)["name"].splitlines()):
-            assert page.evaluate(FOCUS_SHOWS_JS), f"{name!r} has the focus but shows no outline, ring or border"
+            assert focus_shows(page), f"{name!r} has the focus but shows no outline, ring or border"
             page.keyboard.press("Enter")
             return
     raise AssertionError(f"{name!r} was not reached with the arrow keys")
