@@ -216,10 +216,10 @@ def _attend(room: Classroom, student: dict) -> None:
     first = _wait_for_first_result(room, person.id)
     if first is None:  # counted by run_way, which also sees the students still waiting at the deadline
         return
-    result["first_result_s"] = max(result["start_s"], room.seconds(first["finished_at"]))
+    result["first_result_s"] = max(result["start_s"], room.seconds(first.finished_at))
     room.log(f"student {number}: first result after {result['first_result_s'] - result['start_s']:.0f} s")
     step("Predict", lambda: at.switch_page("pages/predict.py").run())
-    step("Predict: own model", lambda: at.selectbox(key="predict_run").set_value(first["run_id"]).run())
+    step("Predict: own model", lambda: at.selectbox(key="predict_run").set_value(first.run_id).run())
     upload = ("my-photo.jpg", photo(number), "image/jpeg")
     step("Predict: upload a photo", lambda: at.file_uploader(key="predict_upload").set_value(upload).run())
     if not any("% sure" in str(markdown.value) for markdown in at.markdown):
