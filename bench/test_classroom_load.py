@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import classroom_load, classroom_sim
 from lab.config import config_for_preset
 from lab.jobs import launcher, queue
 from lab.store.runs import Status, Store
+from tests.synthetic import random_cifar10_folder
 
 FAIR_WORKER = "-m lab.jobs.worker --lab-home /tmp/classroom-fair/lab_home"
 FCFS_WORKER = "-m lab.jobs.worker --lab-home /tmp/classroom-fcfs/lab_home --order oldest"
@@ -51,3 +54,22 @@ def test_in_a_first_come_first_served_way_the_app_starts_no_worker(tmp_path, mon
     run_id = queue.submit(config_for_preset("quick-demo"), store=store, data_dir=str(tmp_path / "no-data"))
     assert asked, "the app did not even try to start a worker: nothing was kept from it"
     assert launcher.live_workers(store) == [] and store.get_run(run_id).status is Status.QUEUED
+
+
+@pytest.mark.slow
+def test_a_small_class_runs_through_the_benchmark_end_to_end(tmp_path, monkeypatch):
+    """Two students (one of them choosing a classmate's settings) through the real bench, on a tiny data set.
+
+    The bench drives the app and reads the store the way a student would; when either changes under it (a run
+    read as a dict after the store began returning records), every student ends in an error and no target is judged.
+    """
+    data = random_cifar10_folder(tmp_path / "cifar-10-batches-py", n_train=300, n_test=50)
+    monkeypatch.setenv("CIFAR10_DIR", str(data))
+    out = tmp_path / "section.md"
+    classroom_load.main(
+        ["--students", "2", "--identical", "1", "--eager", "0", "--subset", "200", "--epochs", "1"]
+        + ["--ways", "fair", "--arrive-over", "1", "--minutes", "4", "--out", str(out)]
+    )
+    section = out.read_text()
+    assert "0 errors in every way: met." in section, section
+    assert "| everyone | 2 |" in section and "| 2 / 2 |" in section, section
