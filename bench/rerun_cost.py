@@ -23,7 +23,9 @@ import statistics
 import tempfile
 import time
 
+from bench.classroom_load import percentile
 from bench.harness import ROOT, markdown_table, run_contender, write_section
+from bench.server_memory import memory_of
 
 SECTION = "A page run on the server: Streamlit's after-run garbage collections against none"
 APP = str(ROOT / "streamlit_app.py")
@@ -60,14 +62,7 @@ def page_runs(way: str, rounds: int) -> dict:
             wall.append(time.perf_counter() - started_wall)
             cpu.append(time.process_time() - started_cpu)
     errors = [str(exception.value)[:200] for exception in app.exception]
-    with open("/proc/self/status") as status:
-        resident_mb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
-    return {"wall": wall, "cpu": cpu, "errors": errors, "resident_mb": resident_mb}
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+    return {"wall": wall, "cpu": cpu, "errors": errors, "resident_mb": memory_of(os.getpid())["VmRSS"]}
 
 
 def main(argv: list[str] | None = None) -> None:
